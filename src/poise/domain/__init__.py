@@ -1,0 +1,7 @@
+"""Value types and pure rules shared by every stage.
+
+Owns: money, securities, households and accounts, tax lots, transactions, prices,
+model portfolios, client profiles, lot relief and realised gains.
+May not touch: the store, the bus, files, the network or the clock. Everything here is
+plain data in, plain data out.
+"""

@@ -1,0 +1,158 @@
+"""Households and their accounts.
+
+A household is one taxpayer unit: the scope of the wash-sale rule and of asset
+location. Every account belongs to exactly one household.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from poise.domain.errors import ValidationError
+from poise.domain.money import ZERO
+
+__all__ = [
+    "Account",
+    "CashReserve",
+    "Household",
+    "Registration",
+    "Restrictions",
+    "TaxRates",
+    "Tolerance",
+]
+
+
+class Registration(enum.StrEnum):
+    """The registration of an account, which sets how it is taxed."""
+
+    TAXABLE = "taxable"
+    JOINT = "joint"
+    TRUST = "trust"
+    TRADITIONAL_IRA = "traditional_ira"
+    ROTH_IRA = "roth_ira"
+    SEP_IRA = "sep_ira"
+    K401 = "401k"
+    ROTH_401K = "roth_401k"
+    HSA = "hsa"
+
+    @property
+    def taxable(self) -> bool:
+        """True when gains are taxed as realised (so lots and wash sales matter)."""
+        return self in _TAXABLE
+
+    @property
+    def tax_deferred(self) -> bool:
+        return self in _DEFERRED
+
+    @property
+    def tax_exempt(self) -> bool:
+        return self in _EXEMPT
+
+
+_TAXABLE = frozenset({Registration.TAXABLE, Registration.JOINT, Registration.TRUST})
+_DEFERRED = frozenset({Registration.TRADITIONAL_IRA, Registration.SEP_IRA, Registration.K401})
+_EXEMPT = frozenset({Registration.ROTH_IRA, Registration.ROTH_401K, Registration.HSA})
+
+
+def _is_rate(value: Decimal) -> bool:
+    return ZERO <= value <= 1
+
+
+@dataclass(frozen=True, slots=True)
+class TaxRates:
+    """Marginal rates as fractions (0.37 is 37%): federal short- and long-term, state."""
+
+    short_term: Decimal = ZERO
+    long_term: Decimal = ZERO
+    state: Decimal = ZERO
+
+    def __post_init__(self) -> None:
+        for name in ("short_term", "long_term", "state"):
+            if not _is_rate(getattr(self, name)):
+                raise ValidationError(f"tax rate {name} must lie between 0 and 1")
+
+
+@dataclass(frozen=True, slots=True)
+class CashReserve:
+    """Cash to keep: a fixed amount, a fraction of the account's value, or both (the larger)."""
+
+    amount: Decimal = ZERO
+    fraction: Decimal = ZERO
+
+    def __post_init__(self) -> None:
+        if self.amount < ZERO:
+            raise ValidationError("a cash reserve cannot be negative")
+        if not _is_rate(self.fraction):
+            raise ValidationError("a cash reserve fraction must lie between 0 and 1")
+
+    def required(self, account_value: Decimal) -> Decimal:
+        return max(self.amount, self.fraction * account_value)
+
+
+@dataclass(frozen=True, slots=True)
+class Restrictions:
+    """What may not be done in an account, by security id or by security tag."""
+
+    do_not_buy: frozenset[str] = frozenset()
+    do_not_sell: frozenset[str] = frozenset()
+    excluded_tags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Tolerance:
+    """Band overrides for an account (``None`` leaves the model's band in force).
+
+    ``absolute`` is in weight points (0.05 is ±5 points); ``relative`` is a fraction
+    of the target weight (0.25 is ±25% of target).
+    """
+
+    absolute: Decimal | None = None
+    relative: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("absolute", "relative"):
+            value = getattr(self, name)
+            if value is not None and value < ZERO:
+                raise ValidationError(f"tolerance {name} cannot be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class Household:
+    household_id: str
+    name: str
+    advisor: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.household_id.strip():
+            raise ValidationError("a household needs an id")
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: str
+    household_id: str
+    registration: Registration
+    custodian: str = ""
+    name: str = ""
+    model_id: str | None = None
+    cash: Decimal = ZERO
+    reserve: CashReserve = field(default_factory=CashReserve)
+    restrictions: Restrictions = field(default_factory=Restrictions)
+    tax_rates: TaxRates = field(default_factory=TaxRates)
+    harvest: bool = False
+    tolerance: Tolerance = field(default_factory=Tolerance)
+
+    def __post_init__(self) -> None:
+        if not self.account_id.strip():
+            raise ValidationError("an account needs an id")
+        if not self.household_id.strip():
+            raise ValidationError(f"account {self.account_id} needs a household")
+        if self.cash < ZERO:
+            raise ValidationError(f"account {self.account_id}: cash cannot be negative")
+        if self.harvest and not self.registration.taxable:
+            raise ValidationError(
+                f"account {self.account_id}: loss harvesting needs a taxable account, "
+                f"not {self.registration.value}"
+            )

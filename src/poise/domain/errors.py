@@ -1,0 +1,58 @@
+"""Typed errors. The CLI maps each to an exit code, the API to an HTTP status.
+
+Errors are never swallowed: a caller either handles the type it expects or lets it
+reach the shell, which reports it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "FormatError",
+    "NotFoundError",
+    "PoiseError",
+    "StoreError",
+    "ValidationError",
+]
+
+
+class PoiseError(Exception):
+    """Base of every error poise raises on purpose."""
+
+    exit_code = 1
+    http_status = 500
+
+
+class ValidationError(PoiseError, ValueError):
+    """A value broke a rule of its type (a negative quantity, weights not summing to 1)."""
+
+    exit_code = 3
+    http_status = 422
+
+
+class FormatError(PoiseError):
+    """A whole file is not in a format poise reads; nothing of it is loaded."""
+
+    exit_code = 4
+    http_status = 400
+
+
+class NotFoundError(PoiseError, LookupError):
+    """Something named by id does not exist."""
+
+    exit_code = 5
+    http_status = 404
+
+
+class StoreError(PoiseError):
+    """The system of record cannot be reached or is not at the expected schema."""
+
+    exit_code = 6
+    http_status = 503
+
+
+class ConfigError(PoiseError):
+    """A setting is missing or wrong."""
+
+    exit_code = 2
+    http_status = 500

@@ -1,0 +1,305 @@
+"""The canonical file formats, one :class:`FileFormat` for each kind of entity.
+
+These definitions are the single source of what a file may hold: the parser, the
+validator, the store's bulk loader and ``docs/formats.md`` all follow them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from poise.domain.accounts import Registration
+from poise.domain.clients import RiskTolerance
+from poise.domain.models import TargetKind
+from poise.domain.securities import SecurityKind, TradeUnit
+from poise.domain.transactions import CashFlowKind, TxnKind
+
+__all__ = ["FORMATS", "Column", "ColumnType", "FileFormat", "format_for"]
+
+
+class ColumnType(enum.Enum):
+    TEXT = "text"
+    DECIMAL = "decimal"  # any sign
+    NON_NEGATIVE = "non-negative decimal"
+    POSITIVE = "positive decimal"
+    RATE = "rate between 0 and 1"
+    INTEGER = "whole number"
+    DATE = "date (YYYY-MM-DD)"
+    DATETIME = "time (YYYY-MM-DDTHH:MM:SS±HH:MM, or a date for midnight UTC)"
+    BOOLEAN = "true/false"
+    CHOICE = "one of a fixed set"
+    LIST = "list separated by ';'"
+    RELIEF = "lots relieved, LOT:QUANTITY separated by ';'"
+
+
+DECIMAL_TYPES = frozenset(
+    {ColumnType.DECIMAL, ColumnType.NON_NEGATIVE, ColumnType.POSITIVE, ColumnType.RATE}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a format.
+
+    ``ref`` names the kind whose key this column (or each item of a list) must match;
+    ``not_future`` forbids dates after the day of the load.
+    """
+
+    name: str
+    type: ColumnType = ColumnType.TEXT
+    required: bool = False
+    default: str | None = None
+    choices: tuple[str, ...] = ()
+    ref: str | None = None
+    not_future: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FileFormat:
+    """A kind of file: its columns, natural key, table and place in the load order.
+
+    ``rank`` orders a multi-file load so that what a row refers to is loaded first.
+    ``group`` names a column whose value groups rows into one unit (a model's rows):
+    the group is valid or quarantined as a whole, and a new load of a group replaces
+    every row of it.
+    """
+
+    kind: str
+    table: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    rank: int
+    doc: str
+    group: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def required(self) -> frozenset[str]:
+        return frozenset(c.name for c in self.columns if c.required)
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+def _choices(kind: type[enum.StrEnum]) -> tuple[str, ...]:
+    return tuple(member.value for member in kind)
+
+
+def _id(name: str, doc: str, *, ref: str | None = None, required: bool = True) -> Column:
+    return Column(name, ColumnType.TEXT, required=required, ref=ref, doc=doc)
+
+
+SECURITIES = FileFormat(
+    kind="securities",
+    table="securities",
+    rank=0,
+    key=("security_id",),
+    doc="The security master: every security a lot, price or model may name.",
+    columns=(
+        _id("security_id", "stable id from the source system (CUSIP, ISIN or your own)"),
+        Column("symbol", required=True, doc="ticker"),
+        Column("name", required=True),
+        Column("kind", ColumnType.CHOICE, required=True, choices=_choices(SecurityKind)),
+        Column("asset_class", required=True, doc="e.g. us_equity, intl_equity, fixed_income"),
+        Column("sub_class", doc="sub-class or sector"),
+        Column("currency", default="USD", doc="ISO 4217 code"),
+        Column(
+            "trade_unit",
+            ColumnType.CHOICE,
+            default="whole",
+            choices=_choices(TradeUnit),
+            doc="whole shares, a fraction with a step, or round lots",
+        ),
+        Column("trade_step", ColumnType.POSITIVE, default="1", doc="fraction step or lot size"),
+        Column("tags", ColumnType.LIST, doc="ESG and other tags, e.g. tobacco;fossil_fuels"),
+        Column("identity_group", doc="substantially identical group for the wash-sale rule"),
+        Column(
+            "replacements",
+            ColumnType.LIST,
+            ref="securities",
+            doc="tax-loss-harvest replacement candidates, best first",
+        ),
+    ),
+)
+
+HOUSEHOLDS = FileFormat(
+    kind="households",
+    table="households",
+    rank=1,
+    key=("household_id",),
+    doc="Households: one taxpayer unit, the scope of the wash-sale rule.",
+    columns=(
+        _id("household_id", "stable household id"),
+        Column("name", required=True),
+        Column("advisor", doc="the adviser responsible"),
+    ),
+)
+
+MODELS = FileFormat(
+    kind="models",
+    table="model_targets",
+    rank=2,
+    key=("model_id", "kind", "target_id"),
+    group="model_id",
+    doc=(
+        "Model portfolios, one row per target. A model's security, model and cash"
+        " weights add up to exactly 1; asset_class rows carry bands only."
+    ),
+    columns=(
+        _id("model_id", "stable model id"),
+        Column("model_name", doc="display name (the first non-empty one counts)"),
+        Column("kind", ColumnType.CHOICE, required=True, choices=_choices(TargetKind)),
+        Column(
+            "target_id",
+            doc="security id, model id (a sleeve) or asset class; empty for cash",
+        ),
+        Column("weight", ColumnType.RATE, default="0", doc="target weight, 0.25 is 25%"),
+        Column("band_abs", ColumnType.NON_NEGATIVE, doc="absolute band in weight points"),
+        Column("band_rel", ColumnType.NON_NEGATIVE, doc="relative band, fraction of target"),
+    ),
+)
+
+ACCOUNTS = FileFormat(
+    kind="accounts",
+    table="accounts",
+    rank=3,
+    key=("account_id",),
+    doc="Accounts, each in one household, with its model, cash and restrictions.",
+    columns=(
+        _id("account_id", "account number at the custodian"),
+        _id("household_id", "its household", ref="households"),
+        Column("registration", ColumnType.CHOICE, required=True, choices=_choices(Registration)),
+        Column("custodian"),
+        Column("name"),
+        _id("model_id", "assigned model", ref="models", required=False),
+        Column("cash", ColumnType.NON_NEGATIVE, default="0", doc="cash balance"),
+        Column("reserve_amount", ColumnType.NON_NEGATIVE, default="0", doc="cash to keep"),
+        Column("reserve_pct", ColumnType.RATE, default="0", doc="cash to keep, of value"),
+        Column("do_not_buy", ColumnType.LIST, ref="securities"),
+        Column("do_not_sell", ColumnType.LIST, ref="securities"),
+        Column("excluded_tags", ColumnType.LIST),
+        Column("st_rate", ColumnType.RATE, default="0", doc="short-term federal rate"),
+        Column("lt_rate", ColumnType.RATE, default="0", doc="long-term federal rate"),
+        Column("state_rate", ColumnType.RATE, default="0"),
+        Column("harvest", ColumnType.BOOLEAN, default="false", doc="loss harvesting on"),
+        Column("band_abs", ColumnType.NON_NEGATIVE, doc="absolute band override"),
+        Column("band_rel", ColumnType.NON_NEGATIVE, doc="relative band override"),
+    ),
+)
+
+CLIENTS = FileFormat(
+    kind="clients",
+    table="clients",
+    rank=4,
+    key=("client_id",),
+    doc="Client profiles: risk, horizon, goals, preferences and the model they map to.",
+    columns=(
+        _id("client_id", "stable client id"),
+        _id("household_id", "the client's household", ref="households"),
+        Column("name", required=True),
+        Column("risk_tolerance", ColumnType.CHOICE, required=True, choices=_choices(RiskTolerance)),
+        Column("horizon_years", ColumnType.INTEGER, required=True),
+        _id("model_id", "the model the profile maps to", ref="models", required=False),
+        Column("goals", ColumnType.LIST),
+        Column("exclusions", ColumnType.LIST, ref="securities", doc="securities not to hold"),
+        Column("esg", ColumnType.LIST, doc="tags the client excludes"),
+    ),
+)
+
+LOTS = FileFormat(
+    kind="lots",
+    table="lots",
+    rank=5,
+    key=("account_id", "lot_id"),
+    doc="Open tax lots.",
+    columns=(
+        _id("account_id", "the account holding the lot", ref="accounts"),
+        _id("lot_id", "lot id, unique within the account"),
+        _id("security_id", "the security", ref="securities"),
+        Column("quantity", ColumnType.NON_NEGATIVE, required=True, doc="shares"),
+        Column("cost_basis", ColumnType.NON_NEGATIVE, required=True, doc="total cost"),
+        Column("acquired", ColumnType.DATE, required=True, not_future=True),
+        Column("adjusted_basis", ColumnType.NON_NEGATIVE, doc="basis after wash sales"),
+        Column("holding_start", ColumnType.DATE, not_future=True, doc="adjusted start"),
+        Column("disallowed_loss", ColumnType.NON_NEGATIVE, default="0"),
+    ),
+)
+
+TRANSACTIONS = FileFormat(
+    kind="transactions",
+    table="transactions",
+    rank=6,
+    key=("account_id", "txn_id"),
+    doc="Booked transactions. Amount and quantity are positive; the kind gives direction.",
+    columns=(
+        _id("account_id", "the account", ref="accounts"),
+        _id("txn_id", "transaction id, unique within the account"),
+        Column("kind", ColumnType.CHOICE, required=True, choices=_choices(TxnKind)),
+        Column("trade_date", ColumnType.DATE, required=True, not_future=True),
+        Column("settle_date", ColumnType.DATE, required=True),
+        _id(
+            "security_id",
+            "the security, for buys, sells, dividends, splits",
+            ref="securities",
+            required=False,
+        ),
+        Column("quantity", ColumnType.NON_NEGATIVE, default="0"),
+        Column("amount", ColumnType.NON_NEGATIVE, default="0"),
+        Column("lots", ColumnType.RELIEF, doc="for a sale: the lots relieved"),
+        Column("description"),
+    ),
+)
+
+PRICES = FileFormat(
+    kind="prices",
+    table="prices",
+    rank=7,
+    key=("security_id", "as_of", "source"),
+    doc="Prices with the time they were taken and their source.",
+    columns=(
+        _id("security_id", "the security", ref="securities"),
+        Column("as_of", ColumnType.DATETIME, required=True, not_future=True),
+        Column("price", ColumnType.POSITIVE, required=True),
+        Column("source", default="", doc="where the price came from"),
+    ),
+)
+
+CASH_FLOWS = FileFormat(
+    kind="cash_flows",
+    table="cash_flows",
+    rank=8,
+    key=("account_id", "flow_id"),
+    doc="Deposits and withdrawals that clients have asked for and that are still pending.",
+    columns=(
+        _id("account_id", "the account", ref="accounts"),
+        _id("flow_id", "request id, unique within the account"),
+        Column("kind", ColumnType.CHOICE, required=True, choices=_choices(CashFlowKind)),
+        Column("amount", ColumnType.POSITIVE, required=True),
+        Column("requested", ColumnType.DATE, required=True, not_future=True),
+        Column("due", ColumnType.DATE),
+    ),
+)
+
+FORMATS: Mapping[str, FileFormat] = {
+    f.kind: f
+    for f in sorted(
+        (SECURITIES, HOUSEHOLDS, MODELS, ACCOUNTS, CLIENTS, LOTS, TRANSACTIONS, PRICES, CASH_FLOWS),
+        key=lambda f: f.rank,
+    )
+}
+
+
+def format_for(columns: list[str]) -> FileFormat | None:
+    """The one format whose required columns are all present and that knows every column."""
+    present = set(columns)
+    matches = [f for f in FORMATS.values() if f.required <= present <= set(f.names)]
+    return matches[0] if len(matches) == 1 else None

@@ -1,0 +1,186 @@
+"""Read a file's bytes into a table of text cells, or refuse the whole file.
+
+A file is refused (:class:`FormatError`, nothing of it loaded) when it is not the
+format at all: empty, binary, not UTF-8, no usable header, a Parquet file that does
+not open, or a CSV file that ends part-way through a row (truncated). A single row
+with the wrong number of fields is not a reason to refuse the file: it is reported
+as a rejected row with its line number.
+
+Every cell comes out as stripped text, an empty cell as null; the validator gives
+cells their types. ``_line`` holds the line number (CSV) or row number (Parquet)
+that error messages quote, ``_raw`` the row as it stood in the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+import polars as pl
+
+from poise.domain.errors import FormatError
+
+__all__ = ["LINE", "RAW", "RawTable", "Reject", "read_table"]
+
+LINE = "_line"
+RAW = "_raw"
+PARQUET_MAGIC = b"PAR1"
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A row that is not loaded, and why."""
+
+    line: int
+    reason: str
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class RawTable:
+    columns: tuple[str, ...]
+    frame: pl.DataFrame  # one Utf8 column per header column, plus _line and _raw
+    rejects: tuple[Reject, ...]  # rows that could not even be split into fields
+
+    @property
+    def read(self) -> int:
+        """Rows read: split into fields, or rejected for not splitting."""
+        return self.frame.height + len(self.rejects)
+
+
+def read_table(data: bytes, *, name: str) -> RawTable:
+    """Split ``data`` (the whole file) into text cells; refuse it if it is not a table."""
+    if not data.strip():
+        raise FormatError(f"{name}: the file is empty")
+    if data[:4] == PARQUET_MAGIC:
+        return _read_parquet(data, name=name)
+    if b"\x00" in data:
+        raise FormatError(f"{name}: binary data, not a CSV text file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FormatError(
+            f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start});"
+            " save the file as UTF-8"
+        ) from None
+    return _read_csv(text, name=name)
+
+
+def _header(line: str, *, name: str) -> tuple[str, ...]:
+    try:
+        fields = next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        raise FormatError(f"{name}: the first line is not a CSV header") from None
+    columns = tuple(f.strip().lower() for f in fields)
+    if not columns or any(not c for c in columns):
+        raise FormatError(f"{name}: the header has an empty column name")
+    if len(set(columns)) != len(columns):
+        dupes = sorted({c for c in columns if columns.count(c) > 1})
+        raise FormatError(f"{name}: the header names a column twice: {', '.join(dupes)}")
+    return columns
+
+
+def _read_csv(text: str, *, name: str) -> RawTable:
+    lines = text.split("\n")
+    ends_with_newline = lines[-1] == ""
+    if ends_with_newline:
+        lines.pop()
+    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    columns = _header(lines[0], name=name)
+    width = len(columns)
+
+    body = pl.DataFrame(
+        {LINE: pl.int_range(2, len(lines) + 1, eager=True), RAW: lines[1:]},
+        schema={LINE: pl.Int64, RAW: pl.Utf8},
+    ).filter(pl.col(RAW).str.strip_chars() != "")
+    quoted = body.filter(pl.col(RAW).str.contains('"', literal=True))
+    plain = body.filter(~pl.col(RAW).str.contains('"', literal=True)).with_columns(
+        (pl.col(RAW).str.count_matches(",", literal=True) + 1).alias("_n")
+    )
+
+    rejects: list[tuple[Reject, int]] = []
+    quoted_rows: list[tuple[int, str, list[str]]] = []
+    for line_no, raw in quoted.iter_rows():
+        try:
+            fields = next(csv.reader([raw], strict=True))
+        except csv.Error:
+            fields = []
+        if len(fields) == width:
+            quoted_rows.append((line_no, raw, fields))
+        else:
+            rejects.append((_ragged(line_no, raw, len(fields), width), len(fields)))
+
+    short: dict[int, bool] = {r.line: found < width for r, found in rejects}
+    for line_no, raw, n in plain.filter(pl.col("_n") != width).iter_rows():
+        rejects.append((_ragged(line_no, raw, n, width), n))
+        short[line_no] = n < width
+    if not ends_with_newline and body.height and short.get(body[LINE][-1], False):
+        raise FormatError(
+            f"{name}: the file looks truncated: its last line ({body[LINE][-1]}) has fewer"
+            f" fields than the header's {width} and no line end; nothing was loaded"
+        )
+
+    good = plain.filter(pl.col("_n") == width).drop("_n")
+    split = good.with_columns(
+        pl.col(RAW).str.split_exact(",", width - 1).struct.rename_fields(list(columns)).alias("_f")
+    ).unnest("_f")
+    frames = [split.select(*columns, LINE, RAW)]
+    if quoted_rows:
+        frames.append(
+            pl.DataFrame(
+                {
+                    **{c: [row[2][i] for row in quoted_rows] for i, c in enumerate(columns)},
+                    LINE: [row[0] for row in quoted_rows],
+                    RAW: [row[1] for row in quoted_rows],
+                },
+                schema={**dict.fromkeys(columns, pl.Utf8), LINE: pl.Int64, RAW: pl.Utf8},
+            )
+        )
+    frame = pl.concat(frames).sort(LINE) if len(frames) > 1 else frames[0]
+    frame = frame.with_columns(_clean(c) for c in columns)
+    ordered = tuple(sorted((r for r, _ in rejects), key=lambda r: r.line))
+    return RawTable(columns=columns, frame=frame, rejects=ordered)
+
+
+def _clean(column: str) -> pl.Expr:
+    stripped = pl.col(column).str.strip_chars()
+    return pl.when(stripped == "").then(None).otherwise(stripped).alias(column)
+
+
+def _ragged(line: int, raw: str, found: int, width: int) -> Reject:
+    return Reject(line, f"the row has {found} fields, the header has {width}", raw)
+
+
+def _read_parquet(data: bytes, *, name: str) -> RawTable:
+    try:
+        frame = pl.read_parquet(io.BytesIO(data))
+    except Exception as exc:  # polars raises several error types for a broken file
+        raise FormatError(
+            f"{name}: not a readable Parquet file ({exc.__class__.__name__})"
+        ) from None
+    columns = tuple(c.strip().lower() for c in frame.columns)
+    if len(set(columns)) != len(columns) or any(not c for c in columns):
+        raise FormatError(f"{name}: the Parquet schema has empty or repeated column names")
+    frame = frame.rename(dict(zip(frame.columns, columns, strict=True)))
+    as_text = [_parquet_text(c, frame.schema[c]) for c in columns]
+    frame = frame.select(as_text).with_columns(_clean(c) for c in columns)
+    frame = frame.with_columns(
+        pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias(LINE),
+        pl.concat_str([pl.col(c).fill_null("") for c in columns], separator=",").alias(RAW),
+    )
+    return RawTable(columns=columns, frame=frame, rejects=())
+
+
+def _parquet_text(column: str, dtype: pl.DataType) -> pl.Expr:
+    col = pl.col(column)
+    if isinstance(dtype, pl.Datetime):
+        fmt = "%Y-%m-%dT%H:%M:%S%.f" + ("%:z" if dtype.time_zone else "")
+        return col.dt.to_string(fmt).alias(column)
+    if isinstance(dtype, pl.Date):
+        return col.dt.to_string("%Y-%m-%d").alias(column)
+    if isinstance(dtype, pl.Boolean):
+        return pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false")).alias(column)
+    if isinstance(dtype, pl.List):
+        return col.cast(pl.List(pl.Utf8)).list.join(";").alias(column)
+    return col.cast(pl.Utf8).alias(column)

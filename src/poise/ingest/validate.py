@@ -1,0 +1,402 @@
+"""Check every row of a table against its format, vectorised; say why a row fails.
+
+:func:`validate` takes the text cells of a file and returns a :class:`Batch`: the
+valid rows with typed, canonical values (ready to load), and a reason for every row
+that is not valid, quoting its line. It is pure: what other data already exists (the
+keys a row may refer to) and the day of the load are passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import polars as pl
+
+from poise.domain.accounts import Registration
+from poise.domain.transactions import MOVES_SHARES, NEEDS_SECURITY, TxnKind
+from poise.ingest.formats import DECIMAL_TYPES, Column, ColumnType, FileFormat
+from poise.ingest.parse import LINE, RAW, RawTable, Reject
+
+__all__ = ["Batch", "Reject", "validate"]
+
+Check = tuple[pl.Expr, pl.Expr]  # (row is bad, reason)
+
+DECIMAL_RE = r"^[+-]?(\d+(\.\d*)?|\.\d+)$"
+INTEGER_RE = r"^\+?\d+$"
+DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+RELIEF_ITEM = r"[^:;]+:(\d+(\.\d*)?|\.\d+)"
+RELIEF_RE = rf"^{RELIEF_ITEM}(;{RELIEF_ITEM})*;?$"
+TRUE = ("true", "yes", "y", "1")
+FALSE = ("false", "no", "n", "0")
+EARLIEST = date(1900, 1, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The outcome of validating one file."""
+
+    format: FileFormat
+    rows: pl.DataFrame  # valid rows: the format's columns, typed and canonical, plus _line
+    rejects: tuple[Reject, ...]
+
+    @property
+    def read(self) -> int:
+        return self.rows.height + len(self.rejects)
+
+
+def _t(name: str) -> str:
+    """The name of a column's typed twin while validating."""
+    return f"{name}\x1ft"
+
+
+def _canonical_decimal(expr: pl.Expr) -> pl.Expr:
+    """Plain decimal text with no sign clutter, leading or trailing zeros: ``+007.50`` → ``7.5``."""
+    text = (
+        expr.str.replace(r"^\+", "")
+        .str.replace(r"^(-?)\.", "${1}0.")
+        .str.replace(r"^(-?)0+(\d)", "${1}${2}")
+    )
+    text = (
+        pl.when(text.str.contains(".", literal=True))
+        .then(text.str.replace(r"0+$", "").str.replace(r"\.$", ""))
+        .otherwise(text)
+    )
+    return pl.when(text == "-0").then(pl.lit("0")).otherwise(text)
+
+
+def _typed(column: Column) -> pl.Expr:
+    """The column's value in its type (null where the text does not parse)."""
+    col = pl.col(column.name)
+    value: pl.Expr
+    match column.type:
+        case t if t in DECIMAL_TYPES:
+            value = pl.when(col.str.contains(DECIMAL_RE)).then(_canonical_decimal(col))
+        case ColumnType.INTEGER:
+            value = pl.when(col.str.contains(INTEGER_RE)).then(
+                col.str.replace(r"^\+", "").cast(pl.Int64, strict=False)
+            )
+        case ColumnType.DATE:
+            value = pl.when(col.str.contains(DATE_RE)).then(
+                col.str.to_date("%Y-%m-%d", strict=False)
+            )
+        case ColumnType.DATETIME:
+            as_date = (
+                col.str.to_date("%Y-%m-%d", strict=False)
+                .cast(pl.Datetime("us"))
+                .dt.replace_time_zone("UTC")
+            )
+            as_time = col.str.replace(r"Z$", "+00:00").str.to_datetime(
+                "%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_zone="UTC", time_unit="us"
+            )
+            value = pl.when(col.str.contains(DATE_RE)).then(as_date).otherwise(as_time)
+        case ColumnType.BOOLEAN:
+            low = col.str.to_lowercase()
+            value = (
+                pl.when(low.is_in(TRUE))
+                .then(pl.lit(True))
+                .when(low.is_in(FALSE))
+                .then(pl.lit(False))
+            )
+        case ColumnType.CHOICE:
+            low = col.str.to_lowercase()
+            value = pl.when(low.is_in(column.choices)).then(low)
+        case ColumnType.LIST:
+            value = (
+                col.str.split(";")
+                .list.eval(
+                    pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != "")
+                )
+                .list.join(";")
+            )
+            value = pl.when(value != "").then(value)
+        case ColumnType.RELIEF:
+            squeezed = col.str.replace_all(r"\s+", "")
+            value = pl.when(squeezed.str.contains(RELIEF_RE)).then(squeezed.str.replace(r";$", ""))
+        case _:
+            value = col
+    return value.alias(_t(column.name))
+
+
+_WHAT = dict.fromkeys(DECIMAL_TYPES, "a number") | {ColumnType.RELIEF: "a list of LOT:QUANTITY"}
+NOUN = {
+    "securities": "security",
+    "households": "household",
+    "models": "model",
+    "accounts": "account",
+}
+
+
+def _column_checks(column: Column, *, known: Mapping[str, pl.Series], today: date) -> list[Check]:
+    name = column.name
+    raw, typed = pl.col(name), pl.col(_t(name))
+    present = raw.is_not_null()
+    checks: list[Check] = []
+    if column.required:
+        checks.append((raw.is_null(), pl.lit(f"{name} is missing")))
+    if column.type is not ColumnType.TEXT:
+        what = _WHAT.get(column.type, f"a {column.type.value}")
+        if column.type is ColumnType.CHOICE:
+            what = "one of " + ", ".join(column.choices)
+        checks.append((present & typed.is_null(), pl.format(f"{name} '{{}}' is not {what}", raw)))
+    number = typed.cast(pl.Float64, strict=False)
+    if column.type is ColumnType.NON_NEGATIVE:
+        checks.append((number < 0, pl.format(f"{name} {{}} is negative", typed)))
+    elif column.type is ColumnType.POSITIVE:
+        checks.append((number <= 0, pl.format(f"{name} {{}} must be positive", typed)))
+    elif column.type is ColumnType.RATE:
+        checks.append(
+            ((number < 0) | (number > 1), pl.format(f"{name} {{}} is not between 0 and 1", typed))
+        )
+    elif column.type in (ColumnType.DATE, ColumnType.DATETIME):
+        day = typed if column.type is ColumnType.DATE else typed.dt.date()
+        checks.append((day < EARLIEST, pl.format(f"{name} {{}} is before 1900", raw)))
+        latest = today if column.not_future else date(today.year + 10, 12, 31)
+        checks.append((day > latest, pl.format(f"{name} {{}} is in the future", raw)))
+    if column.ref is not None:
+        keys = known.get(column.ref, pl.Series(dtype=pl.Utf8))
+        if column.type is ColumnType.LIST:
+            unknown = (
+                typed.str.split(";")
+                .list.eval(pl.element().filter(~pl.element().is_in(keys.implode())))
+                .list.first()
+            )
+            checks.append(
+                (
+                    unknown.is_not_null(),
+                    pl.format(f"{name}: unknown {NOUN[column.ref]} '{{}}'", unknown),
+                )
+            )
+        else:
+            checks.append(
+                (
+                    present & ~raw.is_in(keys.implode()),
+                    pl.format(f"{name}: unknown {NOUN[column.ref]} '{{}}'", raw),
+                )
+            )
+    return checks
+
+
+# Rules that relate columns of one row, by kind. Each sees the typed twins.
+def _securities_rules() -> list[Check]:
+    unit, step = pl.col(_t("trade_unit")), pl.col(_t("trade_step"))
+    currency = pl.col(_t("currency"))
+    replacements = pl.col(_t("replacements")).str.split(";")
+    return [
+        (
+            (unit == "whole") & (step != "1"),
+            pl.lit("trade_step of a whole-share security must be 1"),
+        ),
+        (
+            (unit == "round_lot") & step.str.contains(".", literal=True),
+            pl.lit("a round lot is a whole number of shares"),
+        ),
+        (
+            ~currency.str.contains(r"^[A-Z]{3}$"),
+            pl.format("currency '{}' is not an ISO 4217 code", currency),
+        ),
+        (
+            replacements.list.contains(pl.col("security_id")).fill_null(False),
+            pl.lit("a security cannot replace itself"),
+        ),
+    ]
+
+
+def _accounts_rules() -> list[Check]:
+    taxable = [r.value for r in Registration if r.taxable]
+    reg = pl.col(_t("registration"))
+    return [
+        (
+            pl.col(_t("harvest")) & ~reg.is_in(taxable),
+            pl.format("loss harvesting needs a taxable account, not {}", reg),
+        ),
+    ]
+
+
+def _lots_rules() -> list[Check]:
+    return []
+
+
+def _transactions_rules() -> list[Check]:
+    kind = pl.col(_t("kind"))
+    qty = pl.col(_t("quantity")).cast(pl.Float64, strict=False)
+    return [
+        (
+            pl.col(_t("settle_date")) < pl.col(_t("trade_date")),
+            pl.lit("settle_date is before trade_date"),
+        ),
+        (
+            kind.is_in([k.value for k in NEEDS_SECURITY]) & pl.col("security_id").is_null(),
+            pl.format("a {} names a security_id", kind),
+        ),
+        (
+            kind.is_in([k.value for k in MOVES_SHARES]) & (qty == 0),
+            pl.format("a {} needs a quantity", kind),
+        ),
+        (
+            (kind != TxnKind.SELL.value) & pl.col(_t("lots")).is_not_null(),
+            pl.lit("only a sell relieves lots"),
+        ),
+    ]
+
+
+def _models_rules(known: Mapping[str, pl.Series]) -> list[Check]:
+    kind, target = pl.col(_t("kind")), pl.col("target_id")
+    weight = pl.col(_t("weight")).cast(pl.Float64, strict=False)
+    securities = known.get("securities", pl.Series(dtype=pl.Utf8)).implode()
+    models = known.get("models", pl.Series(dtype=pl.Utf8)).implode()
+    return [
+        ((kind == "cash") & target.is_not_null(), pl.lit("the cash row takes no target_id")),
+        ((kind != "cash") & target.is_null(), pl.format("a {} row needs a target_id", kind)),
+        (
+            (kind == "security") & ~target.is_in(securities),
+            pl.format("target_id: unknown security '{}'", target),
+        ),
+        (
+            (kind == "model") & ~target.is_in(models),
+            pl.format("target_id: unknown model '{}'", target),
+        ),
+        ((kind == "model") & (target == pl.col("model_id")), pl.lit("a model cannot hold itself")),
+        (
+            (kind == "asset_class") & (weight != 0),
+            pl.lit("an asset_class row carries bands, not a weight"),
+        ),
+    ]
+
+
+def _cash_flows_rules() -> list[Check]:
+    return [(pl.col(_t("due")) < pl.col(_t("requested")), pl.lit("due is before requested"))]
+
+
+ROW_RULES: Mapping[str, Callable[[Mapping[str, pl.Series]], list[Check]]] = {
+    "securities": lambda known: _securities_rules(),
+    "accounts": lambda known: _accounts_rules(),
+    "lots": lambda known: _lots_rules(),
+    "transactions": lambda known: _transactions_rules(),
+    "models": _models_rules,
+    "cash_flows": lambda known: _cash_flows_rules(),
+}
+
+
+def _first_reason(checks: Sequence[Check]) -> pl.Expr:
+    """The reason of the first check a row fails, or null."""
+    if not checks:
+        return pl.lit(None, dtype=pl.Utf8).alias("_reason")
+    return pl.coalesce(
+        [pl.when(bad.fill_null(False)).then(reason) for bad, reason in checks]
+    ).alias("_reason")
+
+
+def validate(
+    table: RawTable,
+    fmt: FileFormat,
+    *,
+    known: Mapping[str, pl.Series],
+    today: date,
+) -> Batch:
+    """Validate ``table`` as a file of kind ``fmt``.
+
+    ``known`` maps a kind to the keys that already exist (loaded before); keys of
+    the file's own kind that this file defines are added to them, so a model may hold
+    a sleeve defined a few rows further down.
+    """
+    frame = table.frame
+    missing = [c.name for c in fmt.columns if c.name not in frame.columns]
+    frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias(name) for name in missing)
+    frame = frame.with_columns(
+        pl.col(c.name).fill_null(pl.lit(c.default)) for c in fmt.columns if c.default is not None
+    )
+    own_key = fmt.key[0] if fmt.group is not None or len(fmt.key) == 1 else None
+    known = dict(known)
+    if own_key is not None:
+        known[fmt.kind] = pl.concat(
+            [known.get(fmt.kind, pl.Series(dtype=pl.Utf8)), frame[own_key].drop_nulls()]
+        ).unique()
+
+    frame = frame.with_columns(_typed(c) for c in fmt.columns)
+    checks: list[Check] = []
+    for column in fmt.columns:
+        checks.extend(_column_checks(column, known=known, today=today))
+    if fmt.kind in ROW_RULES:
+        checks.extend(ROW_RULES[fmt.kind](known))
+    frame = frame.with_columns(_first_reason(checks))
+
+    # The same natural key twice in one file: the first stands, the others are rejected.
+    first_line = pl.col(LINE).first().over(list(fmt.key))
+    frame = frame.with_columns(
+        pl.when(pl.col("_reason").is_null() & (pl.col(LINE) != first_line))
+        .then(pl.format("the same {} as line {}", pl.lit("/".join(fmt.key)), first_line))
+        .otherwise(pl.col("_reason"))
+        .alias("_reason")
+    )
+    if fmt.kind == "transactions":
+        frame = _check_relief_sums(frame)
+    if fmt.group is not None:
+        frame = _check_groups(frame, fmt)
+
+    bad = frame.filter(pl.col("_reason").is_not_null())
+    rejects = [
+        Reject(line, reason, raw)
+        for line, reason, raw in bad.select(LINE, "_reason", RAW).iter_rows()
+    ]
+    rejects.extend(table.rejects)
+    rejects.sort(key=lambda r: r.line)
+    rows = frame.filter(pl.col("_reason").is_null()).select(
+        *(pl.col(_t(c.name)).alias(c.name) for c in fmt.columns), LINE
+    )
+    # Key columns are never null in the store: an empty key part (the cash row's
+    # target) is the empty string.
+    rows = rows.with_columns(pl.col(k).fill_null("") for k in fmt.key)
+    return Batch(format=fmt, rows=rows, rejects=tuple(rejects))
+
+
+def _check_relief_sums(frame: pl.DataFrame) -> pl.DataFrame:
+    """A sale's relieved lots add up to its quantity, exactly."""
+    with_lots = frame.filter(pl.col("_reason").is_null() & pl.col(_t("lots")).is_not_null())
+    wrong: dict[int, str] = {}
+    for line, lots, quantity in with_lots.select(LINE, _t("lots"), _t("quantity")).iter_rows():
+        total = sum((Decimal(item.split(":")[1]) for item in lots.split(";")), Decimal(0))
+        if total != Decimal(quantity):
+            wrong[line] = f"lots relieve {total} shares but the sale is of {quantity}"
+    if not wrong:
+        return frame
+    reasons = pl.DataFrame(
+        {LINE: list(wrong), "_relief": list(wrong.values())},
+        schema={LINE: pl.Int64, "_relief": pl.Utf8},
+    )
+    return (
+        frame.join(reasons, on=LINE, how="left")
+        .with_columns(pl.coalesce("_reason", "_relief").alias("_reason"))
+        .drop("_relief")
+    )
+
+
+def _check_groups(frame: pl.DataFrame, fmt: FileFormat) -> pl.DataFrame:
+    """A group (a model) stands or falls whole; its weights add up to exactly 1."""
+    group = fmt.group
+    assert group is not None
+    reasons: dict[str, str] = {}
+    for key, part in frame.group_by(group, maintain_order=True):
+        gid = key[0]
+        if gid is None:
+            continue
+        bad = part.filter(pl.col("_reason").is_not_null())
+        if bad.height:
+            reasons[gid] = f"{group} {gid} has an invalid row (line {bad[LINE][0]})"
+            continue
+        total = sum((Decimal(w) for w in part[_t("weight")].drop_nulls()), Decimal(0))
+        if total != 1:
+            reasons[gid] = f"weights of {group} {gid} add up to {total}, not 1"
+    if not reasons:
+        return frame
+    table = pl.DataFrame(
+        {group: list(reasons), "_group": list(reasons.values())},
+        schema={group: pl.Utf8, "_group": pl.Utf8},
+    )
+    return (
+        frame.join(table, on=group, how="left")
+        .with_columns(pl.coalesce("_reason", "_group").alias("_reason"))
+        .drop("_group")
+    )

@@ -1,0 +1,271 @@
+"""Keyword-only repository functions: queries the shells need, and rows into domain objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import polars as pl
+import sqlalchemy as sa
+
+from poise.domain.accounts import (
+    Account,
+    CashReserve,
+    Household,
+    Registration,
+    Restrictions,
+    TaxRates,
+    Tolerance,
+)
+from poise.domain.errors import NotFoundError
+from poise.domain.lots import TaxLot
+from poise.domain.money import ZERO
+from poise.store import tables as t
+
+__all__ = [
+    "FileLoad",
+    "Quarantined",
+    "account",
+    "account_lots",
+    "accounts",
+    "households",
+    "key_series",
+    "latest_prices",
+    "list_quarantine",
+    "lots",
+    "model_names",
+    "record_load",
+    "store_quarantine",
+    "table_for",
+]
+
+# The key other files refer to, by kind.
+_REFERRED = {
+    "securities": t.securities.c.security_id,
+    "households": t.households.c.household_id,
+    "models": t.model_targets.c.model_id,
+    "accounts": t.accounts.c.account_id,
+}
+
+
+def table_for(name: str) -> sa.Table:
+    return t.metadata.tables[name]
+
+
+def key_series(connection: sa.Connection, *, kind: str) -> pl.Series:
+    """Every key of ``kind`` that rows may refer to, as one text series."""
+    column = _REFERRED[kind]
+    values = connection.execute(sa.select(column).distinct()).scalars().all()
+    return pl.Series(kind, values, dtype=pl.Utf8)
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    file_name: str
+    kind: str
+    line: int
+    reason: str
+    raw: str
+    sha256: str
+    quarantined_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FileLoad:
+    sha256: str
+    name: str
+    kind: str
+    read: int
+    inserted: int
+    updated: int
+    unchanged: int
+    quarantined: int
+    loaded_at: datetime
+
+
+def store_quarantine(connection: sa.Connection, *, rows: Sequence[Quarantined]) -> None:
+    """Keep rejected rows; the same line of the same file is kept once."""
+    if not rows:
+        return
+    sha = rows[0].sha256
+    seen = set(
+        connection.execute(
+            sa.select(t.quarantine.c.line).where(t.quarantine.c.sha256 == sha)
+        ).scalars()
+    )
+    fresh = [
+        {
+            "sha256": r.sha256,
+            "line": r.line,
+            "file_name": r.file_name,
+            "kind": r.kind,
+            "reason": r.reason,
+            "raw": r.raw,
+            "quarantined_at": r.quarantined_at,
+        }
+        for r in rows
+        if r.line not in seen
+    ]
+    if fresh:
+        connection.execute(sa.insert(t.quarantine), fresh)
+
+
+def record_load(connection: sa.Connection, *, load: FileLoad) -> None:
+    connection.execute(
+        sa.insert(t.ingest_files).values(
+            sha256=load.sha256,
+            name=load.name,
+            kind=load.kind,
+            rows_read=load.read,
+            inserted=load.inserted,
+            updated=load.updated,
+            unchanged=load.unchanged,
+            quarantined=load.quarantined,
+            loaded_at=load.loaded_at,
+        )
+    )
+
+
+def list_quarantine(connection: sa.Connection, *, everything: bool = False) -> list[Quarantined]:
+    """Rows quarantined by the latest load of each file name (or by every load)."""
+    q = t.quarantine
+    query = sa.select(q).order_by(q.c.file_name, q.c.line)
+    if not everything:
+        f = t.ingest_files
+        latest = sa.select(f.c.name, sa.func.max(f.c.id).label("id")).group_by(f.c.name).subquery()
+        shas = sa.select(f.c.sha256).join(latest, f.c.id == latest.c.id)
+        query = query.where(q.c.sha256.in_(shas))
+    return [
+        Quarantined(
+            file_name=row.file_name,
+            kind=row.kind,
+            line=row.line,
+            reason=row.reason,
+            raw=row.raw,
+            sha256=row.sha256,
+            quarantined_at=row.quarantined_at,
+        )
+        for row in connection.execute(query)
+    ]
+
+
+def _split(text: str | None) -> tuple[str, ...]:
+    return tuple(text.split(";")) if text else ()
+
+
+def _account(row: sa.Row[tuple[object, ...]]) -> Account:
+    m = row._mapping
+    return Account(
+        account_id=m["account_id"],
+        household_id=m["household_id"],
+        registration=Registration(m["registration"]),
+        custodian=m["custodian"] or "",
+        name=m["name"] or "",
+        model_id=m["model_id"],
+        cash=m["cash"],
+        reserve=CashReserve(amount=m["reserve_amount"], fraction=m["reserve_pct"]),
+        restrictions=Restrictions(
+            do_not_buy=frozenset(_split(m["do_not_buy"])),
+            do_not_sell=frozenset(_split(m["do_not_sell"])),
+            excluded_tags=frozenset(_split(m["excluded_tags"])),
+        ),
+        tax_rates=TaxRates(short_term=m["st_rate"], long_term=m["lt_rate"], state=m["state_rate"]),
+        harvest=bool(m["harvest"]),
+        tolerance=Tolerance(absolute=m["band_abs"], relative=m["band_rel"]),
+    )
+
+
+def accounts(
+    connection: sa.Connection,
+    *,
+    household_id: str | None = None,
+    model_id: str | None = None,
+    registration: str | None = None,
+) -> list[Account]:
+    a = t.accounts
+    query = sa.select(a).order_by(a.c.account_id)
+    if household_id is not None:
+        query = query.where(a.c.household_id == household_id)
+    if model_id is not None:
+        query = query.where(a.c.model_id == model_id)
+    if registration is not None:
+        query = query.where(a.c.registration == registration)
+    return [_account(row) for row in connection.execute(query)]
+
+
+def account(connection: sa.Connection, *, account_id: str) -> Account:
+    row = connection.execute(
+        sa.select(t.accounts).where(t.accounts.c.account_id == account_id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no account {account_id}")
+    return _account(row)
+
+
+def households(connection: sa.Connection) -> list[Household]:
+    h = t.households
+    return [
+        Household(household_id=row.household_id, name=row.name, advisor=row.advisor or "")
+        for row in connection.execute(sa.select(h).order_by(h.c.household_id))
+    ]
+
+
+def _lot(row: sa.Row[tuple[object, ...]]) -> TaxLot:
+    m = row._mapping
+    return TaxLot(
+        lot_id=m["lot_id"],
+        account_id=m["account_id"],
+        security_id=m["security_id"],
+        quantity=m["quantity"],
+        cost_basis=m["cost_basis"],
+        acquired=m["acquired"],
+        adjusted_basis=m["adjusted_basis"],
+        holding_start=m["holding_start"],
+        disallowed_loss=m["disallowed_loss"] if m["disallowed_loss"] is not None else ZERO,
+    )
+
+
+def account_lots(connection: sa.Connection, *, account_id: str) -> list[TaxLot]:
+    lt = t.lots
+    query = (
+        sa.select(lt)
+        .where(lt.c.account_id == account_id)
+        .order_by(lt.c.security_id, lt.c.acquired, lt.c.lot_id)
+    )
+    return [_lot(row) for row in connection.execute(query)]
+
+
+def lots(connection: sa.Connection, *, account_ids: Iterable[str] | None = None) -> list[TaxLot]:
+    lt = t.lots
+    query = sa.select(lt).order_by(lt.c.account_id, lt.c.security_id, lt.c.lot_id)
+    if account_ids is not None:
+        query = query.where(lt.c.account_id.in_(list(account_ids)))
+    return [_lot(row) for row in connection.execute(query)]
+
+
+def latest_prices(connection: sa.Connection) -> dict[str, tuple[Decimal, datetime]]:
+    """The latest price of every security, with its as-of time."""
+    p = t.prices
+    latest = (
+        sa.select(p.c.security_id, sa.func.max(p.c.as_of).label("as_of"))
+        .group_by(p.c.security_id)
+        .subquery()
+    )
+    query = sa.select(p.c.security_id, p.c.price, p.c.as_of).join(
+        latest, (p.c.security_id == latest.c.security_id) & (p.c.as_of == latest.c.as_of)
+    )
+    return {row.security_id: (row.price, row.as_of) for row in connection.execute(query)}
+
+
+def model_names(connection: sa.Connection) -> dict[str, str]:
+    m = t.model_targets
+    names: dict[str, str] = {}
+    for model_id, name in connection.execute(
+        sa.select(m.c.model_id, m.c.model_name).order_by(m.c.model_id)
+    ):
+        if name and model_id not in names:
+            names[model_id] = name
+        names.setdefault(model_id, model_id)
+    return names

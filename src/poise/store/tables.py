@@ -1,0 +1,196 @@
+"""The tables of the system of record.
+
+Natural keys from the source systems are the primary keys, so a corrected row
+replaces its predecessor. Money, prices and quantities are :class:`Exact`.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from poise.store.types import Exact, UTCDateTime
+
+__all__ = ["metadata"]
+
+metadata = sa.MetaData(
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+
+def _id(
+    name: str,
+    *args: sa.ForeignKey,
+    primary_key: bool = False,
+    nullable: bool | None = None,
+    index: bool | None = None,
+) -> sa.Column[str]:
+    """An identifier from the source system."""
+    return sa.Column(
+        name,
+        sa.String(64),
+        *args,
+        primary_key=primary_key,
+        nullable=not primary_key if nullable is None else nullable,
+        index=index,
+    )
+
+
+def _text(name: str) -> sa.Column[str]:
+    return sa.Column(name, sa.Text, nullable=True)
+
+
+securities = sa.Table(
+    "securities",
+    metadata,
+    _id("security_id", primary_key=True),
+    sa.Column("symbol", sa.String(32), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("asset_class", sa.String(64), nullable=False),
+    _text("sub_class"),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("trade_unit", sa.String(16), nullable=False),
+    sa.Column("trade_step", Exact, nullable=False),
+    _text("tags"),
+    _text("identity_group"),
+    _text("replacements"),
+)
+
+households = sa.Table(
+    "households",
+    metadata,
+    _id("household_id", primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    _text("advisor"),
+)
+
+model_targets = sa.Table(
+    "model_targets",
+    metadata,
+    _id("model_id", primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    _id("target_id", primary_key=True),
+    _text("model_name"),
+    sa.Column("weight", Exact, nullable=False),
+    sa.Column("band_abs", Exact),
+    sa.Column("band_rel", Exact),
+)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    _id("account_id", primary_key=True),
+    _id("household_id", sa.ForeignKey("households.household_id"), nullable=False, index=True),
+    sa.Column("registration", sa.String(32), nullable=False),
+    _text("custodian"),
+    _text("name"),
+    _id("model_id", nullable=True),
+    sa.Column("cash", Exact, nullable=False),
+    sa.Column("reserve_amount", Exact, nullable=False),
+    sa.Column("reserve_pct", Exact, nullable=False),
+    _text("do_not_buy"),
+    _text("do_not_sell"),
+    _text("excluded_tags"),
+    sa.Column("st_rate", Exact, nullable=False),
+    sa.Column("lt_rate", Exact, nullable=False),
+    sa.Column("state_rate", Exact, nullable=False),
+    sa.Column("harvest", sa.Boolean, nullable=False),
+    sa.Column("band_abs", Exact),
+    sa.Column("band_rel", Exact),
+)
+
+clients = sa.Table(
+    "clients",
+    metadata,
+    _id("client_id", primary_key=True),
+    _id("household_id", sa.ForeignKey("households.household_id"), nullable=False, index=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("risk_tolerance", sa.String(32), nullable=False),
+    sa.Column("horizon_years", sa.Integer, nullable=False),
+    _id("model_id", nullable=True),
+    _text("goals"),
+    _text("exclusions"),
+    _text("esg"),
+)
+
+lots = sa.Table(
+    "lots",
+    metadata,
+    _id("account_id", sa.ForeignKey("accounts.account_id"), primary_key=True),
+    _id("lot_id", primary_key=True),
+    _id("security_id", sa.ForeignKey("securities.security_id"), nullable=False, index=True),
+    sa.Column("quantity", Exact, nullable=False),
+    sa.Column("cost_basis", Exact, nullable=False),
+    sa.Column("acquired", sa.Date, nullable=False),
+    sa.Column("adjusted_basis", Exact),
+    sa.Column("holding_start", sa.Date),
+    sa.Column("disallowed_loss", Exact, nullable=False),
+)
+
+transactions = sa.Table(
+    "transactions",
+    metadata,
+    _id("account_id", sa.ForeignKey("accounts.account_id"), primary_key=True),
+    _id("txn_id", primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("trade_date", sa.Date, nullable=False),
+    sa.Column("settle_date", sa.Date, nullable=False),
+    _id("security_id", sa.ForeignKey("securities.security_id"), nullable=True),
+    sa.Column("quantity", Exact, nullable=False),
+    sa.Column("amount", Exact, nullable=False),
+    _text("lots"),
+    _text("description"),
+)
+
+prices = sa.Table(
+    "prices",
+    metadata,
+    _id("security_id", sa.ForeignKey("securities.security_id"), primary_key=True),
+    sa.Column("as_of", UTCDateTime, primary_key=True),
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("price", Exact, nullable=False),
+)
+
+cash_flows = sa.Table(
+    "cash_flows",
+    metadata,
+    _id("account_id", sa.ForeignKey("accounts.account_id"), primary_key=True),
+    _id("flow_id", primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("amount", Exact, nullable=False),
+    sa.Column("requested", sa.Date, nullable=False),
+    sa.Column("due", sa.Date),
+)
+
+ingest_files = sa.Table(
+    "ingest_files",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("rows_read", sa.Integer, nullable=False),
+    sa.Column("inserted", sa.Integer, nullable=False),
+    sa.Column("updated", sa.Integer, nullable=False),
+    sa.Column("unchanged", sa.Integer, nullable=False),
+    sa.Column("quarantined", sa.Integer, nullable=False),
+    sa.Column("loaded_at", UTCDateTime, nullable=False),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("line", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("quarantined_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,206 @@
+"""Load files into the system of record: one transaction per file, in dependency order.
+
+For each file: read it whole, refuse it if it is not a table of a known format,
+validate every row against what the store already holds, then in one transaction
+upsert the valid rows, keep the rejected ones in quarantine and record the load. A
+crash part-way leaves that file all loaded or not loaded at all; running the same
+command again finishes the job and changes nothing that was already there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import sqlalchemy as sa
+
+from poise.domain.errors import FormatError
+from poise.ingest.formats import FORMATS, FileFormat, format_for
+from poise.ingest.parse import LINE, PARQUET_MAGIC, Reject, read_table
+from poise.ingest.validate import validate
+from poise.store import repo
+from poise.store.bulk import upsert
+
+__all__ = ["FileReport", "ingest_paths", "sniff_kind"]
+
+log = logging.getLogger(__name__)
+
+# Kinds a format's rows may refer to (its reference columns and its row rules).
+_EXTRA_REFS = {"models": ("securities", "models")}
+
+Progress = Callable[[str, "FileReport | None"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class FileReport:
+    """What one file's load did."""
+
+    path: str
+    kind: str = ""
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    refused: str = ""  # why the whole file was refused, if it was
+    rejects: tuple[Reject, ...] = field(default=(), repr=False)
+
+    @property
+    def loaded(self) -> int:
+        return self.inserted + self.updated
+
+
+def _columns_of(path: Path) -> list[str]:
+    with path.open("rb") as handle:
+        head = handle.read(65536)
+    if head[:4] == PARQUET_MAGIC:
+        try:
+            return [c.strip().lower() for c in pl.read_parquet_schema(path)]
+        except Exception:  # a broken file: its load will say why
+            return []
+    line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
+    return [c.strip().strip('"').lower() for c in line.split(",")]
+
+
+def sniff_kind(path: Path) -> FileFormat | None:
+    """The format a file's header says it is, without reading the whole file."""
+    return format_for(_columns_of(path))
+
+
+def _refusal(columns: Sequence[str], name: str) -> FormatError:
+    """Say which format the columns came closest to, and what was wrong."""
+    present = set(columns)
+
+    def distance(f: FileFormat) -> int:
+        return len(f.required - present) + len(present - set(f.names))
+
+    best = min(FORMATS.values(), key=distance)
+    missing = sorted(best.required - present)
+    unknown = sorted(present - set(best.names))
+    detail = "; ".join(
+        part
+        for part in (
+            f"missing {', '.join(missing)}" if missing else "",
+            f"unknown {', '.join(unknown)}" if unknown else "",
+        )
+        if part
+    )
+    return FormatError(
+        f"{name}: the columns match no poise format (closest: {best.kind}: {detail});"
+        " see docs/formats.md"
+    )
+
+
+def _known(connection: sa.Connection, fmt: FileFormat) -> dict[str, pl.Series]:
+    kinds = {c.ref for c in fmt.columns if c.ref is not None}
+    kinds.update(_EXTRA_REFS.get(fmt.kind, ()))
+    return {kind: repo.key_series(connection, kind=kind) for kind in kinds}
+
+
+def ingest_file(
+    engine: sa.Engine,
+    path: Path,
+    *,
+    today: date,
+    kind: str | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FileReport:
+    """Load one file in one transaction; raise :class:`FormatError` if it is refused."""
+    data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    table = read_table(data, name=path.name)
+    if kind is not None:
+        fmt = FORMATS[kind]
+        unknown = set(table.columns) - set(fmt.names)
+        missing = fmt.required - set(table.columns)
+        if unknown or missing:
+            raise _refusal(table.columns, path.name)
+    else:
+        found = format_for(list(table.columns))
+        if found is None:
+            raise _refusal(table.columns, path.name)
+        fmt = found
+    with engine.connect() as connection:
+        known = _known(connection, fmt)
+    batch = validate(table, fmt, known=known, today=today)
+    log.info("writing %s: %d rows as %s", path.name, batch.rows.height, fmt.kind)
+    with engine.begin() as connection:
+        counts = upsert(
+            connection,
+            table=repo.table_for(fmt.table),
+            rows=batch.rows.drop(LINE),
+            key=fmt.key,
+            group=fmt.group,
+        )
+        at = now()
+        repo.store_quarantine(
+            connection,
+            rows=[
+                repo.Quarantined(path.name, fmt.kind, r.line, r.reason, r.raw, sha, at)
+                for r in batch.rejects
+            ],
+        )
+        report = FileReport(
+            path=str(path),
+            kind=fmt.kind,
+            read=batch.read,
+            inserted=counts.inserted,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            quarantined=len(batch.rejects),
+            rejects=batch.rejects,
+        )
+        repo.record_load(
+            connection,
+            load=repo.FileLoad(
+                sha256=sha,
+                name=path.name,
+                kind=fmt.kind,
+                read=report.read,
+                inserted=report.inserted,
+                updated=report.updated,
+                unchanged=report.unchanged,
+                quarantined=report.quarantined,
+                loaded_at=at,
+            ),
+        )
+    log.info("committed %s", path.name)
+    return report
+
+
+def ingest_paths(
+    engine: sa.Engine,
+    paths: Sequence[Path],
+    *,
+    today: date,
+    kind: str | None = None,
+    progress: Progress | None = None,
+) -> list[FileReport]:
+    """Load files in dependency order (securities before the lots that name them).
+
+    A refused file is reported and loads nothing; the other files still load.
+    """
+
+    def rank(path: Path) -> int:
+        fmt = FORMATS[kind] if kind else sniff_kind(path)
+        return fmt.rank if fmt is not None else len(FORMATS)
+
+    reports: list[FileReport] = []
+    for path in sorted(paths, key=rank):
+        if progress is not None:
+            progress(path.name, None)
+        try:
+            report = ingest_file(engine, path, today=today, kind=kind)
+        except FormatError as exc:
+            report = FileReport(path=str(path), refused=str(exc))
+        except OSError as exc:
+            report = FileReport(path=str(path), refused=f"{path}: {exc.strerror or exc}")
+        reports.append(report)
+        if progress is not None:
+            progress(path.name, report)
+    return reports
