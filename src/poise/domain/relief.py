@@ -144,14 +144,19 @@ def _split(lot: TaxLot, quantity: Decimal) -> tuple[TaxLot | None, Decimal, Deci
     if quantity == lot.quantity:
         return None, lot.basis, lot.cost_basis
     fraction = quantity / lot.quantity
-    cost_taken = cents(lot.cost_basis * fraction)
-    basis_taken = cost_taken if lot.adjusted_basis is None else cents(lot.adjusted_basis * fraction)
+
+    def part(amount: Decimal) -> Decimal:
+        # Rounding up to the cent may not take more than the lot has (a cost of 5.009).
+        return min(cents(amount * fraction), amount)
+
+    cost_taken = part(lot.cost_basis)
+    basis_taken = cost_taken if lot.adjusted_basis is None else part(lot.adjusted_basis)
     left = replace(
         lot,
         quantity=lot.quantity - quantity,
         cost_basis=lot.cost_basis - cost_taken,
         adjusted_basis=None if lot.adjusted_basis is None else lot.adjusted_basis - basis_taken,
-        disallowed_loss=lot.disallowed_loss - cents(lot.disallowed_loss * fraction),
+        disallowed_loss=lot.disallowed_loss - part(lot.disallowed_loss),
     )
     return left, basis_taken, cost_taken
 
@@ -203,7 +208,7 @@ def relieve(
     """Sell ``quantity`` shares at ``price`` on ``sold`` out of ``lots`` (one holding).
 
     Proceeds are ``price × quantity`` rounded to the cent, shared out over the lots
-    so that their parts add up to that total exactly.
+    in the order they are relieved so that their parts add up to that total exactly.
     """
     if quantity <= ZERO:
         raise ValidationError(f"a sale needs a positive quantity, got {quantity}")
@@ -216,15 +221,16 @@ def relieve(
         raise ValidationError(f"cannot sell {quantity} shares: only {held} are held")
 
     plan = _plan(lots, quantity, method=method, price=price, sold=sold, specific=specific)
-    total_proceeds = cents(price * quantity)
     taken: dict[str, TaxLot | None] = {}
     reliefs: list[Relief] = []
-    proceeds_left = total_proceeds
-    for index, (lot, take) in enumerate(plan):
+    sold_so_far = ZERO
+    for lot, take in plan:
         left, basis_taken, _ = _split(lot, take)
         taken[lot.lot_id] = left
-        proceeds = proceeds_left if index == len(plan) - 1 else cents(price * take)
-        proceeds_left -= proceeds
+        # Each lot's proceeds are the step in the rounded running total, so no part is
+        # negative and the parts add up to cents(price × quantity) exactly.
+        proceeds = cents(price * (sold_so_far + take)) - cents(price * sold_so_far)
+        sold_so_far += take
         term = Term.LONG if is_long_term(lot.held_since, sold) else Term.SHORT
         reliefs.append(Relief(lot.lot_id, take, basis_taken, proceeds, term))
 
