@@ -86,7 +86,8 @@ def _read_csv(text: str, *, name: str) -> RawTable:
     ends_with_newline = lines[-1] == ""
     if ends_with_newline:
         lines.pop()
-    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    if "\r" in text:
+        lines = [line.removesuffix("\r") for line in lines]
     columns = _header(lines[0], name=name)
     width = len(columns)
 
@@ -138,14 +139,16 @@ def _read_csv(text: str, *, name: str) -> RawTable:
             )
         )
     frame = pl.concat(frames).sort(LINE) if len(frames) > 1 else frames[0]
-    frame = frame.with_columns(_clean(c) for c in columns)
+    padded = body.select(pl.col(RAW).str.contains(r"^\s|\s,|,\s|\s$").any()).item()
+    frame = frame.with_columns(_clean(c, strip=bool(padded) or bool(quoted_rows)) for c in columns)
     ordered = tuple(sorted((r for r, _ in rejects), key=lambda r: r.line))
     return RawTable(columns=columns, frame=frame, rejects=ordered)
 
 
-def _clean(column: str) -> pl.Expr:
-    stripped = pl.col(column).str.strip_chars()
-    return pl.when(stripped == "").then(None).otherwise(stripped).alias(column)
+def _clean(column: str, *, strip: bool = True) -> pl.Expr:
+    """Cells without surrounding blanks; an empty cell is null."""
+    cell = pl.col(column).str.strip_chars() if strip else pl.col(column)
+    return pl.when(cell.str.len_bytes() > 0).then(cell).alias(column)
 
 
 def _ragged(line: int, raw: str, found: int, width: int) -> Reject:

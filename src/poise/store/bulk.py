@@ -99,6 +99,8 @@ def upsert(
     _stage(connection, table, rows, stage)
     columns = rows.columns
     on_key = " AND ".join(f"t.{k} = s.{k}" for k in key)
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"ANALYZE {stage}")
     new = connection.exec_driver_sql(
         f"SELECT count(*) FROM {stage} s WHERE NOT EXISTS "
         f"(SELECT 1 FROM {table.name} t WHERE {on_key})"
