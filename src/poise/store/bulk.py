@@ -1,8 +1,8 @@
 """Bulk upsert of validated rows by natural key, counting what changed.
 
 Rows go first into a temporary staging table (``COPY`` on PostgreSQL, one
-``executemany`` on SQLite), then into the real table in one ``INSERT … SELECT … ON
-CONFLICT DO UPDATE`` that only touches rows whose values differ. Everything happens
+``executemany`` on SQLite); then one ``UPDATE`` touches the stored rows whose values
+differ and one ``INSERT … SELECT`` adds the new ones, in key order. Everything happens
 on the caller's connection, inside the caller's transaction: a load is all or none.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -18,6 +19,10 @@ import psycopg
 import sqlalchemy as sa
 
 __all__ = ["Counts", "upsert"]
+
+# A PostgreSQL load of at least this many rows, into a table holding fewer, rebuilds
+# the table's indexes instead of growing them row by row.
+REBUILD_AT = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,33 @@ def _stage(connection: sa.Connection, table: sa.Table, frame: pl.DataFrame, stag
             lite_cursor.close()
 
 
+def _rebuild_indexes(connection: sa.Connection, table: sa.Table) -> Callable[[], None] | None:
+    """Drop a PostgreSQL table's indexes for a large load; return what puts them back.
+
+    Building an index once, by sorting, is several times faster than growing it a row
+    at a time. The drop and the rebuild are in the load's transaction, so a crash
+    leaves the indexes as they were. Tables other tables refer to keep their keys.
+    """
+    referred = any(
+        fk.column.table is table
+        for other in table.metadata.tables.values()
+        for fk in other.foreign_keys
+    )
+    if referred:
+        return None
+    primary, indexes = table.primary_key, list(table.indexes)
+    for index in indexes:
+        connection.execute(sa.schema.DropIndex(index))
+    connection.execute(sa.schema.DropConstraint(primary))
+
+    def rebuild() -> None:
+        connection.execute(sa.schema.AddConstraint(primary))
+        for index in indexes:
+            connection.execute(sa.schema.CreateIndex(index))
+
+    return rebuild
+
+
 def upsert(
     connection: sa.Connection,
     *,
@@ -92,45 +124,57 @@ def upsert(
 
     With ``group``, every group (e.g. a model) present in ``rows`` is replaced whole:
     its stored rows that ``rows`` no longer holds are deleted (and counted as updated).
+    The table is locked against other writers for the length of the caller's
+    transaction, so two loads of the same kind run one after the other.
     """
     if rows.is_empty():
         return Counts()
-    stage = f"stage_{table.name}"
+    postgres = connection.dialect.name == "postgresql"
+    name = table.name
+    stage = f"stage_{name}"
+    if postgres:
+        connection.exec_driver_sql(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE")
     _stage(connection, table, rows, stage)
-    columns = rows.columns
-    on_key = " AND ".join(f"t.{k} = s.{k}" for k in key)
-    if connection.dialect.name == "postgresql":
+    if postgres:
         connection.exec_driver_sql(f"ANALYZE {stage}")
-    new = connection.exec_driver_sql(
-        f"SELECT count(*) FROM {stage} s WHERE NOT EXISTS "
-        f"(SELECT 1 FROM {table.name} t WHERE {on_key})"
-    ).scalar_one()
 
+    columns = rows.columns
     values = [c for c in columns if c not in key]
-    differs = "IS DISTINCT FROM" if connection.dialect.name == "postgresql" else "IS NOT"
-    names = ", ".join(columns)
+    differs = "IS DISTINCT FROM" if postgres else "IS NOT"
+    matches = " AND ".join(f"s.{k} = {name}.{k}" for k in key)
+    updated = 0
     if values:
-        sets = ", ".join(f"{c} = excluded.{c}" for c in values)
-        changed = " OR ".join(f"{table.name}.{c} {differs} excluded.{c}" for c in values)
-        action = f"DO UPDATE SET {sets} WHERE {changed}"
-    else:
-        action = "DO NOTHING"
-    written = connection.exec_driver_sql(
-        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} WHERE true "
-        f"ON CONFLICT ({', '.join(key)}) {action}"
+        changed = " OR ".join(f"{name}.{c} {differs} s.{c}" for c in values)
+        sets = ", ".join(f"{c} = s.{c}" for c in values)
+        update = f"UPDATE {name} SET {sets} FROM {stage} s WHERE {matches} AND ({changed})"
+        updated = connection.exec_driver_sql(update).rowcount
+
+    names = ", ".join(columns)
+    missing = f"NOT EXISTS (SELECT 1 FROM {name} WHERE {matches})"
+    rebuild = None
+    if postgres and rows.height >= REBUILD_AT:
+        held = connection.exec_driver_sql(
+            f"SELECT reltuples::bigint FROM pg_class WHERE oid = '{name}'::regclass"
+        ).scalar_one()
+        if held < rows.height:  # -1: never analysed, as good as empty
+            rebuild = _rebuild_indexes(connection, table)
+    order = ", ".join(f"s.{k}" for k in key)
+    inserted = connection.exec_driver_sql(
+        f"INSERT INTO {name} ({names}) SELECT {names} FROM {stage} s WHERE {missing} "
+        f"ORDER BY {order}"
     ).rowcount
+    if rebuild is not None:
+        rebuild()
 
     removed = 0
     if group is not None:
         removed = connection.exec_driver_sql(
-            f"DELETE FROM {table.name} WHERE {group} IN (SELECT {group} FROM {stage}) "
-            f"AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE "
-            + " AND ".join(f"s.{k} = {table.name}.{k}" for k in key)
-            + ")"
+            f"DELETE FROM {name} WHERE {group} IN (SELECT {group} FROM {stage}) "
+            f"AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE {matches})"
         ).rowcount
-    if connection.dialect.name != "postgresql":
-        connection.exec_driver_sql(f"DROP TABLE temp.{stage}")
-    else:
-        connection.exec_driver_sql(f"DROP TABLE {stage}")
-    updated = written - new + removed
-    return Counts(inserted=new, updated=updated, unchanged=rows.height - written)
+    connection.exec_driver_sql(f"DROP TABLE {stage}" if postgres else f"DROP TABLE temp.{stage}")
+    return Counts(
+        inserted=inserted,
+        updated=updated + removed,
+        unchanged=rows.height - inserted - updated,
+    )

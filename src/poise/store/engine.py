@@ -27,6 +27,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA cache_size=-131072")  # 128 MiB: big loads grow indexes in memory
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 

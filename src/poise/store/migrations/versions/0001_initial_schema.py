@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 11:31:22.050628
+Create Date: 2026-11-21 11:44:57.296419
 """
 
 from __future__ import annotations
@@ -20,6 +20,16 @@ depends_on = None
 
 def upgrade() -> None:
 
+    op.create_table(
+        "cash_flows",
+        sa.Column("account_id", sa.String(length=64), nullable=False),
+        sa.Column("flow_id", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("amount", poise.store.types.Exact(), nullable=False),
+        sa.Column("requested", sa.Date(), nullable=False),
+        sa.Column("due", sa.Date(), nullable=True),
+        sa.PrimaryKeyConstraint("account_id", "flow_id", name=op.f("pk_cash_flows")),
+    )
     op.create_table(
         "households",
         sa.Column("household_id", sa.String(length=64), nullable=False),
@@ -45,6 +55,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_ingest_files_sha256"), ["sha256"], unique=False)
 
     op.create_table(
+        "lots",
+        sa.Column("account_id", sa.String(length=64), nullable=False),
+        sa.Column("lot_id", sa.String(length=64), nullable=False),
+        sa.Column("security_id", sa.String(length=64), nullable=False),
+        sa.Column("quantity", poise.store.types.Exact(), nullable=False),
+        sa.Column("cost_basis", poise.store.types.Exact(), nullable=False),
+        sa.Column("acquired", sa.Date(), nullable=False),
+        sa.Column("adjusted_basis", poise.store.types.Exact(), nullable=True),
+        sa.Column("holding_start", sa.Date(), nullable=True),
+        sa.Column("disallowed_loss", poise.store.types.Exact(), nullable=False),
+        sa.PrimaryKeyConstraint("account_id", "lot_id", name=op.f("pk_lots")),
+    )
+    with op.batch_alter_table("lots", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_lots_security_id"), ["security_id"], unique=False)
+
+    op.create_table(
         "model_targets",
         sa.Column("model_id", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
@@ -54,6 +80,14 @@ def upgrade() -> None:
         sa.Column("band_abs", poise.store.types.Exact(), nullable=True),
         sa.Column("band_rel", poise.store.types.Exact(), nullable=True),
         sa.PrimaryKeyConstraint("model_id", "kind", "target_id", name=op.f("pk_model_targets")),
+    )
+    op.create_table(
+        "prices",
+        sa.Column("security_id", sa.String(length=64), nullable=False),
+        sa.Column("as_of", poise.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("source", sa.String(length=64), nullable=False),
+        sa.Column("price", poise.store.types.Exact(), nullable=False),
+        sa.PrimaryKeyConstraint("security_id", "as_of", "source", name=op.f("pk_prices")),
     )
     op.create_table(
         "quarantine",
@@ -81,6 +115,20 @@ def upgrade() -> None:
         sa.Column("identity_group", sa.Text(), nullable=True),
         sa.Column("replacements", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("security_id", name=op.f("pk_securities")),
+    )
+    op.create_table(
+        "transactions",
+        sa.Column("account_id", sa.String(length=64), nullable=False),
+        sa.Column("txn_id", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("trade_date", sa.Date(), nullable=False),
+        sa.Column("settle_date", sa.Date(), nullable=False),
+        sa.Column("security_id", sa.String(length=64), nullable=True),
+        sa.Column("quantity", poise.store.types.Exact(), nullable=False),
+        sa.Column("amount", poise.store.types.Exact(), nullable=False),
+        sa.Column("lots", sa.Text(), nullable=True),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("account_id", "txn_id", name=op.f("pk_transactions")),
     )
     op.create_table(
         "accounts",
@@ -131,83 +179,9 @@ def upgrade() -> None:
     with op.batch_alter_table("clients", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_clients_household_id"), ["household_id"], unique=False)
 
-    op.create_table(
-        "prices",
-        sa.Column("security_id", sa.String(length=64), nullable=False),
-        sa.Column("as_of", poise.store.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("source", sa.String(length=64), nullable=False),
-        sa.Column("price", poise.store.types.Exact(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["security_id"], ["securities.security_id"], name=op.f("fk_prices_security_id")
-        ),
-        sa.PrimaryKeyConstraint("security_id", "as_of", "source", name=op.f("pk_prices")),
-    )
-    op.create_table(
-        "cash_flows",
-        sa.Column("account_id", sa.String(length=64), nullable=False),
-        sa.Column("flow_id", sa.String(length=64), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("amount", poise.store.types.Exact(), nullable=False),
-        sa.Column("requested", sa.Date(), nullable=False),
-        sa.Column("due", sa.Date(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.account_id"], name=op.f("fk_cash_flows_account_id")
-        ),
-        sa.PrimaryKeyConstraint("account_id", "flow_id", name=op.f("pk_cash_flows")),
-    )
-    op.create_table(
-        "lots",
-        sa.Column("account_id", sa.String(length=64), nullable=False),
-        sa.Column("lot_id", sa.String(length=64), nullable=False),
-        sa.Column("security_id", sa.String(length=64), nullable=False),
-        sa.Column("quantity", poise.store.types.Exact(), nullable=False),
-        sa.Column("cost_basis", poise.store.types.Exact(), nullable=False),
-        sa.Column("acquired", sa.Date(), nullable=False),
-        sa.Column("adjusted_basis", poise.store.types.Exact(), nullable=True),
-        sa.Column("holding_start", sa.Date(), nullable=True),
-        sa.Column("disallowed_loss", poise.store.types.Exact(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.account_id"], name=op.f("fk_lots_account_id")
-        ),
-        sa.ForeignKeyConstraint(
-            ["security_id"], ["securities.security_id"], name=op.f("fk_lots_security_id")
-        ),
-        sa.PrimaryKeyConstraint("account_id", "lot_id", name=op.f("pk_lots")),
-    )
-    with op.batch_alter_table("lots", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_lots_security_id"), ["security_id"], unique=False)
-
-    op.create_table(
-        "transactions",
-        sa.Column("account_id", sa.String(length=64), nullable=False),
-        sa.Column("txn_id", sa.String(length=64), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("trade_date", sa.Date(), nullable=False),
-        sa.Column("settle_date", sa.Date(), nullable=False),
-        sa.Column("security_id", sa.String(length=64), nullable=True),
-        sa.Column("quantity", poise.store.types.Exact(), nullable=False),
-        sa.Column("amount", poise.store.types.Exact(), nullable=False),
-        sa.Column("lots", sa.Text(), nullable=True),
-        sa.Column("description", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.account_id"], name=op.f("fk_transactions_account_id")
-        ),
-        sa.ForeignKeyConstraint(
-            ["security_id"], ["securities.security_id"], name=op.f("fk_transactions_security_id")
-        ),
-        sa.PrimaryKeyConstraint("account_id", "txn_id", name=op.f("pk_transactions")),
-    )
-
 
 def downgrade() -> None:
 
-    op.drop_table("transactions")
-    with op.batch_alter_table("lots", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_lots_security_id"))
-
-    op.drop_table("lots")
-    op.drop_table("cash_flows")
-    op.drop_table("prices")
     with op.batch_alter_table("clients", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_clients_household_id"))
 
@@ -216,11 +190,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_accounts_household_id"))
 
     op.drop_table("accounts")
+    op.drop_table("transactions")
     op.drop_table("securities")
     op.drop_table("quarantine")
+    op.drop_table("prices")
     op.drop_table("model_targets")
+    with op.batch_alter_table("lots", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_lots_security_id"))
+
+    op.drop_table("lots")
     with op.batch_alter_table("ingest_files", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ingest_files_sha256"))
 
     op.drop_table("ingest_files")
     op.drop_table("households")
+    op.drop_table("cash_flows")

@@ -1,0 +1,55 @@
+"""The migrations build exactly the tables the code declares, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from poise.domain.errors import StoreError
+from poise.store import tables as t
+from poise.store.engine import make_engine
+from poise.store.migrate import current_revision, ensure_schema, head_revision
+
+
+def test_upgrade_when_run_then_the_schema_matches_the_declared_tables(engine: sa.Engine) -> None:
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), t.metadata)
+    assert differences == []
+    assert current_revision(engine) == head_revision()
+
+
+@pytest.mark.parametrize(
+    "amount",
+    ["0", "0.1", "1234567.89", "-42.000001", "12345678901234567890.123456789012345678"],
+)
+def test_exact_when_money_is_stored_then_it_reads_back_to_the_last_digit(
+    engine: sa.Engine, amount: str
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            sa.insert(t.prices).values(
+                security_id="X",
+                as_of=datetime(2022, 1, 3, tzinfo=UTC),
+                source="",
+                price=Decimal(amount),
+            )
+        )
+        stored = connection.execute(sa.select(t.prices.c.price)).scalar_one()
+    assert stored == Decimal(amount)
+    assert isinstance(stored, Decimal)
+
+
+def test_ensure_schema_when_the_database_is_new_then_create_builds_it_and_otherwise_refuses(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    with pytest.raises(StoreError, match="poise db upgrade"):
+        ensure_schema(engine, create=False)
+    ensure_schema(engine, create=True)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
