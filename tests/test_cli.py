@@ -1,0 +1,132 @@
+"""The poise command, as an operations person or a script uses it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.firm_files import write_firm
+from typer.testing import CliRunner
+
+from poise.cli import app
+
+runner = CliRunner()
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def poise(*args: str, database_url: str) -> tuple[int, str]:
+    result = runner.invoke(app, [*args, "--database-url", database_url])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout
+
+
+def test_demo_when_run_twice_then_it_summarises_the_firm_and_the_second_load_changes_nothing(
+    database_url: str, tmp_path: Path
+) -> None:
+    args = ("demo", "--households", "6", "--out", str(tmp_path / "firm"), "--data-dir", str(DATA))
+    code, text = poise(*args, database_url=database_url)
+    assert code == 0, text
+    assert "6 households" in text
+    assert "largest unrealised gains" in text
+    assert "assets by model" in text
+
+    code, text = poise(*args, "--json", database_url=database_url)
+    assert code == 0
+    report = json.loads(text)
+    assert [f["loaded"] for f in report["files"]] == [0] * 9
+    assert all(f["quarantined"] == 0 for f in report["files"])
+    summary = report["summary"]
+    assert summary["households"] == 6
+    assert summary["accounts"] == sum(r["accounts"] for r in summary["by_registration"])
+
+
+def test_ingest_when_files_load_then_json_counts_them_and_accounts_can_be_read_back(
+    database_url: str, tmp_path: Path
+) -> None:
+    paths = [str(p) for p in write_firm(tmp_path)]
+    code, text = poise("ingest", *paths, "--json", database_url=database_url)
+    assert code == 0, text
+    loaded = {f["kind"]: f["loaded"] for f in json.loads(text)}
+    assert loaded == {
+        "securities": 7,
+        "households": 2,
+        "models": 8,
+        "accounts": 3,
+        "lots": 5,
+        "prices": 7,
+    }
+
+    code, text = poise("accounts", "list", "--json", database_url=database_url)
+    assert code == 0
+    values = {a["account_id"]: a["value"] for a in json.loads(text)}
+    # 10000002: 30 MSFT at 234.53 plus 150.25 cash.
+    assert values["10000002"] == "7186.15"
+
+    code, text = poise("accounts", "show", "10000001", "--json", database_url=database_url)
+    assert code == 0
+    shown = json.loads(text)
+    assert shown["account"]["restrictions"]["do_not_buy"] == ["XOM"]
+    assert [lot["lot_id"] for lot in shown["lots"]] == ["L1", "L2", "L3"]
+    aapl = next(h for h in shown["holdings"] if h["security_id"] == "AAPL")
+    assert (aapl["quantity"], aapl["basis"], aapl["value"]) == ("150", "23750.5", "18906.00")
+
+
+def test_ingest_when_a_row_is_bad_then_strict_exits_3_and_the_quarantine_lists_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    paths = [str(p) for p in write_firm(tmp_path)]
+    assert poise("ingest", *paths, database_url=database_url)[0] == 0
+    bad = tmp_path / "more-lots.csv"
+    bad.write_text(
+        "account_id,lot_id,security_id,quantity,cost_basis,acquired\n"
+        "10000001,M1,MSFT,10,2000,2021-01-04\n"
+        "10000001,M2,MSFT,ten,2000,2021-01-04\n"
+    )
+    code, _ = poise("ingest", str(bad), "--strict", database_url=database_url)
+    assert code == 3
+    code, text = poise("ingest", "--quarantine", "--json", database_url=database_url)
+    assert code == 0
+    [row] = json.loads(text)
+    assert (row["file_name"], row["line"], row["reason"]) == (
+        "more-lots.csv",
+        3,
+        "quantity 'ten' is not a number",
+    )
+
+
+def test_ingest_when_a_file_is_refused_then_it_exits_4_and_says_why(
+    database_url: str, tmp_path: Path
+) -> None:
+    junk = tmp_path / "holdings.csv"
+    junk.write_bytes(b"\x00\x01\x02binary")
+    result = runner.invoke(app, ["ingest", str(junk), "--database-url", database_url])
+    assert result.exit_code == 4
+    assert "binary data" in result.stderr
+
+
+def test_poise_when_an_account_does_not_exist_then_the_process_exits_5(tmp_path: Path) -> None:
+    env = {**os.environ, "POISE_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"}
+    subprocess.run([sys.executable, "-m", "poise", "db", "upgrade"], env=env, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "poise", "accounts", "show", "NOPE"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 5
+    assert "no account NOPE" in done.stderr
+
+
+@pytest.mark.parametrize("command", [["db", "current"], ["db", "upgrade"]])
+def test_db_commands_when_run_then_they_name_the_schema(
+    command: list[str], database_url: str
+) -> None:
+    code, text = poise(*command, database_url=database_url)
+    assert code == 0
+    assert "0001" in text or "none" in text
