@@ -28,6 +28,7 @@ from rich.table import Table
 
 from poise.demo import generate_firm, write_firm
 from poise.domain.errors import PoiseError
+from poise.domain.models import resolve
 from poise.domain.money import cents
 from poise.ingest.formats import FORMATS
 from poise.report.summary import FirmSummary, Holding, holdings, summarise
@@ -312,14 +313,18 @@ def accounts_show(
         account = repo.account(connection, account_id=account_id)
         lots = repo.account_lots(connection, account_id=account_id)
         prices = {s: p for s, (p, _) in repo.latest_prices(connection).items()}
+        models = repo.models(connection)
     held, _ = holdings(lots, prices)
     total = account.cash + sum((h.value for h in held), Decimal(0))
+    targets = resolve(account.model_id, models).securities if account.model_id in models else {}
     if as_json:
         _print_json(
             {
                 "account": asdict(account),
                 "value": total,
-                "holdings": [asdict(h) | {"gain": h.gain} for h in held],
+                "holdings": [
+                    asdict(h) | {"gain": h.gain, "target": targets.get(h.security_id)} for h in held
+                ],
                 "lots": [asdict(lot) for lot in lots],
             }
         )
@@ -345,14 +350,17 @@ def accounts_show(
             f" excluded tags {sorted(r.excluded_tags)}"
         )
     table = Table(title="holdings")
-    for column in ("security", "quantity", "basis", "value", "weight", "gain"):
+    for column in ("security", "quantity", "basis", "value", "weight", "target", "gain"):
         table.add_column(column, justify="left" if column == "security" else "right")
     for h in sorted(held, key=lambda h: -h.value):
         gain = f"[green]{_money(h.gain)}[/green]" if h.gain >= 0 else f"[red]{_money(h.gain)}[/red]"
         weight = f"{h.value / total:.1%}" if total else ""
+        target = f"{targets[h.security_id]:.1%}" if h.security_id in targets else "—"
         table.add_row(
-            h.security_id, f"{h.quantity:,}", _money(h.basis), _money(h.value), weight, gain
+            h.security_id, f"{h.quantity:,}", _money(h.basis), _money(h.value), weight, target, gain
         )
+    for security_id in sorted(set(targets) - {h.security_id for h in held}):
+        table.add_row(security_id, "0", "", "", "0.0%", f"{targets[security_id]:.1%}", "")
     out.print(table)
     lot_table = Table(title=f"tax lots ({len(lots)})")
     for column in ("lot", "security", "quantity", "basis", "acquired"):
@@ -430,7 +438,7 @@ def firm_summary(engine: sa.Engine) -> FirmSummary:
             accounts=repo.accounts(connection),
             lots=repo.lots(connection),
             prices={s: p for s, (p, _) in repo.latest_prices(connection).items()},
-            model_names=repo.model_names(connection),
+            model_names={mid: m.name for mid, m in repo.models(connection).items()},
         )
 
 

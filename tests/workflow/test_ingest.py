@@ -243,3 +243,36 @@ def test_ingest_when_a_row_names_an_unknown_account_then_it_is_quarantined(
         (4, "acquired 2031-01-02 is in the future"),
     ]
     assert report.inserted == 0
+
+
+def test_ingest_when_a_file_does_not_exist_then_it_is_refused_and_the_others_load(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    paths = [tmp_path / "nowhere.csv", *write_firm(tmp_path)]
+    reports = ingest_paths(engine, paths, today=TODAY)
+    [missing] = [r for r in reports if r.refused]
+    assert missing.path.endswith("nowhere.csv")
+    assert "No such file" in missing.refused
+    assert counts(engine)["lots"] == 5
+
+
+def test_ingest_when_a_sleeve_is_rejected_then_the_model_holding_it_is_rejected_too(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    load_firm(engine, tmp_path)
+    path = tmp_path / "models-3.csv"
+    path.write_text(
+        "model_id,kind,target_id,weight\n"
+        "SLEEVE,security,AAPL,0.9\n"  # adds up to 0.9: rejected
+        "PARENT,model,SLEEVE,1\n"
+        "LOOP1,model,LOOP2,1\n"
+        "LOOP2,model,LOOP1,1\n"
+    )
+    report = ingest_file(engine, path, today=TODAY)
+    assert [(r.line, r.reason) for r in report.rejects] == [
+        (2, "weights of model_id SLEEVE add up to 0.9, not 1"),
+        (3, "target_id: unknown model 'SLEEVE'"),
+        (4, "models hold each other: LOOP1 → LOOP2 → LOOP1"),
+        (5, "models hold each other: LOOP1 → LOOP2 → LOOP1"),
+    ]
+    assert report.loaded == 0

@@ -21,7 +21,7 @@ import polars as pl
 
 from poise.domain.errors import FormatError
 
-__all__ = ["LINE", "RAW", "RawTable", "Reject", "read_table"]
+__all__ = ["LINE", "RAW", "RawTable", "Reject", "csv_header", "read_table"]
 
 LINE = "_line"
 RAW = "_raw"
@@ -67,7 +67,8 @@ def read_table(data: bytes, *, name: str) -> RawTable:
     return _read_csv(text, name=name)
 
 
-def _header(line: str, *, name: str) -> tuple[str, ...]:
+def csv_header(line: str, *, name: str) -> tuple[str, ...]:
+    """The column names of a CSV header line, lower-cased; refuse a header that is unusable."""
     try:
         fields = next(csv.reader([line]))
     except (csv.Error, StopIteration):
@@ -88,7 +89,7 @@ def _read_csv(text: str, *, name: str) -> RawTable:
         lines.pop()
     if "\r" in text:
         lines = [line.removesuffix("\r") for line in lines]
-    columns = _header(lines[0], name=name)
+    columns = csv_header(lines[0], name=name)
     width = len(columns)
 
     body = pl.DataFrame(

@@ -209,10 +209,6 @@ def _accounts_rules() -> list[Check]:
     ]
 
 
-def _lots_rules() -> list[Check]:
-    return []
-
-
 def _transactions_rules() -> list[Check]:
     kind = pl.col(_t("kind"))
     qty = pl.col(_t("quantity")).cast(pl.Float64, strict=False)
@@ -260,6 +256,11 @@ def _models_rules(known: Mapping[str, pl.Series]) -> list[Check]:
     ]
 
 
+def _clients_rules() -> list[Check]:
+    horizon = pl.col(_t("horizon_years"))
+    return [(horizon > 100, pl.format("horizon_years {} is more than 100", horizon))]
+
+
 def _cash_flows_rules() -> list[Check]:
     return [(pl.col(_t("due")) < pl.col(_t("requested")), pl.lit("due is before requested"))]
 
@@ -267,7 +268,7 @@ def _cash_flows_rules() -> list[Check]:
 ROW_RULES: Mapping[str, Callable[[Mapping[str, pl.Series]], list[Check]]] = {
     "securities": lambda known: _securities_rules(),
     "accounts": lambda known: _accounts_rules(),
-    "lots": lambda known: _lots_rules(),
+    "clients": lambda known: _clients_rules(),
     "transactions": lambda known: _transactions_rules(),
     "models": _models_rules,
     "cash_flows": lambda known: _cash_flows_rules(),
@@ -292,9 +293,11 @@ def validate(
 ) -> Batch:
     """Validate ``table`` as a file of kind ``fmt``.
 
-    ``known`` maps a kind to the keys that already exist (loaded before); keys of
-    the file's own kind that this file defines are added to them, so a model may hold
-    a sleeve defined a few rows further down.
+    ``known`` maps a kind to the keys that already exist (loaded before). A file
+    whose rows may refer to its own kind (a model holding a sleeve, a security's
+    replacements) may also refer to keys it defines itself, a few rows further down —
+    but only to rows that are valid: the check repeats until no row refers to a
+    key whose rows were rejected.
     """
     frame = table.frame
     missing = [c.name for c in fmt.columns if c.name not in frame.columns]
@@ -302,14 +305,55 @@ def validate(
     frame = frame.with_columns(
         pl.col(c.name).fill_null(pl.lit(c.default)) for c in fmt.columns if c.default is not None
     )
-    own_key = fmt.key[0] if fmt.group is not None or len(fmt.key) == 1 else None
-    known = dict(known)
-    if own_key is not None:
-        known[fmt.kind] = pl.concat(
-            [known.get(fmt.kind, pl.Series(dtype=pl.Utf8)), frame[own_key].drop_nulls()]
-        ).unique()
-
     frame = frame.with_columns(_typed(c) for c in fmt.columns)
+
+    own = fmt.key[0]
+    refers_to_itself = fmt.group is not None or any(c.ref == fmt.kind for c in fmt.columns)
+    defined = frame[own].drop_nulls().unique() if refers_to_itself else None
+    first: pl.DataFrame | None = None  # the first reason found for each rejected row
+    while True:
+        with_own = dict(known)
+        if defined is not None:
+            stored = known.get(fmt.kind, pl.Series(dtype=pl.Utf8))
+            with_own[fmt.kind] = pl.concat([stored, defined]).unique()
+        checked = _check_rows(frame, fmt, known=with_own, today=today)
+        if first is not None:
+            checked = (
+                checked.join(first, on=LINE, how="left")
+                .with_columns(pl.coalesce("_first_reason", "_reason").alias("_reason"))
+                .drop("_first_reason")
+            )
+        if defined is None:
+            break
+        still = checked.filter(pl.col("_reason").is_null())[own].unique()
+        if still.len() == defined.len():
+            break
+        defined = still
+        first = checked.filter(pl.col("_reason").is_not_null()).select(
+            LINE, pl.col("_reason").alias("_first_reason")
+        )
+    frame = checked
+
+    bad = frame.filter(pl.col("_reason").is_not_null())
+    rejects = [
+        Reject(line, reason, raw)
+        for line, reason, raw in bad.select(LINE, "_reason", RAW).iter_rows()
+    ]
+    rejects.extend(table.rejects)
+    rejects.sort(key=lambda r: r.line)
+    rows = frame.filter(pl.col("_reason").is_null()).select(
+        *(pl.col(_t(c.name)).alias(c.name) for c in fmt.columns), LINE
+    )
+    # Key columns are never null in the store: an empty key part (the cash row's
+    # target) is the empty string.
+    rows = rows.with_columns(pl.col(k).fill_null("") for k in fmt.key)
+    return Batch(format=fmt, rows=rows, rejects=tuple(rejects))
+
+
+def _check_rows(
+    frame: pl.DataFrame, fmt: FileFormat, *, known: Mapping[str, pl.Series], today: date
+) -> pl.DataFrame:
+    """``frame`` with ``_reason``: why each row fails, null for the rows that pass."""
     checks: list[Check] = []
     for column in fmt.columns:
         checks.extend(_column_checks(column, known=known, today=today))
@@ -352,20 +396,7 @@ def validate(
     if fmt.group is not None:
         frame = _check_groups(frame, fmt)
 
-    bad = frame.filter(pl.col("_reason").is_not_null())
-    rejects = [
-        Reject(line, reason, raw)
-        for line, reason, raw in bad.select(LINE, "_reason", RAW).iter_rows()
-    ]
-    rejects.extend(table.rejects)
-    rejects.sort(key=lambda r: r.line)
-    rows = frame.filter(pl.col("_reason").is_null()).select(
-        *(pl.col(_t(c.name)).alias(c.name) for c in fmt.columns), LINE
-    )
-    # Key columns are never null in the store: an empty key part (the cash row's
-    # target) is the empty string.
-    rows = rows.with_columns(pl.col(k).fill_null("") for k in fmt.key)
-    return Batch(format=fmt, rows=rows, rejects=tuple(rejects))
+    return frame
 
 
 def _check_relief_sums(frame: pl.DataFrame) -> pl.DataFrame:
@@ -389,6 +420,29 @@ def _check_relief_sums(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _model_cycles(frame: pl.DataFrame, *, rejected: set[str]) -> dict[str, str]:
+    """Models of this file that hold each other in a cycle, with the cycle spelt out."""
+    holds: dict[str, list[str]] = {}
+    sleeves = frame.filter(pl.col(_t("kind")) == "model").select("model_id", "target_id")
+    for model_id, target in sleeves.iter_rows():
+        if model_id not in rejected:
+            holds.setdefault(model_id, []).append(target)
+    reasons: dict[str, str] = {}
+
+    def walk(model_id: str, path: tuple[str, ...]) -> None:
+        for target in holds.get(model_id, ()):
+            if target in path:
+                cycle = (*path[path.index(target) :], target)
+                for member in cycle:
+                    reasons.setdefault(member, f"models hold each other: {' → '.join(cycle)}")
+            elif target not in reasons:
+                walk(target, (*path, target))
+
+    for model_id in sorted(holds):
+        walk(model_id, (model_id,))
+    return reasons
+
+
 def _check_groups(frame: pl.DataFrame, fmt: FileFormat) -> pl.DataFrame:
     """A group (a model) stands or falls whole; its weights add up to exactly 1."""
     group = fmt.group
@@ -405,6 +459,8 @@ def _check_groups(frame: pl.DataFrame, fmt: FileFormat) -> pl.DataFrame:
         total = sum((Decimal(w) for w in part[_t("weight")].drop_nulls()), Decimal(0))
         if total != 1:
             reasons[gid] = f"weights of {group} {gid} add up to {total}, not 1"
+    if fmt.kind == "models":
+        reasons.update(_model_cycles(frame, rejected=set(reasons)))
     if not reasons:
         return frame
     table = pl.DataFrame(

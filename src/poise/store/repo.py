@@ -21,7 +21,9 @@ from poise.domain.accounts import (
 )
 from poise.domain.errors import NotFoundError
 from poise.domain.lots import TaxLot
+from poise.domain.models import Band, Model, ModelTarget, TargetKind
 from poise.domain.money import ZERO
+from poise.domain.securities import Security, SecurityKind, TradeUnit, Trading
 from poise.store import tables as t
 
 __all__ = [
@@ -35,8 +37,9 @@ __all__ = [
     "latest_prices",
     "list_quarantine",
     "lots",
-    "model_names",
+    "models",
     "record_load",
+    "securities",
     "store_quarantine",
     "table_for",
 ]
@@ -259,13 +262,45 @@ def latest_prices(connection: sa.Connection) -> dict[str, tuple[Decimal, datetim
     return {row.security_id: (row.price, row.as_of) for row in connection.execute(query)}
 
 
-def model_names(connection: sa.Connection) -> dict[str, str]:
+def securities(connection: sa.Connection) -> dict[str, Security]:
+    s = t.securities
+    return {
+        row.security_id: Security(
+            security_id=row.security_id,
+            symbol=row.symbol,
+            name=row.name,
+            kind=SecurityKind(row.kind),
+            asset_class=row.asset_class,
+            sub_class=row.sub_class or "",
+            currency=row.currency,
+            trading=Trading(unit=TradeUnit(row.trade_unit), step=row.trade_step),
+            tags=frozenset(_split(row.tags)),
+            identity_group=row.identity_group or "",
+            replacements=_split(row.replacements),
+        )
+        for row in connection.execute(sa.select(s).order_by(s.c.security_id))
+    }
+
+
+def models(connection: sa.Connection) -> dict[str, Model]:
+    """Every model, built (and so checked) as a domain object."""
     m = t.model_targets
-    names: dict[str, str] = {}
-    for model_id, name in connection.execute(
-        sa.select(m.c.model_id, m.c.model_name).order_by(m.c.model_id)
-    ):
-        if name and model_id not in names:
-            names[model_id] = name
-        names.setdefault(model_id, model_id)
-    return names
+    rows: dict[str, list[sa.Row[tuple[object, ...]]]] = {}
+    for row in connection.execute(sa.select(m).order_by(m.c.model_id, m.c.kind, m.c.target_id)):
+        rows.setdefault(row.model_id, []).append(row)
+    return {
+        model_id: Model(
+            model_id=model_id,
+            name=next((r.model_name for r in group if r.model_name), model_id),
+            targets=tuple(
+                ModelTarget(
+                    kind=TargetKind(r.kind),
+                    target_id=r.target_id,
+                    weight=r.weight,
+                    band=Band(absolute=r.band_abs, relative=r.band_rel),
+                )
+                for r in group
+            ),
+        )
+        for model_id, group in rows.items()
+    }

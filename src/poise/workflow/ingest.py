@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from poise.domain.errors import FormatError
 from poise.ingest.formats import FORMATS, FileFormat, format_for
-from poise.ingest.parse import LINE, PARQUET_MAGIC, Reject, read_table
+from poise.ingest.parse import LINE, PARQUET_MAGIC, Reject, csv_header, read_table
 from poise.ingest.validate import validate
 from poise.store import repo
 from poise.store.bulk import upsert
@@ -63,8 +63,11 @@ def _columns_of(path: Path) -> list[str]:
             return [c.strip().lower() for c in pl.read_parquet_schema(path)]
         except Exception:  # a broken file: its load will say why
             return []
-    line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
-    return [c.strip().strip('"').lower() for c in line.split(",")]
+    line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
+    try:
+        return list(csv_header(line, name=path.name))
+    except FormatError:  # its load will say why
+        return []
 
 
 def sniff_kind(path: Path) -> FileFormat | None:
@@ -187,7 +190,10 @@ def ingest_paths(
     """
 
     def rank(path: Path) -> int:
-        fmt = FORMATS[kind] if kind else sniff_kind(path)
+        try:
+            fmt = FORMATS[kind] if kind else sniff_kind(path)
+        except OSError:  # missing or unreadable: its load reports why
+            fmt = None
         return fmt.rank if fmt is not None else len(FORMATS)
 
     reports: list[FileReport] = []
