@@ -93,6 +93,20 @@ def _bar(value: Decimal, largest: Decimal, width: int = 24) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
+def _progress(*, disable: bool = False) -> Progress:
+    """A progress display on standard error, gone when the work is done."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=disable,
+    )
+
+
 # ── db ────────────────────────────────────────────────────────────────────────
 
 
@@ -123,15 +137,7 @@ def _ingest_progress(enabled: bool) -> Iterator[Callable[[str, FileReport | None
     if not enabled:
         yield None
         return
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
+    with _progress() as bar:
         task = bar.add_task("loading", total=None)
         done: list[str] = []
 
@@ -458,16 +464,7 @@ def demo(
     """Build a realistic firm from real market data, ingest it, and summarise it."""
     settings = Settings()
     url = database_url or settings.database_url
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=as_json,
-    ) as bar:
+    with _progress(disable=as_json) as bar:
         task = bar.add_task("generating the firm", total=None)
 
         def step(what: str, done: int, total: int) -> None:

@@ -23,7 +23,6 @@ from poise.domain.accounts import (
     Registration,
     Restrictions,
     TaxRates,
-    Tolerance,
 )
 from poise.domain.clients import ClientProfile, RiskTolerance
 from poise.domain.errors import ValidationError
@@ -295,7 +294,7 @@ def _account(row: dict[str, str]) -> Account:
         ),
         tax_rates=TaxRates(D(row["st_rate"]), D(row["lt_rate"]), D(row["state_rate"])),
         harvest=row["harvest"] == "true",
-        tolerance=Tolerance(_opt(row["band_abs"]), _opt(row["band_rel"])),
+        tolerance=Band(_opt(row["band_abs"]), _opt(row["band_rel"])),
     )
 
 

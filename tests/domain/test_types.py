@@ -16,7 +16,6 @@ from poise.domain.accounts import (
     Household,
     Registration,
     TaxRates,
-    Tolerance,
 )
 from poise.domain.clients import ClientProfile, RiskTolerance
 from poise.domain.errors import (
@@ -28,6 +27,7 @@ from poise.domain.errors import (
     ValidationError,
 )
 from poise.domain.lots import TaxLot
+from poise.domain.models import Band
 from poise.domain.money import ZERO, D
 from poise.domain.prices import Price
 from poise.domain.securities import Security, SecurityKind, TradeUnit, Trading
@@ -232,9 +232,9 @@ def test_cash_reserve_when_negative_or_fraction_above_one_then_validation_error(
 
 
 @pytest.mark.parametrize("field", ["absolute", "relative"])
-def test_tolerance_when_negative_then_validation_error(field: str) -> None:
-    with pytest.raises(ValidationError, match=f"tolerance {field} cannot be negative"):
-        Tolerance(**{field: D("-0.05")})
+def test_band_when_negative_then_validation_error(field: str) -> None:
+    with pytest.raises(ValidationError, match=f"band {field} cannot be negative"):
+        Band(**{field: D("-0.05")})
 
 
 # --- tax lots -------------------------------------------------------------------------

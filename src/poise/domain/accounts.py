@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from poise.domain.errors import ValidationError
+from poise.domain.models import Band
 from poise.domain.money import ZERO
 
 __all__ = [
@@ -20,7 +21,6 @@ __all__ = [
     "Registration",
     "Restrictions",
     "TaxRates",
-    "Tolerance",
 ]
 
 
@@ -101,24 +101,6 @@ class Restrictions:
 
 
 @dataclass(frozen=True, slots=True)
-class Tolerance:
-    """Band overrides for an account (``None`` leaves the model's band in force).
-
-    ``absolute`` is in weight points (0.05 is ±5 points); ``relative`` is a fraction
-    of the target weight (0.25 is ±25% of target).
-    """
-
-    absolute: Decimal | None = None
-    relative: Decimal | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("absolute", "relative"):
-            value = getattr(self, name)
-            if value is not None and value < ZERO:
-                raise ValidationError(f"tolerance {name} cannot be negative")
-
-
-@dataclass(frozen=True, slots=True)
 class Household:
     household_id: str
     name: str
@@ -142,7 +124,7 @@ class Account:
     restrictions: Restrictions = field(default_factory=Restrictions)
     tax_rates: TaxRates = field(default_factory=TaxRates)
     harvest: bool = False
-    tolerance: Tolerance = field(default_factory=Tolerance)
+    tolerance: Band = field(default_factory=Band)  # overrides of the model's bands
 
     def __post_init__(self) -> None:
         if not self.account_id.strip():

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import polars as pl
 
@@ -407,17 +408,7 @@ def _check_relief_sums(frame: pl.DataFrame) -> pl.DataFrame:
         total = sum((Decimal(item.split(":")[1]) for item in lots.split(";")), Decimal(0))
         if total != Decimal(quantity):
             wrong[line] = f"lots relieve {total} shares but the sale is of {quantity}"
-    if not wrong:
-        return frame
-    reasons = pl.DataFrame(
-        {LINE: list(wrong), "_relief": list(wrong.values())},
-        schema={LINE: pl.Int64, "_relief": pl.Utf8},
-    )
-    return (
-        frame.join(reasons, on=LINE, how="left")
-        .with_columns(pl.coalesce("_reason", "_relief").alias("_reason"))
-        .drop("_relief")
-    )
+    return _add_reasons(frame, on=LINE, reasons=wrong, dtype=pl.Int64())
 
 
 def _model_cycles(frame: pl.DataFrame, *, rejected: set[str]) -> dict[str, str]:
@@ -461,14 +452,20 @@ def _check_groups(frame: pl.DataFrame, fmt: FileFormat) -> pl.DataFrame:
             reasons[gid] = f"weights of {group} {gid} add up to {total}, not 1"
     if fmt.kind == "models":
         reasons.update(_model_cycles(frame, rejected=set(reasons)))
+    return _add_reasons(frame, on=group, reasons=reasons, dtype=pl.Utf8())
+
+
+def _add_reasons(
+    frame: pl.DataFrame, *, on: str, reasons: Mapping[Any, str], dtype: pl.DataType
+) -> pl.DataFrame:
+    """Give rows a reason by the value of column ``on``, keeping any reason they had."""
     if not reasons:
         return frame
     table = pl.DataFrame(
-        {group: list(reasons), "_group": list(reasons.values())},
-        schema={group: pl.Utf8, "_group": pl.Utf8},
+        {on: list(reasons), "_more": list(reasons.values())}, schema={on: dtype, "_more": pl.Utf8}
     )
     return (
-        frame.join(table, on=group, how="left")
-        .with_columns(pl.coalesce("_reason", "_group").alias("_reason"))
-        .drop("_group")
+        frame.join(table, on=on, how="left")
+        .with_columns(pl.coalesce("_reason", "_more").alias("_reason"))
+        .drop("_more")
     )

@@ -17,7 +17,6 @@ from poise.domain.accounts import (
     Registration,
     Restrictions,
     TaxRates,
-    Tolerance,
 )
 from poise.domain.errors import NotFoundError
 from poise.domain.lots import TaxLot
@@ -176,7 +175,7 @@ def _account(row: sa.Row[tuple[object, ...]]) -> Account:
         ),
         tax_rates=TaxRates(short_term=m["st_rate"], long_term=m["lt_rate"], state=m["state_rate"]),
         harvest=bool(m["harvest"]),
-        tolerance=Tolerance(absolute=m["band_abs"], relative=m["band_rel"]),
+        tolerance=Band(absolute=m["band_abs"], relative=m["band_rel"]),
     )
 
 

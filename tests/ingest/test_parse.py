@@ -1,0 +1,331 @@
+"""Reading a file's bytes into text cells: what a custodian export may look like, and what
+makes poise refuse the whole file.
+
+Each test writes the file as it would arrive — header, rows, line ends — and checks the
+cells, the line numbers quoted back to the operations team, and the refusals' words.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import polars as pl
+import pytest
+
+from poise.domain.errors import FormatError
+from poise.ingest.parse import LINE, RAW, RawTable, Reject, read_table
+
+NAME = "lots.csv"
+
+
+def read(text: str | bytes) -> RawTable:
+    return read_table(text.encode() if isinstance(text, str) else text, name=NAME)
+
+
+def cells(table: RawTable) -> list[tuple[object, ...]]:
+    """The rows as (cells..., line), without the raw text."""
+    return table.frame.select(*table.columns, LINE).rows()
+
+
+# --- the header ---------------------------------------------------------------------
+
+
+def test_read_when_header_has_mixed_case_and_padding_then_names_are_lower_cased_and_stripped():
+    table = read(" Account_ID ,LOT_ID,  Security_Id\nACC-1001,L1,VTI\n")
+
+    assert table.columns == ("account_id", "lot_id", "security_id")
+    assert cells(table) == [("ACC-1001", "L1", "VTI", 2)]
+
+
+def test_read_when_header_names_a_column_twice_in_different_case_then_file_is_refused():
+    with pytest.raises(FormatError) as refused:
+        read("account_id,lot_id,Lot_ID\nACC-1001,L1,L2\n")
+
+    assert str(refused.value) == "lots.csv: the header names a column twice: lot_id"
+
+
+def test_read_when_header_has_an_empty_column_name_then_file_is_refused():
+    with pytest.raises(FormatError) as refused:
+        read("account_id,,security_id\nACC-1001,L1,VTI\n")
+
+    assert str(refused.value) == "lots.csv: the header has an empty column name"
+
+
+def test_read_when_header_has_a_blank_trailing_column_then_file_is_refused():
+    with pytest.raises(FormatError) as refused:
+        read("account_id,lot_id, \nACC-1001,L1,\n")
+
+    assert str(refused.value) == "lots.csv: the header has an empty column name"
+
+
+def test_read_when_file_has_a_header_and_no_rows_then_table_is_empty():
+    table = read("account_id,lot_id\n")
+
+    assert table.columns == ("account_id", "lot_id")
+    assert table.frame.height == 0
+    assert table.rejects == ()
+    assert table.read == 0
+
+
+# --- quoting, line ends, encodings --------------------------------------------------
+
+
+def test_read_when_fields_are_quoted_with_commas_and_doubled_quotes_then_cells_are_unquoted():
+    table = read(
+        "security_id,name,sub_class\n"
+        'VTI,"Vanguard Total Stock Market, ETF","large ""blend"""\n'
+        "BND,Vanguard Total Bond,core\n"
+    )
+
+    assert cells(table) == [
+        ("VTI", "Vanguard Total Stock Market, ETF", 'large "blend"', 2),
+        ("BND", "Vanguard Total Bond", "core", 3),
+    ]
+    assert table.frame[RAW].to_list() == [
+        'VTI,"Vanguard Total Stock Market, ETF","large ""blend"""',
+        "BND,Vanguard Total Bond,core",
+    ]
+
+
+def test_read_when_quoted_fields_have_padding_then_cells_are_stripped():
+    table = read('security_id,name\n" VTI ","  Vanguard Total  "\n')
+
+    assert cells(table) == [("VTI", "Vanguard Total", 2)]
+
+
+def test_read_when_cells_are_padded_or_empty_then_they_are_stripped_and_empty_is_null():
+    table = read("account_id,lot_id,quantity\n ACC-1001 , L1 ,\nACC-1001,L2,  \n")
+
+    assert cells(table) == [("ACC-1001", "L1", None, 2), ("ACC-1001", "L2", None, 3)]
+    assert table.frame.schema["quantity"] == pl.Utf8
+
+
+def test_read_when_lines_end_in_crlf_then_no_carriage_return_is_left_in_cells():
+    table = read(b"account_id,lot_id\r\nACC-1001,L1\r\nACC-1001,L2\r\n")
+
+    assert table.columns == ("account_id", "lot_id")
+    assert cells(table) == [("ACC-1001", "L1", 2), ("ACC-1001", "L2", 3)]
+    assert table.frame[RAW].to_list() == ["ACC-1001,L1", "ACC-1001,L2"]
+
+
+def test_read_when_file_starts_with_a_utf8_bom_then_first_column_name_is_clean():
+    table = read(b"\xef\xbb\xbfaccount_id,lot_id\r\nACC-1001,L1\r\n")
+
+    assert table.columns == ("account_id", "lot_id")
+    assert cells(table) == [("ACC-1001", "L1", 2)]
+
+
+def test_read_when_file_holds_non_ascii_utf8_then_text_is_kept():
+    table = read("household_id,name\nHH-7,Société Générale — Müller\n")
+
+    assert cells(table) == [("HH-7", "Société Générale — Müller", 2)]
+
+
+# --- line numbers and ragged rows ---------------------------------------------------
+
+
+def test_read_when_blank_lines_sit_between_rows_then_they_are_skipped_and_lines_stay_true():
+    table = read("account_id,lot_id\n\nACC-1001,L1\n   \n\nACC-1001,L2\n")
+
+    assert cells(table) == [("ACC-1001", "L1", 3), ("ACC-1001", "L2", 6)]
+    assert table.rejects == ()
+    assert table.read == 2
+
+
+def test_read_when_rows_have_too_few_or_too_many_fields_then_only_those_rows_are_rejected():
+    table = read(
+        "account_id,lot_id,security_id\n"
+        "ACC-1001,L1,VTI\n"
+        "ACC-1001,L2\n"
+        "ACC-1001,L3,VTI,100\n"
+        "ACC-1001,L4,BND\n"
+    )
+
+    assert cells(table) == [("ACC-1001", "L1", "VTI", 2), ("ACC-1001", "L4", "BND", 5)]
+    assert table.rejects == (
+        Reject(3, "the row has 2 fields, the header has 3", "ACC-1001,L2"),
+        Reject(4, "the row has 4 fields, the header has 3", "ACC-1001,L3,VTI,100"),
+    )
+    assert table.read == 4
+
+
+def test_read_when_a_quoted_row_has_too_many_fields_then_it_is_rejected_with_its_line():
+    table = read('security_id,name\nVTI,"Vanguard, Total",extra\n\nBND,"Bond, Total"\n')
+
+    assert cells(table) == [("BND", "Bond, Total", 4)]
+    assert table.rejects == (
+        Reject(2, "the row has 3 fields, the header has 2", 'VTI,"Vanguard, Total",extra'),
+    )
+
+
+def test_read_when_a_ragged_row_follows_blank_lines_then_its_reject_quotes_the_file_line():
+    table = read(b"account_id,lot_id\r\n\r\nACC-1001\r\nACC-1001,L2\r\n")
+
+    assert table.rejects == (Reject(3, "the row has 1 fields, the header has 2", "ACC-1001"),)
+    assert cells(table) == [("ACC-1001", "L2", 4)]
+
+
+# --- the end of the file ------------------------------------------------------------
+
+
+def test_read_when_last_line_is_cut_short_without_a_line_end_then_file_is_refused():
+    with pytest.raises(FormatError) as refused:
+        read("account_id,lot_id,security_id\nACC-1001,L1,VTI\nACC-1001,L2")
+
+    assert str(refused.value) == (
+        "lots.csv: the file looks truncated: its last line (3) has fewer fields than the"
+        " header's 3 and no line end; nothing was loaded"
+    )
+
+
+def test_read_when_last_line_is_cut_inside_a_quoted_field_then_file_is_refused():
+    with pytest.raises(FormatError, match="the file looks truncated: its last line"):
+        read('security_id,name\nVTI,"Vanguard Tot')
+
+
+def test_read_when_last_line_is_complete_without_a_line_end_then_it_is_read():
+    table = read("account_id,lot_id,security_id\nACC-1001,L1,VTI\nACC-1001,L2,BND")
+
+    assert cells(table) == [("ACC-1001", "L1", "VTI", 2), ("ACC-1001", "L2", "BND", 3)]
+    assert table.rejects == ()
+
+
+def test_read_when_a_short_row_ends_with_a_line_end_then_only_that_row_is_rejected():
+    table = read("account_id,lot_id,security_id\nACC-1001,L1,VTI\nACC-1001,L2\n")
+
+    assert cells(table) == [("ACC-1001", "L1", "VTI", 2)]
+    assert table.rejects == (Reject(3, "the row has 2 fields, the header has 3", "ACC-1001,L2"),)
+
+
+def test_read_when_last_line_without_line_end_has_too_many_fields_then_only_it_is_rejected():
+    table = read("account_id,lot_id\nACC-1001,L1\nACC-1001,L2,VTI")
+
+    assert cells(table) == [("ACC-1001", "L1", 2)]
+    assert table.rejects == (Reject(3, "the row has 3 fields, the header has 2", "ACC-1001,L2,VTI"),)
+
+
+# --- files that are not CSV text ----------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [b"", b"   ", b"\n\n", b" \r\n\t\n"], ids=repr)
+def test_read_when_file_is_empty_or_only_whitespace_then_it_is_refused(data: bytes):
+    with pytest.raises(FormatError) as refused:
+        read(data)
+
+    assert str(refused.value) == "lots.csv: the file is empty"
+
+
+def test_read_when_file_holds_a_nul_byte_then_it_is_refused_as_binary():
+    with pytest.raises(FormatError) as refused:
+        read(b"account_id,lot_id\nACC-1001,L\x001\n")
+
+    assert str(refused.value) == "lots.csv: binary data, not a CSV text file"
+
+
+def test_read_when_file_is_latin1_then_it_is_refused_naming_the_byte_and_offset():
+    data = "household_id,name\nHH-7,Société Générale\n".encode("latin-1")
+
+    with pytest.raises(FormatError) as refused:
+        read(data)
+
+    assert str(refused.value) == (
+        "lots.csv: not UTF-8 text (byte 0xe9 at offset 27); save the file as UTF-8"
+    )
+    assert data[27] == 0xE9
+
+
+def test_read_when_refused_then_message_names_the_file_it_was_given():
+    with pytest.raises(FormatError, match=r"^custodian-2024-06-14\.csv: the file is empty$"):
+        read_table(b"", name="custodian-2024-06-14.csv")
+
+
+# --- Parquet ------------------------------------------------------------------------
+
+
+def parquet(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    return buffer.getvalue()
+
+
+def test_read_when_file_is_parquet_then_every_type_comes_out_as_text_numbered_from_one():
+    eastern = timezone(timedelta(hours=-5))
+    frame = pl.DataFrame(
+        {
+            "Security_ID": ["VTI", "BND", "VXUS"],
+            "shares": [100, 0, 25],
+            "price": [231.5, 72.25, 1500.0],
+            "acquired": [date(2022, 1, 3), date(2023, 12, 29), None],
+            "as_of": [
+                datetime(2022, 12, 28, 21, 0, tzinfo=UTC),
+                datetime(2022, 12, 28, 16, 0, tzinfo=eastern),
+                None,
+            ],
+            "harvest": [True, False, None],
+            "name": ["Vanguard Total, ETF", "  Total Bond  ", ""],
+        }
+    ).with_columns(pl.col("as_of").dt.convert_time_zone("UTC"))
+
+    table = read_table(parquet(frame), name="prices.parquet")
+
+    assert table.columns == (
+        "security_id",
+        "shares",
+        "price",
+        "acquired",
+        "as_of",
+        "harvest",
+        "name",
+    )
+    assert all(table.frame.schema[c] == pl.Utf8 for c in table.columns)
+    assert cells(table) == [
+        (
+            "VTI",
+            "100",
+            "231.5",
+            "2022-01-03",
+            "2022-12-28T21:00:00+00:00",
+            "true",
+            "Vanguard Total, ETF",
+            1,
+        ),
+        ("BND", "0", "72.25", "2023-12-29", "2022-12-28T21:00:00+00:00", "false", "Total Bond", 2),
+        ("VXUS", "25", "1500.0", None, None, None, None, 3),
+    ]
+    assert table.rejects == ()
+
+
+def test_read_when_parquet_time_is_in_a_named_zone_then_the_offset_is_kept():
+    frame = pl.DataFrame({"as_of": [datetime(2022, 12, 28, 16, 0)]}).with_columns(
+        pl.col("as_of").dt.replace_time_zone("America/New_York")
+    )
+
+    table = read_table(parquet(frame), name="prices.parquet")
+
+    assert cells(table) == [("2022-12-28T16:00:00-05:00", 1)]
+
+
+def test_read_when_parquet_is_corrupted_then_file_is_refused():
+    good = parquet(pl.DataFrame({"security_id": ["VTI"] * 50, "price": [231.5] * 50}))
+
+    with pytest.raises(FormatError) as refused:
+        read_table(good[: len(good) // 2], name="prices.parquet")
+
+    assert str(refused.value).startswith("prices.parquet: not a readable Parquet file (")
+
+
+def test_read_when_file_only_starts_like_parquet_then_it_is_refused_as_parquet():
+    with pytest.raises(FormatError, match=r"^prices\.parquet: not a readable Parquet file"):
+        read_table(b"PAR1 this is not parquet", name="prices.parquet")
+
+
+def test_read_when_parquet_names_a_column_twice_in_different_case_then_file_is_refused():
+    data = parquet(pl.DataFrame({"price": [1.0], "PRICE": [2.0]}))
+
+    with pytest.raises(FormatError) as refused:
+        read_table(data, name="prices.parquet")
+
+    assert str(refused.value) == (
+        "prices.parquet: the Parquet schema has empty or repeated column names"
+    )
