@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -17,6 +18,7 @@ from poise.domain.errors import FormatError
 from poise.ingest.parse import LINE, RAW, RawTable, Reject, read_table
 
 NAME = "lots.csv"
+NEW_YORK = ZoneInfo("America/New_York")
 
 
 def read(text: str | bytes) -> RawTable:
@@ -202,7 +204,9 @@ def test_read_when_last_line_without_line_end_has_too_many_fields_then_only_it_i
     table = read("account_id,lot_id\nACC-1001,L1\nACC-1001,L2,VTI")
 
     assert cells(table) == [("ACC-1001", "L1", 2)]
-    assert table.rejects == (Reject(3, "the row has 3 fields, the header has 2", "ACC-1001,L2,VTI"),)
+    assert table.rejects == (
+        Reject(3, "the row has 3 fields, the header has 2", "ACC-1001,L2,VTI"),
+    )
 
 
 # --- files that are not CSV text ----------------------------------------------------
@@ -233,6 +237,17 @@ def test_read_when_file_is_latin1_then_it_is_refused_naming_the_byte_and_offset(
         "lots.csv: not UTF-8 text (byte 0xe9 at offset 27); save the file as UTF-8"
     )
     assert data[27] == 0xE9
+
+
+def test_read_when_file_has_a_bom_and_a_latin1_byte_then_message_quotes_that_byte():
+    data = b"\xef\xbb\xbfname\nCaf\xe9\n"
+
+    with pytest.raises(FormatError) as refused:
+        read(data)
+
+    assert str(refused.value) == (
+        "lots.csv: not UTF-8 text (byte 0xe9 at offset 11); save the file as UTF-8"
+    )
 
 
 def test_read_when_refused_then_message_names_the_file_it_was_given():
@@ -297,9 +312,7 @@ def test_read_when_file_is_parquet_then_every_type_comes_out_as_text_numbered_fr
 
 
 def test_read_when_parquet_time_is_in_a_named_zone_then_the_offset_is_kept():
-    frame = pl.DataFrame({"as_of": [datetime(2022, 12, 28, 16, 0)]}).with_columns(
-        pl.col("as_of").dt.replace_time_zone("America/New_York")
-    )
+    frame = pl.DataFrame({"as_of": [datetime(2022, 12, 28, 16, 0, tzinfo=NEW_YORK)]})
 
     table = read_table(parquet(frame), name="prices.parquet")
 

@@ -13,6 +13,7 @@ that error messages quote, ``_raw`` the row as it stood in the file.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from dataclasses import dataclass
@@ -60,8 +61,9 @@ def read_table(data: bytes, *, name: str) -> RawTable:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        offset = exc.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
         raise FormatError(
-            f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start});"
+            f"{name}: not UTF-8 text (byte 0x{data[offset]:02x} at offset {offset});"
             " save the file as UTF-8"
         ) from None
     return _read_csv(text, name=name)

@@ -53,22 +53,44 @@ def _t(name: str) -> str:
     return f"{name}\x1ft"
 
 
-def _canonical_decimal(expr: pl.Expr) -> pl.Expr:
-    """Decimal text without a plus sign or trailing zeros after the point: ``+7.50`` → ``7.5``.
+def _canonical_decimal(expr: pl.Expr, *, unusual: bool) -> pl.Expr:
+    """Plain decimal text: no plus sign, no leading zeros, no trailing zeros after the
+    point, no bare point, no negative zero — ``+7.50`` → ``7.5``, ``1500.00`` → ``1500``.
 
-    One cheap pass (it runs on every number of every row), so that the same amount
-    written ``1500.00`` or ``1500`` is stored the same and a re-sent file is unchanged.
+    It runs on every number of every row, so the common forms (a sign, trailing
+    zeros) take one cheap pass; the rare ones (``.5``, ``100.``, ``007``, ``-0``) take
+    a few more, only in a column where they occur (``unusual``).
     """
-    return expr.str.strip_prefix("+").str.replace(r"(\.\d*?[1-9])0+$|\.0+$", "${1}")
+    text = expr.str.strip_prefix("+")
+    if unusual:
+        text = text.str.replace(r"^(-?)\.", "${1}0.").str.replace(r"^(-?)0+(\d)", "${1}${2}")
+    text = text.str.replace(r"(\.\d*?[1-9])0+$|\.0+$", "${1}")
+    if unusual:
+        text = text.str.replace(r"\.$", "").str.replace(r"^-0$", "0")
+    return text
 
 
-def _typed(column: Column) -> pl.Expr:
+UNUSUAL_DECIMAL = r"^[+-]?\.|\.$|^[+-]?0\d|^-0*\.?0*$"
+
+
+def _unusual_decimals(frame: pl.DataFrame, fmt: FileFormat) -> frozenset[str]:
+    """The decimal columns of ``frame`` holding a rare form that needs the longer canonical pass."""
+    names = [c.name for c in fmt.columns if c.type in DECIMAL_TYPES and c.name in frame.columns]
+    if not names:
+        return frozenset()
+    found = frame.select(pl.col(n).str.contains(UNUSUAL_DECIMAL).any() for n in names).row(0)
+    return frozenset(n for n, hit in zip(names, found, strict=True) if hit)
+
+
+def _typed(column: Column, *, unusual: bool = False) -> pl.Expr:
     """The column's value in its type (null where the text does not parse)."""
     col = pl.col(column.name)
     value: pl.Expr
     match column.type:
         case t if t in DECIMAL_TYPES:
-            value = pl.when(col.str.contains(DECIMAL_RE)).then(_canonical_decimal(col))
+            value = pl.when(col.str.contains(DECIMAL_RE)).then(
+                _canonical_decimal(col, unusual=unusual)
+            )
         case ColumnType.INTEGER:
             value = pl.when(col.str.contains(INTEGER_RE)).then(
                 col.str.replace(r"^\+", "").cast(pl.Int64, strict=False)
@@ -131,20 +153,22 @@ def _column_checks(column: Column, *, known: Mapping[str, pl.Series], today: dat
     checks: list[Check] = []
     if column.required:
         checks.append((raw.is_null(), pl.lit(f"{name} is missing")))
-    if column.type is not ColumnType.TEXT:
+    if column.type not in (ColumnType.TEXT, ColumnType.LIST):  # any text is a list
         what = _WHAT.get(column.type, f"a {column.type.value}")
         if column.type is ColumnType.CHOICE:
             what = "one of " + ", ".join(column.choices)
         checks.append((present & typed.is_null(), pl.format(f"{name} '{{}}' is not {what}", raw)))
-    number = typed.cast(pl.Float64, strict=False)
+    # Exact, on canonical text: a float would round 1.0000000000000001 to 1.
+    negative = typed.str.starts_with("-")
     if column.type is ColumnType.NON_NEGATIVE:
-        checks.append((number < 0, pl.format(f"{name} {{}} is negative", typed)))
+        checks.append((negative, pl.format(f"{name} {{}} is negative", typed)))
     elif column.type is ColumnType.POSITIVE:
-        checks.append((number <= 0, pl.format(f"{name} {{}} must be positive", typed)))
-    elif column.type is ColumnType.RATE:
         checks.append(
-            ((number < 0) | (number > 1), pl.format(f"{name} {{}} is not between 0 and 1", typed))
+            (negative | (typed == "0"), pl.format(f"{name} {{}} must be positive", typed))
         )
+    elif column.type is ColumnType.RATE:
+        within = (typed == "0") | (typed == "1") | typed.str.starts_with("0.")
+        checks.append((~within, pl.format(f"{name} {{}} is not between 0 and 1", typed)))
     elif column.type in (ColumnType.DATE, ColumnType.DATETIME):
         day = typed if column.type is ColumnType.DATE else typed.dt.date()
         checks.append((day < EARLIEST, pl.format(f"{name} {{}} is before 1900", raw)))
@@ -212,7 +236,7 @@ def _accounts_rules() -> list[Check]:
 
 def _transactions_rules() -> list[Check]:
     kind = pl.col(_t("kind"))
-    qty = pl.col(_t("quantity")).cast(pl.Float64, strict=False)
+    no_shares = pl.col(_t("quantity")) == "0"
     return [
         (
             pl.col(_t("settle_date")) < pl.col(_t("trade_date")),
@@ -223,7 +247,7 @@ def _transactions_rules() -> list[Check]:
             pl.format("a {} names a security_id", kind),
         ),
         (
-            kind.is_in([k.value for k in MOVES_SHARES]) & (qty == 0),
+            kind.is_in([k.value for k in MOVES_SHARES]) & no_shares,
             pl.format("a {} needs a quantity", kind),
         ),
         (
@@ -235,7 +259,7 @@ def _transactions_rules() -> list[Check]:
 
 def _models_rules(known: Mapping[str, pl.Series]) -> list[Check]:
     kind, target = pl.col(_t("kind")), pl.col("target_id")
-    weight = pl.col(_t("weight")).cast(pl.Float64, strict=False)
+    weighted = pl.col(_t("weight")) != "0"
     securities = known.get("securities", pl.Series(dtype=pl.Utf8)).implode()
     models = known.get("models", pl.Series(dtype=pl.Utf8)).implode()
     return [
@@ -251,7 +275,7 @@ def _models_rules(known: Mapping[str, pl.Series]) -> list[Check]:
         ),
         ((kind == "model") & (target == pl.col("model_id")), pl.lit("a model cannot hold itself")),
         (
-            (kind == "asset_class") & (weight != 0),
+            (kind == "asset_class") & weighted,
             pl.lit("an asset_class row carries bands, not a weight"),
         ),
     ]
@@ -306,7 +330,8 @@ def validate(
     frame = frame.with_columns(
         pl.col(c.name).fill_null(pl.lit(c.default)) for c in fmt.columns if c.default is not None
     )
-    frame = frame.with_columns(_typed(c) for c in fmt.columns)
+    unusual = _unusual_decimals(frame, fmt)
+    frame = frame.with_columns(_typed(c, unusual=c.name in unusual) for c in fmt.columns)
 
     own = fmt.key[0]
     refers_to_itself = fmt.group is not None or any(c.ref == fmt.kind for c in fmt.columns)
@@ -347,7 +372,9 @@ def validate(
     )
     # Key columns are never null in the store: an empty key part (the cash row's
     # target) is the empty string.
-    rows = rows.with_columns(pl.col(k).fill_null("") for k in fmt.key)
+    rows = rows.with_columns(
+        pl.col(k).fill_null("") for k in fmt.key if fmt.column(k).type is ColumnType.TEXT
+    )
     return Batch(format=fmt, rows=rows, rejects=tuple(rejects))
 
 
