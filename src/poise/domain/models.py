@@ -20,6 +20,11 @@ class TargetKind(enum.StrEnum):
     MODEL = "model"  # a sleeve: another model, held at a weight
     CASH = "cash"
     ASSET_CLASS = "asset_class"  # carries a band for an asset class, no weight of its own
+    DEFAULT = "default"  # carries the band of every position that has none of its own
+
+
+_NO_ID = frozenset({TargetKind.CASH, TargetKind.DEFAULT})
+_BANDS_ONLY = frozenset({TargetKind.ASSET_CLASS, TargetKind.DEFAULT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +65,12 @@ class ModelTarget:
     def __post_init__(self) -> None:
         if self.weight < ZERO or self.weight > ONE:
             raise ValidationError(f"target {self.target_id or 'cash'}: weight must lie in [0, 1]")
-        if self.kind is TargetKind.CASH and self.target_id:
-            raise ValidationError("the cash target takes no id")
-        if self.kind is not TargetKind.CASH and not self.target_id:
+        if self.kind in _NO_ID and self.target_id:
+            raise ValidationError(f"the {self.kind.value} row takes no id")
+        if self.kind not in _NO_ID and not self.target_id:
             raise ValidationError(f"a {self.kind.value} target needs an id")
-        if self.kind is TargetKind.ASSET_CLASS and self.weight != ZERO:
-            raise ValidationError("an asset-class row carries a band, not a weight")
+        if self.kind in _BANDS_ONLY and self.weight != ZERO:
+            raise ValidationError(f"a {self.kind.value} row carries a band, not a weight")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +105,42 @@ class Model:
     def class_bands(self) -> dict[str, Band]:
         return {t.target_id: t.band for t in self.targets if t.kind is TargetKind.ASSET_CLASS}
 
+    def band_of(self, kind: TargetKind) -> Band:
+        """The band of the model's (only) cash or default row; no band if there is none."""
+        return next((t.band for t in self.targets if t.kind is kind), Band())
+
 
 @dataclass(frozen=True, slots=True)
 class ResolvedModel:
-    """A model flattened to securities and cash; weights add up to 1."""
+    """A model flattened to securities and cash; weights add up to 1.
+
+    ``bands`` holds the band each security carries from the rows that reach it (a
+    sleeve's absolute band shrinks with the sleeve's weight: 5 points inside a 30%
+    sleeve are 1.5 points of the account; a security reached by several paths adds
+    their absolute bands and keeps the narrowest relative one). ``default`` is the
+    top model's default band, ``cash_band`` its cash row's band, ``class_bands`` its
+    asset-class rows.
+    """
 
     model_id: str
     securities: Mapping[str, Decimal]
     cash: Decimal
+    bands: Mapping[str, Band] = field(default_factory=dict)
+    default: Band = field(default_factory=Band)
+    cash_band: Band = field(default_factory=Band)
+    class_bands: Mapping[str, Band] = field(default_factory=dict)
+
+
+def _add_band(into: dict[str, Band], security_id: str, band: Band, scale: Decimal) -> None:
+    """Fold one path's band into what a security already has."""
+    scaled = None if band.absolute is None else band.absolute * scale
+    had = into.get(security_id)
+    if had is None:
+        into[security_id] = Band(scaled, band.relative)
+        return
+    absolute = had.absolute if scaled is None else (had.absolute or ZERO) + scaled
+    relatives = [r for r in (had.relative, band.relative) if r is not None]
+    into[security_id] = Band(absolute, min(relatives) if relatives else None)
 
 
 def resolve(model_id: str, models: Mapping[str, Model]) -> ResolvedModel:
@@ -117,6 +150,7 @@ def resolve(model_id: str, models: Mapping[str, Model]) -> ResolvedModel:
     cash target becomes the parent's cash. Cycles and unknown sleeves are errors.
     """
     weights: dict[str, Decimal] = {}
+    bands: dict[str, Band] = {}
     cash = ZERO
 
     def walk(mid: str, scale: Decimal, path: tuple[str, ...]) -> None:
@@ -126,13 +160,26 @@ def resolve(model_id: str, models: Mapping[str, Model]) -> ResolvedModel:
         model = models.get(mid)
         if model is None:
             raise ValidationError(f"model {path[-1] if path else mid} holds unknown model {mid}")
+        sleeve_default = model.band_of(TargetKind.DEFAULT) if path else Band()
         for t in model.targets:
             if t.kind is TargetKind.SECURITY:
                 weights[t.target_id] = weights.get(t.target_id, ZERO) + scale * t.weight
+                own = t.band if t.band.width(ONE) is not None else sleeve_default
+                if own.width(ONE) is not None:
+                    _add_band(bands, t.target_id, own, scale)
             elif t.kind is TargetKind.CASH:
                 cash += scale * t.weight
             elif t.kind is TargetKind.MODEL:
                 walk(t.target_id, scale * t.weight, (*path, mid))
 
     walk(model_id, ONE, ())
-    return ResolvedModel(model_id=model_id, securities=weights, cash=cash)
+    top = models[model_id]
+    return ResolvedModel(
+        model_id=model_id,
+        securities=weights,
+        cash=cash,
+        bands=bands,
+        default=top.band_of(TargetKind.DEFAULT),
+        cash_band=top.band_of(TargetKind.CASH),
+        class_bands=top.class_bands,
+    )

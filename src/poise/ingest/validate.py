@@ -263,8 +263,14 @@ def _models_rules(known: Mapping[str, pl.Series]) -> list[Check]:
     securities = known.get("securities", pl.Series(dtype=pl.Utf8)).implode()
     models = known.get("models", pl.Series(dtype=pl.Utf8)).implode()
     return [
-        ((kind == "cash") & target.is_not_null(), pl.lit("the cash row takes no target_id")),
-        ((kind != "cash") & target.is_null(), pl.format("a {} row needs a target_id", kind)),
+        (
+            kind.is_in(["cash", "default"]) & target.is_not_null(),
+            pl.format("the {} row takes no target_id", kind),
+        ),
+        (
+            ~kind.is_in(["cash", "default"]) & target.is_null(),
+            pl.format("a {} row needs a target_id", kind),
+        ),
         (
             (kind == "security") & ~target.is_in(securities),
             pl.format("target_id: unknown security '{}'", target),
@@ -275,8 +281,8 @@ def _models_rules(known: Mapping[str, pl.Series]) -> list[Check]:
         ),
         ((kind == "model") & (target == pl.col("model_id")), pl.lit("a model cannot hold itself")),
         (
-            (kind == "asset_class") & weighted,
-            pl.lit("an asset_class row carries bands, not a weight"),
+            kind.is_in(["asset_class", "default"]) & weighted,
+            pl.format("an {} row carries bands, not a weight", kind),
         ),
     ]
 
