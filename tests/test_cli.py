@@ -38,7 +38,7 @@ def test_demo_when_run_twice_then_it_summarises_the_firm_and_the_second_load_cha
     code, text = poise(*args, "--json", database_url=database_url)
     assert code == 0
     report = json.loads(text)
-    assert [f["loaded"] for f in report["files"]] == [0] * 9
+    assert [f["loaded"] for f in report["files"]] == [0] * 11
     assert all(f["quarantined"] == 0 for f in report["files"])
     summary = report["summary"]
     assert summary["households"] == 6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,3 +17,14 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///poise.db"
     data_dir: Path = Path("../shared/data")
+
+    # Monitoring
+    band_preset: str = "5/25"  # the firm's default band: "5/25" or "none"
+    max_price_age_days: int = 4  # older prices hold the accounts they touch
+    harvest_min_loss: Decimal = Decimal(1000)  # dollars
+    harvest_min_loss_fraction: Decimal = Decimal("0.10")  # of the lot's basis
+    calendar: str | None = None  # "monthly", "quarterly", "semiannually", "annually"
+
+    # Events
+    bus: str = "inprocess"  # or "nats"
+    nats_url: str = "nats://127.0.0.1:4222"

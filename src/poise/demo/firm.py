@@ -63,6 +63,8 @@ KINDS: tuple[str, ...] = (
     "transactions",
     "prices",
     "cash_flows",
+    "positions",
+    "breaks",
 )
 
 # The columns the generator fills, in the canonical formats' order.
@@ -89,6 +91,8 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
     ),
     "prices": ("security_id", "as_of", "price", "source"),
     "cash_flows": ("account_id", "flow_id", "kind", "amount", "requested", "due"),
+    "positions": ("account_id", "as_of", "security_id", "quantity"),
+    "breaks": ("account_id", "break_id", "opened", "closed", "description"),
 }  # fmt: skip
 
 RISKS: tuple[RiskTolerance, ...] = tuple(RiskTolerance)  # most conservative first
@@ -128,6 +132,8 @@ class Firm:
     transactions: pl.DataFrame
     prices: pl.DataFrame
     cash_flows: pl.DataFrame
+    positions: pl.DataFrame
+    breaks: pl.DataFrame
     as_of: date
 
     def frames(self) -> dict[str, pl.DataFrame]:
@@ -142,6 +148,8 @@ class Firm:
             "transactions": self.transactions,
             "prices": self.prices,
             "cash_flows": self.cash_flows,
+            "positions": self.positions,
+            "breaks": self.breaks,
         }
 
 
@@ -420,12 +428,24 @@ def _accounts(
     return accounts
 
 
+KEPT_SHARE = 0.5  # accounts close to their model
+KEPT_NOISE = 0.04  # their positions' spread around target, as a log-normal sigma
+
+
 def _targets(
     rng: np.random.Generator, account: _Account, weights: Mapping[str, Decimal]
 ) -> list[tuple[str, float]]:
-    """What the account holds today, in dollars: most of its model, drifted, and now and
-    then a legacy stock the model does not hold."""
+    """What the account holds today, in dollars. About half the accounts were rebalanced
+    lately and sit close to their model; the others hold most of it, drifted, and now
+    and then a legacy stock the model does not hold."""
     excluded = {s for c in account.household.clients for s in c.exclusions}
+    if rng.random() < KEPT_SHARE:
+        kept = [s for s in sorted(weights) if s not in excluded]
+        near = np.array([float(weights[s]) for s in kept]) * np.exp(
+            KEPT_NOISE * rng.standard_normal(len(kept))
+        )
+        invested = account.target_value - float(account.cash)
+        return [(s, float(v)) for s, v in zip(kept, near / near.sum() * invested, strict=True)]
     chosen = {s: float(w) for s, w in weights.items() if s not in excluded and rng.random() < 0.85}
     if not chosen:
         best = max((s for s in weights if s not in excluded), key=lambda s: weights[s])
@@ -565,6 +585,61 @@ def _round_hundreds(amount: float) -> Decimal:
     return Decimal(max(1, round(amount / 100)) * 100)
 
 
+MISMATCH_SHARE = 0.01  # accounts whose custodian shows a position the books do not
+BREAK_SHARE = 0.01  # accounts with an open reconciliation break
+
+
+def _position_rows(
+    rng: np.random.Generator, market: Market, lot_rows: Sequence[Mapping[str, str]]
+) -> list[dict[str, str]]:
+    """The custodian's snapshot on the as-of day: the lots summed, except that in about
+    one account in a hundred a dividend was reinvested at the custodian and not booked."""
+    held: dict[tuple[str, str], Decimal] = {}
+    for row in lot_rows:
+        key = (row["account_id"], row["security_id"])
+        held[key] = held.get(key, ZERO) + Decimal(row["quantity"])
+    accounts = sorted({a for a, _ in held})
+    count = min(len(accounts), round(MISMATCH_SHARE * len(accounts)))
+    off = {accounts[int(i)] for i in rng.choice(len(accounts), size=count, replace=False)}
+    rows = []
+    for (account_id, security_id), books in sorted(held.items()):
+        quantity = books + Decimal("1.234") if account_id in off else books
+        off.discard(account_id)
+        rows.append(
+            {
+                "account_id": account_id,
+                "as_of": market.as_of.isoformat(),
+                "security_id": security_id,
+                "quantity": plain(quantity),
+            }
+        )
+    return rows
+
+
+def _break_rows(
+    rng: np.random.Generator, market: Market, account_ids: Sequence[str]
+) -> list[dict[str, str]]:
+    """A few open breaks, and one that was found and closed."""
+    count = min(len(account_ids), max(1, round(BREAK_SHARE * len(account_ids))) + 1)
+    picks = [account_ids[int(i)] for i in rng.choice(len(account_ids), size=count, replace=False)]
+    rows = []
+    for number, account_id in enumerate(picks, start=1):
+        opened = market.dates[-1 - int(rng.integers(1, 10))]
+        closed = market.as_of.isoformat() if number == 1 else ""
+        rows.append(
+            {
+                "account_id": account_id,
+                "break_id": f"B{number:04d}",
+                "opened": opened.isoformat(),
+                "closed": closed,
+                "description": "custodian cash differs from the books"
+                if number % 2
+                else "a corporate action is booked at the custodian only",
+            }
+        )
+    return rows
+
+
 def _cash_flow_rows(
     rng: np.random.Generator, market: Market, values: Sequence[tuple[str, Decimal]]
 ) -> list[dict[str, str]]:
@@ -673,6 +748,8 @@ def build_firm(
     flow_rows = _cash_flow_rows(rng, market, values)
     price_rows = _price_rows(market)
     tell("prices", 1, 1)
+    position_rows = _position_rows(rng, market, lot_rows)
+    break_rows = _break_rows(rng, market, [a["account_id"] for a in account_rows])
     return Firm(
         securities=_frame("securities", _security_rows()),
         households=_frame("households", household_rows),
@@ -683,5 +760,7 @@ def build_firm(
         transactions=_frame("transactions", txn_rows),
         prices=_frame("prices", price_rows),
         cash_flows=_frame("cash_flows", flow_rows),
+        positions=_frame("positions", position_rows),
+        breaks=_frame("breaks", break_rows),
         as_of=market.as_of,
     )

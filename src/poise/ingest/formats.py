@@ -289,10 +289,61 @@ CASH_FLOWS = FileFormat(
     ),
 )
 
+POSITIONS = FileFormat(
+    kind="positions",
+    table="positions",
+    rank=9,
+    key=("account_id", "as_of", "security_id"),
+    doc=(
+        "The custodian's positions, a snapshot per account and day. The monitor holds an"
+        " account whose latest snapshot disagrees with its lots."
+    ),
+    columns=(
+        _id("account_id", "the account", ref="accounts"),
+        Column("as_of", ColumnType.DATE, required=True, not_future=True, doc="snapshot day"),
+        _id(
+            "security_id",
+            "as the custodian names it; a security the master does not know is loaded,"
+            " and holds the account",
+        ),
+        Column("quantity", ColumnType.DECIMAL, required=True, doc="shares; negative if short"),
+    ),
+)
+
+BREAKS = FileFormat(
+    kind="breaks",
+    table="breaks",
+    rank=10,
+    key=("account_id", "break_id"),
+    doc=(
+        "Reconciliation breaks from the firm's reconciliation: an account with an open"
+        " break is not traded. Send the row again with `closed` to close it."
+    ),
+    columns=(
+        _id("account_id", "the account", ref="accounts"),
+        _id("break_id", "break id, unique within the account"),
+        Column("opened", ColumnType.DATE, required=True, not_future=True),
+        Column("closed", ColumnType.DATE, not_future=True, doc="empty while the break is open"),
+        Column("description"),
+    ),
+)
+
 FORMATS: Mapping[str, FileFormat] = {
     f.kind: f
     for f in sorted(
-        (SECURITIES, HOUSEHOLDS, MODELS, ACCOUNTS, CLIENTS, LOTS, TRANSACTIONS, PRICES, CASH_FLOWS),
+        (
+            SECURITIES,
+            HOUSEHOLDS,
+            MODELS,
+            ACCOUNTS,
+            CLIENTS,
+            LOTS,
+            TRANSACTIONS,
+            PRICES,
+            CASH_FLOWS,
+            POSITIONS,
+            BREAKS,
+        ),
         key=lambda f: f.rank,
     )
 }

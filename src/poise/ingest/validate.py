@@ -287,6 +287,10 @@ def _models_rules(known: Mapping[str, pl.Series]) -> list[Check]:
     ]
 
 
+def _breaks_rules() -> list[Check]:
+    return [(pl.col(_t("closed")) < pl.col(_t("opened")), pl.lit("closed is before opened"))]
+
+
 def _clients_rules() -> list[Check]:
     horizon = pl.col(_t("horizon_years"))
     return [(horizon > 100, pl.format("horizon_years {} is more than 100", horizon))]
@@ -300,6 +304,7 @@ ROW_RULES: Mapping[str, Callable[[Mapping[str, pl.Series]], list[Check]]] = {
     "securities": lambda known: _securities_rules(),
     "accounts": lambda known: _accounts_rules(),
     "clients": lambda known: _clients_rules(),
+    "breaks": lambda known: _breaks_rules(),
     "transactions": lambda known: _transactions_rules(),
     "models": _models_rules,
     "cash_flows": lambda known: _cash_flows_rules(),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
@@ -23,6 +25,7 @@ from poise.domain.lots import TaxLot
 from poise.domain.models import Band, Model, ModelTarget, TargetKind
 from poise.domain.money import ZERO
 from poise.domain.securities import Security, SecurityKind, TradeUnit, Trading
+from poise.domain.transactions import CashFlow, CashFlowKind
 from poise.store import tables as t
 
 __all__ = [
@@ -31,13 +34,19 @@ __all__ = [
     "account",
     "account_lots",
     "accounts",
+    "buys_since",
+    "cash_flows",
     "households",
     "key_series",
+    "latest_positions",
     "latest_prices",
     "list_quarantine",
+    "list_requests",
     "lots",
     "models",
+    "open_breaks",
     "record_load",
+    "save_requests",
     "securities",
     "store_quarantine",
     "table_for",
@@ -247,16 +256,17 @@ def lots(connection: sa.Connection, *, account_ids: Iterable[str] | None = None)
     return [_lot(row) for row in connection.execute(query)]
 
 
-def latest_prices(connection: sa.Connection) -> dict[str, tuple[Decimal, datetime]]:
-    """The latest price of every security, with its as-of time."""
+def latest_prices(
+    connection: sa.Connection, *, as_of: datetime | None = None
+) -> dict[str, tuple[Decimal, datetime]]:
+    """The latest price of every security (at or before ``as_of``), with its time."""
     p = t.prices
-    latest = (
-        sa.select(p.c.security_id, sa.func.max(p.c.as_of).label("as_of"))
-        .group_by(p.c.security_id)
-        .subquery()
-    )
+    latest = sa.select(p.c.security_id, sa.func.max(p.c.as_of).label("as_of"))
+    if as_of is not None:
+        latest = latest.where(p.c.as_of <= as_of)
+    newest = latest.group_by(p.c.security_id).subquery()
     query = sa.select(p.c.security_id, p.c.price, p.c.as_of).join(
-        latest, (p.c.security_id == latest.c.security_id) & (p.c.as_of == latest.c.as_of)
+        newest, (p.c.security_id == newest.c.security_id) & (p.c.as_of == newest.c.as_of)
     )
     return {row.security_id: (row.price, row.as_of) for row in connection.execute(query)}
 
@@ -303,3 +313,108 @@ def models(connection: sa.Connection) -> dict[str, Model]:
         )
         for model_id, group in rows.items()
     }
+
+
+def latest_positions(connection: sa.Connection) -> dict[str, dict[str, Decimal]]:
+    """Each account's latest custodian snapshot: security → quantity."""
+    p = t.positions
+    newest = (
+        sa.select(p.c.account_id, sa.func.max(p.c.as_of).label("as_of"))
+        .group_by(p.c.account_id)
+        .subquery()
+    )
+    query = sa.select(p.c.account_id, p.c.security_id, p.c.quantity).join(
+        newest, (p.c.account_id == newest.c.account_id) & (p.c.as_of == newest.c.as_of)
+    )
+    found: dict[str, dict[str, Decimal]] = {}
+    for row in connection.execute(query):
+        found.setdefault(row.account_id, {})[row.security_id] = row.quantity
+    return found
+
+
+def open_breaks(connection: sa.Connection) -> dict[str, list[str]]:
+    """Each account's open reconciliation breaks, described."""
+    b = t.breaks
+    query = sa.select(b).where(b.c.closed.is_(None)).order_by(b.c.account_id, b.c.opened)
+    found: dict[str, list[str]] = {}
+    for row in connection.execute(query):
+        text = f"break {row.break_id} open since {row.opened:%Y-%m-%d}"
+        found.setdefault(row.account_id, []).append(
+            f"{text}: {row.description}" if row.description else text
+        )
+    return found
+
+
+def cash_flows(connection: sa.Connection) -> list[CashFlow]:
+    c = t.cash_flows
+    return [
+        CashFlow(
+            flow_id=row.flow_id,
+            account_id=row.account_id,
+            kind=CashFlowKind(row.kind),
+            amount=row.amount,
+            requested=row.requested,
+            due=row.due,
+        )
+        for row in connection.execute(sa.select(c).order_by(c.c.account_id, c.c.flow_id))
+    ]
+
+
+def buys_since(connection: sa.Connection, *, since: date) -> list[tuple[str, str, date]]:
+    """(account, security, trade date) of every buy on or after ``since``."""
+    x = t.transactions
+    query = sa.select(x.c.account_id, x.c.security_id, x.c.trade_date).where(
+        (x.c.kind == "buy") & (x.c.trade_date >= since) & x.c.security_id.is_not(None)
+    )
+    return [(row.account_id, row.security_id, row.trade_date) for row in connection.execute(query)]
+
+
+def save_requests(
+    connection: sa.Connection, *, requests: Sequence[Mapping[str, Any]], received_at: datetime
+) -> int:
+    """Keep rebalance requests (payloads), each once by its id; how many were new."""
+    if not requests:
+        return 0
+    r = t.rebalance_requests
+    ids = [q["request_id"] for q in requests]
+    seen = set(
+        connection.execute(sa.select(r.c.request_id).where(r.c.request_id.in_(ids))).scalars()
+    )
+    fresh = {q["request_id"]: q for q in requests if q["request_id"] not in seen}
+    if fresh:
+        connection.execute(
+            sa.insert(r),
+            [
+                {
+                    "request_id": q["request_id"],
+                    "account_id": q.get("account_id"),
+                    "household_id": q.get("household_id"),
+                    "reasons": ";".join(q["reasons"]),
+                    "figures": json.dumps(q.get("figures", {}), sort_keys=True),
+                    "as_of": datetime.fromisoformat(q["as_of"]),
+                    "received_at": received_at,
+                    "status": "open",
+                }
+                for q in fresh.values()
+            ],
+        )
+    return len(fresh)
+
+
+def list_requests(connection: sa.Connection, *, limit: int = 0) -> list[dict[str, Any]]:
+    r = t.rebalance_requests
+    query = sa.select(r).order_by(r.c.as_of.desc(), r.c.request_id)
+    if limit:
+        query = query.limit(limit)
+    return [
+        {
+            "request_id": row.request_id,
+            "account_id": row.account_id,
+            "household_id": row.household_id,
+            "reasons": row.reasons.split(";"),
+            "figures": json.loads(row.figures),
+            "as_of": row.as_of,
+            "status": row.status,
+        }
+        for row in connection.execute(query)
+    ]

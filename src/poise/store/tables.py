@@ -200,3 +200,35 @@ quarantine = sa.Table(
     sa.Column("raw", sa.Text, nullable=False),
     sa.Column("quarantined_at", UTCDateTime, nullable=False),
 )
+
+positions = sa.Table(
+    "positions",
+    metadata,
+    _id("account_id", primary_key=True),
+    sa.Column("as_of", sa.Date, primary_key=True),
+    _id("security_id", primary_key=True),
+    sa.Column("quantity", Exact, nullable=False),
+)
+
+breaks = sa.Table(
+    "breaks",
+    metadata,
+    _id("account_id", primary_key=True),
+    _id("break_id", primary_key=True),
+    sa.Column("opened", sa.Date, nullable=False),
+    sa.Column("closed", sa.Date),
+    _text("description"),
+)
+
+rebalance_requests = sa.Table(
+    "rebalance_requests",
+    metadata,
+    sa.Column("request_id", sa.String(200), primary_key=True),
+    _id("account_id", nullable=True, index=True),
+    _id("household_id", nullable=True),
+    sa.Column("reasons", sa.Text, nullable=False),
+    sa.Column("figures", sa.Text, nullable=False),  # JSON
+    sa.Column("as_of", UTCDateTime, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+)

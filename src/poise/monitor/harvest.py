@@ -1,0 +1,113 @@
+"""Loss-harvest opportunities: lots worth selling at a loss, and free to be sold now.
+
+A lot is an opportunity when its account harvests (a taxable account with
+harvesting on), its unrealised loss is at least ``min_loss`` dollars **and** at least
+``min_loss_fraction`` of its basis, and selling it today would not be a wash sale:
+no security substantially identical to it (the same identity group) was bought in
+**any** account of the household — IRAs included — in the 30 days up to today
+(IRS Publication 550). The lot's own purchase does not count against it.
+
+The test is conservative: any such purchase blocks the whole holding, even one
+smaller than the lot. Purchases in the 30 days *after* the sale are the
+rebalancer's to avoid.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from poise.domain.accounts import Account
+from poise.domain.lots import TaxLot
+from poise.domain.money import ZERO, cents
+from poise.domain.relief import Term, is_long_term
+from poise.domain.securities import Security
+
+__all__ = ["WASH_WINDOW", "Opportunity", "Purchase", "harvest_opportunities"]
+
+WASH_WINDOW = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    """A purchase in some account: a buy, or a lot acquired (a reinvested dividend)."""
+
+    account_id: str
+    security_id: str
+    day: date
+    lot_id: str = ""  # the lot it made, when known
+
+
+@dataclass(frozen=True, slots=True)
+class Opportunity:
+    account_id: str
+    lot_id: str
+    security_id: str
+    quantity: Decimal
+    basis: Decimal
+    value: Decimal
+    term: Term
+
+    @property
+    def loss(self) -> Decimal:
+        return self.basis - self.value
+
+    @property
+    def loss_fraction(self) -> Decimal:
+        return self.loss / self.basis if self.basis else ZERO
+
+
+def harvest_opportunities(
+    *,
+    accounts: Sequence[Account],
+    lots: Sequence[TaxLot],
+    prices: Mapping[str, Decimal],
+    securities: Mapping[str, Security],
+    purchases: Sequence[Purchase],
+    today: date,
+    min_loss: Decimal,
+    min_loss_fraction: Decimal,
+) -> list[Opportunity]:
+    """Lots to harvest today, largest loss first."""
+    household = {a.account_id: a.household_id for a in accounts}
+    harvesting = {a.account_id for a in accounts if a.harvest and a.registration.taxable}
+
+    def identity(security_id: str) -> str:
+        known = securities.get(security_id)
+        return known.wash_sale_identity if known is not None else security_id
+
+    # A buy with no lot named is the lot(s) of that account, security and day, if any.
+    made: dict[tuple[str, str, date], set[str]] = defaultdict(set)
+    for lot in lots:
+        made[(lot.account_id, lot.security_id, lot.acquired)].add(lot.lot_id)
+    bought: dict[tuple[str, str], set[str]] = defaultdict(set)  # (household, identity) → lots
+    for p in purchases:
+        if today - WASH_WINDOW <= p.day <= today and p.account_id in household:
+            lots_made = {p.lot_id} if p.lot_id else made.get((p.account_id, p.security_id, p.day))
+            key = (household[p.account_id], identity(p.security_id))
+            bought[key].update(lots_made or {f"buy {p.account_id} {p.day}"})
+    for lot in lots:  # a lot acquired in the window is a purchase too
+        if today - WASH_WINDOW <= lot.acquired <= today and lot.account_id in household:
+            bought[(household[lot.account_id], identity(lot.security_id))].add(lot.lot_id)
+
+    found = []
+    for lot in lots:
+        if lot.account_id not in harvesting or lot.security_id not in prices or not lot.quantity:
+            continue
+        value = cents(lot.quantity * prices[lot.security_id])
+        loss = lot.basis - value
+        if loss <= ZERO or loss < min_loss or loss < min_loss_fraction * lot.basis:
+            continue
+        others = bought.get((household[lot.account_id], identity(lot.security_id)), set())
+        if others - {lot.lot_id}:
+            continue  # a substantially identical purchase in the last 30 days
+        term = Term.LONG if is_long_term(lot.held_since, today) else Term.SHORT
+        found.append(
+            Opportunity(
+                lot.account_id, lot.lot_id, lot.security_id, lot.quantity, lot.basis, value, term
+            )
+        )
+    return sorted(found, key=lambda o: (-o.loss, o.account_id, o.lot_id))

@@ -1,0 +1,259 @@
+"""Watching a firm as prices move: a tick re-evaluates only the accounts it touches.
+
+:class:`Watch` keeps the firm laid out as arrays and the latest price of every
+security. A price tick for one security re-scans only the accounts that hold it,
+screens only that security's lots for harvesting, and returns the rebalance
+requests that are new today. It is pure: no store, no bus, no clock — the time of
+each tick is passed in (in a replay, the time of the price).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+
+from poise.domain.accounts import Account
+from poise.domain.lots import TaxLot
+from poise.domain.securities import Security
+from poise.monitor.book import AccountBlock, BandPolicy, Book, Floats, Ints
+from poise.monitor.drift import BlockDrift, scan_block
+from poise.monitor.harvest import Opportunity, Purchase, harvest_opportunities
+from poise.monitor.holds import flag_prices
+from poise.monitor.triggers import RebalanceRequest, requests_from_scan
+
+__all__ = ["Watch", "WatchSettings", "rows_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSettings:
+    policy: BandPolicy
+    max_price_age: timedelta = timedelta(days=4)
+    min_loss: Decimal = Decimal(1000)
+    min_loss_fraction: Decimal = Decimal("0.10")
+
+
+def rows_of(block: AccountBlock, rows: Ints) -> AccountBlock:
+    """The same block, cut down to ``rows``."""
+    return replace(
+        block,
+        account_ids=tuple(block.account_ids[r] for r in rows.tolist()),
+        quantity=block.quantity[rows],
+        extra_security=block.extra_security[rows],
+        extra_quantity=block.extra_quantity[rows],
+        cash=block.cash[rows],
+        reserve_amount=block.reserve_amount[rows],
+        reserve_fraction=block.reserve_fraction[rows],
+        pending_in=block.pending_in[rows],
+        pending_out=block.pending_out[rows],
+        band_abs=block.band_abs[rows],
+        band_rel=block.band_rel[rows],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _LotScreen:
+    """The harvestable lots of one security, as arrays for a quick first screen."""
+
+    lots: tuple[TaxLot, ...]
+    quantity: Floats
+    basis: Floats
+
+
+class Watch:
+    """A firm under watch. Build it from a full evaluation; feed it ticks."""
+
+    def __init__(
+        self,
+        *,
+        book: Book,
+        prices: Mapping[str, Decimal],
+        price_times: Mapping[str, datetime],
+        accounts: Sequence[Account],
+        lots: Sequence[TaxLot],
+        securities: Mapping[str, Security],
+        purchases: Sequence[Purchase],
+        other_holds: frozenset[str],
+        settings: WatchSettings,
+    ) -> None:
+        self.book = book
+        self.settings = settings
+        self.index = book.index()
+        self.prices = dict(prices)
+        self.price_times = dict(price_times)
+        self.vector: Floats = np.array([float(prices.get(s, np.nan)) for s in book.securities])
+        self.household_of = {a.account_id: a.household_id for a in accounts}
+        self.accounts = accounts
+        self.securities = securities
+        self.purchases = purchases
+        self.other_holds = other_holds
+        self.sent: set[str] = set()
+        self.day: date | None = None
+        self._holders = self._index_holders()
+        self._touching = self._index_touching(lots)
+        harvesting = {a.account_id for a in accounts if a.harvest and a.registration.taxable}
+        by_security: dict[str, list[TaxLot]] = defaultdict(list)
+        for lot in lots:
+            if lot.account_id in harvesting and lot.quantity:
+                by_security[lot.security_id].append(lot)
+        self._screens = {
+            s: _LotScreen(
+                tuple(found),
+                np.array([float(lot.quantity) for lot in found]),
+                np.array([float(lot.basis) for lot in found]),
+            )
+            for s, found in by_security.items()
+        }
+        self._lots_by_security = by_security
+        self._recent_cache: dict[tuple[str, date], list[Purchase]] = {}
+        self._where = {
+            account_id: (number, row)
+            for number, block in enumerate(book.blocks)
+            for row, account_id in enumerate(block.account_ids)
+        }
+
+    def _index_holders(self) -> dict[int, list[tuple[int, Ints]]]:
+        """For each security: the rows of each block that hold it."""
+        holders: dict[int, list[tuple[int, Ints]]] = defaultdict(list)
+        for number, block in enumerate(self.book.blocks):
+            for j, security in enumerate(block.slot_security.tolist()):
+                rows = np.flatnonzero(block.quantity[:, j] != 0)
+                if rows.size:
+                    holders[security].append((number, rows))
+            if block.extra_security.size:
+                rows_k, cols_k = np.nonzero(block.extra_security >= 0)
+                extra = block.extra_security[rows_k, cols_k]
+                for security in np.unique(extra).tolist():
+                    holders[security].append((number, np.unique(rows_k[extra == security])))
+        merged: dict[int, list[tuple[int, Ints]]] = {}
+        for security, parts in holders.items():
+            by_block: dict[int, list[Ints]] = defaultdict(list)
+            for number, rows in parts:
+                by_block[number].append(rows)
+            merged[security] = [
+                (n, np.unique(np.concatenate(r))) for n, r in sorted(by_block.items())
+            ]
+        return merged
+
+    def _index_touching(self, lots: Sequence[TaxLot]) -> dict[str, set[str]]:
+        """For each security: the accounts that hold it or whose model buys it."""
+        touching: dict[str, set[str]] = defaultdict(set)
+        for lot in lots:
+            touching[lot.security_id].add(lot.account_id)
+        for block in self.book.blocks:
+            for security in block.layout.securities:
+                touching[security].update(block.account_ids)
+        return touching
+
+    def held(self, at: datetime) -> frozenset[str]:
+        """Accounts held now: the other holds, and every account a bad price touches."""
+        flagged = flag_prices(
+            self.price_times.keys() | set(self.book.securities),
+            frozenset(self.securities),
+            self.price_times,
+            now=at,
+            max_age=self.settings.max_price_age,
+        )
+        if not flagged:
+            return self.other_holds
+        touched = set().union(*(self._touching.get(s, set()) for s in flagged))
+        return self.other_holds | frozenset(touched)
+
+    def _harvest(self, security: str, today: date) -> dict[str, list[Opportunity]]:
+        screen = self._screens.get(security)
+        if screen is None or security not in self.prices:
+            return {}
+        value = screen.quantity * float(self.prices[security])
+        loss = screen.basis - value
+        s = self.settings
+        # A float screen with a cent of slack; the exact test below decides.
+        maybe = (loss >= float(s.min_loss) - 0.01) & (
+            loss >= float(s.min_loss_fraction) * screen.basis - 0.01
+        )
+        candidates = [screen.lots[i] for i in np.flatnonzero(maybe).tolist()]
+        if not candidates:
+            return {}
+        found: dict[str, list[Opportunity]] = defaultdict(list)
+        for o in harvest_opportunities(
+            accounts=self.accounts,
+            lots=candidates,
+            prices=self.prices,
+            securities=self.securities,
+            purchases=[*self.purchases, *self._recent(security, today)],
+            today=today,
+            min_loss=s.min_loss,
+            min_loss_fraction=s.min_loss_fraction,
+        ):
+            found[o.account_id].append(o)
+        return found
+
+    def _recent(self, security: str, today: date) -> list[Purchase]:
+        """Lots of substantially identical securities bought in the last 30 days."""
+        identity = (
+            self.securities[security].wash_sale_identity
+            if security in self.securities
+            else security
+        )
+        return [
+            Purchase(lot.account_id, lot.security_id, lot.acquired, lot.lot_id)
+            for other, lots in self._lots_by_security.items()
+            if (self.securities[other].wash_sale_identity if other in self.securities else other)
+            == identity
+            for lot in lots
+            if timedelta(0) <= today - lot.acquired <= timedelta(days=30)
+        ]
+
+    def _new(self, requests: list[RebalanceRequest], at: datetime) -> list[RebalanceRequest]:
+        """Requests not already made today."""
+        if self.day != at.date():
+            self.day, self.sent = at.date(), set()
+        fresh = [r for r in requests if r.request_id not in self.sent]
+        self.sent.update(r.request_id for r in fresh)
+        return fresh
+
+    def tick(self, security: str, price: Decimal, at: datetime) -> list[RebalanceRequest]:
+        """A new price: re-evaluate the accounts that hold ``security``."""
+        self.prices[security] = price
+        self.price_times[security] = at
+        number = self.index.get(security)
+        if number is None:
+            return []
+        self.vector[number] = float(price)
+        parts = self._holders.get(number, [])
+        drifts: list[BlockDrift] = [
+            scan_block(rows_of(self.book.blocks[b], rows), self.vector) for b, rows in parts
+        ]
+        opportunities = self._harvest(security, at.date())
+        harvest: dict[tuple[int, int], Sequence[Opportunity]] = {}
+        for k, (b, rows) in enumerate(parts):
+            if not opportunities:
+                break
+            ids = self.book.blocks[b].account_ids
+            for row, r in enumerate(rows.tolist()):
+                if ids[r] in opportunities:
+                    harvest[(k, row)] = opportunities[ids[r]]
+        found = requests_from_scan(
+            drifts, household_of=self.household_of, held=self.held(at), harvest=harvest, as_of=at
+        )
+        return self._new(found, at)
+
+    def scan_all(self, at: datetime) -> list[RebalanceRequest]:
+        """Every account, from scratch (at start-up, and on a calendar date)."""
+        return self.requests_for([scan_block(b, self.vector) for b in self.book.blocks], at)
+
+    def requests_for(self, drifts: Sequence[BlockDrift], at: datetime) -> list[RebalanceRequest]:
+        """New requests from a scan of the whole book (one drift per block, in order)."""
+        harvest: dict[tuple[int, int], Sequence[Opportunity]] = {}
+        for security in self._screens:
+            for account_id, found in self._harvest(security, at.date()).items():
+                where = self._where.get(account_id)
+                if where is not None:
+                    harvest[where] = [*harvest.get(where, ()), *found]
+        found_all = requests_from_scan(
+            drifts, household_of=self.household_of, held=self.held(at), harvest=harvest, as_of=at
+        )
+        return self._new(found_all, at)

@@ -1,0 +1,129 @@
+"""The monitor's shell: load the firm, evaluate it, and keep watching as prices move."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from poise.domain.accounts import Account
+from poise.domain.lots import TaxLot
+from poise.domain.models import Model
+from poise.domain.securities import Security
+from poise.domain.transactions import CashFlow
+from poise.monitor.book import BandPolicy, Book, build_book
+from poise.monitor.drift import BlockDrift, scan
+from poise.monitor.harvest import WASH_WINDOW, Purchase
+from poise.monitor.holds import HoldCause, Holds, find_holds
+from poise.monitor.triggers import RebalanceRequest
+from poise.monitor.watch import Watch, WatchSettings
+from poise.settings import Settings
+from poise.store import repo
+
+__all__ = ["Evaluation", "FirmState", "evaluate", "load_state", "watch_settings"]
+
+PRICE_CAUSES = frozenset({HoldCause.STALE_PRICE, HoldCause.NO_PRICE})
+
+
+@dataclass(frozen=True, slots=True)
+class FirmState:
+    """Everything the monitor needs, read from the store in one go."""
+
+    accounts: Sequence[Account]
+    lots: Sequence[TaxLot]
+    models: Mapping[str, Model]
+    securities: Mapping[str, Security]
+    prices: Mapping[str, Decimal]
+    price_times: Mapping[str, datetime]
+    positions: Mapping[str, Mapping[str, Decimal]]
+    open_breaks: Mapping[str, Sequence[str]]
+    cash_flows: Sequence[CashFlow]
+    purchases: Sequence[Purchase]
+
+
+def load_state(engine: sa.Engine, *, as_of: datetime) -> FirmState:
+    """The firm as the store has it, with prices as they stood at ``as_of``."""
+    with engine.connect() as connection:
+        latest = repo.latest_prices(connection, as_of=as_of)
+        return FirmState(
+            accounts=repo.accounts(connection),
+            lots=repo.lots(connection),
+            models=repo.models(connection),
+            securities=repo.securities(connection),
+            prices={s: p for s, (p, _) in latest.items()},
+            price_times={s: at for s, (_, at) in latest.items()},
+            positions=repo.latest_positions(connection),
+            open_breaks=repo.open_breaks(connection),
+            cash_flows=repo.cash_flows(connection),
+            purchases=[
+                Purchase(a, s, d)
+                for a, s, d in repo.buys_since(connection, since=as_of.date() - WASH_WINDOW)
+            ],
+        )
+
+
+def watch_settings(settings: Settings, *, bands: str | None = None) -> WatchSettings:
+    return WatchSettings(
+        policy=BandPolicy.preset(bands or settings.band_preset),
+        max_price_age=timedelta(days=settings.max_price_age_days),
+        min_loss=settings.harvest_min_loss,
+        min_loss_fraction=settings.harvest_min_loss_fraction,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The whole firm evaluated at one time."""
+
+    at: datetime
+    book: Book
+    drifts: tuple[BlockDrift, ...]
+    holds: Holds
+    watch: Watch
+    requests: Sequence[RebalanceRequest]
+
+
+def evaluate(state: FirmState, *, at: datetime, settings: WatchSettings) -> Evaluation:
+    """Drift, holds and requests for every account at ``at``; and a watch to go on with."""
+    book = build_book(
+        accounts=state.accounts,
+        lots=state.lots,
+        models=state.models,
+        asset_class={s.security_id: s.asset_class for s in state.securities.values()},
+        cash_flows=state.cash_flows,
+        policy=settings.policy,
+    )
+    holds = find_holds(
+        accounts=state.accounts,
+        lots=state.lots,
+        securities=frozenset(state.securities),
+        price_times=state.price_times,
+        models=state.models,
+        positions=state.positions,
+        open_breaks=state.open_breaks,
+        now=at,
+        max_price_age=settings.max_price_age,
+    )
+    watch = Watch(
+        book=book,
+        prices=state.prices,
+        price_times=state.price_times,
+        accounts=state.accounts,
+        lots=state.lots,
+        securities=state.securities,
+        purchases=state.purchases,
+        other_holds=frozenset(h.account_id for h in holds.holds if h.cause not in PRICE_CAUSES),
+        settings=settings,
+    )
+    drifts = scan(book, watch.vector)
+    return Evaluation(
+        at=at,
+        book=book,
+        drifts=drifts,
+        holds=holds,
+        watch=watch,
+        requests=watch.requests_for(drifts, at),
+    )
