@@ -69,6 +69,9 @@ def test_ingest_when_files_arrive_in_any_order_then_references_load_first(
         "transactions": 0,
         "prices": 7,
         "cash_flows": 0,
+        "positions": 0,
+        "breaks": 0,
+        "rebalance_requests": 0,
     }
 
 
