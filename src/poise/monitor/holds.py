@@ -11,7 +11,7 @@ import enum
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from poise.domain.accounts import Account
@@ -69,6 +69,12 @@ def _model_securities(
     return resolved, broken
 
 
+def _age(age: timedelta) -> str:
+    if age % timedelta(days=1):
+        return f"{age.total_seconds() / 3600:g} hours"
+    return f"{age.days} day{'s' if age.days != 1 else ''}"
+
+
 def flag_prices(
     needed: Iterable[str],
     known: frozenset[str],
@@ -84,7 +90,7 @@ def flag_prices(
             flagged[security] = "no price"
         elif now - taken > max_age:
             flagged[security] = (
-                f"price of {taken:%Y-%m-%d %H:%M} UTC is older than {max_age.days} days"
+                f"price of {taken.astimezone(UTC):%Y-%m-%d %H:%M} UTC is older than {_age(max_age)}"
             )
     return flagged
 

@@ -96,8 +96,10 @@ class Watch:
         self._holders = self._index_holders()
         self._touching = self._index_touching(lots)
         harvesting = {a.account_id for a in accounts if a.harvest and a.registration.taxable}
-        by_security: dict[str, list[TaxLot]] = defaultdict(list)
+        by_security: dict[str, list[TaxLot]] = defaultdict(list)  # lots that may be harvested
+        every_lot: dict[str, list[TaxLot]] = defaultdict(list)  # purchases, for wash sales
         for lot in lots:
+            every_lot[lot.security_id].append(lot)
             if lot.account_id in harvesting and lot.quantity:
                 by_security[lot.security_id].append(lot)
         self._screens = {
@@ -108,7 +110,7 @@ class Watch:
             )
             for s, found in by_security.items()
         }
-        self._lots_by_security = by_security
+        self._lots_by_security = every_lot
         self._recent_cache: dict[tuple[str, date], list[Purchase]] = {}
         self._where = {
             account_id: (number, row)
@@ -207,7 +209,7 @@ class Watch:
             if timedelta(0) <= today - lot.acquired <= timedelta(days=30)
         ]
 
-    def _new(self, requests: list[RebalanceRequest], at: datetime) -> list[RebalanceRequest]:
+    def only_new(self, requests: list[RebalanceRequest], at: datetime) -> list[RebalanceRequest]:
         """Requests not already made today."""
         if self.day != at.date():
             self.day, self.sent = at.date(), set()
@@ -239,7 +241,7 @@ class Watch:
         found = requests_from_scan(
             drifts, household_of=self.household_of, held=self.held(at), harvest=harvest, as_of=at
         )
-        return self._new(found, at)
+        return self.only_new(found, at)
 
     def scan_all(self, at: datetime) -> list[RebalanceRequest]:
         """Every account, from scratch (at start-up, and on a calendar date)."""
@@ -256,4 +258,4 @@ class Watch:
         found_all = requests_from_scan(
             drifts, household_of=self.household_of, held=self.held(at), harvest=harvest, as_of=at
         )
-        return self._new(found_all, at)
+        return self.only_new(found_all, at)

@@ -49,6 +49,7 @@ __all__ = [
     "save_requests",
     "securities",
     "store_quarantine",
+    "stored_request_ids",
     "table_for",
 ]
 
@@ -399,6 +400,18 @@ def save_requests(
             ],
         )
     return len(fresh)
+
+
+def stored_request_ids(connection: sa.Connection, *, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` the store already holds."""
+    r = t.rebalance_requests
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        found.update(
+            connection.execute(sa.select(r.c.request_id).where(r.c.request_id.in_(chunk))).scalars()
+        )
+    return found
 
 
 def list_requests(connection: sa.Connection, *, limit: int = 0) -> list[dict[str, Any]]:
