@@ -130,3 +130,43 @@ def test_db_commands_when_run_then_they_name_the_schema(
     code, text = poise(*command, database_url=database_url)
     assert code == 0
     assert "0001" in text or "none" in text
+
+
+def test_drift_and_holds_when_the_firm_is_loaded_then_they_explain_each_account(
+    database_url: str, tmp_path: Path
+) -> None:
+    paths = [str(p) for p in write_firm(tmp_path)]
+    snapshot = tmp_path / "positions.csv"
+    snapshot.write_text(  # the custodian shows 151 AAPL where the lots hold 150
+        "account_id,as_of,security_id,quantity\n"
+        "10000001,2022-12-28,AAPL,151\n10000001,2022-12-28,SPYA,20.125\n"
+    )
+    assert poise("ingest", *paths, str(snapshot), database_url=database_url)[0] == 0
+
+    code, text = poise("holds", "--as-of", "2022-12-29", "--json", database_url=database_url)
+    assert code == 0
+    holds = json.loads(text)["holds"]
+    assert holds == [
+        {
+            "account_id": "10000001",
+            "cause": "lots_mismatch",
+            "detail": "AAPL: lots add up to 150, the custodian shows 151",
+        }
+    ]
+
+    code, text = poise(
+        "drift", "--as-of", "2022-12-29", "--all", "--json", database_url=database_url
+    )
+    assert code == 0
+    rows = {r["account_id"]: r for r in json.loads(text)["accounts"]}
+    assert rows["10000001"]["held"] == "lots_mismatch"
+    assert rows["10000001"]["reasons"] == []  # a held account is never requested
+    # 10000002 holds only MSFT on a model of AAPL/MSFT/SPYA: far out of band.
+    assert rows["10000002"]["out_of_band"]
+    assert "band_breach" in rows["10000002"]["reasons"]
+
+    # A week later every price is stale: everything is held, nothing is requested.
+    code, text = poise("holds", "--as-of", "2023-01-05", "--json", database_url=database_url)
+    stale = json.loads(text)
+    assert set(stale["flagged"]) >= {"AAPL", "MSFT"}
+    assert {h["account_id"] for h in stale["holds"]} == {"10000001", "10000002", "10000003"}

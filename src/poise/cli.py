@@ -7,12 +7,13 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
-from datetime import UTC, date, datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import sqlalchemy as sa
 import typer
 from rich.console import Console
@@ -37,6 +38,7 @@ from poise.store import repo
 from poise.store.engine import make_engine
 from poise.store.migrate import current_revision, ensure_schema, head_revision, upgrade
 from poise.workflow.ingest import FileReport, ingest_paths
+from poise.workflow.monitor import Evaluation, evaluate, load_state, watch_settings
 
 app = typer.Typer(
     help="poise: tax-aware portfolio rebalancing for advisers, on hardware you own.",
@@ -380,6 +382,222 @@ def accounts_show(
             lot.acquired.isoformat(),
         )
     out.print(lot_table)
+
+
+# ── monitoring ───────────────────────────────────────────────────────────────
+
+
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Evaluate as of this time (ISO 8601; a bare date is the end of that day, UTC). "
+        "Default: now.",
+    ),
+]
+BandsOption = Annotated[
+    str | None, typer.Option(help="The firm's default bands: 5/25 or none (POISE_BAND_PRESET).")
+]
+
+
+def _as_of(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(23, 59, 59), tzinfo=UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date or an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _evaluate(database_url: str | None, as_of: str | None, bands: str | None) -> Evaluation:
+    engine = _engine(database_url)
+    at = _as_of(as_of)
+    with _progress() as bar:
+        bar.add_task("evaluating the firm", total=None)
+        state = load_state(engine, as_of=at)
+        return evaluate(state, at=at, settings=watch_settings(Settings(), bands=bands))
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:+.1f}"
+
+
+DRIFT_BUCKETS = ((0.01, "under 1 point"), (0.02, "1–2 points"), (0.05, "2–5 points"),
+                 (0.10, "5–10 points"), (float("inf"), "10 points or more"))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class DriftRow:
+    account_id: str
+    household_id: str | None
+    model_id: str
+    value: float
+    max_drift: float
+    out_of_band: bool
+    positions: list[str]
+    cash: str
+    held: str | None
+    hold: str | None
+    reasons: list[str]
+
+
+@app.command()
+def drift(
+    model: Annotated[str | None, typer.Option(help="Only accounts on this model.")] = None,
+    household: Annotated[str | None, typer.Option(help="Only this household.")] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Every account, not only those needing attention.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="At most this many rows (0: all).")] = 20,
+    as_of: AsOfOption = None,
+    bands: BandsOption = None,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """The most drifted accounts: positions out of band, cash, holds — and why."""
+    found = _evaluate(database_url, as_of, bands)
+    held = {h.account_id: h for h in reversed(found.holds.holds)}
+    requested = {r.account_id: r for r in found.requests}
+    rows: list[DriftRow] = []
+    for d in found.drifts:
+        block = d.block
+        for row, account_id in enumerate(block.account_ids):
+            if model is not None and block.layout.model_id != model:
+                continue
+            if household is not None and found.watch.household_of.get(account_id) != household:
+                continue
+            request = requested.get(account_id)
+            breached = [
+                f"{block.layout.securities[j]} {_pct(d.drift[row, j])} "
+                f"(±{d.width[row, j] * 100:.1f})"
+                for j in np.flatnonzero(d.breach[row])
+            ]
+            cash = "short" if d.cash_short[row] else "excess" if d.cash_excess[row] else ""
+            rows.append(
+                DriftRow(
+                    account_id=account_id,
+                    household_id=found.watch.household_of.get(account_id),
+                    model_id=block.layout.model_id,
+                    value=round(float(d.value[row]), 2),
+                    max_drift=round(float(d.max_drift[row]), 6),
+                    out_of_band=bool(d.out_of_band[row]),
+                    positions=breached,
+                    cash=cash,
+                    held=held[account_id].cause.value if account_id in held else None,
+                    hold=held[account_id].detail if account_id in held else None,
+                    reasons=[r.value for r in request.reasons] if request else [],
+                )
+            )
+    rows.sort(key=lambda r: -r.max_drift)
+    attention = [r for r in rows if r.reasons or r.held]
+    shown = rows if everything else attention
+    shown = shown[:limit] if limit else shown
+    if as_json:
+        _print_json(
+            {
+                "as_of": found.at,
+                "accounts": [asdict(r) for r in shown],
+                "unmodelled": list(found.book.unmodelled),
+            }
+        )
+        return
+    out.print(
+        f"[bold]{len(rows):,}[/bold] accounts as of {found.at:%Y-%m-%d %H:%M} UTC: "
+        f"{sum(r.out_of_band for r in rows):,} out of band, "
+        f"{sum(r.cash == 'short' for r in rows):,} short of cash, "
+        f"{sum(r.cash == 'excess' for r in rows):,} with cash to invest, "
+        f"{len(found.holds.held):,} held"
+    )
+    histogram = Table(title="largest drift per account", show_header=False)
+    histogram.add_column("bucket")
+    histogram.add_column("accounts", justify="right")
+    histogram.add_column("")
+    counts = [0] * len(DRIFT_BUCKETS)
+    for r in rows:
+        counts[next(k for k, (edge, _) in enumerate(DRIFT_BUCKETS) if r.max_drift < edge)] += 1
+    for (_, label), count in zip(DRIFT_BUCKETS, counts, strict=True):
+        histogram.add_row(label, f"{count:,}", _bar(Decimal(count), Decimal(max(counts))))
+    out.print(histogram)
+    table = Table(title=f"accounts needing attention ({len(shown):,} of {len(attention):,})")
+    for column in ("account", "model", "value", "max drift", "out of band (points)", "cash", "why"):
+        table.add_column(column, justify="right" if column in ("value", "max drift") else "left")
+    for r in shown:
+        why = f"[red]held: {r.hold}[/red]" if r.held else ", ".join(r.reasons)
+        table.add_row(
+            r.account_id,
+            r.model_id,
+            f"{r.value:,.2f}",
+            f"{r.max_drift * 100:.1f}",
+            "; ".join(r.positions[:4]) + (" …" if len(r.positions) > 4 else ""),
+            r.cash,
+            why,
+        )
+    out.print(table)
+    if found.book.unmodelled:
+        out.print(
+            f"[yellow]{len(found.book.unmodelled):,} accounts have no model that resolves[/yellow]"
+        )
+
+
+@app.command()
+def holds(
+    as_of: AsOfOption = None,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Accounts that will not be traded because their data is wrong, and why."""
+    found = _evaluate(database_url, as_of, None)
+    listed = [asdict(h) for h in found.holds.holds]
+    if as_json:
+        _print_json({"as_of": found.at, "holds": listed, "flagged": dict(found.holds.flagged)})
+        return
+    if not listed:
+        out.print(f"no holds as of {found.at:%Y-%m-%d %H:%M} UTC")
+        return
+    if found.holds.flagged:
+        flagged = Table(title="securities whose price cannot be used")
+        flagged.add_column("security")
+        flagged.add_column("why")
+        for security, why in sorted(found.holds.flagged.items()):
+            flagged.add_row(security, why)
+        out.print(flagged)
+    table = Table(title=f"holds ({len(listed):,} on {len(found.holds.held):,} accounts)")
+    for column in ("account", "cause", "detail"):
+        table.add_column(column)
+    for h in found.holds.holds:
+        table.add_row(h.account_id, h.cause.value, h.detail)
+    out.print(table)
+
+
+@app.command()
+def requests(
+    limit: Annotated[int, typer.Option(help="At most this many (0: all).")] = 50,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Rebalance requests the monitor has raised, newest first."""
+    engine = _engine(database_url)
+    with engine.connect() as connection:
+        found = repo.list_requests(connection, limit=limit)
+    if as_json:
+        _print_json(found)
+        return
+    table = Table(title=f"rebalance requests ({len(found):,})")
+    for column in ("as of", "account", "household", "reasons", "max drift", "status"):
+        table.add_column(column)
+    for r in found:
+        table.add_row(
+            f"{r['as_of']:%Y-%m-%d %H:%M}",
+            r["account_id"] or "",
+            r["household_id"] or "",
+            ", ".join(r["reasons"]),
+            f"{r['figures'].get('max_drift', 0) * 100:.1f}",
+            r["status"],
+        )
+    out.print(table)
 
 
 # ── demo ──────────────────────────────────────────────────────────────────────
