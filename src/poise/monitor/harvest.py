@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -26,7 +27,13 @@ from poise.domain.money import ZERO, cents
 from poise.domain.relief import Term, is_long_term
 from poise.domain.securities import Security
 
-__all__ = ["WASH_WINDOW", "Opportunity", "Purchase", "harvest_opportunities"]
+__all__ = [
+    "WASH_WINDOW",
+    "Opportunity",
+    "Purchase",
+    "find_opportunities",
+    "harvest_opportunities",
+]
 
 WASH_WINDOW = timedelta(days=30)
 
@@ -72,8 +79,36 @@ def harvest_opportunities(
     min_loss_fraction: Decimal,
 ) -> list[Opportunity]:
     """Lots to harvest today, largest loss first."""
-    household = {a.account_id: a.household_id for a in accounts}
-    harvesting = {a.account_id for a in accounts if a.harvest and a.registration.taxable}
+    return find_opportunities(
+        household_of={a.account_id: a.household_id for a in accounts},
+        harvesting=frozenset(
+            a.account_id for a in accounts if a.harvest and a.registration.taxable
+        ),
+        lots=lots,
+        prices=prices,
+        securities=securities,
+        purchases=purchases,
+        today=today,
+        min_loss=min_loss,
+        min_loss_fraction=min_loss_fraction,
+    )
+
+
+def find_opportunities(
+    *,
+    household_of: Mapping[str, str],
+    harvesting: AbstractSet[str],
+    lots: Sequence[TaxLot],
+    prices: Mapping[str, Decimal],
+    securities: Mapping[str, Security],
+    purchases: Sequence[Purchase],
+    today: date,
+    min_loss: Decimal,
+    min_loss_fraction: Decimal,
+) -> list[Opportunity]:
+    """:func:`harvest_opportunities`, for a caller that already knows each account's
+    household and which accounts harvest."""
+    household = household_of
 
     def identity(security_id: str) -> str:
         known = securities.get(security_id)

@@ -15,7 +15,9 @@ from datetime import date, datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from poise.monitor.book import Floats
 from poise.monitor.drift import BlockDrift
 from poise.monitor.harvest import Opportunity
 
@@ -82,7 +84,7 @@ def _r(value: float) -> float:
     return round(float(value), 6)
 
 
-def _figures(drift: BlockDrift, row: int) -> dict[str, Any]:
+def _figures(drift: BlockDrift, row: int, max_drift: Floats) -> dict[str, Any]:
     """What a person needs to see why: value, cash, and every position out of band."""
     block, layout = drift.block, drift.block.layout
     out = {
@@ -104,7 +106,7 @@ def _figures(drift: BlockDrift, row: int) -> dict[str, Any]:
     return {
         "model_id": layout.model_id,
         "value": round(float(drift.value[row]), 2),
-        "max_drift": _r(drift.max_drift[row]),
+        "max_drift": _r(max_drift[row]),
         "cash_weight": _r(drift.cash_weight[row]),
         "cash_target": _r(drift.cash_target[row]),
         "positions": out,
@@ -115,6 +117,29 @@ def _figures(drift: BlockDrift, row: int) -> dict[str, Any]:
     }
 
 
+FLAG_ORDER = (
+    Reason.BAND_BREACH,
+    Reason.CASH_SHORT,
+    Reason.CASH_EXCESS,
+    Reason.CASH_FLOW,
+    Reason.HARVEST,
+)
+
+
+def reason_codes(drift: BlockDrift, harvest_rows: Sequence[int] = ()) -> npt.NDArray[np.int64]:
+    """Each account's reasons as one number: a bit per reason, in ``FLAG_ORDER``."""
+    block = drift.block
+    codes = (
+        drift.out_of_band.astype(np.int64)
+        | (drift.cash_short.astype(np.int64) << 1)
+        | (drift.cash_excess.astype(np.int64) << 2)
+        | (((block.pending_in > 0) | (block.pending_out > 0)).astype(np.int64) << 3)
+    )
+    if len(harvest_rows):
+        codes[np.asarray(harvest_rows, dtype=np.int64)] |= 1 << 4
+    return codes
+
+
 def requests_from_scan(
     drifts: Sequence[BlockDrift],
     *,
@@ -122,31 +147,35 @@ def requests_from_scan(
     held: frozenset[str],
     harvest: Mapping[tuple[int, int], Sequence[Opportunity]],
     as_of: datetime,
+    previous: Sequence[npt.NDArray[np.int64]] | None = None,
 ) -> list[RebalanceRequest]:
-    """Requests for every account of ``drifts`` that needs one. ``harvest`` holds the
-    opportunities of an account by (block number, row) of ``drifts``."""
+    """Requests for every account of ``drifts`` that needs one.
+
+    ``harvest`` holds the opportunities of an account by (block number, row) of
+    ``drifts``. ``previous``, one array per drift, holds the reason codes already
+    requested today for each row: an account whose reasons have not changed since is
+    not asked for again (that would be the same request).
+    """
     found = []
     for number, drift in enumerate(drifts):
         block = drift.block
-        flags = {
-            Reason.BAND_BREACH: drift.out_of_band,
-            Reason.CASH_SHORT: drift.cash_short,
-            Reason.CASH_EXCESS: drift.cash_excess,
-            Reason.CASH_FLOW: (block.pending_in > 0) | (block.pending_out > 0),
-        }
-        flagged = np.flatnonzero(np.logical_or.reduce(list(flags.values())))
-        candidates = set(flagged.tolist()) | {r for (b, r) in harvest if b == number}
-        for row in sorted(candidates):
+        harvest_rows = [r for (b, r), found in harvest.items() if b == number and found]
+        codes = reason_codes(drift, harvest_rows)
+        wanted = codes != 0
+        if previous is not None:
+            wanted &= codes != previous[number]
+        rows = np.flatnonzero(wanted)
+        if not rows.size:
+            continue
+        max_drift = drift.max_drift
+        for row in rows.tolist():
             account_id = block.account_ids[row]
             if account_id in held:
                 continue
-            reasons = [reason for reason, flag in flags.items() if flag[row]]
+            code = int(codes[row])
+            reasons = tuple(r for bit, r in enumerate(FLAG_ORDER) if code >> bit & 1)
+            figures = _figures(drift, row, max_drift)
             opportunities = harvest.get((number, row), ())
-            if opportunities:
-                reasons.append(Reason.HARVEST)
-            if not reasons:
-                continue
-            figures = _figures(drift, row)
             if opportunities:
                 figures["harvest"] = [
                     {"lot_id": o.lot_id, "security_id": o.security_id, "loss": str(o.loss)}
@@ -156,7 +185,7 @@ def requests_from_scan(
                 RebalanceRequest(
                     account_id=account_id,
                     household_id=household_of.get(account_id),
-                    reasons=tuple(reasons),
+                    reasons=reasons,
                     as_of=as_of,
                     figures=figures,
                 )

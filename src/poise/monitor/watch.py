@@ -22,9 +22,9 @@ from poise.domain.lots import TaxLot
 from poise.domain.securities import Security
 from poise.monitor.book import AccountBlock, BandPolicy, Book, Floats, Ints
 from poise.monitor.drift import BlockDrift, scan_block
-from poise.monitor.harvest import Opportunity, Purchase, harvest_opportunities
+from poise.monitor.harvest import Opportunity, Purchase, find_opportunities
 from poise.monitor.holds import flag_prices
-from poise.monitor.triggers import RebalanceRequest, requests_from_scan
+from poise.monitor.triggers import FLAG_ORDER, RebalanceRequest, requests_from_scan
 
 __all__ = ["Watch", "WatchSettings", "rows_of"]
 
@@ -95,7 +95,10 @@ class Watch:
         self.day: date | None = None
         self._holders = self._index_holders()
         self._touching = self._index_touching(lots)
-        harvesting = {a.account_id for a in accounts if a.harvest and a.registration.taxable}
+        harvesting = frozenset(
+            a.account_id for a in accounts if a.harvest and a.registration.taxable
+        )
+        self.harvesting = harvesting
         by_security: dict[str, list[TaxLot]] = defaultdict(list)  # lots that may be harvested
         every_lot: dict[str, list[TaxLot]] = defaultdict(list)  # purchases, for wash sales
         for lot in lots:
@@ -112,6 +115,7 @@ class Watch:
         }
         self._lots_by_security = every_lot
         self._recent_cache: dict[tuple[str, date], list[Purchase]] = {}
+        self._codes = [np.zeros(b.size, dtype=np.int64) for b in book.blocks]
         self._where = {
             account_id: (number, row)
             for number, block in enumerate(book.blocks)
@@ -180,8 +184,9 @@ class Watch:
         if not candidates:
             return {}
         found: dict[str, list[Opportunity]] = defaultdict(list)
-        for o in harvest_opportunities(
-            accounts=self.accounts,
+        for o in find_opportunities(
+            household_of=self.household_of,
+            harvesting=self.harvesting,
             lots=candidates,
             prices=self.prices,
             securities=self.securities,
@@ -193,28 +198,43 @@ class Watch:
             found[o.account_id].append(o)
         return found
 
+    def _identity(self, security: str) -> str:
+        known = self.securities.get(security)
+        return known.wash_sale_identity if known is not None else security
+
     def _recent(self, security: str, today: date) -> list[Purchase]:
-        """Lots of substantially identical securities bought in the last 30 days."""
-        identity = (
-            self.securities[security].wash_sale_identity
-            if security in self.securities
-            else security
-        )
-        return [
-            Purchase(lot.account_id, lot.security_id, lot.acquired, lot.lot_id)
-            for other, lots in self._lots_by_security.items()
-            if (self.securities[other].wash_sale_identity if other in self.securities else other)
-            == identity
-            for lot in lots
-            if timedelta(0) <= today - lot.acquired <= timedelta(days=30)
-        ]
+        """Lots of substantially identical securities bought in the 30 days to ``today``."""
+        key = (self._identity(security), today)
+        if key not in self._recent_cache:
+            self._recent_cache[key] = [
+                Purchase(lot.account_id, lot.security_id, lot.acquired, lot.lot_id)
+                for other, lots in self._lots_by_security.items()
+                if self._identity(other) == key[0]
+                for lot in lots
+                if timedelta(0) <= today - lot.acquired <= timedelta(days=30)
+            ]
+        return self._recent_cache[key]
+
+    def _new_day(self, at: datetime) -> None:
+        if self.day != at.date():
+            self.day, self.sent = at.date(), set()
+            for codes in self._codes:
+                codes[:] = 0
+
+    def _remember(self, requests: Sequence[RebalanceRequest]) -> None:
+        """The reasons requested today, by account, so an unchanged account is skipped."""
+        for request in requests:
+            where = self._where.get(request.account_id or "")
+            if where is not None:
+                code = sum(1 << FLAG_ORDER.index(r) for r in request.reasons if r in FLAG_ORDER)
+                self._codes[where[0]][where[1]] = code
 
     def only_new(self, requests: list[RebalanceRequest], at: datetime) -> list[RebalanceRequest]:
         """Requests not already made today."""
-        if self.day != at.date():
-            self.day, self.sent = at.date(), set()
+        self._new_day(at)
         fresh = [r for r in requests if r.request_id not in self.sent]
         self.sent.update(r.request_id for r in fresh)
+        self._remember(fresh)
         return fresh
 
     def tick(self, security: str, price: Decimal, at: datetime) -> list[RebalanceRequest]:
@@ -238,8 +258,14 @@ class Watch:
             for row, r in enumerate(rows.tolist()):
                 if ids[r] in opportunities:
                     harvest[(k, row)] = opportunities[ids[r]]
+        self._new_day(at)
         found = requests_from_scan(
-            drifts, household_of=self.household_of, held=self.held(at), harvest=harvest, as_of=at
+            drifts,
+            household_of=self.household_of,
+            held=self.held(at),
+            harvest=harvest,
+            as_of=at,
+            previous=[self._codes[b][rows] for b, rows in parts],
         )
         return self.only_new(found, at)
 
@@ -255,7 +281,13 @@ class Watch:
                 where = self._where.get(account_id)
                 if where is not None:
                     harvest[where] = [*harvest.get(where, ()), *found]
+        self._new_day(at)
         found_all = requests_from_scan(
-            drifts, household_of=self.household_of, held=self.held(at), harvest=harvest, as_of=at
+            drifts,
+            household_of=self.household_of,
+            held=self.held(at),
+            harvest=harvest,
+            as_of=at,
+            previous=self._codes,
         )
         return self.only_new(found_all, at)
