@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,11 +29,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from poise.bus.registry import open_bus
 from poise.demo import generate_firm, write_firm
 from poise.domain.errors import PoiseError
 from poise.domain.models import resolve
 from poise.domain.money import cents
 from poise.ingest.formats import FORMATS
+from poise.monitor.triggers import RebalanceRequest
 from poise.report.summary import FirmSummary, Holding, holdings, summarise
 from poise.settings import Settings
 from poise.store import repo
@@ -39,6 +43,7 @@ from poise.store.engine import make_engine
 from poise.store.migrate import current_revision, ensure_schema, head_revision, upgrade
 from poise.workflow.ingest import FileReport, ingest_paths
 from poise.workflow.monitor import Evaluation, evaluate, load_state, watch_settings
+from poise.workflow.watching import MonitorService, PriceTick, price_event, read_price_history
 
 app = typer.Typer(
     help="poise: tax-aware portfolio rebalancing for advisers, on hardware you own.",
@@ -598,6 +603,204 @@ def requests(
             r["status"],
         )
     out.print(table)
+
+
+# ── the watcher ──────────────────────────────────────────────────────────────
+
+prices_app = typer.Typer(help="Prices as a stream of events.", no_args_is_help=True)
+app.add_typer(prices_app, name="prices")
+
+BusOption = Annotated[
+    str | None, typer.Option("--bus", help="Event bus: inprocess or nats (POISE_BUS).")
+]
+NatsOption = Annotated[str | None, typer.Option("--nats-url", help="NATS server (POISE_NATS_URL).")]
+FromOption = Annotated[str | None, typer.Option("--from", help="First day to replay.")]
+ToOption = Annotated[str | None, typer.Option("--to", help="Last day to replay.")]
+
+
+@dataclass(frozen=True, slots=True)
+class WatchReport:
+    started: datetime
+    ticks: int
+    requests: int
+    stored: int
+    by_reason: dict[str, int]
+
+
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a date (YYYY-MM-DD)", param_hint=option
+        ) from None
+
+
+async def _watch(
+    engine: sa.Engine,
+    *,
+    at: datetime,
+    bus_name: str,
+    nats_url: str,
+    replay: list[PriceTick] | None,
+    calendar: str | None,
+    bands: str | None,
+    quiet: bool,
+) -> WatchReport:
+    settings = Settings()
+    found = evaluate(
+        load_state(engine, as_of=at), at=at, settings=watch_settings(settings, bands=bands)
+    )
+    bus = await open_bus(bus_name, url=nats_url)
+    by_reason: dict[str, int] = {}
+
+    def count(request: RebalanceRequest) -> None:
+        for reason in request.reasons:
+            by_reason[reason.value] = by_reason.get(reason.value, 0) + 1
+
+    service = MonitorService(engine, bus, found.watch, calendar=calendar, on_request=count)
+    try:
+        await service.start(initial=found.requests)
+        if replay is None:
+            err.print(f"watching prices on the {bus_name} bus; Ctrl-C to stop")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+        else:
+            with _progress(disable=quiet) as bar:
+                task = bar.add_task("replaying prices", total=len(replay))
+                for tick in replay:
+                    await bus.publish(price_event(tick))
+                waiting = asyncio.create_task(service.wait_for(len(replay), timeout=3600))
+                while not waiting.done():
+                    bar.update(task, completed=service.ticks)
+                    await asyncio.sleep(0.1)
+                await waiting
+    finally:
+        await service.stop()
+        await bus.close()
+    return WatchReport(at, service.ticks, len(service.published), service.stored, by_reason)
+
+
+def _print_watch(report: WatchReport, *, as_json: bool) -> None:
+    if as_json:
+        _print_json(asdict(report))
+        return
+    out.print(
+        f"from {report.started:%Y-%m-%d %H:%M} UTC: {report.ticks:,} price events, "
+        f"{report.requests:,} rebalance requests raised, {report.stored:,} new in the store"
+    )
+    table = Table(title="requests by reason")
+    table.add_column("reason")
+    table.add_column("requests", justify="right")
+    table.add_column("")
+    top = max(report.by_reason.values(), default=0)
+    for reason, number in sorted(report.by_reason.items(), key=lambda kv: -kv[1]):
+        table.add_row(reason, f"{number:,}", _bar(Decimal(number), Decimal(top)))
+    out.print(table)
+
+
+def _replay_ticks(
+    engine: sa.Engine, path: Path, start: date | None, end: date | None
+) -> list[PriceTick]:
+    with engine.connect() as connection:
+        known = repo.key_series(connection, kind="securities")
+    return read_price_history(path, securities=known, start=start, end=end)
+
+
+@app.command()
+def monitor(
+    replay: Annotated[
+        Path | None, typer.Option(help="Feed this prices file as a stream, then stop.")
+    ] = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    as_of: AsOfOption = None,
+    calendar: Annotated[
+        str | None, typer.Option(help="Also request every account monthly, quarterly, …")
+    ] = None,
+    bus: BusOption = None,
+    nats_url: NatsOption = None,
+    bands: BandsOption = None,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Watch the firm: price events in, rebalance requests out (stored and published)."""
+    settings = Settings()
+    engine = _engine(database_url)
+    first, last = _day(start, "--from"), _day(end, "--to")
+    ticks = _replay_ticks(engine, replay, first, last) if replay is not None else None
+    if as_of is not None or first is None:
+        at = _as_of(as_of)
+    else:  # a replay starts from the prices as they stood the evening before
+        at = datetime.combine(first, time(0), tzinfo=UTC) - timedelta(microseconds=1)
+    report = asyncio.run(
+        _watch(
+            engine,
+            at=at,
+            bus_name=bus or settings.bus,
+            nats_url=nats_url or settings.nats_url,
+            replay=ticks,
+            calendar=calendar or settings.calendar,
+            bands=bands,
+            quiet=as_json,
+        )
+    )
+    _print_watch(report, as_json=as_json)
+
+
+@prices_app.command("replay")
+def prices_replay(
+    path: Annotated[Path, typer.Argument(help="A prices file in the canonical format.")],
+    start: FromOption = None,
+    end: ToOption = None,
+    bus: BusOption = None,
+    nats_url: NatsOption = None,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Publish a price history as a stream of price events, in time order.
+
+    On NATS, a `poise monitor --bus nats` running elsewhere consumes them. On the
+    in-process bus there is no one else to listen, so the monitor runs here.
+    """
+    settings = Settings()
+    bus_name = bus or settings.bus
+    if bus_name == "inprocess":
+        monitor(
+            replay=path,
+            start=start,
+            end=end,
+            as_of=None,
+            calendar=None,
+            bus=bus_name,
+            nats_url=nats_url,
+            bands=None,
+            as_json=as_json,
+            database_url=database_url,
+        )
+        return
+    engine = _engine(database_url)
+    ticks = _replay_ticks(engine, path, _day(start, "--from"), _day(end, "--to"))
+
+    async def publish() -> None:
+        events = await open_bus(bus_name, url=nats_url or settings.nats_url)
+        try:
+            with _progress(disable=as_json) as bar:
+                for tick in bar.track(ticks, description="publishing prices"):
+                    await events.publish(price_event(tick))
+        finally:
+            await events.close()
+
+    asyncio.run(publish())
+    if as_json:
+        _print_json({"published": len(ticks)})
+    else:
+        out.print(f"published {len(ticks):,} price events on {bus_name}")
 
 
 # ── demo ──────────────────────────────────────────────────────────────────────

@@ -62,6 +62,7 @@ def watch_of(
     purchases: Sequence[Purchase] = (),
     other_holds: frozenset[str] = frozenset(),
     prices: dict[str, Decimal] = PRICES,
+    requested: dict[str, frozenset[Reason]] | None = None,
 ) -> Watch:
     return Watch(
         book=book_of(list(accounts), list(lots), list(models)),
@@ -73,6 +74,7 @@ def watch_of(
         purchases=purchases,
         other_holds=other_holds,
         settings=SETTINGS,
+        requested=requested,
     )
 
 
@@ -126,11 +128,22 @@ def test_tick_when_the_same_finding_repeats_the_same_day_then_nothing_new_is_sen
     assert moved == []
 
 
-def test_tick_when_the_next_day_comes_then_the_finding_is_sent_again_with_a_new_id() -> None:
+def test_tick_when_the_next_day_comes_and_the_request_is_still_open_then_none_is_made() -> None:
     watch = watch_of()
-    watch.tick("AAA", D(130), START + timedelta(hours=1))
-    next_day = watch.tick("AAA", D(130), START + timedelta(days=1))
-    assert [r.request_id for r in next_day] == ["A1/2024-03-12/band_breach"]
+    [first] = watch.tick("AAA", D(130), START + timedelta(hours=1))
+    assert first.request_id == "A1/2024-03-11/band_breach"
+    assert watch.tick("AAA", D(131), START + timedelta(days=1)) == []
+
+
+def test_watch_when_the_store_holds_an_open_request_then_only_a_new_reason_asks_again() -> None:
+    # A1 already has an open band-breach request (say, from yesterday's monitor run).
+    watch = watch_of(requested={"A1": frozenset({Reason.BAND_BREACH})})
+    assert watch.tick("AAA", D(130), START + timedelta(hours=1)) == []
+    # Once that request is closed (no longer open in the store), a new monitor asks
+    # again, dated the day it finds the breach.
+    fresh = watch_of()
+    [request] = fresh.tick("AAA", D(130), START + timedelta(days=1))
+    assert request.request_id == "A1/2024-03-12/band_breach"
 
 
 def test_tick_when_the_security_is_not_in_the_book_then_nothing_is_evaluated() -> None:
@@ -288,12 +301,10 @@ def test_tick_when_prices_wander_then_requests_agree_with_a_full_scan(seed: int)
     holders = {
         s: {lot.account_id for lot in lots if lot.security_id == s and lot.quantity} for s in PRICES
     }
-    at, day = START, START.date()
-    sent_today: set[str] = set()
+    at = START
+    requested: set[str] = set()  # accounts with an open band-breach request
     for _ in range(50):
         at += timedelta(hours=1, minutes=30)  # 50 ticks over three days: nothing goes stale
-        if at.date() != day:
-            day, sent_today = at.date(), set()
         security = rng.choice(sorted(PRICES))
         move = D(str(round(rng.lognormvariate(0, 0.06), 4)))
         price = max(D("0.01"), (watch.prices[security] * move).quantize(D("0.01")))
@@ -319,9 +330,9 @@ def test_tick_when_prices_wander_then_requests_agree_with_a_full_scan(seed: int)
             twin = expected[str(request.account_id)]
             assert twin.reasons == request.reasons
             assert set(twin.figures["positions"]) == set(request.figures["positions"])
-        # Every holder out of band and not held has had its request today.
-        sent_today |= breached
-        assert (holders[security] & outside) - held <= sent_today
+        # Every holder out of band and not held has an open request saying so.
+        requested |= breached
+        assert (holders[security] & outside) - held <= requested
 
 
 def test_watch_when_a_block_is_cut_to_rows_then_its_drift_matches_the_full_blocks() -> None:

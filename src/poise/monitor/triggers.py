@@ -152,9 +152,10 @@ def requests_from_scan(
     """Requests for every account of ``drifts`` that needs one.
 
     ``harvest`` holds the opportunities of an account by (block number, row) of
-    ``drifts``. ``previous``, one array per drift, holds the reason codes already
-    requested today for each row: an account whose reasons have not changed since is
-    not asked for again (that would be the same request).
+    ``drifts``. ``previous``, one array per drift, holds the reasons (as codes)
+    already requested and still open for each row: an account is asked for again only
+    when a reason appears that is not requested yet — a drift that crosses its band
+    edge back and forth makes one request, not one per crossing.
     """
     found = []
     for number, drift in enumerate(drifts):
@@ -162,8 +163,8 @@ def requests_from_scan(
         harvest_rows = [r for (b, r), found in harvest.items() if b == number and found]
         codes = reason_codes(drift, harvest_rows)
         wanted = codes != 0
-        if previous is not None:
-            wanted &= codes != previous[number]
+        if previous is not None:  # only a reason not yet requested today makes a request
+            wanted &= (codes & ~previous[number]) != 0
         rows = np.flatnonzero(wanted)
         if not rows.size:
             continue

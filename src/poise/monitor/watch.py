@@ -3,14 +3,16 @@
 :class:`Watch` keeps the firm laid out as arrays and the latest price of every
 security. A price tick for one security re-scans only the accounts that hold it,
 screens only that security's lots for harvesting, and returns the rebalance
-requests that are new today. It is pure: no store, no bus, no clock — the time of
-each tick is passed in (in a replay, the time of the price).
+requests that are new: an account is asked for only when a reason appears that no
+open request of it already gives (``requested`` seeds those from the store). It is
+pure: no store, no bus, no clock — the time of each tick is passed in (in a replay,
+the time of the price).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -24,7 +26,7 @@ from poise.monitor.book import AccountBlock, BandPolicy, Book, Floats, Ints
 from poise.monitor.drift import BlockDrift, scan_block
 from poise.monitor.harvest import Opportunity, Purchase, find_opportunities
 from poise.monitor.holds import flag_prices
-from poise.monitor.triggers import FLAG_ORDER, RebalanceRequest, requests_from_scan
+from poise.monitor.triggers import FLAG_ORDER, Reason, RebalanceRequest, requests_from_scan
 
 __all__ = ["Watch", "WatchSettings", "rows_of"]
 
@@ -64,6 +66,10 @@ class _LotScreen:
     basis: Floats
 
 
+def _code(reasons: Iterable[Reason]) -> int:
+    return sum(1 << FLAG_ORDER.index(r) for r in set(reasons) if r in FLAG_ORDER)
+
+
 class Watch:
     """A firm under watch. Build it from a full evaluation; feed it ticks."""
 
@@ -79,6 +85,7 @@ class Watch:
         purchases: Sequence[Purchase],
         other_holds: frozenset[str],
         settings: WatchSettings,
+        requested: Mapping[str, frozenset[Reason]] | None = None,
     ) -> None:
         self.book = book
         self.settings = settings
@@ -121,6 +128,10 @@ class Watch:
             for number, block in enumerate(book.blocks)
             for row, account_id in enumerate(block.account_ids)
         }
+        for account_id, reasons in (requested or {}).items():
+            where = self._where.get(account_id)
+            if where is not None:
+                self._codes[where[0]][where[1]] = _code(reasons)
 
     def _index_holders(self) -> dict[int, list[tuple[int, Ints]]]:
         """For each security: the rows of each block that hold it."""
@@ -218,16 +229,13 @@ class Watch:
     def _new_day(self, at: datetime) -> None:
         if self.day != at.date():
             self.day, self.sent = at.date(), set()
-            for codes in self._codes:
-                codes[:] = 0
 
     def _remember(self, requests: Sequence[RebalanceRequest]) -> None:
-        """The reasons requested today, by account, so an unchanged account is skipped."""
+        """Every reason requested and still open, by account: only a new one asks again."""
         for request in requests:
             where = self._where.get(request.account_id or "")
             if where is not None:
-                code = sum(1 << FLAG_ORDER.index(r) for r in request.reasons if r in FLAG_ORDER)
-                self._codes[where[0]][where[1]] = code
+                self._codes[where[0]][where[1]] |= _code(request.reasons)
 
     def only_new(self, requests: list[RebalanceRequest], at: datetime) -> list[RebalanceRequest]:
         """Requests not already made today."""

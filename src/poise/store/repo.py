@@ -45,6 +45,7 @@ __all__ = [
     "lots",
     "models",
     "open_breaks",
+    "open_request_reasons",
     "record_load",
     "save_requests",
     "securities",
@@ -412,6 +413,18 @@ def stored_request_ids(connection: sa.Connection, *, ids: Sequence[str]) -> set[
             connection.execute(sa.select(r.c.request_id).where(r.c.request_id.in_(chunk))).scalars()
         )
     return found
+
+
+def open_request_reasons(connection: sa.Connection) -> dict[str, frozenset[str]]:
+    """The reasons of each account's open rebalance requests."""
+    r = t.rebalance_requests
+    found: dict[str, set[str]] = {}
+    query = sa.select(r.c.account_id, r.c.reasons).where(
+        (r.c.status == "open") & r.c.account_id.is_not(None)
+    )
+    for account_id, reasons in connection.execute(query):
+        found.setdefault(account_id, set()).update(reasons.split(";"))
+    return {a: frozenset(rs) for a, rs in found.items()}
 
 
 def list_requests(connection: sa.Connection, *, limit: int = 0) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from poise.monitor.book import BandPolicy, Book, build_book
 from poise.monitor.drift import BlockDrift, scan
 from poise.monitor.harvest import WASH_WINDOW, Purchase
 from poise.monitor.holds import HoldCause, Holds, find_holds
-from poise.monitor.triggers import RebalanceRequest
+from poise.monitor.triggers import Reason, RebalanceRequest
 from poise.monitor.watch import Watch, WatchSettings
 from poise.settings import Settings
 from poise.store import repo
@@ -42,6 +42,7 @@ class FirmState:
     open_breaks: Mapping[str, Sequence[str]]
     cash_flows: Sequence[CashFlow]
     purchases: Sequence[Purchase]
+    requested: Mapping[str, frozenset[Reason]]  # reasons of each account's open requests
 
 
 def load_state(engine: sa.Engine, *, as_of: datetime) -> FirmState:
@@ -62,6 +63,10 @@ def load_state(engine: sa.Engine, *, as_of: datetime) -> FirmState:
                 Purchase(a, s, d)
                 for a, s, d in repo.buys_since(connection, since=as_of.date() - WASH_WINDOW)
             ],
+            requested={
+                account: frozenset(Reason(r) for r in reasons if r in Reason.__members__.values())
+                for account, reasons in repo.open_request_reasons(connection).items()
+            },
         )
 
 
@@ -117,6 +122,7 @@ def evaluate(state: FirmState, *, at: datetime, settings: WatchSettings) -> Eval
         purchases=state.purchases,
         other_holds=frozenset(h.account_id for h in holds.holds if h.cause not in PRICE_CAUSES),
         settings=settings,
+        requested=state.requested,
     )
     drifts = scan(book, watch.vector)
     return Evaluation(
