@@ -806,7 +806,7 @@ def prices_replay(
 # ── demo ──────────────────────────────────────────────────────────────────────
 
 
-def _print_summary(summary: FirmSummary, *, engine_url: str, files: Path) -> None:
+def _print_summary(summary: FirmSummary, *, engine_url: str, files: Path, as_of: date) -> None:
     s = summary
     out.rule("[bold]the demo firm[/bold]")
     out.print(
@@ -854,7 +854,8 @@ def _print_summary(summary: FirmSummary, *, engine_url: str, files: Path) -> Non
         out.print(f"[yellow]{s.unpriced_lots:,} lots have no price and are left out[/yellow]")
     out.print(
         f"\nfiles: {files}/   database: {engine_url}\n"
-        "next: poise accounts list · poise accounts show ACCOUNT · poise ingest --quarantine"
+        "next: poise accounts list · poise accounts show ACCOUNT · poise ingest --quarantine\n"
+        f"      poise drift --as-of {as_of} · poise holds --as-of {as_of}"
     )
 
 
@@ -910,7 +911,7 @@ def demo(
         _print_json({"files": [_report_json(r) for r in reports], "summary": asdict(summary)})
         return
     out.print(_ingest_table(reports))
-    _print_summary(summary, engine_url=url, files=out_dir)
+    _print_summary(summary, engine_url=url, files=out_dir, as_of=firm.as_of)
 
 
 def main() -> None:
