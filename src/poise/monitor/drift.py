@@ -72,11 +72,12 @@ class BlockDrift:
 
 
 def _account_widths(block: AccountBlock, target: Floats, own: Floats) -> Floats:
-    """Per-account band widths: the account's override pair where it has one."""
+    """Per-account band widths: the account's override pair where it has one. With no
+    override in the block, the shared widths come back as they are (they broadcast)."""
     n = block.size
     overridden = ~(np.isnan(block.band_abs) & np.isnan(block.band_rel))
     if not overridden.any():
-        return np.broadcast_to(own, (n, own.shape[-1]))
+        return own
     result = np.array(np.broadcast_to(own, (n, own.shape[-1])))
     rows = np.flatnonzero(overridden)
     rows_target = target[rows] if target.ndim == 2 else target  # per-account targets (cash)
@@ -98,14 +99,14 @@ def scan_block(block: AccountBlock, prices: Floats) -> BlockDrift:
     width = _account_widths(
         block, layout.target, widths(layout.target, layout.band_abs, layout.band_rel)
     )
-    breach = np.abs(drift) > width + EDGE
+    breach = np.abs(drift) > (width + EDGE)
 
     extra_weight = extra_values * scale[:, None]
     zero = np.zeros(1)
     extra_width = _account_widths(
         block, zero, widths(zero, np.array([layout.default_abs]), np.array([layout.default_rel]))
     )
-    extra_breach = extra_weight > extra_width + EDGE
+    extra_breach = extra_weight > (extra_width + EDGE)
 
     onehot = np.zeros((len(layout.securities), len(layout.classes)))
     onehot[np.arange(len(layout.securities)), layout.class_of] = 1.0
@@ -116,17 +117,20 @@ def scan_block(block: AccountBlock, prices: Floats) -> BlockDrift:
     reserve = np.maximum(block.reserve_amount, block.reserve_fraction * total) + block.pending_out
     cash_weight = block.cash * scale
     cash_target = np.maximum(layout.cash_target, reserve * scale)
-    cash_width = _account_widths(
-        block,
-        cash_target[:, None],
-        widths(cash_target[:, None], np.array([layout.cash_abs]), np.array([layout.cash_rel])),
+    cash_width = np.broadcast_to(
+        _account_widths(
+            block,
+            cash_target[:, None],
+            widths(cash_target[:, None], np.array([layout.cash_abs]), np.array([layout.cash_rel])),
+        ),
+        (block.size, 1),
     )[:, 0]
     return BlockDrift(
         block=block,
         value=total,
         weight=weight,
         drift=drift,
-        width=np.asarray(width),
+        width=np.broadcast_to(width, drift.shape),
         breach=breach,
         extra_weight=extra_weight,
         extra_breach=extra_breach,

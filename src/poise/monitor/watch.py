@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -40,7 +41,9 @@ class WatchSettings:
 
 
 def rows_of(block: AccountBlock, rows: Ints) -> AccountBlock:
-    """The same block, cut down to ``rows``."""
+    """The same block, cut down to ``rows`` (the block itself when that is all of them)."""
+    if rows.size == block.size:
+        return block
     return replace(
         block,
         account_ids=tuple(block.account_ids[r] for r in rows.tolist()),
@@ -128,6 +131,9 @@ class Watch:
             for number, block in enumerate(book.blocks)
             for row, account_id in enumerate(block.account_ids)
         }
+        self._asked_to_harvest: set[str] = {  # open requests already ask these to harvest
+            a for a, reasons in (requested or {}).items() if Reason.HARVEST in reasons
+        }
         for account_id, reasons in (requested or {}).items():
             where = self._where.get(account_id)
             if where is not None:
@@ -180,7 +186,10 @@ class Watch:
         touched = set().union(*(self._touching.get(s, set()) for s in flagged))
         return self.other_holds | frozenset(touched)
 
-    def _harvest(self, security: str, today: date) -> dict[str, list[Opportunity]]:
+    def _harvest(
+        self, security: str, today: date, *, skip: AbstractSet[str] = frozenset()
+    ) -> dict[str, list[Opportunity]]:
+        """This security's lots worth harvesting, in accounts not already asked to."""
         screen = self._screens.get(security)
         if screen is None or security not in self.prices:
             return {}
@@ -191,7 +200,11 @@ class Watch:
         maybe = (loss >= float(s.min_loss) - 0.01) & (
             loss >= float(s.min_loss_fraction) * screen.basis - 0.01
         )
-        candidates = [screen.lots[i] for i in np.flatnonzero(maybe).tolist()]
+        candidates = [
+            lot
+            for lot in (screen.lots[i] for i in np.flatnonzero(maybe).tolist())
+            if lot.account_id not in skip
+        ]
         if not candidates:
             return {}
         found: dict[str, list[Opportunity]] = defaultdict(list)
@@ -236,6 +249,8 @@ class Watch:
             where = self._where.get(request.account_id or "")
             if where is not None:
                 self._codes[where[0]][where[1]] |= _code(request.reasons)
+            if Reason.HARVEST in request.reasons and request.account_id is not None:
+                self._asked_to_harvest.add(request.account_id)
 
     def only_new(self, requests: list[RebalanceRequest], at: datetime) -> list[RebalanceRequest]:
         """Requests not already made today."""
@@ -257,7 +272,7 @@ class Watch:
         drifts: list[BlockDrift] = [
             scan_block(rows_of(self.book.blocks[b], rows), self.vector) for b, rows in parts
         ]
-        opportunities = self._harvest(security, at.date())
+        opportunities = self._harvest(security, at.date(), skip=self._asked_to_harvest)
         harvest: dict[tuple[int, int], Sequence[Opportunity]] = {}
         for k, (b, rows) in enumerate(parts):
             if not opportunities:
