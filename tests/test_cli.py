@@ -170,3 +170,23 @@ def test_drift_and_holds_when_the_firm_is_loaded_then_they_explain_each_account(
     stale = json.loads(text)
     assert set(stale["flagged"]) >= {"AAPL", "MSFT"}
     assert {h["account_id"] for h in stale["holds"]} == {"10000001", "10000002", "10000003"}
+
+
+def test_requests_when_one_is_added_by_hand_then_it_is_listed_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    paths = [str(p) for p in write_firm(tmp_path)]
+    assert poise("ingest", *paths, database_url=database_url)[0] == 0
+    code, text = poise(
+        "requests", "add", "10000002", "--note", "client called", "--json",
+        database_url=database_url,
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(text)["new"] is True
+    code, text = poise("requests", "add", "10000002", "--json", database_url=database_url)
+    assert json.loads(text)["new"] is False  # the same manual request, the same day
+    code, text = poise("requests", "list", "--json", database_url=database_url)
+    [request] = json.loads(text)
+    assert (request["account_id"], request["reasons"]) == ("10000002", ["manual"])
+    assert request["figures"] == {"note": "client called"}
+    assert request["household_id"] == "H1"

@@ -35,7 +35,7 @@ from poise.domain.errors import PoiseError
 from poise.domain.models import resolve
 from poise.domain.money import cents
 from poise.ingest.formats import FORMATS
-from poise.monitor.triggers import RebalanceRequest
+from poise.monitor.triggers import RebalanceRequest, manual_request
 from poise.report.summary import FirmSummary, Holding, holdings, summarise
 from poise.settings import Settings
 from poise.store import repo
@@ -43,7 +43,13 @@ from poise.store.engine import make_engine
 from poise.store.migrate import current_revision, ensure_schema, head_revision, upgrade
 from poise.workflow.ingest import FileReport, ingest_paths
 from poise.workflow.monitor import Evaluation, evaluate, load_state, watch_settings
-from poise.workflow.watching import MonitorService, PriceTick, price_event, read_price_history
+from poise.workflow.watching import (
+    MonitorService,
+    PriceTick,
+    price_event,
+    read_price_history,
+    request_event,
+)
 
 app = typer.Typer(
     help="poise: tax-aware portfolio rebalancing for advisers, on hardware you own.",
@@ -577,13 +583,19 @@ def holds(
     out.print(table)
 
 
-@app.command()
-def requests(
+requests_app = typer.Typer(
+    help="Rebalance requests: list them, or ask for one by hand.", no_args_is_help=True
+)
+app.add_typer(requests_app, name="requests")
+
+
+@requests_app.command("list")
+def requests_list(
     limit: Annotated[int, typer.Option(help="At most this many (0: all).")] = 50,
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Rebalance requests the monitor has raised, newest first."""
+    """Rebalance requests raised so far, newest first."""
     engine = _engine(database_url)
     with engine.connect() as connection:
         found = repo.list_requests(connection, limit=limit)
@@ -603,6 +615,44 @@ def requests(
             r["status"],
         )
     out.print(table)
+
+
+@requests_app.command("add")
+def requests_add(
+    account_id: Annotated[str, typer.Argument(help="The account to rebalance.")],
+    note: Annotated[str, typer.Option(help="Why, for the people who act on it.")] = "",
+    bus: BusOption = None,
+    nats_url: NatsOption = None,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Ask for a rebalance by hand (a manual request), stored and published."""
+    settings = Settings()
+    engine = _engine(database_url)
+    with engine.begin() as connection:
+        account = repo.account(connection, account_id=account_id)
+        request = manual_request(
+            account_id=account.account_id,
+            household_id=account.household_id,
+            as_of=datetime.now(UTC),
+            note=note,
+        )
+        new = repo.save_requests(
+            connection, requests=[request.to_payload()], received_at=datetime.now(UTC)
+        )
+
+    async def publish() -> None:
+        events = await open_bus(bus or settings.bus, url=nats_url or settings.nats_url)
+        try:
+            await events.publish(request_event(request))
+        finally:
+            await events.close()
+
+    asyncio.run(publish())
+    if as_json:
+        _print_json({"request_id": request.request_id, "new": bool(new)})
+    else:
+        out.print(f"{request.request_id}: " + ("requested" if new else "already requested today"))
 
 
 # ── the watcher ──────────────────────────────────────────────────────────────
