@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from poise.monitor.book import Floats
+from poise.monitor.book import Floats, Ints
 from poise.monitor.drift import BlockDrift
 from poise.monitor.harvest import Opportunity
 
@@ -50,14 +50,15 @@ class RebalanceRequest:
     reasons: tuple[Reason, ...]
     as_of: datetime
     figures: Mapping[str, Any] = field(default_factory=dict)
+    request_id: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        reasons = "+".join(sorted(self.reasons))
+        object.__setattr__(self, "request_id", f"{self.scope}/{self.as_of.date()}/{reasons}")
 
     @property
     def scope(self) -> str:
         return self.account_id or f"household:{self.household_id}"
-
-    @property
-    def request_id(self) -> str:
-        return f"{self.scope}/{self.as_of:%Y-%m-%d}/{'+'.join(sorted(self.reasons))}"
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -80,41 +81,66 @@ class RebalanceRequest:
         )
 
 
-def _r(value: float) -> float:
-    return round(float(value), 6)
-
-
-def _figures(drift: BlockDrift, row: int, max_drift: Floats) -> dict[str, Any]:
-    """What a person needs to see why: value, cash, and every position out of band."""
+def _figures(drift: BlockDrift, rows: Ints, max_drift: Floats) -> list[dict[str, Any]]:
+    """What a person needs to see why, for each of ``rows``: value, cash, every position
+    and asset class out of band. Worked out for all the rows at once: a price move can
+    put thousands of accounts out of band in one tick."""
     block, layout = drift.block, drift.block.layout
-    out = {
-        layout.securities[j]: {
-            "weight": _r(drift.weight[row, j]),
-            "target": _r(layout.target[j]),
-            "drift": _r(drift.drift[row, j]),
-            "band": _r(drift.width[row, j]),
+    weight = np.round(drift.weight[rows], 6)
+    gap = np.round(drift.drift[rows], 6)
+    band = np.round(drift.width[rows], 6)
+    target = np.round(layout.target, 6).tolist()
+    positions: list[dict[str, Any]] = [{} for _ in range(rows.size)]
+    ks, js = np.nonzero(drift.breach[rows])
+    for k, j in zip(ks.tolist(), js.tolist(), strict=True):
+        positions[k][layout.securities[j]] = {
+            "weight": float(weight[k, j]),
+            "target": target[j],
+            "drift": float(gap[k, j]),
+            "band": float(band[k, j]),
         }
-        for j in np.flatnonzero(drift.breach[row])
-    }
-    classes = {
-        layout.classes[k]: {
-            "weight": _r(drift.class_weight[row, k]),
-            "target": _r(layout.class_target[k]),
+    classes: list[dict[str, Any]] = [{} for _ in range(rows.size)]
+    class_weight = np.round(drift.class_weight[rows], 6)
+    class_target = np.round(layout.class_target, 6).tolist()
+    ks, cs = np.nonzero(drift.class_breach[rows])
+    for k, c in zip(ks.tolist(), cs.tolist(), strict=True):
+        classes[k][layout.classes[c]] = {
+            "weight": float(class_weight[k, c]),
+            "target": class_target[c],
         }
-        for k in np.flatnonzero(drift.class_breach[row])
-    }
-    return {
-        "model_id": layout.model_id,
-        "value": round(float(drift.value[row]), 2),
-        "max_drift": _r(max_drift[row]),
-        "cash_weight": _r(drift.cash_weight[row]),
-        "cash_target": _r(drift.cash_target[row]),
-        "positions": out,
-        "classes": classes,
-        "outside_model": _r(drift.extra_weight[row].sum()),
-        "pending_in": round(float(block.pending_in[row]), 2),
-        "pending_out": round(float(block.pending_out[row]), 2),
-    }
+    columns = zip(
+        np.round(drift.value[rows], 2).tolist(),
+        np.round(max_drift[rows], 6).tolist(),
+        np.round(drift.cash_weight[rows], 6).tolist(),
+        np.round(drift.cash_target[rows], 6).tolist(),
+        np.round(drift.extra_weight[rows].sum(axis=1), 6).tolist(),
+        np.round(block.pending_in[rows], 2).tolist(),
+        np.round(block.pending_out[rows], 2).tolist(),
+        strict=True,
+    )
+    return [
+        {
+            "model_id": layout.model_id,
+            "value": value,
+            "max_drift": worst,
+            "cash_weight": cash_weight,
+            "cash_target": cash_target,
+            "positions": positions[k],
+            "classes": classes[k],
+            "outside_model": outside,
+            "pending_in": pending_in,
+            "pending_out": pending_out,
+        }
+        for k, (
+            value,
+            worst,
+            cash_weight,
+            cash_target,
+            outside,
+            pending_in,
+            pending_out,
+        ) in enumerate(columns)
+    ]
 
 
 FLAG_ORDER = (
@@ -168,14 +194,15 @@ def requests_from_scan(
         rows = np.flatnonzero(wanted)
         if not rows.size:
             continue
-        max_drift = drift.max_drift
-        for row in rows.tolist():
+        rows = np.array(
+            [r for r in rows.tolist() if block.account_ids[r] not in held], dtype=np.int64
+        )
+        if not rows.size:
+            continue
+        for row, figures in zip(rows.tolist(), _figures(drift, rows, drift.max_drift), strict=True):
             account_id = block.account_ids[row]
-            if account_id in held:
-                continue
             code = int(codes[row])
             reasons = tuple(r for bit, r in enumerate(FLAG_ORDER) if code >> bit & 1)
-            figures = _figures(drift, row, max_drift)
             opportunities = harvest.get((number, row), ())
             if opportunities:
                 figures["harvest"] = [
