@@ -281,16 +281,7 @@ class Watch:
             for row, r in enumerate(rows.tolist()):
                 if ids[r] in opportunities:
                     harvest[(k, row)] = opportunities[ids[r]]
-        self._new_day(at)
-        found = requests_from_scan(
-            drifts,
-            household_of=self.household_of,
-            held=self.held(at),
-            harvest=harvest,
-            as_of=at,
-            previous=[self._codes[b][rows] for b, rows in parts],
-        )
-        return self.only_new(found, at)
+        return self._requests(drifts, harvest, at, [self._codes[b][rows] for b, rows in parts])
 
     def scan_all(self, at: datetime) -> list[RebalanceRequest]:
         """Every account, from scratch (at start-up, and on a calendar date)."""
@@ -304,13 +295,22 @@ class Watch:
                 where = self._where.get(account_id)
                 if where is not None:
                     harvest[where] = [*harvest.get(where, ()), *found]
+        return self._requests(drifts, harvest, at, self._codes)
+
+    def _requests(
+        self,
+        drifts: Sequence[BlockDrift],
+        harvest: Mapping[tuple[int, int], Sequence[Opportunity]],
+        at: datetime,
+        previous: Sequence[Ints],
+    ) -> list[RebalanceRequest]:
         self._new_day(at)
-        found_all = requests_from_scan(
+        found = requests_from_scan(
             drifts,
             household_of=self.household_of,
             held=self.held(at),
             harvest=harvest,
             as_of=at,
-            previous=self._codes,
+            previous=previous,
         )
-        return self.only_new(found_all, at)
+        return self.only_new(found, at)
