@@ -10,7 +10,15 @@ from decimal import Decimal
 from poise.domain.errors import ValidationError
 from poise.domain.money import ZERO
 
-__all__ = ["Band", "Model", "ModelTarget", "ResolvedModel", "TargetKind", "resolve"]
+__all__ = [
+    "Band",
+    "Model",
+    "ModelTarget",
+    "ResolvedModel",
+    "TargetKind",
+    "position_band",
+    "resolve",
+]
 
 ONE = Decimal(1)
 
@@ -129,6 +137,18 @@ class ResolvedModel:
     default: Band = field(default_factory=Band)
     cash_band: Band = field(default_factory=Band)
     class_bands: Mapping[str, Band] = field(default_factory=dict)
+
+
+def position_band(resolved: ResolvedModel, security_id: str, *, firm: Band) -> Band:
+    """The band a position of this model takes: its own (through its sleeves), else the
+    model's default row, else the firm's. An account's override, where it has one,
+    comes before all three; the caller applies it."""
+    own = resolved.bands.get(security_id)
+    if own is not None and own.width(ONE) is not None:
+        return own
+    if resolved.default.width(ONE) is not None:
+        return resolved.default
+    return firm
 
 
 def _add_band(into: dict[str, Band], security_id: str, band: Band, scale: Decimal) -> None:

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from poise.domain.accounts import Account
 from poise.domain.errors import ValidationError
 from poise.domain.lots import TaxLot
-from poise.domain.models import Band, Model, ResolvedModel, resolve
+from poise.domain.models import Band, Model, ResolvedModel, position_band, resolve
 from poise.domain.transactions import CashFlow
 
 __all__ = ["AccountBlock", "BandPolicy", "Book", "ModelLayout", "build_book", "lay_out"]
@@ -49,6 +49,14 @@ class BandPolicy:
 
     absolute: float = NONE
     relative: float = NONE
+
+    def band(self) -> Band:
+        """The same band in Decimal, as the domain states it."""
+
+        def d(value: float) -> Decimal | None:
+            return None if math.isnan(value) else Decimal(str(value))
+
+        return Band(d(self.absolute), d(self.relative))
 
     @classmethod
     def preset(cls, name: str) -> BandPolicy:
@@ -92,12 +100,9 @@ def lay_out(
     """Slots for a resolved model. A position's band is its own, else the model's
     default row, else the firm's default; the pair is taken whole from one level."""
     securities = tuple(sorted(resolved.securities))
-    fallback = (
-        _pair(resolved.default)
-        if resolved.default.width(Decimal(1)) is not None
-        else (policy.absolute, policy.relative)
-    )
-    pairs = [_pair(resolved.bands[s]) if s in resolved.bands else fallback for s in securities]
+    firm = policy.band()
+    fallback = _pair(position_band(resolved, "", firm=firm))  # a holding outside the model
+    pairs = [_pair(position_band(resolved, s, firm=firm)) for s in securities]
     classes = tuple(sorted({asset_class.get(s, "") for s in securities}))
     class_of = np.array([classes.index(asset_class.get(s, "")) for s in securities], dtype=np.int64)
     target = np.array([float(resolved.securities[s]) for s in securities], dtype=np.float64)
