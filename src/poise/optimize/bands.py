@@ -1,0 +1,189 @@
+"""The ``bands`` method: trade only what is outside its band, back to target.
+
+1. Every position above its band is sold back to its target (or to the band's upper
+   edge, with ``to_edge``), relieving the lots that cost least in tax first: losses,
+   then long-term gains, then short-term (``Method.TAX_MIN``). A lot that may not be
+   sold at a loss (a substantially identical purchase in the last 30 days) is left.
+2. Every position below its band is bought back to target (or to its lower edge) with
+   the cash there is — cash on hand plus what the sales raise, less costs and less
+   what must remain (the reserve and the withdrawals asked for). When that is not
+   enough, every buy is scaled down alike.
+3. Quantities are rounded down to what each security allows, trades below the minimum
+   size are dropped, and the result is checked against every rule.
+
+What stopped the method — a restriction, the reserve, a wash-sale window — is said
+in the proposal's ``binding``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from poise.domain.money import ZERO, cents
+from poise.domain.relief import Method, Term, relieve
+from poise.optimize.check import Costs, outcome, violations
+from poise.optimize.problem import Holding, Problem
+from poise.optimize.trades import LotSale, Proposal, Side, Trade, TradeReason
+
+__all__ = ["BandSettings", "rebalance_bands", "repair", "sell", "summarise"]
+
+
+@dataclass(frozen=True, slots=True)
+class BandSettings:
+    to_edge: bool = False  # trade to the band's edge instead of the target
+    costs: Costs = field(default_factory=Costs)
+    min_trade: Decimal = ZERO  # smallest trade, in dollars
+    min_trade_fraction: Decimal = ZERO  # smallest trade, as a fraction of the account
+
+
+def sell(
+    holding: Holding, quantity: Decimal, *, problem: Problem, reason: TradeReason
+) -> Trade | None:
+    """Sell up to ``quantity`` shares, cheapest lots in tax first; ``None`` if nothing can go."""
+    lots = list(holding.lots)
+    if holding.no_loss_sale:  # no loss sale inside the wash-sale window
+        lots = [lot for lot in lots if lot.basis_per_share <= holding.price]
+    quantity = min(quantity, sum((lot.quantity for lot in lots), ZERO))
+    quantity = holding.security.trading.round_down(quantity)
+    if quantity <= ZERO:
+        return None
+    result = relieve(lots, quantity, method=Method.TAX_MIN, price=holding.price, sold=problem.today)
+    return Trade(
+        security_id=holding.security_id,
+        side=Side.SELL,
+        quantity=quantity,
+        price=holding.price,
+        reason=reason,
+        lots=tuple(
+            LotSale(r.lot_id, r.quantity, r.basis, r.proceeds, r.term) for r in result.reliefs
+        ),
+    )
+
+
+def _drift(problem: Problem, quantities: dict[str, Decimal], cash: Decimal) -> Decimal:
+    value = cash + sum((quantities[h.security_id] * h.price for h in problem.holdings), ZERO)
+    if value <= ZERO:
+        return ZERO
+    return max(
+        (abs(quantities[h.security_id] * h.price / value - h.target) for h in problem.holdings),
+        default=ZERO,
+    )
+
+
+def summarise(
+    problem: Problem,
+    trades: list[Trade],
+    *,
+    method: str,
+    costs: Costs,
+    binding: list[str],
+) -> Proposal:
+    """The proposal for ``trades``: gains, tax, cost, drift before and after."""
+    after = outcome(problem, trades, costs)
+    sales = [s for t in trades for s in t.lots]
+    short = sum((s.gain for s in sales if s.term is Term.SHORT), ZERO)
+    long = sum((s.gain for s in sales if s.term is Term.LONG), ZERO)
+    before = {h.security_id: h.quantity for h in problem.holdings}
+    return Proposal(
+        account_id=problem.account.account_id,
+        method=method,
+        trades=tuple(trades),
+        cash_before=problem.cash,
+        cash_after=after.cash,
+        realised_short=short,
+        realised_long=long,
+        estimated_tax=cents(short * problem.short_rate + long * problem.long_rate),
+        cost=after.cost,
+        drift_before=_drift(problem, before, problem.cash),
+        drift_after=_drift(problem, after.quantities, after.cash),
+        binding=tuple(binding),
+    )
+
+
+def _sales(problem: Problem, settings: BandSettings, binding: list[str]) -> list[Trade]:
+    """Positions above their band, sold back."""
+    value, trades = problem.value, []
+    smallest = max(settings.min_trade, settings.min_trade_fraction * value)
+    for h in problem.holdings:
+        if h.band is None or h.value / value - h.target <= h.band:
+            continue
+        if h.no_sell:
+            binding.append(f"{h.security_id} is above its band but {h.no_sell}")
+            continue
+        goal = h.target + (h.band if settings.to_edge else ZERO)
+        shares = (h.value / value - goal) * value / h.price
+        trade = sell(h, shares, problem=problem, reason=TradeReason.DRIFT)
+        if trade is not None and trade.value >= smallest:
+            trades.append(trade)
+        elif h.no_loss_sale:
+            binding.append(f"{h.security_id}: its loss lots may not be sold, {h.no_loss_sale}")
+    return trades
+
+
+def _buys(
+    problem: Problem, settings: BandSettings, available: Decimal, binding: list[str]
+) -> list[Trade]:
+    """Positions below their band, bought back with the cash there is."""
+    value = problem.value
+    smallest = max(settings.min_trade, settings.min_trade_fraction * value)
+    wanted: list[tuple[Holding, Decimal]] = []
+    for h in problem.holdings:
+        if h.band is None or h.target - h.value / value <= h.band:
+            continue
+        if h.no_buy:
+            binding.append(f"{h.security_id} is below its band but {h.no_buy}")
+            continue
+        goal = h.target - (h.band if settings.to_edge else ZERO)
+        wanted.append((h, (goal - h.value / value) * value))
+    total = sum((amount for _, amount in wanted), ZERO) * (1 + settings.costs.half_spread)
+    if total <= ZERO:
+        return []
+    scale = Decimal(1) if total <= available else max(available, ZERO) / total
+    if scale < 1:
+        binding.append("the cash there is, after the reserve and withdrawals, buys only part")
+    trades = []
+    for h, amount in wanted:
+        quantity = h.security.trading.round_down(amount * scale / h.price)
+        if quantity > ZERO and quantity * h.price >= smallest:
+            trades.append(Trade(h.security_id, Side.BUY, quantity, h.price, TradeReason.DRIFT))
+    return trades
+
+
+def repair(problem: Problem, trades: list[Trade], costs: Costs) -> list[Trade]:
+    """Trim buys, the largest first, until rounding and costs no longer leave cash short."""
+    trades = list(trades)
+    for _ in range(4 * len(trades) + 4):
+        if not violations(problem, trades, costs):
+            break
+        short = min(problem.reserve, problem.cash) - outcome(problem, trades, costs).cash
+        buys = [t for t in trades if t.side is Side.BUY]
+        if short <= ZERO or not buys:
+            break
+        largest = max(buys, key=lambda t: t.value)
+        grid = problem.holding(largest.security_id).security.trading
+        cut = grid.round_down(short / largest.price) + grid.step
+        trades.remove(largest)
+        if largest.quantity > cut:
+            trades.append(replace(largest, quantity=largest.quantity - cut))
+    return trades
+
+
+def rebalance_bands(problem: Problem, settings: BandSettings | None = None) -> Proposal:
+    """Trade what is outside its band back to target; see the module's docstring."""
+    settings = settings or BandSettings()
+    binding: list[str] = []
+    if problem.value <= ZERO:
+        return summarise(
+            problem, [], method="bands", costs=settings.costs, binding=["empty account"]
+        )
+    trades = _sales(problem, settings, binding)
+    raised = sum((cents(t.value) - settings.costs.of(t) for t in trades), ZERO)
+    trades += _buys(problem, settings, problem.cash + raised - problem.reserve, binding)
+    trades = repair(problem, trades, settings.costs)
+    left = violations(problem, trades, settings.costs)
+    if left:  # never ship a broken proposal
+        return summarise(
+            problem, [], method="bands", costs=settings.costs, binding=[*binding, *left]
+        )
+    return summarise(problem, trades, method="bands", costs=settings.costs, binding=binding)

@@ -1,0 +1,165 @@
+"""One account's rebalancing problem, in exact Decimal: what it holds, what it should
+hold, and what it may and may not do."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from poise.domain.accounts import Account
+from poise.domain.errors import ValidationError
+from poise.domain.lots import TaxLot
+from poise.domain.models import Band, ResolvedModel, position_band
+from poise.domain.money import ZERO
+from poise.domain.securities import Security
+from poise.domain.transactions import CashFlow
+
+__all__ = ["WASH_WINDOW", "Holding", "Problem", "RecentTrade", "build_problem"]
+
+WASH_WINDOW = timedelta(days=30)
+ONE = Decimal(1)
+NO_BAND = Band()
+
+
+@dataclass(frozen=True, slots=True)
+class RecentTrade:
+    """A trade in this account in the last 30 days; ``loss`` for a sale at a loss."""
+
+    security_id: str
+    day: date
+    bought: bool
+    loss: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """One security of the problem: held, in the model, or both."""
+
+    security: Security
+    price: Decimal
+    quantity: Decimal  # shares held now, the sum of the lots
+    target: Decimal  # target weight, 0 outside the model
+    band: Decimal | None  # half-width around the target; None: no band
+    lots: tuple[TaxLot, ...]
+    no_buy: str = ""  # why it may not be bought ("" if it may)
+    no_sell: str = ""  # why it may not be sold
+    no_loss_sale: str = ""  # why a lot of it may not be sold at a loss
+
+    @property
+    def security_id(self) -> str:
+        return self.security.security_id
+
+    @property
+    def value(self) -> Decimal:
+        return self.quantity * self.price
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    account: Account
+    today: date
+    holdings: tuple[Holding, ...]  # by security id
+    cash: Decimal
+    cash_target: Decimal  # the model's cash weight
+    reserve: Decimal  # cash that must remain: the reserve plus withdrawals asked for
+    short_rate: Decimal  # federal short-term plus state
+    long_rate: Decimal  # federal long-term plus state
+
+    @property
+    def value(self) -> Decimal:
+        """Positions plus cash."""
+        return self.cash + sum((h.value for h in self.holdings), ZERO)
+
+    def holding(self, security_id: str) -> Holding:
+        for h in self.holdings:
+            if h.security_id == security_id:
+                return h
+        raise KeyError(security_id)
+
+
+def build_problem(
+    *,
+    account: Account,
+    lots: Sequence[TaxLot],
+    prices: Mapping[str, Decimal],
+    model: ResolvedModel,
+    securities: Mapping[str, Security],
+    cash_flows: Sequence[CashFlow] = (),
+    recent: Sequence[RecentTrade] = (),
+    today: date,
+    firm_band: Band = NO_BAND,
+) -> Problem:
+    """The problem of one account. Every security it holds or its model buys must be
+    known and priced; the shell holds accounts where that is not so."""
+    mine = [lot for lot in lots if lot.account_id == account.account_id and lot.quantity]
+    by_security: dict[str, list[TaxLot]] = defaultdict(list)
+    for lot in mine:
+        by_security[lot.security_id].append(lot)
+    names = sorted(set(by_security) | set(model.securities))
+    missing = [s for s in names if s not in securities or s not in prices]
+    if missing:
+        raise ValidationError(f"account {account.account_id}: no security or price for {missing}")
+
+    def identity(security_id: str) -> str:
+        return securities[security_id].wash_sale_identity
+
+    window = [r for r in recent if today - WASH_WINDOW <= r.day <= today]
+    sold_at_loss = {
+        identity(r.security_id)
+        for r in window
+        if not r.bought and r.loss and r.security_id in securities
+    }
+    bought = {identity(r.security_id) for r in window if r.bought and r.security_id in securities}
+    bought |= {
+        identity(lot.security_id) for lot in mine if today - WASH_WINDOW <= lot.acquired <= today
+    }
+    restrictions = account.restrictions
+    override = account.tolerance.width(ONE) is not None
+
+    holdings = []
+    for name in names:
+        security = securities[name]
+        target = model.securities.get(name, ZERO)
+        band = account.tolerance if override else position_band(model, name, firm=firm_band)
+        excluded = sorted(security.tags & restrictions.excluded_tags)
+        no_buy = (
+            "do not buy"
+            if name in restrictions.do_not_buy
+            else f"excluded tag {excluded[0]}"
+            if excluded
+            else "sold at a loss in the last 30 days"
+            if identity(name) in sold_at_loss
+            else ""
+        )
+        holdings.append(
+            Holding(
+                security=security,
+                price=prices[name],
+                quantity=sum((lot.quantity for lot in by_security.get(name, ())), ZERO),
+                target=target,
+                band=band.width(target),
+                lots=tuple(by_security.get(name, ())),
+                no_buy=no_buy,
+                no_sell="do not sell" if name in restrictions.do_not_sell else "",
+                no_loss_sale="bought in the last 30 days" if identity(name) in bought else "",
+            )
+        )
+    withdrawals = sum(
+        (f.amount for f in cash_flows if f.account_id == account.account_id and f.signed < 0), ZERO
+    )
+    value = account.cash + sum((h.value for h in holdings), ZERO)
+    rates = account.tax_rates
+    taxed = account.registration.taxable  # gains in an IRA or a Roth are not taxed now
+    return Problem(
+        account=account,
+        today=today,
+        holdings=tuple(holdings),
+        cash=account.cash,
+        cash_target=model.cash,
+        reserve=account.reserve.required(value) + withdrawals,
+        short_rate=rates.short_term + rates.state if taxed else ZERO,
+        long_rate=rates.long_term + rates.state if taxed else ZERO,
+    )

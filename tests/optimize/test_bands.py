@@ -1,0 +1,239 @@
+"""The bands method, on accounts small enough to check by hand."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from poise.domain.accounts import Account, CashReserve, Registration, Restrictions, TaxRates
+from poise.domain.lots import TaxLot
+from poise.domain.models import Band, Model, ModelTarget, TargetKind, resolve
+from poise.domain.relief import Term
+from poise.domain.securities import Security, SecurityKind, TradeUnit, Trading
+from poise.optimize.bands import BandSettings, rebalance_bands
+from poise.optimize.check import Costs, outcome, violations
+from poise.optimize.problem import Problem, RecentTrade, build_problem
+from poise.optimize.trades import Side
+
+D = Decimal
+TODAY = date(2024, 6, 14)
+FIRM = Band(D("0.05"), D("0.25"))  # 5/25
+SECURITIES = {
+    "AAA": Security("AAA", "AAA", "AAA Corp", SecurityKind.STOCK, "us_equity"),
+    "BBB": Security(
+        "BBB", "BBB", "BBB Corp", SecurityKind.STOCK, "us_equity", tags=frozenset({"tobacco"})
+    ),
+    "FND": Security(
+        "FND",
+        "FND",
+        "A fund",
+        SecurityKind.ETF,
+        "us_equity",
+        trading=Trading(TradeUnit.FRACTION, D("0.001")),
+    ),
+}
+PRICES = {"AAA": D(100), "BBB": D(100), "FND": D("50.00")}
+MODEL = Model(
+    "BAL",
+    "Balanced",
+    (
+        ModelTarget(TargetKind.SECURITY, "AAA", D("0.6"), Band(D("0.05"))),
+        ModelTarget(TargetKind.SECURITY, "BBB", D("0.3")),
+        ModelTarget(TargetKind.CASH, "", D("0.1")),
+    ),
+)
+
+
+def account(**changes: object) -> Account:
+    base = {
+        "account_id": "A1",
+        "household_id": "H1",
+        "registration": Registration.TAXABLE,
+        "model_id": "BAL",
+        "cash": D(1000),
+        "tax_rates": TaxRates(D("0.37"), D("0.20"), D("0.05")),
+        "harvest": True,
+    }
+    return Account(**{**base, **changes})  # type: ignore[arg-type]
+
+
+# $7,000 of AAA in two lots (one long-term gain, one short-term loss), $2,000 of BBB.
+LOTS = [
+    TaxLot("L1", "A1", "AAA", D(40), D(2000), date(2020, 3, 2)),  # $50 a share: gain, long
+    TaxLot("L2", "A1", "AAA", D(30), D(3600), date(2024, 1, 8)),  # $120 a share: loss, short
+    TaxLot("L3", "A1", "BBB", D(20), D(1600), date(2021, 5, 3)),
+]
+
+
+def problem(acct: Account | None = None, lots: list[TaxLot] | None = None, **kw: object) -> Problem:
+    return build_problem(
+        account=acct or account(),
+        lots=LOTS if lots is None else lots,
+        prices=PRICES,
+        model=resolve("BAL", {"BAL": MODEL}),
+        securities=SECURITIES,
+        today=TODAY,
+        firm_band=FIRM,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_bands_when_over_its_band_then_the_loss_lot_is_sold_and_the_underweight_bought() -> None:
+    # AAA 70% against 60% ± 5: sell $1,000 (10 shares) — from L2, a $20-a-share loss.
+    # BBB 20% against 30% ± 5 (5/25): buy $1,000 (10 shares).
+    proposal = rebalance_bands(problem())
+    [sale, buy] = proposal.trades
+    assert (sale.security_id, sale.side, sale.quantity) == ("AAA", Side.SELL, D(10))
+    assert [(s.lot_id, s.quantity, s.gain, s.term) for s in sale.lots] == [
+        ("L2", D(10), D(-200), Term.SHORT)
+    ]
+    assert (buy.security_id, buy.side, buy.quantity) == ("BBB", Side.BUY, D(10))
+    assert proposal.realised_short == D(-200)
+    assert proposal.estimated_tax == D("-84.00")  # a $200 short-term loss at 37% + 5%: a benefit
+    assert proposal.cost == D("1.00")  # half a 10 bp spread on $2,000
+    assert proposal.cash_after == D("999.00")
+    assert proposal.drift_before == D("0.1")
+    assert proposal.drift_after < D("0.001")
+    assert proposal.binding == ()
+
+
+def test_bands_when_the_loss_lot_was_bought_within_30_days_then_the_gain_lot_is_sold_instead() -> (
+    None
+):
+    recent = [
+        TaxLot(lot.lot_id, "A1", lot.security_id, lot.quantity, lot.cost_basis, date(2024, 6, 1))
+        if lot.lot_id == "L2"
+        else lot
+        for lot in LOTS
+    ]
+    proposal = rebalance_bands(problem(lots=recent))
+    [sale, _] = proposal.trades
+    assert [(s.lot_id, s.quantity, s.gain, s.term) for s in sale.lots] == [
+        ("L1", D(10), D(500), Term.LONG)
+    ]
+    assert proposal.estimated_tax == D("125.00")  # $500 long-term at 20% + 5%
+
+
+def test_bands_when_the_position_may_not_be_sold_then_only_cash_buys_and_it_says_why() -> None:
+    proposal = rebalance_bands(
+        problem(account(restrictions=Restrictions(do_not_sell=frozenset({"AAA"}))))
+    )
+    [buy] = proposal.trades
+    # $1,000 of cash cannot pay for $1,000 of BBB plus its cost: 9 shares.
+    assert (buy.security_id, buy.quantity) == ("BBB", D(9))
+    assert proposal.binding == (
+        "AAA is above its band but do not sell",
+        "the cash there is, after the reserve and withdrawals, buys only part",
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"restrictions": Restrictions(do_not_buy=frozenset({"BBB"}))}, "do not buy"),
+        (
+            {"restrictions": Restrictions(excluded_tags=frozenset({"tobacco"}))},
+            "excluded tag tobacco",
+        ),
+    ],
+)
+def test_bands_when_a_restricted_security_is_under_its_band_then_it_is_never_bought(
+    changes: dict[str, object], reason: str
+) -> None:
+    proposal = rebalance_bands(problem(account(**changes)))
+    assert [t.security_id for t in proposal.trades if t.side is Side.BUY] == []
+    assert f"BBB is below its band but {reason}" in proposal.binding
+
+
+def test_bands_when_the_security_was_sold_at_a_loss_within_30_days_then_it_is_not_bought_back() -> (
+    None
+):
+    recent = [RecentTrade("BBB", date(2024, 5, 30), bought=False, loss=True)]
+    proposal = rebalance_bands(problem(recent=recent))
+    assert [t.side for t in proposal.trades] == [Side.SELL]
+    assert "BBB is below its band but sold at a loss in the last 30 days" in proposal.binding
+    # 31 days ago is outside the window.
+    older = [RecentTrade("BBB", date(2024, 5, 14), bought=False, loss=True)]
+    assert [t.side for t in rebalance_bands(problem(recent=older)).trades] == [Side.SELL, Side.BUY]
+
+
+def test_bands_when_a_reserve_must_remain_then_buys_stop_at_it() -> None:
+    # $1,000 cash + $999.50 raised − $1,500 reserve leaves $499.50: 4 shares of BBB.
+    proposal = rebalance_bands(problem(account(reserve=CashReserve(amount=D(1500)))))
+    assert [(t.security_id, t.quantity) for t in proposal.trades] == [("AAA", D(10)), ("BBB", D(4))]
+    assert proposal.cash_after >= D(1500)
+
+
+def test_bands_when_trading_to_the_edge_then_only_the_excess_over_the_band_goes() -> None:
+    proposal = rebalance_bands(problem(), BandSettings(to_edge=True))
+    assert [(t.security_id, t.quantity) for t in proposal.trades] == [("AAA", D(5)), ("BBB", D(5))]
+
+
+def test_bands_when_the_account_is_inside_every_band_then_nothing_trades() -> None:
+    lots = [
+        TaxLot("L1", "A1", "AAA", D(62), D(3000), date(2020, 3, 2)),
+        TaxLot("L3", "A1", "BBB", D(28), D(1600), date(2021, 5, 3)),
+    ]
+    proposal = rebalance_bands(problem(lots=lots))
+    assert proposal.trades == ()
+    assert proposal.cash_after == proposal.cash_before
+
+
+def test_bands_when_the_account_is_an_ira_then_gains_carry_no_tax() -> None:
+    proposal = rebalance_bands(problem(account(registration=Registration.ROTH_IRA, harvest=False)))
+    assert proposal.realised_short == D(-200)
+    assert proposal.estimated_tax == D(0)
+
+
+# --- properties ----------------------------------------------------------------------------
+
+quantities = st.decimals(min_value=0, max_value=500, places=0)
+money = st.decimals(min_value=1, max_value=50_000, places=2)
+
+
+@st.composite
+def accounts(draw: st.DrawFn) -> Problem:
+    lots = []
+    for i, security in enumerate(("AAA", "BBB", "FND")):
+        for k in range(draw(st.integers(0, 3))):
+            shares = draw(quantities) if security != "FND" else draw(st.decimals(0, 500, places=3))
+            if shares > 0:
+                day = date(2018 + draw(st.integers(0, 6)), draw(st.integers(1, 12)), 1)
+                lots.append(
+                    TaxLot(f"L{i}{k}", "A1", security, shares, draw(money), min(day, TODAY))
+                )
+    reserve = CashReserve(
+        draw(st.decimals(0, 5000, places=2)), draw(st.decimals(0, "0.1", places=2))
+    )
+    cash = draw(st.decimals(0, 20_000, places=2))
+    return problem(account(cash=cash, reserve=reserve), lots=lots)
+
+
+@settings(max_examples=150, deadline=None)
+@given(accounts(), st.booleans())
+def test_bands_property_when_any_account_is_rebalanced_then_every_rule_holds(
+    given_problem: Problem, to_edge: bool
+) -> None:
+    costs = Costs()
+    proposal = rebalance_bands(given_problem, BandSettings(to_edge=to_edge, costs=costs))
+    trades = list(proposal.trades)
+    assert violations(given_problem, trades, costs) == []
+    after = outcome(given_problem, trades, costs)
+    # Cash is conserved to the cent: what sales raise less what buys cost less costs.
+    moved = sum((t.value if t.side is Side.SELL else -t.value for t in trades), D(0))
+    assert after.cash == given_problem.cash + moved - after.cost
+    assert proposal.cash_after == after.cash
+    # Shares are conserved, no lot is oversold, nothing goes short.
+    for h in given_problem.holdings:
+        traded = sum((t.signed_quantity for t in trades if t.security_id == h.security_id), D(0))
+        assert after.quantities[h.security_id] == h.quantity + traded >= 0
+    for t in trades:
+        lots = {lot.lot_id: lot for lot in given_problem.holding(t.security_id).lots}
+        for sale in t.lots:
+            assert sale.quantity <= lots[sale.lot_id].quantity
+    # Cash never ends below what must remain, unless it started below it and fell no further.
+    assert after.cash >= min(given_problem.reserve, given_problem.cash)
