@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ from tests.firm_files import write_firm
 from typer.testing import CliRunner
 
 from poise.cli import app
+from poise.domain.errors import ValidationError
+from poise.store import repo
+from poise.store.engine import make_engine
 
 runner = CliRunner()
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -190,3 +194,42 @@ def test_requests_when_one_is_added_by_hand_then_it_is_listed_once(
     assert (request["account_id"], request["reasons"]) == ("10000002", ["manual"])
     assert request["figures"] == {"note": "client called"}
     assert request["household_id"] == "H1"
+
+
+def test_rebalance_when_an_account_is_out_of_band_then_a_proposal_is_kept_and_replaces_the_last(
+    database_url: str, tmp_path: Path
+) -> None:
+    paths = [str(p) for p in write_firm(tmp_path)]
+    assert poise("ingest", *paths, database_url=database_url)[0] == 0
+    args = ("rebalance", "--account", "10000002", "--as-of", "2022-12-29", "--json")
+    code, text = poise(*args, database_url=database_url)
+    assert code == 0, text
+    first = json.loads(text)
+    # 10000002 holds only MSFT ($7,035.90) and $150.25 cash on EQ (30 AAPL / 30 MSFT /
+    # 40 SPYA): MSFT is sold down to 30%, AAPL and SPYA bought with what the sale raises.
+    sides = {(t["security_id"], t["side"]) for t in first["trades"]}
+    assert sides == {("MSFT", "sell"), ("AAPL", "buy"), ("SPYA", "buy")}
+    assert Decimal(first["estimated_tax"]) == 0  # a Roth IRA: no tax on the gain
+    assert Decimal(first["cash_after"]) >= 0
+    code, text = poise(*args, database_url=database_url)
+    second = json.loads(text)
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        kept = repo.proposals(connection, account_id="10000002")
+    engine.dispose()
+    assert [(p["proposal_id"], p["status"]) for p in kept] == [
+        (second["proposal_id"], "proposed"),
+        (first["proposal_id"], "superseded"),
+    ]
+    assert len(kept[0]["trades"]) == len(first["trades"])
+
+
+def test_rebalance_when_the_account_is_held_then_it_is_refused_with_the_cause(
+    database_url: str, tmp_path: Path
+) -> None:
+    paths = [str(p) for p in write_firm(tmp_path)]
+    assert poise("ingest", *paths, database_url=database_url)[0] == 0
+    with pytest.raises(ValidationError, match="stale_price"):  # prices of 2022 seen in 2023
+        poise(
+            "rebalance", "--account", "10000002", "--as-of", "2023-02-01", database_url=database_url
+        )

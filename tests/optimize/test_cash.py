@@ -103,7 +103,17 @@ def test_cash_property_when_any_account_raises_or_invests_then_every_rule_holds(
     assert violations(with_flow, trades, costs) == []
     after = outcome(with_flow, trades, costs)
     assert proposal.cash_after == after.cash
-    sellable = sum((h.value for h in with_flow.holdings if not h.no_sell), D(0))
+    # What may be sold: not restricted, and no loss lot inside its wash-sale window.
+    sellable = sum(
+        (
+            lot.quantity * h.price
+            for h in with_flow.holdings
+            if not h.no_sell
+            for lot in h.lots
+            if not (h.no_loss_sale and lot.basis_per_share > h.price)
+        ),
+        D(0),
+    )
     if (
         with_flow.cash < with_flow.reserve
         and sellable * D("0.99") > with_flow.reserve - with_flow.cash + 1000

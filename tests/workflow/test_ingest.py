@@ -72,6 +72,8 @@ def test_ingest_when_files_arrive_in_any_order_then_references_load_first(
         "positions": 0,
         "breaks": 0,
         "rebalance_requests": 0,
+        "proposals": 0,
+        "proposal_trades": 0,
     }
 
 

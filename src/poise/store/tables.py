@@ -232,3 +232,38 @@ rebalance_requests = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
 )
+
+proposals = sa.Table(
+    "proposals",
+    metadata,
+    sa.Column("proposal_id", sa.String(200), primary_key=True),
+    _id("account_id", nullable=False, index=True),
+    sa.Column("method", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # proposed, superseded, …
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("as_of", UTCDateTime, nullable=False),  # prices as of
+    sa.Column("cash_before", Exact, nullable=False),
+    sa.Column("cash_after", Exact, nullable=False),
+    sa.Column("realised_short", Exact, nullable=False),
+    sa.Column("realised_long", Exact, nullable=False),
+    sa.Column("estimated_tax", Exact, nullable=False),
+    sa.Column("cost", Exact, nullable=False),
+    sa.Column("drift_before", Exact, nullable=False),
+    sa.Column("drift_after", Exact, nullable=False),
+    sa.Column("binding", sa.Text, nullable=False),  # JSON list of sentences
+)
+
+proposal_trades = sa.Table(
+    "proposal_trades",
+    metadata,
+    sa.Column(
+        "proposal_id", sa.String(200), sa.ForeignKey("proposals.proposal_id"), primary_key=True
+    ),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    _id("security_id", nullable=False),
+    sa.Column("side", sa.String(8), nullable=False),
+    sa.Column("quantity", Exact, nullable=False),
+    sa.Column("price", Exact, nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("lots", sa.Text, nullable=False),  # JSON: lot, quantity, basis, proceeds, term
+)
