@@ -100,6 +100,17 @@ def build_problem(
         by_security[lot.security_id].append(lot)
     names = sorted(set(by_security) | set(model.securities))
     missing = [s for s in names if s not in securities or s not in prices]
+    # A held security's harvest replacements may be bought to keep its exposure.
+    names = sorted(
+        set(names)
+        | {
+            r
+            for held in by_security
+            if held in securities
+            for r in securities[held].replacements
+            if r in securities and r in prices
+        }
+    )
     if missing:
         raise ValidationError(f"account {account.account_id}: no security or price for {missing}")
 
