@@ -29,6 +29,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from poise.bus.events import Event
 from poise.bus.registry import open_bus
 from poise.demo import generate_firm, write_firm
 from poise.domain.errors import PoiseError
@@ -619,6 +620,21 @@ def requests_list(
     out.print(table)
 
 
+def _publish(events: Sequence[Event], *, bus: str, url: str, show: str | None = None) -> None:
+    """Publish ``events`` on the bus named, in order, with a progress bar if ``show``."""
+
+    async def publish() -> None:
+        opened = await open_bus(bus, url=url)
+        try:
+            with _progress(disable=show is None) as bar:
+                for event in bar.track(events, description=show or ""):
+                    await opened.publish(event)
+        finally:
+            await opened.close()
+
+    asyncio.run(publish())
+
+
 @requests_app.command("add")
 def requests_add(
     account_id: Annotated[str, typer.Argument(help="The account to rebalance.")],
@@ -643,14 +659,7 @@ def requests_add(
             connection, requests=[request.to_payload()], received_at=datetime.now(UTC)
         )
 
-    async def publish() -> None:
-        events = await open_bus(bus or settings.bus, url=nats_url or settings.nats_url)
-        try:
-            await events.publish(request_event(request))
-        finally:
-            await events.close()
-
-    asyncio.run(publish())
+    _publish([request_event(request)], bus=bus or settings.bus, url=nats_url or settings.nats_url)
     if as_json:
         _print_json({"request_id": request.request_id, "new": bool(new)})
     else:
@@ -897,16 +906,12 @@ def prices_replay(
     engine = _engine(database_url)
     ticks = _replay_ticks(engine, path, _day(start, "--from"), _day(end, "--to"))
 
-    async def publish() -> None:
-        events = await open_bus(bus_name, url=nats_url or settings.nats_url)
-        try:
-            with _progress(disable=as_json) as bar:
-                for tick in bar.track(ticks, description="publishing prices"):
-                    await events.publish(price_event(tick))
-        finally:
-            await events.close()
-
-    asyncio.run(publish())
+    _publish(
+        [price_event(tick) for tick in ticks],
+        bus=bus_name,
+        url=nats_url or settings.nats_url,
+        show=None if as_json else "publishing prices",
+    )
     if as_json:
         _print_json({"published": len(ticks)})
     else:
