@@ -1,0 +1,142 @@
+"""What every command shares: the app, consoles, options, and small printing helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from poise.domain.money import cents
+from poise.settings import Settings
+from poise.store.engine import make_engine
+from poise.store.migrate import ensure_schema
+
+app = typer.Typer(
+    help="poise: tax-aware portfolio rebalancing for advisers, on hardware you own.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The system of record's schema.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Accounts and what they hold.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(accounts_app, name="accounts")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="POISE_DATABASE_URL", help="Where the data lives."),
+]
+
+
+def _engine(database_url: str | None, *, create: bool = False) -> sa.Engine:
+    url = database_url or Settings().database_url
+    engine = make_engine(url)
+    ensure_schema(engine, create=create)
+    return engine
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value) if isinstance(value, set | frozenset) else value
+        return [_jsonable(v) for v in items]
+    return value
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(_jsonable(value), indent=2) + "\n")
+
+
+def _money(amount: Decimal) -> str:
+    return f"{cents(amount):,.2f}"
+
+
+def _bar(value: Decimal, largest: Decimal, width: int = 24) -> str:
+    if largest <= 0:
+        return ""
+    filled = int(width * value / largest)
+    return "█" * filled + "░" * (width - filled)
+
+
+def _progress(*, disable: bool = False) -> Progress:
+    """A progress display on standard error, gone when the work is done."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=disable,
+    )
+
+
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Evaluate as of this time (ISO 8601; a bare date is the end of that day, UTC). "
+        "Default: now.",
+    ),
+]
+BandsOption = Annotated[
+    str | None, typer.Option(help="The firm's default bands: 5/25 or none (POISE_BAND_PRESET).")
+]
+
+
+def _as_of(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(23, 59, 59), tzinfo=UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date or an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:+.1f}"
+
+
+BusOption = Annotated[
+    str | None, typer.Option("--bus", help="Event bus: inprocess or nats (POISE_BUS).")
+]
+NatsOption = Annotated[str | None, typer.Option("--nats-url", help="NATS server (POISE_NATS_URL).")]
+FromOption = Annotated[str | None, typer.Option("--from", help="First day to replay.")]
+ToOption = Annotated[str | None, typer.Option("--to", help="Last day to replay.")]
+
+
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a date (YYYY-MM-DD)", param_hint=option
+        ) from None

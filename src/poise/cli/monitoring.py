@@ -1,0 +1,465 @@
+"""Commands that watch the firm: drift, holds, requests, the monitor and price replays."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import sqlalchemy as sa
+import typer
+from rich.table import Table
+
+from poise.bus.events import Event
+from poise.bus.registry import open_bus
+from poise.cli.common import (
+    AsOfOption,
+    BandsOption,
+    BusOption,
+    DatabaseOption,
+    FromOption,
+    JsonOption,
+    NatsOption,
+    ToOption,
+    _as_of,
+    _bar,
+    _day,
+    _engine,
+    _pct,
+    _print_json,
+    _progress,
+    app,
+    err,
+    out,
+)
+from poise.monitor.triggers import RebalanceRequest, manual_request
+from poise.settings import Settings
+from poise.store import repo
+from poise.workflow.monitor import Evaluation, evaluate, load_state, watch_settings
+from poise.workflow.watching import (
+    MonitorService,
+    PriceTick,
+    price_event,
+    read_price_history,
+    request_event,
+)
+
+# ── monitoring ───────────────────────────────────────────────────────────────
+
+
+def _evaluate(database_url: str | None, as_of: str | None, bands: str | None) -> Evaluation:
+    engine = _engine(database_url)
+    at = _as_of(as_of)
+    with _progress() as bar:
+        bar.add_task("evaluating the firm", total=None)
+        state = load_state(engine, as_of=at)
+        return evaluate(state, at=at, settings=watch_settings(Settings(), bands=bands))
+
+
+DRIFT_BUCKETS = ((0.01, "under 1 point"), (0.02, "1–2 points"), (0.05, "2–5 points"),
+                 (0.10, "5–10 points"), (float("inf"), "10 points or more"))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class DriftRow:
+    account_id: str
+    household_id: str | None
+    model_id: str
+    value: float
+    max_drift: float
+    out_of_band: bool
+    positions: list[str]
+    cash: str
+    held: str | None
+    hold: str | None
+    reasons: list[str]
+
+
+@app.command()
+def drift(
+    model: Annotated[str | None, typer.Option(help="Only accounts on this model.")] = None,
+    household: Annotated[str | None, typer.Option(help="Only this household.")] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Every account, not only those needing attention.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="At most this many rows (0: all).")] = 20,
+    as_of: AsOfOption = None,
+    bands: BandsOption = None,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """The most drifted accounts: positions out of band, cash, holds — and why."""
+    found = _evaluate(database_url, as_of, bands)
+    held = {h.account_id: h for h in reversed(found.holds.holds)}
+    requested = {r.account_id: r for r in found.requests}
+    rows: list[DriftRow] = []
+    for d in found.drifts:
+        block = d.block
+        for row, account_id in enumerate(block.account_ids):
+            if model is not None and block.layout.model_id != model:
+                continue
+            if household is not None and found.watch.household_of.get(account_id) != household:
+                continue
+            request = requested.get(account_id)
+            breached = [
+                f"{block.layout.securities[j]} {_pct(d.drift[row, j])} "
+                f"(±{d.width[row, j] * 100:.1f})"
+                for j in np.flatnonzero(d.breach[row])
+            ]
+            cash = "short" if d.cash_short[row] else "excess" if d.cash_excess[row] else ""
+            rows.append(
+                DriftRow(
+                    account_id=account_id,
+                    household_id=found.watch.household_of.get(account_id),
+                    model_id=block.layout.model_id,
+                    value=round(float(d.value[row]), 2),
+                    max_drift=round(float(d.max_drift[row]), 6),
+                    out_of_band=bool(d.out_of_band[row]),
+                    positions=breached,
+                    cash=cash,
+                    held=held[account_id].cause.value if account_id in held else None,
+                    hold=held[account_id].detail if account_id in held else None,
+                    reasons=[r.value for r in request.reasons] if request else [],
+                )
+            )
+    rows.sort(key=lambda r: -r.max_drift)
+    attention = [r for r in rows if r.reasons or r.held]
+    shown = rows if everything else attention
+    shown = shown[:limit] if limit else shown
+    if as_json:
+        _print_json(
+            {
+                "as_of": found.at,
+                "accounts": [asdict(r) for r in shown],
+                "unmodelled": list(found.book.unmodelled),
+            }
+        )
+        return
+    out.print(
+        f"[bold]{len(rows):,}[/bold] accounts as of {found.at:%Y-%m-%d %H:%M} UTC: "
+        f"{sum(r.out_of_band for r in rows):,} out of band, "
+        f"{sum(r.cash == 'short' for r in rows):,} short of cash, "
+        f"{sum(r.cash == 'excess' for r in rows):,} with cash to invest, "
+        f"{len(found.holds.held):,} held"
+    )
+    histogram = Table(title="largest drift per account", show_header=False)
+    histogram.add_column("bucket")
+    histogram.add_column("accounts", justify="right")
+    histogram.add_column("")
+    counts = [0] * len(DRIFT_BUCKETS)
+    for r in rows:
+        counts[next(k for k, (edge, _) in enumerate(DRIFT_BUCKETS) if r.max_drift < edge)] += 1
+    for (_, label), count in zip(DRIFT_BUCKETS, counts, strict=True):
+        histogram.add_row(label, f"{count:,}", _bar(Decimal(count), Decimal(max(counts))))
+    out.print(histogram)
+    table = Table(title=f"accounts needing attention ({len(shown):,} of {len(attention):,})")
+    for column in ("account", "model", "value", "max drift", "out of band (points)", "cash", "why"):
+        table.add_column(column, justify="right" if column in ("value", "max drift") else "left")
+    for r in shown:
+        why = f"[red]held: {r.hold}[/red]" if r.held else ", ".join(r.reasons)
+        table.add_row(
+            r.account_id,
+            r.model_id,
+            f"{r.value:,.2f}",
+            f"{r.max_drift * 100:.1f}",
+            "; ".join(r.positions[:4]) + (" …" if len(r.positions) > 4 else ""),
+            r.cash,
+            why,
+        )
+    out.print(table)
+    if found.book.unmodelled:
+        out.print(
+            f"[yellow]{len(found.book.unmodelled):,} accounts have no model that resolves[/yellow]"
+        )
+
+
+@app.command()
+def holds(
+    as_of: AsOfOption = None,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Accounts that will not be traded because their data is wrong, and why."""
+    found = _evaluate(database_url, as_of, None)
+    listed = [asdict(h) for h in found.holds.holds]
+    if as_json:
+        _print_json({"as_of": found.at, "holds": listed, "flagged": dict(found.holds.flagged)})
+        return
+    if not listed:
+        out.print(f"no holds as of {found.at:%Y-%m-%d %H:%M} UTC")
+        return
+    if found.holds.flagged:
+        flagged = Table(title="securities whose price cannot be used")
+        flagged.add_column("security")
+        flagged.add_column("why")
+        for security, why in sorted(found.holds.flagged.items()):
+            flagged.add_row(security, why)
+        out.print(flagged)
+    table = Table(title=f"holds ({len(listed):,} on {len(found.holds.held):,} accounts)")
+    for column in ("account", "cause", "detail"):
+        table.add_column(column)
+    for h in found.holds.holds:
+        table.add_row(h.account_id, h.cause.value, h.detail)
+    out.print(table)
+
+
+requests_app = typer.Typer(
+    help="Rebalance requests: list them, or ask for one by hand.", no_args_is_help=True
+)
+app.add_typer(requests_app, name="requests")
+
+
+@requests_app.command("list")
+def requests_list(
+    limit: Annotated[int, typer.Option(help="At most this many (0: all).")] = 50,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Rebalance requests raised so far, newest first."""
+    engine = _engine(database_url)
+    with engine.connect() as connection:
+        found = repo.list_requests(connection, limit=limit)
+    if as_json:
+        _print_json(found)
+        return
+    table = Table(title=f"rebalance requests ({len(found):,})")
+    for column in ("as of", "account", "household", "reasons", "max drift", "status"):
+        table.add_column(column)
+    for r in found:
+        table.add_row(
+            f"{r['as_of']:%Y-%m-%d %H:%M}",
+            r["account_id"] or "",
+            r["household_id"] or "",
+            ", ".join(r["reasons"]),
+            f"{r['figures'].get('max_drift', 0) * 100:.1f}",
+            r["status"],
+        )
+    out.print(table)
+
+
+def _publish(events: Sequence[Event], *, bus: str, url: str, show: str | None = None) -> None:
+    """Publish ``events`` on the bus named, in order, with a progress bar if ``show``."""
+
+    async def publish() -> None:
+        opened = await open_bus(bus, url=url)
+        try:
+            with _progress(disable=show is None) as bar:
+                for event in bar.track(events, description=show or ""):
+                    await opened.publish(event)
+        finally:
+            await opened.close()
+
+    asyncio.run(publish())
+
+
+@requests_app.command("add")
+def requests_add(
+    account_id: Annotated[str, typer.Argument(help="The account to rebalance.")],
+    note: Annotated[str, typer.Option(help="Why, for the people who act on it.")] = "",
+    bus: BusOption = None,
+    nats_url: NatsOption = None,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Ask for a rebalance by hand (a manual request), stored and published."""
+    settings = Settings()
+    engine = _engine(database_url)
+    with engine.begin() as connection:
+        account = repo.account(connection, account_id=account_id)
+        request = manual_request(
+            account_id=account.account_id,
+            household_id=account.household_id,
+            as_of=datetime.now(UTC),
+            note=note,
+        )
+        new = repo.save_requests(
+            connection, requests=[request.to_payload()], received_at=datetime.now(UTC)
+        )
+
+    _publish([request_event(request)], bus=bus or settings.bus, url=nats_url or settings.nats_url)
+    if as_json:
+        _print_json({"request_id": request.request_id, "new": bool(new)})
+    else:
+        out.print(f"{request.request_id}: " + ("requested" if new else "already requested today"))
+
+
+# ── the watcher ──────────────────────────────────────────────────────────────
+
+prices_app = typer.Typer(help="Prices as a stream of events.", no_args_is_help=True)
+app.add_typer(prices_app, name="prices")
+
+
+@dataclass(frozen=True, slots=True)
+class WatchReport:
+    started: datetime
+    ticks: int
+    requests: int
+    stored: int
+    by_reason: dict[str, int]
+
+
+async def _watch(
+    engine: sa.Engine,
+    *,
+    at: datetime,
+    bus_name: str,
+    nats_url: str,
+    replay: list[PriceTick] | None,
+    calendar: str | None,
+    bands: str | None,
+    quiet: bool,
+) -> WatchReport:
+    settings = Settings()
+    found = evaluate(
+        load_state(engine, as_of=at), at=at, settings=watch_settings(settings, bands=bands)
+    )
+    bus = await open_bus(bus_name, url=nats_url)
+    by_reason: dict[str, int] = {}
+
+    def count(request: RebalanceRequest) -> None:
+        for reason in request.reasons:
+            by_reason[reason.value] = by_reason.get(reason.value, 0) + 1
+
+    service = MonitorService(engine, bus, found.watch, calendar=calendar, on_request=count)
+    try:
+        await service.start(initial=found.requests)
+        if replay is None:
+            err.print(f"watching prices on the {bus_name} bus; Ctrl-C to stop")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+        else:
+            with _progress(disable=quiet) as bar:
+                task = bar.add_task("replaying prices", total=len(replay))
+                for tick in replay:
+                    await bus.publish(price_event(tick))
+                waiting = asyncio.create_task(service.wait_for(len(replay), timeout=3600))
+                while not waiting.done():
+                    bar.update(task, completed=service.ticks)
+                    await asyncio.sleep(0.1)
+                await waiting
+    finally:
+        await service.stop()
+        await bus.close()
+    return WatchReport(at, service.ticks, len(service.published), service.stored, by_reason)
+
+
+def _print_watch(report: WatchReport, *, as_json: bool) -> None:
+    if as_json:
+        _print_json(asdict(report))
+        return
+    out.print(
+        f"from {report.started:%Y-%m-%d %H:%M} UTC: {report.ticks:,} price events, "
+        f"{report.requests:,} rebalance requests raised, {report.stored:,} new in the store"
+    )
+    table = Table(title="requests by reason")
+    table.add_column("reason")
+    table.add_column("requests", justify="right")
+    table.add_column("")
+    top = max(report.by_reason.values(), default=0)
+    for reason, number in sorted(report.by_reason.items(), key=lambda kv: -kv[1]):
+        table.add_row(reason, f"{number:,}", _bar(Decimal(number), Decimal(top)))
+    out.print(table)
+
+
+def _replay_ticks(
+    engine: sa.Engine, path: Path, start: date | None, end: date | None
+) -> list[PriceTick]:
+    with engine.connect() as connection:
+        known = repo.key_series(connection, kind="securities")
+    return read_price_history(path, securities=known, start=start, end=end)
+
+
+@app.command()
+def monitor(
+    replay: Annotated[
+        Path | None, typer.Option(help="Feed this prices file as a stream, then stop.")
+    ] = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    as_of: AsOfOption = None,
+    calendar: Annotated[
+        str | None, typer.Option(help="Also request every account monthly, quarterly, …")
+    ] = None,
+    bus: BusOption = None,
+    nats_url: NatsOption = None,
+    bands: BandsOption = None,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Watch the firm: price events in, rebalance requests out (stored and published)."""
+    settings = Settings()
+    engine = _engine(database_url)
+    first, last = _day(start, "--from"), _day(end, "--to")
+    ticks = _replay_ticks(engine, replay, first, last) if replay is not None else None
+    if as_of is not None or first is None:
+        at = _as_of(as_of)
+    else:  # a replay starts from the prices as they stood the evening before
+        at = datetime.combine(first, time(0), tzinfo=UTC) - timedelta(microseconds=1)
+    report = asyncio.run(
+        _watch(
+            engine,
+            at=at,
+            bus_name=bus or settings.bus,
+            nats_url=nats_url or settings.nats_url,
+            replay=ticks,
+            calendar=calendar or settings.calendar,
+            bands=bands,
+            quiet=as_json,
+        )
+    )
+    _print_watch(report, as_json=as_json)
+
+
+@prices_app.command("replay")
+def prices_replay(
+    path: Annotated[Path, typer.Argument(help="A prices file in the canonical format.")],
+    start: FromOption = None,
+    end: ToOption = None,
+    bus: BusOption = None,
+    nats_url: NatsOption = None,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Publish a price history as a stream of price events, in time order.
+
+    On NATS, a `poise monitor --bus nats` running elsewhere consumes them. On the
+    in-process bus there is no one else to listen, so the monitor runs here.
+    """
+    settings = Settings()
+    bus_name = bus or settings.bus
+    if bus_name == "inprocess":
+        monitor(
+            replay=path,
+            start=start,
+            end=end,
+            as_of=None,
+            calendar=None,
+            bus=bus_name,
+            nats_url=nats_url,
+            bands=None,
+            as_json=as_json,
+            database_url=database_url,
+        )
+        return
+    engine = _engine(database_url)
+    ticks = _replay_ticks(engine, path, _day(start, "--from"), _day(end, "--to"))
+
+    _publish(
+        [price_event(tick) for tick in ticks],
+        bus=bus_name,
+        url=nats_url or settings.nats_url,
+        show=None if as_json else "publishing prices",
+    )
+    if as_json:
+        _print_json({"published": len(ticks)})
+    else:
+        out.print(f"published {len(ticks):,} price events on {bus_name}")

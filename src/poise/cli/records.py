@@ -1,0 +1,427 @@
+"""Commands over the system of record: the schema, ingest, accounts and the demo firm."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+import typer
+from rich.table import Table
+
+from poise.cli.common import (
+    DatabaseOption,
+    JsonOption,
+    _bar,
+    _engine,
+    _money,
+    _print_json,
+    _progress,
+    accounts_app,
+    app,
+    db_app,
+    err,
+    out,
+)
+from poise.demo import generate_firm, write_firm
+from poise.domain.errors import PoiseError
+from poise.domain.models import resolve
+from poise.ingest.formats import FORMATS
+from poise.report.summary import FirmSummary, Holding, holdings, summarise
+from poise.settings import Settings
+from poise.store import repo
+from poise.store.engine import make_engine
+from poise.store.migrate import current_revision, head_revision, upgrade
+from poise.workflow.ingest import FileReport, ingest_paths
+
+# ── db ────────────────────────────────────────────────────────────────────────
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseOption = None) -> None:
+    """Bring the database to the current schema (creates it if new)."""
+    engine = make_engine(database_url or Settings().database_url)
+    before = current_revision(engine)
+    upgrade(engine)
+    after = current_revision(engine)
+    out.print(
+        f"schema {before or 'none'} → {after}" if before != after else f"schema {after}, up to date"
+    )
+
+
+@db_app.command("current")
+def db_current(database_url: DatabaseOption = None) -> None:
+    """Show the database's schema revision and the newest one poise knows."""
+    engine = make_engine(database_url or Settings().database_url)
+    out.print(f"database: {current_revision(engine) or 'none'}; poise: {head_revision()}")
+
+
+# ── ingest ────────────────────────────────────────────────────────────────────
+
+
+@contextmanager
+def _ingest_progress(enabled: bool) -> Iterator[Callable[[str, FileReport | None], None] | None]:
+    if not enabled:
+        yield None
+        return
+    with _progress() as bar:
+        task = bar.add_task("loading", total=None)
+        done: list[str] = []
+
+        def tick(name: str, report: FileReport | None) -> None:
+            if report is None:
+                bar.update(task, description=f"loading {name}")
+            else:
+                done.append(name)
+                bar.update(task, completed=len(done))
+
+        yield tick
+
+
+def _ingest_table(reports: Sequence[FileReport]) -> Table:
+    table = Table(title="ingest", show_lines=False)
+    for column in ("file", "kind", "read", "loaded", "unchanged", "quarantined"):
+        table.add_column(column, justify="left" if column in ("file", "kind") else "right")
+    for r in reports:
+        if r.refused:
+            table.add_row(Path(r.path).name, "[red]refused[/red]", "", "", "", "")
+        else:
+            q = f"[yellow]{r.quarantined:,}[/yellow]" if r.quarantined else "0"
+            table.add_row(
+                Path(r.path).name, r.kind, f"{r.read:,}", f"{r.loaded:,}", f"{r.unchanged:,}", q
+            )
+    return table
+
+
+def _report_json(r: FileReport) -> dict[str, Any]:
+    return {
+        "path": r.path,
+        "kind": r.kind,
+        "read": r.read,
+        "loaded": r.loaded,
+        "inserted": r.inserted,
+        "updated": r.updated,
+        "unchanged": r.unchanged,
+        "quarantined": r.quarantined,
+        "refused": r.refused or None,
+        "rejects": [{"line": x.line, "reason": x.reason} for x in r.rejects],
+    }
+
+
+def _show_quarantine(engine: sa.Engine, *, everything: bool, as_json: bool) -> None:
+    with engine.connect() as connection:
+        rows = repo.list_quarantine(connection, everything=everything)
+    if as_json:
+        _print_json([asdict(r) for r in rows])
+        return
+    if not rows:
+        out.print("nothing in quarantine")
+        return
+    table = Table(title=f"quarantine ({len(rows):,} rows)")
+    for column in ("file", "line", "kind", "reason", "row"):
+        table.add_column(column, justify="right" if column == "line" else "left")
+    for r in rows:
+        table.add_row(r.file_name, str(r.line), r.kind, r.reason, r.raw[:60])
+    out.print(table)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(help="CSV or Parquet files.")] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(help="Read every file as this kind instead of telling it by its columns."),
+    ] = None,
+    quarantine: Annotated[
+        bool, typer.Option("--quarantine", help="List quarantined rows instead of loading.")
+    ] = False,
+    everything: Annotated[
+        bool, typer.Option("--all", help="With --quarantine: rows of every load, not the latest.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 3 when any row was quarantined.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Load custodian and accounting files; every row is loaded or quarantined with a reason."""
+    if verbose:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    if kind is not None and kind not in FORMATS:
+        raise typer.BadParameter(f"kind must be one of {', '.join(FORMATS)}", param_hint="--kind")
+    engine = _engine(database_url, create=True)
+    if quarantine:
+        _show_quarantine(engine, everything=everything, as_json=as_json)
+        return
+    if not paths:
+        raise typer.BadParameter("name at least one file", param_hint="PATHS")
+    with _ingest_progress(not as_json and not verbose) as tick:
+        reports = ingest_paths(
+            engine, paths, today=datetime.now(UTC).date(), kind=kind, progress=tick
+        )
+    if as_json:
+        _print_json([_report_json(r) for r in reports])
+    else:
+        out.print(_ingest_table(reports))
+        for r in reports:
+            if r.refused:
+                err.print(f"[red]refused:[/red] {r.refused}")
+            for x in r.rejects[:5]:
+                err.print(f"[yellow]{Path(r.path).name}:{x.line}[/yellow] {x.reason}")
+            if len(r.rejects) > 5:
+                err.print(f"… and {len(r.rejects) - 5:,} more: poise ingest --quarantine")
+    if any(r.refused for r in reports):
+        raise typer.Exit(4)
+    if strict and any(r.quarantined for r in reports):
+        raise typer.Exit(3)
+
+
+# ── accounts ──────────────────────────────────────────────────────────────────
+
+
+@accounts_app.command("list")
+def accounts_list(
+    household: Annotated[str | None, typer.Option(help="Only this household.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only accounts on this model.")] = None,
+    registration: Annotated[str | None, typer.Option(help="Only this registration.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows (0: all).")] = 50,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Accounts with their household, registration, model and value."""
+    engine = _engine(database_url)
+    with engine.connect() as connection:
+        found = repo.accounts(
+            connection, household_id=household, model_id=model, registration=registration
+        )
+        shown = found[:limit] if limit else found
+        lots = repo.lots(connection, account_ids=[a.account_id for a in shown])
+        prices = {s: p for s, (p, _) in repo.latest_prices(connection).items()}
+    held, _ = holdings(lots, prices)
+    value = {a.account_id: a.cash for a in shown}
+    for h in held:
+        value[h.account_id] += h.value
+    if as_json:
+        _print_json(
+            [
+                {
+                    "account_id": a.account_id,
+                    "household_id": a.household_id,
+                    "registration": a.registration.value,
+                    "custodian": a.custodian,
+                    "model_id": a.model_id,
+                    "cash": a.cash,
+                    "value": value[a.account_id],
+                }
+                for a in shown
+            ]
+        )
+        return
+    table = Table(title=f"accounts ({len(shown):,} of {len(found):,})")
+    for column in ("account", "household", "registration", "custodian", "model", "cash", "value"):
+        table.add_column(column, justify="right" if column in ("cash", "value") else "left")
+    for a in shown:
+        table.add_row(
+            a.account_id,
+            a.household_id,
+            a.registration.value,
+            a.custodian,
+            a.model_id or "",
+            _money(a.cash),
+            _money(value[a.account_id]),
+        )
+    out.print(table)
+
+
+@accounts_app.command("show")
+def accounts_show(
+    account_id: Annotated[str, typer.Argument(help="The account number.")],
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """One account: its settings, holdings and tax lots."""
+    engine = _engine(database_url)
+    with engine.connect() as connection:
+        account = repo.account(connection, account_id=account_id)
+        lots = repo.account_lots(connection, account_id=account_id)
+        prices = {s: p for s, (p, _) in repo.latest_prices(connection).items()}
+        models = repo.models(connection)
+    held, _ = holdings(lots, prices)
+    total = account.cash + sum((h.value for h in held), Decimal(0))
+    targets = resolve(account.model_id, models).securities if account.model_id in models else {}
+    if as_json:
+        _print_json(
+            {
+                "account": asdict(account),
+                "value": total,
+                "holdings": [
+                    asdict(h) | {"gain": h.gain, "target": targets.get(h.security_id)} for h in held
+                ],
+                "lots": [asdict(lot) for lot in lots],
+            }
+        )
+        return
+    a = account
+    out.print(f"[bold]{a.account_id}[/bold]  {a.name}  household {a.household_id}")
+    out.print(
+        f"{a.registration.value} at {a.custodian or '—'}; model {a.model_id or '—'}; "
+        f"harvesting {'on' if a.harvest else 'off'}"
+    )
+    out.print(
+        f"value {_money(total)}; cash {_money(a.cash)} "
+        f"(reserve {_money(a.reserve.amount)} or {a.reserve.fraction:%})"
+    )
+    rates = a.tax_rates
+    out.print(
+        f"tax rates: short {rates.short_term:%}, long {rates.long_term:%}, state {rates.state:%}"
+    )
+    if a.restrictions.do_not_buy or a.restrictions.do_not_sell or a.restrictions.excluded_tags:
+        r = a.restrictions
+        out.print(
+            f"restrictions: do not buy {sorted(r.do_not_buy)}, do not sell {sorted(r.do_not_sell)},"
+            f" excluded tags {sorted(r.excluded_tags)}"
+        )
+    table = Table(title="holdings")
+    for column in ("security", "quantity", "basis", "value", "weight", "target", "gain"):
+        table.add_column(column, justify="left" if column == "security" else "right")
+    for h in sorted(held, key=lambda h: -h.value):
+        gain = f"[green]{_money(h.gain)}[/green]" if h.gain >= 0 else f"[red]{_money(h.gain)}[/red]"
+        weight = f"{h.value / total:.1%}" if total else ""
+        target = f"{targets[h.security_id]:.1%}" if h.security_id in targets else "—"
+        table.add_row(
+            h.security_id, f"{h.quantity:,}", _money(h.basis), _money(h.value), weight, target, gain
+        )
+    for security_id in sorted(set(targets) - {h.security_id for h in held}):
+        table.add_row(security_id, "0", "", "", "0.0%", f"{targets[security_id]:.1%}", "")
+    out.print(table)
+    lot_table = Table(title=f"tax lots ({len(lots)})")
+    for column in ("lot", "security", "quantity", "basis", "acquired"):
+        lot_table.add_column(column, justify="right" if column in ("quantity", "basis") else "left")
+    for lot in lots:
+        lot_table.add_row(
+            lot.lot_id,
+            lot.security_id,
+            f"{lot.quantity:,}",
+            _money(lot.basis),
+            lot.acquired.isoformat(),
+        )
+    out.print(lot_table)
+
+
+# ── demo ──────────────────────────────────────────────────────────────────────
+
+
+def _print_summary(summary: FirmSummary, *, engine_url: str, files: Path, as_of: date) -> None:
+    s = summary
+    out.rule("[bold]the demo firm[/bold]")
+    out.print(
+        f"{s.households:,} households, {s.accounts:,} accounts, "
+        f"assets under management [bold]{_money(s.aum)}[/bold] (cash {_money(s.cash)})"
+    )
+    reg = Table(title="accounts by registration")
+    for column in ("registration", "accounts", "value", ""):
+        reg.add_column(column, justify="left" if column in ("registration", "") else "right")
+    top = max((r.value for r in s.by_registration), default=Decimal(0))
+    for r in s.by_registration:
+        reg.add_row(r.registration, f"{r.accounts:,}", _money(r.value), _bar(r.value, top))
+    out.print(reg)
+    models = Table(title="assets by model")
+    for column in ("model", "name", "accounts", "value", ""):
+        models.add_column(column, justify="right" if column in ("accounts", "value") else "left")
+    top = max((m.value for m in s.by_model), default=Decimal(0))
+    for m in s.by_model:
+        models.add_row(
+            m.model_id or "—", m.name, f"{m.accounts:,}", _money(m.value), _bar(m.value, top)
+        )
+    out.print(models)
+
+    def movers(title: str, rows: Sequence[Holding], colour: str) -> Table:
+        table = Table(title=title)
+        for column in ("account", "security", "quantity", "basis", "value", "unrealised"):
+            table.add_column(
+                column, justify="left" if column in ("account", "security") else "right"
+            )
+        for h in rows:
+            table.add_row(
+                h.account_id,
+                h.security_id,
+                f"{h.quantity:,}",
+                _money(h.basis),
+                _money(h.value),
+                f"[{colour}]{_money(h.gain)}[/{colour}]",
+            )
+        return table
+
+    out.print(movers("largest unrealised gains", s.largest_gains, "green"))
+    out.print(movers("largest unrealised losses", s.largest_losses, "red"))
+    out.print(f"unrealised gain, whole firm: {_money(s.unrealised_gain)}")
+    if s.unpriced_lots:
+        out.print(f"[yellow]{s.unpriced_lots:,} lots have no price and are left out[/yellow]")
+    out.print(
+        f"\nfiles: {files}/   database: {engine_url}\n"
+        "next: poise accounts list · poise accounts show ACCOUNT · poise ingest --quarantine\n"
+        f"      poise drift --as-of {as_of} · poise holds --as-of {as_of}"
+    )
+
+
+def firm_summary(engine: sa.Engine) -> FirmSummary:
+    with engine.connect() as connection:
+        return summarise(
+            households=len(repo.households(connection)),
+            accounts=repo.accounts(connection),
+            lots=repo.lots(connection),
+            prices={s: p for s, (p, _) in repo.latest_prices(connection).items()},
+            model_names={mid: m.name for mid, m in repo.models(connection).items()},
+        )
+
+
+@app.command()
+def demo(
+    households: Annotated[int, typer.Option(min=1, help="Households in the firm.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed for the random choices.")] = 7,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the firm's files.")] = Path(
+        "demo-data"
+    ),
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Market data folder (default: ../shared/data).")
+    ] = None,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Build a realistic firm from real market data, ingest it, and summarise it."""
+    settings = Settings()
+    url = database_url or settings.database_url
+    with _progress(disable=as_json) as bar:
+        task = bar.add_task("generating the firm", total=None)
+
+        def step(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        firm = generate_firm(
+            households=households, seed=seed, data_dir=data_dir or settings.data_dir, progress=step
+        )
+        paths = write_firm(firm, out_dir)
+        engine = _engine(url, create=True)
+        load = bar.add_task("loading", total=len(paths))
+
+        def tick(name: str, report: FileReport | None) -> None:
+            bar.update(load, description=f"loading {name}", advance=0 if report is None else 1)
+
+        reports = ingest_paths(engine, paths, today=datetime.now(UTC).date(), progress=tick)
+    refused = [r for r in reports if r.refused]
+    if refused:
+        raise PoiseError("; ".join(r.refused for r in refused))
+    summary = firm_summary(engine)
+    if as_json:
+        _print_json({"files": [_report_json(r) for r in reports], "summary": asdict(summary)})
+        return
+    out.print(_ingest_table(reports))
+    _print_summary(summary, engine_url=url, files=out_dir, as_of=firm.as_of)
