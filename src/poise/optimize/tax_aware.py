@@ -29,7 +29,7 @@ point of a small account). The result is checked against every rule like any met
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import cvxpy as cp
@@ -44,7 +44,13 @@ from poise.optimize.check import Costs, violations
 from poise.optimize.problem import Problem
 from poise.optimize.trades import LotSale, Proposal, Side, Trade, TradeReason
 
-__all__ = ["OptimizeSettings", "objective", "rebalance_optimize"]
+__all__ = [
+    "OptimizeSettings",
+    "objective",
+    "rebalance_optimize",
+    "tracking_error",
+    "with_tracking",
+]
 
 Floats = npt.NDArray[np.float64]
 IMPROVE_UP_TO = 40  # securities: the rounding heuristic runs on accounts this small
@@ -60,6 +66,8 @@ class OptimizeSettings:
     max_turnover: Decimal | None = None  # of the account's value
     tax_budget: Decimal | None = None  # the most net realised gain, in dollars
     min_trade: Decimal = ZERO  # smallest trade, in dollars
+    min_trade_fraction: Decimal = ZERO  # smallest trade, as a fraction of the account
+    harvest_only: bool = False  # sell only lots at a loss (and buy to keep exposure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,8 +367,35 @@ def objective(
                 else problem.short_rate
             )
             tax += float(sale.gain * rate)
-    weight = np.array([shares[h.security_id] * float(h.price) for h in problem.holdings]) / value
-    gap = weight - np.array([float(h.target) for h in problem.holdings])
-    tracking = float(np.sqrt(max(gap @ covariance @ gap, 0.0)))
+    tracking = _tracking(problem, shares, covariance)
     cost = sum(float(settings.costs.of(t)) for t in trades)
     return settings.risk * tracking + settings.tax * tax / value + settings.cost * cost / value
+
+
+def _tracking(problem: Problem, shares: dict[str, float], covariance: Floats) -> float:
+    value = float(problem.value)
+    if value <= 0:
+        return 0.0
+    weight = np.array([shares[h.security_id] * float(h.price) for h in problem.holdings]) / value
+    gap = weight - np.array([float(h.target) for h in problem.holdings])
+    return float(np.sqrt(max(gap @ covariance @ gap, 0.0)))
+
+
+def tracking_error(
+    problem: Problem, trades: list[Trade] | tuple[Trade, ...], covariance: Floats
+) -> Decimal:
+    """Annual tracking error to the model after ``trades`` (none: as it stands), as a
+    fraction to four places; ``covariance`` is aligned with the problem's holdings."""
+    shares = {h.security_id: float(h.quantity) for h in problem.holdings}
+    for trade in trades:
+        shares[trade.security_id] += float(trade.signed_quantity)
+    return Decimal(f"{_tracking(problem, shares, covariance):.4f}")
+
+
+def with_tracking(problem: Problem, proposal: Proposal, covariance: Floats) -> Proposal:
+    """``proposal`` with its tracking error before and after, whatever method made it."""
+    return replace(
+        proposal,
+        tracking_before=tracking_error(problem, (), covariance),
+        tracking_after=tracking_error(problem, proposal.trades, covariance),
+    )

@@ -82,6 +82,8 @@ class Proposal:
     drift_before: Decimal  # largest |weight − target| before, in weight points
     drift_after: Decimal
     binding: tuple[str, ...] = ()  # constraints that held the method back, in words
+    tracking_before: Decimal | None = None  # annual tracking error to the model, a fraction
+    tracking_after: Decimal | None = None  # None where no risk model was given
 
     @property
     def turnover(self) -> Decimal:
