@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from poise.domain.errors import ValidationError
+from poise.domain.lots import TaxLot
 from poise.domain.money import ZERO
 
-__all__ = ["CashFlow", "CashFlowKind", "LotRelieved", "Transaction", "TxnKind"]
+__all__ = ["CashFlow", "CashFlowKind", "LotRelieved", "Transaction", "TxnKind", "sale_gain"]
 
 
 class TxnKind(enum.StrEnum):
@@ -85,6 +87,24 @@ class Transaction:
             raise ValidationError(
                 f"transaction {self.txn_id}: relieved lots do not add up to the shares sold"
             )
+
+
+def sale_gain(sale: Transaction, lots: Mapping[str, TaxLot]) -> Decimal | None:
+    """The gain a sale realised — its proceeds (``amount``, net of commission) less the
+    basis of the shares it relieved, each at its lot's basis a share (adjusted for wash
+    sales) as the books hold the lot — or None when that cannot be known: the sale
+    names no lots, or a lot it names is not in ``lots`` (the account's, by id) with
+    shares. A lot keeps its basis a share as it is sold down, so the books' row, before
+    or after the sale, gives it."""
+    if sale.kind is not TxnKind.SELL or not sale.lots:
+        return None
+    basis = ZERO
+    for relieved in sale.lots:
+        lot = lots.get(relieved.lot_id)
+        if lot is None or lot.quantity <= ZERO or lot.security_id != sale.security_id:
+            return None
+        basis += relieved.quantity * lot.basis_per_share
+    return sale.amount - basis
 
 
 class CashFlowKind(enum.StrEnum):

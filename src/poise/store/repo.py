@@ -9,6 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
@@ -25,7 +26,8 @@ from poise.domain.lots import TaxLot
 from poise.domain.models import Band, Model, ModelTarget, TargetKind
 from poise.domain.money import ZERO
 from poise.domain.securities import Security, SecurityKind, TradeUnit, Trading
-from poise.domain.transactions import CashFlow, CashFlowKind
+from poise.domain.transactions import CashFlow, CashFlowKind, LotRelieved, Transaction, TxnKind
+from poise.optimize.history import PriceHistory
 from poise.optimize.trades import Proposal
 from poise.store import tables as t
 
@@ -47,8 +49,10 @@ __all__ = [
     "models",
     "open_breaks",
     "open_request_reasons",
+    "price_history",
     "proposals",
     "record_load",
+    "sales_since",
     "save_proposal",
     "save_requests",
     "securities",
@@ -276,6 +280,34 @@ def latest_prices(
     return {row.security_id: (row.price, row.as_of) for row in connection.execute(query)}
 
 
+def price_history(
+    connection: sa.Connection, *, security_ids: Sequence[str], since: datetime, until: datetime
+) -> PriceHistory:
+    """Daily prices of ``security_ids`` after ``since`` and up to ``until``, for the risk
+    model: one row per day that has any of them (a day is a UTC date), each security's
+    last price of that day, NaN where it has none. The one place prices become floats:
+    a covariance is an estimate, not an amount of money."""
+    p = t.prices
+    names = list(dict.fromkeys(security_ids))
+    column = {name: i for i, name in enumerate(names)}
+    last: dict[date, dict[int, Decimal]] = {}
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        query = (
+            sa.select(p.c.security_id, p.c.as_of, p.c.price)
+            .where(p.c.security_id.in_(chunk) & (p.c.as_of > since) & (p.c.as_of <= until))
+            .order_by(p.c.as_of, p.c.source)  # the day's last row wins
+        )
+        for row in connection.execute(query):
+            last.setdefault(row.as_of.date(), {})[column[row.security_id]] = row.price
+    days = sorted(last)
+    prices = np.full((len(days), len(names)), np.nan)
+    for d, day in enumerate(days):
+        for i, price in last[day].items():
+            prices[d, i] = float(price)
+    return PriceHistory(tuple(names), tuple(days), prices)
+
+
 def securities(connection: sa.Connection) -> dict[str, Security]:
     s = t.securities
     return {
@@ -374,6 +406,46 @@ def buys_since(connection: sa.Connection, *, since: date) -> list[tuple[str, str
     return [(row.account_id, row.security_id, row.trade_date) for row in connection.execute(query)]
 
 
+def _relieved(text: str | None) -> tuple[LotRelieved, ...]:
+    """``L1:10;L2:20`` as lots relieved."""
+    if not text:
+        return ()
+    pairs = (item.rsplit(":", 1) for item in text.split(";") if item)
+    return tuple(
+        LotRelieved(lot_id, Decimal(quantity)) for lot_id, quantity in pairs if Decimal(quantity)
+    )
+
+
+def sales_since(connection: sa.Connection, *, account_id: str, since: date) -> list[Transaction]:
+    """The account's sales traded on or after ``since``, with the lots they relieved."""
+    x = t.transactions
+    query = (
+        sa.select(x)
+        .where(
+            (x.c.account_id == account_id)
+            & (x.c.kind == TxnKind.SELL.value)
+            & (x.c.trade_date >= since)
+            & x.c.security_id.is_not(None)
+        )
+        .order_by(x.c.trade_date, x.c.txn_id)
+    )
+    return [
+        Transaction(
+            txn_id=row.txn_id,
+            account_id=row.account_id,
+            kind=TxnKind(row.kind),
+            trade_date=row.trade_date,
+            settle_date=row.settle_date,
+            amount=row.amount,
+            security_id=row.security_id,
+            quantity=row.quantity,
+            lots=_relieved(row.lots),
+            description=row.description or "",
+        )
+        for row in connection.execute(query)
+    ]
+
+
 def save_requests(
     connection: sa.Connection, *, requests: Sequence[Mapping[str, Any]], received_at: datetime
 ) -> int:
@@ -455,9 +527,12 @@ def save_proposal(
     proposal: Proposal,
     as_of: datetime,
     created_at: datetime,
+    scenario: str | None = None,
+    risk_model: str | None = None,
 ) -> str:
     """Store a proposal (status ``proposed``); earlier ones of the account and method it
-    replaces become ``superseded``. Returns its id."""
+    replaces become ``superseded``. ``scenario`` names the scenario it was kept from,
+    ``risk_model`` what its tracking errors rest on. Returns its id."""
     p, pt = t.proposals, t.proposal_trades
     proposal_id = f"{proposal.account_id}/{created_at.isoformat()}/{proposal.method}"
     connection.execute(
@@ -486,6 +561,10 @@ def save_proposal(
             drift_before=proposal.drift_before,
             drift_after=proposal.drift_after,
             binding=json.dumps(list(proposal.binding)),
+            tracking_before=proposal.tracking_before,
+            tracking_after=proposal.tracking_after,
+            scenario=scenario,
+            risk_model=risk_model,
         )
     )
     if proposal.trades:

@@ -251,6 +251,10 @@ proposals = sa.Table(
     sa.Column("drift_before", Exact, nullable=False),
     sa.Column("drift_after", Exact, nullable=False),
     sa.Column("binding", sa.Text, nullable=False),  # JSON list of sentences
+    sa.Column("tracking_before", Exact),  # annual tracking error to the model, a fraction
+    sa.Column("tracking_after", Exact),
+    sa.Column("scenario", sa.String(32)),  # the named scenario it was kept from, if any
+    _text("risk_model"),  # what the tracking errors rest on, in words
 )
 
 proposal_trades = sa.Table(
