@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 SECURITIES = """\
@@ -79,3 +82,24 @@ def write_firm(folder: Path) -> list[Path]:
         path.write_text(text)
         paths.append(path)
     return paths
+
+
+def price_history(days: int, *, last: str = "2022-12-28") -> str:
+    """A prices file of ``days`` weekdays for every security of the small firm, ending on
+    ``last`` at the prices above: a seeded random walk back from them (1% a day), so
+    the risk model has history to estimate from and every current figure is unchanged."""
+    rng = random.Random(3)
+    closes = {line.split(",")[0]: Decimal(line.split(",")[2]) for line in PRICES.splitlines()[1:]}
+    weekdays: list[date] = []
+    day = date.fromisoformat(last)
+    while len(weekdays) < days:
+        if day.weekday() < 5:
+            weekdays.append(day)
+        day -= timedelta(days=1)
+    rows = ["security_id,as_of,price,source"]
+    for security_id, close in closes.items():
+        price = close
+        for day in weekdays:  # newest first, walking back
+            rows.append(f"{security_id},{day.isoformat()},{price},close")
+            price = (price * Decimal(str(1 + rng.gauss(0, 0.01)))).quantize(Decimal("0.01"))
+    return "\n".join(rows) + "\n"

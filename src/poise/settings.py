@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     harvest_min_loss_fraction: Decimal = Decimal("0.10")  # of the lot's basis
     calendar: str | None = None  # "monthly", "quarterly", "semiannually", "annually"
 
+    # Rebalancing
+    risk_lookback_days: int = 730  # daily prices the risk model is estimated from
+
     # Events
     bus: str = "inprocess"  # or "nats"
     nats_url: str = "nats://127.0.0.1:4222"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 import typer
@@ -15,15 +16,47 @@ from poise.cli.common import (
     DatabaseOption,
     JsonOption,
     _as_of,
+    _bar,
     _engine,
     _money,
     _print_json,
     app,
     out,
 )
+from poise.domain.errors import ValidationError
 from poise.monitor.book import BandPolicy
+from poise.optimize.scenarios import (
+    ALL,
+    METHODS,
+    PRESETS,
+    Scenario,
+    Tradeoff,
+    choose,
+    optimize_settings,
+    tradeoffs,
+)
+from poise.optimize.trades import Proposal
 from poise.settings import Settings
-from poise.workflow.rebalance import load_problem, propose
+from poise.workflow.rebalance import Proposed, load_history, load_problem, propose
+
+# ── options ──────────────────────────────────────────────────────────────────
+
+
+def _number(text: str | None, option: str) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise typer.BadParameter(f"{text!r} is not a number", param_hint=option) from None
+    if not value.is_finite():
+        raise typer.BadParameter(f"{text!r} is not a number", param_hint=option)
+    return value
+
+
+def _weight(value: float | None) -> float:
+    return 1.0 if value is None else value
+
 
 # ── rebalancing ──────────────────────────────────────────────────────────────
 
@@ -31,13 +64,77 @@ from poise.workflow.rebalance import load_problem, propose
 @app.command()
 def rebalance(
     account: Annotated[str, typer.Option("--account", help="The account to rebalance.")],
-    method: Annotated[str, typer.Option(help="bands or cash.")] = "bands",
+    method: Annotated[
+        str | None, typer.Option(help=f"{', '.join(METHODS)} (default bands).", show_default=False)
+    ] = None,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=f"Compare scenarios side by side and keep the first: {', '.join(PRESETS)},"
+            f" or {ALL}. Repeat for several.",
+            show_default=False,
+        ),
+    ] = None,
+    risk_weight: Annotated[
+        float | None, typer.Option(help="optimize: weight of tracking error (1).")
+    ] = None,
+    tax_weight: Annotated[
+        float | None, typer.Option(help="optimize: weight of estimated tax (1).")
+    ] = None,
+    cost_weight: Annotated[
+        float | None, typer.Option(help="optimize: weight of trading cost (1).")
+    ] = None,
+    tax_budget: Annotated[
+        str | None,
+        typer.Option(help="optimize: the most net realised gain, in dollars (0: none)."),
+    ] = None,
+    max_turnover: Annotated[
+        str | None,
+        typer.Option(help="optimize: the most traded, a fraction of the account (0.2)."),
+    ] = None,
+    min_trade: Annotated[str | None, typer.Option(help="The smallest trade, in dollars.")] = None,
+    min_trade_pct: Annotated[
+        str | None, typer.Option(help="The smallest trade, in percent of the account (0.5).")
+    ] = None,
     as_of: AsOfOption = None,
     bands: BandsOption = None,
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Propose trades for one account and keep the proposal (status proposed)."""
+    """Propose trades for one account and keep the proposal (status proposed).
+
+    With --scenario, every scenario named is run on the same account and risk model,
+    their trade-offs are printed side by side, and the first one's proposal is kept.
+    """
+    optimize_only = {
+        "--risk-weight": risk_weight,
+        "--tax-weight": tax_weight,
+        "--cost-weight": cost_weight,
+        "--tax-budget": tax_budget,
+        "--max-turnover": max_turnover,
+    }
+    pct = _number(min_trade_pct, "--min-trade-pct")
+    base = optimize_settings(
+        risk=_weight(risk_weight),
+        tax=_weight(tax_weight),
+        cost=_weight(cost_weight),
+        tax_budget=_number(tax_budget, "--tax-budget"),
+        max_turnover=_number(max_turnover, "--max-turnover"),
+        min_trade=_number(min_trade, "--min-trade") or Decimal(0),
+        min_trade_fraction=Decimal(0) if pct is None else pct / 100,
+    )
+    if scenario:
+        if method is not None:
+            raise ValidationError("give --method or --scenario, not both")
+        chosen = choose(scenario, base)
+    else:
+        given = [name for name, value in optimize_only.items() if value is not None]
+        if given and method != "optimize":
+            raise ValidationError(
+                f"{', '.join(given)}: only the optimize method (and scenarios) use them"
+            )
+        chosen = [Scenario.of_method(method or "bands", base)]
+
     settings = Settings()
     engine = _engine(database_url)
     at = _as_of(as_of)
@@ -48,12 +145,43 @@ def rebalance(
         firm_band=BandPolicy.preset(bands or settings.band_preset).band(),
         max_price_age=timedelta(days=settings.max_price_age_days),
     )
-    proposal_id, proposal = propose(engine, problem=problem, method=method, as_of=at)
-    if as_json:
-        _print_json({"proposal_id": proposal_id, **asdict(proposal)})
+    history = load_history(
+        engine, problem=problem, as_of=at, lookback=timedelta(days=settings.risk_lookback_days)
+    )
+    proposed = propose(engine, problem=problem, scenarios=chosen, history=history, as_of=at)
+    if scenario:
+        _print_scenarios(proposed, at, as_json=as_json)
         return
-    p = proposal
-    out.print(f"[bold]{proposal_id}[/bold]  ({p.method}, prices as of {at:%Y-%m-%d})")
+    _, proposal = proposed.kept
+    if as_json:
+        _print_json(
+            {
+                "proposal_id": proposed.proposal_id,
+                **asdict(proposal),
+                "risk_model": proposed.risk_model,
+                "risk_model_default": proposed.risk_default,
+            }
+        )
+        return
+    out.print(
+        f"[bold]{proposed.proposal_id}[/bold]  ({proposal.method}, prices as of {at:%Y-%m-%d})"
+    )
+    _print_proposal(proposal, proposed)
+
+
+def _pct_of(value: Decimal | None) -> str:
+    return "" if value is None else f"{value * 100:.1f}%"
+
+
+def _tracking(proposal: Proposal) -> str:
+    if proposal.tracking_before is None or proposal.tracking_after is None:
+        return ""
+    before, after = _pct_of(proposal.tracking_before), _pct_of(proposal.tracking_after)
+    return f"tracking error {before} → {after}"
+
+
+def _print_proposal(p: Proposal, proposed: Proposed) -> None:
+    """A proposal's trades, each sale with its lots, and its figures."""
     table = Table(title=f"trades ({len(p.trades)})")
     for column in ("side", "security", "quantity", "price", "value", "reason", "lots"):
         table.add_column(
@@ -77,7 +205,104 @@ def rebalance(
         f"realised: short {_money(p.realised_short)}, long {_money(p.realised_long)}; "
         f"estimated tax {_money(p.estimated_tax)}; cost {_money(p.cost)}; "
         f"cash {_money(p.cash_before)} → {_money(p.cash_after)}; "
-        f"largest drift {p.drift_before * 100:.1f} → {p.drift_after * 100:.1f} points"
+        f"largest drift {p.drift_before * 100:.1f} → {p.drift_after * 100:.1f} points; "
+        f"{_tracking(p)}"
     )
+    out.print(_risk_line(proposed))
     for reason in p.binding:
         out.print(f"[yellow]held back:[/yellow] {reason}")
+
+
+def _risk_line(proposed: Proposed) -> str:
+    # The default risk model makes every tracking error a rough one: say so, loudly.
+    described = proposed.risk_model
+    return f"[yellow]{described}[/yellow]" if proposed.risk_default else described
+
+
+def _print_scenarios(proposed: Proposed, at: datetime, *, as_json: bool) -> None:
+    rows = tradeoffs(proposed.results)
+    kept, proposal = proposed.kept
+    if as_json:
+        _print_json(
+            {
+                "proposal_id": proposed.proposal_id,
+                "kept": kept.name,
+                "account_id": proposal.account_id,
+                "as_of": at,
+                "risk_model": proposed.risk_model,
+                "risk_model_default": proposed.risk_default,
+                "scenarios": [
+                    {
+                        "name": scenario.name,
+                        "method": scenario.method,
+                        "about": scenario.about,
+                        "settings": asdict(scenario.settings),
+                        "figures": asdict(row),
+                        "proposal": asdict(result),
+                    }
+                    for (scenario, result), row in zip(proposed.results, rows, strict=True)
+                ],
+            }
+        )
+        return
+    before = proposal.tracking_before
+    out.print(
+        f"[bold]{proposal.account_id}[/bold]  {len(rows)} scenarios, prices as of {at:%Y-%m-%d};"
+        f" now: tracking error {_pct_of(before)}, largest drift"
+        f" {proposal.drift_before * 100:.1f} points"
+    )
+    out.print(_risk_line(proposed))
+    out.print(_tradeoff_table(rows))
+    out.print(_tax_and_tracking_chart(rows))
+    out.print(
+        f"kept: [bold]{proposed.proposal_id}[/bold]  (scenario {kept.name}, {kept.method},"
+        " status proposed)"
+    )
+    _print_proposal(proposal, proposed)
+
+
+def _dollars(amount: Decimal) -> str:
+    return f"{amount:,.0f}"
+
+
+def _tradeoff_table(rows: list[Tradeoff]) -> Table:
+    table = Table(title="scenarios: what each costs and what it buys")
+    table.add_column("scenario", no_wrap=True)
+    for column in ("trades", "turnover $", "tax $", "cost $", "tracking\nafter", "drift\nafter"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(
+            row.scenario,
+            str(row.trades),
+            _dollars(row.turnover),
+            _dollars(row.estimated_tax),
+            _dollars(row.cost),
+            _pct_of(row.tracking_after),
+            f"{row.drift_after * 100:.1f}",
+        )
+    table.caption = "tax: estimated, a loss harvested is negative; drift: largest, in points"
+    return table
+
+
+def _tax_and_tracking_chart(rows: list[Tradeoff]) -> Table:
+    """Tax against tracking error, each as a bar on its own scale (a tax benefit in
+    green): the trade-off at a glance."""
+    largest_tax = max((abs(r.estimated_tax) for r in rows), default=Decimal(0))
+    tracking = [r.tracking_after or Decimal(0) for r in rows]
+    largest_tracking = max(tracking, default=Decimal(0))
+    chart = Table(title="tax against tracking error", box=None, pad_edge=False)
+    chart.add_column("", no_wrap=True)
+    chart.add_column("estimated tax")
+    chart.add_column("", justify="right")
+    chart.add_column("tracking error after")
+    chart.add_column("", justify="right")
+    for row, after in zip(rows, tracking, strict=True):
+        colour = "green" if row.estimated_tax < 0 else "red"
+        chart.add_row(
+            row.scenario,
+            f"[{colour}]{_bar(abs(row.estimated_tax), largest_tax, 20)}[/{colour}]",
+            _dollars(row.estimated_tax),
+            f"[blue]{_bar(after, largest_tracking, 20)}[/blue]",
+            _pct_of(row.tracking_after),
+        )
+    return chart

@@ -1,8 +1,10 @@
 """The rebalancing engine: given an account, its lots, prices and model, the trades.
 
 Owns: the problem of one account (``problem``), trades and proposals (``trades``), the
-check every proposal must pass after rounding (``check``), and the methods that make
-trades: ``bands`` (only what is outside its band) and more to come.
+check every proposal must pass after rounding (``check``), the methods that make
+trades: ``bands`` (only what is outside its band), ``cash`` and ``tax_aware`` (the
+``optimize`` method); the risk model (``risk``) and the price history it is estimated
+from (``history``); and ``scenarios``, the methods under names, compared side by side.
 May not touch: the store, the bus, files or the clock. Arrays and rules in, trades
 out; the shell loads the inputs and stores the proposal.
 """

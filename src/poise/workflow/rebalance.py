@@ -1,28 +1,43 @@
-"""The rebalancer's shell: load one account's problem, run a method, keep the proposal."""
+"""The rebalancer's shell: load one account's problem and its price history, run the
+scenarios (or one method), keep the first one's proposal."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from poise.domain.errors import ValidationError
+from poise.domain.lots import TaxLot
 from poise.domain.models import Band, resolve
+from poise.domain.money import ZERO
+from poise.domain.transactions import Transaction, sale_gain
 from poise.monitor.holds import find_holds
-from poise.optimize.bands import rebalance_bands
-from poise.optimize.cash import rebalance_cash
+from poise.optimize.history import PriceHistory
 from poise.optimize.problem import WASH_WINDOW, Problem, RecentTrade, build_problem
+from poise.optimize.scenarios import Scenario, compare
 from poise.optimize.trades import Proposal
 from poise.store import repo
 
-__all__ = ["METHODS", "load_problem", "propose"]
+__all__ = ["Proposed", "load_history", "load_problem", "propose", "recent_sales"]
 
-# The methods, by the name a user gives.
-METHODS: Mapping[str, Callable[[Problem], Proposal]] = {
-    "bands": rebalance_bands,
-    "cash": rebalance_cash,
-}
+
+def recent_sales(sales: Sequence[Transaction], lots: Sequence[TaxLot]) -> list[RecentTrade]:
+    """The account's recent sales as the wash-sale rule sees them. A sale is at a loss
+    when its proceeds are below the basis of the lots it relieved; when that cannot be
+    known (it names no lots, or a lot the books no longer hold with shares), it counts
+    as a loss: not buying the security back for 30 days is the safe side of the rule."""
+    by_id = {lot.lot_id: lot for lot in lots}
+    found = []
+    for sale in sales:
+        if sale.security_id is None:
+            continue
+        gain = sale_gain(sale, by_id)
+        loss = gain is None or gain < ZERO
+        found.append(RecentTrade(sale.security_id, sale.trade_date, bought=False, loss=loss))
+    return found
 
 
 def load_problem(
@@ -38,6 +53,7 @@ def load_problem(
     An account on hold — stale prices, lots that disagree with the custodian, an open
     break — is refused: bad data is never traded.
     """
+    since = as_of.date() - WASH_WINDOW
     with engine.connect() as connection:
         account = repo.account(connection, account_id=account_id)
         lots = repo.account_lots(connection, account_id=account_id)
@@ -45,7 +61,8 @@ def load_problem(
         securities = repo.securities(connection)
         latest = repo.latest_prices(connection, as_of=as_of)
         flows = [f for f in repo.cash_flows(connection) if f.account_id == account_id]
-        buys = repo.buys_since(connection, since=as_of.date() - WASH_WINDOW)
+        buys = repo.buys_since(connection, since=since)
+        sales = repo.sales_since(connection, account_id=account_id, since=since)
         positions = repo.latest_positions(connection)
         breaks = repo.open_breaks(connection)
     holds = find_holds(
@@ -64,6 +81,7 @@ def load_problem(
         raise ValidationError(f"account {account_id} is held, not rebalanced: {reasons}")
     if account.model_id is None:
         raise ValidationError(f"account {account_id} has no model")
+    bought = [RecentTrade(s, d, bought=True) for a, s, d in buys if a == account_id]
     return build_problem(
         account=account,
         lots=lots,
@@ -71,21 +89,64 @@ def load_problem(
         model=resolve(account.model_id, models),
         securities=securities,
         cash_flows=flows,
-        recent=[RecentTrade(s, d, bought=True) for a, s, d in buys if a == account_id],
+        recent=[*bought, *recent_sales(sales, lots)],
         today=as_of.date(),
         firm_band=firm_band,
     )
 
 
+def load_history(
+    engine: sa.Engine, *, problem: Problem, as_of: datetime, lookback: timedelta
+) -> PriceHistory:
+    """The daily prices of the problem's securities over ``lookback`` up to ``as_of``,
+    aligned with its holdings: what the risk model is estimated from."""
+    with engine.connect() as connection:
+        return repo.price_history(
+            connection,
+            security_ids=[h.security_id for h in problem.holdings],
+            since=as_of - lookback,
+            until=as_of,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Proposed:
+    """What one rebalance run did: every scenario's proposal, the first one kept."""
+
+    proposal_id: str  # the kept proposal's
+    results: tuple[tuple[Scenario, Proposal], ...]
+    risk_model: str  # what the tracking errors rest on, in words
+    risk_default: bool  # too little price history: the default covariance was used
+
+    @property
+    def kept(self) -> tuple[Scenario, Proposal]:
+        return self.results[0]
+
+
 def propose(
-    engine: sa.Engine, *, problem: Problem, method: str, as_of: datetime
-) -> tuple[str, Proposal]:
-    """Run ``method`` on ``problem`` and keep the proposal (status ``proposed``)."""
-    if method not in METHODS:
-        raise ValidationError(f"no method {method!r}; methods: {', '.join(METHODS)}")
-    proposal = METHODS[method](problem)
+    engine: sa.Engine,
+    *,
+    problem: Problem,
+    scenarios: Sequence[Scenario],
+    history: PriceHistory,
+    as_of: datetime,
+) -> Proposed:
+    """Run every scenario on ``problem`` with the risk model of ``history``, and keep
+    the first one's proposal (status ``proposed``)."""
+    if not scenarios:
+        raise ValidationError("no scenario to run")
+    if history.security_ids != tuple(h.security_id for h in problem.holdings):
+        raise ValidationError("the price history is not aligned with the problem's holdings")
+    results = compare(problem, history.covariance(), scenarios)
+    scenario, proposal = results[0]
+    described = history.describe()
     with engine.begin() as connection:
         proposal_id = repo.save_proposal(
-            connection, proposal=proposal, as_of=as_of, created_at=datetime.now(UTC)
+            connection,
+            proposal=proposal,
+            as_of=as_of,
+            created_at=datetime.now(UTC),
+            scenario=scenario.name or None,
+            risk_model=described,
         )
-    return proposal_id, proposal
+    return Proposed(proposal_id, tuple(results), described, history.falls_back)
