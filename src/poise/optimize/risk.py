@@ -6,19 +6,36 @@ covariance is shrunk toward ``m·I`` (``m`` the mean variance) by the Ledoit–W
 annualised (252 trading days). A security with too little history gets the default
 volatility and no correlation; so does every security when there are fewer than
 ``MIN_DAYS`` days of prices in common.
+
+The optimiser works with the covariance as a statistical factor model,
+``Σ ≈ B Bᵀ + diag(d)``: ``B`` the leading ``FACTORS`` principal components (scaled by
+the square roots of their variances), ``d`` each security's variance left over, so
+every security's own variance is exact and only small correlations between the
+residuals are dropped. A covariance of up to ``FACTORS`` securities is kept whole.
+A :class:`RiskModel` is built once for a universe and serves every account in it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DEFAULT_VOLATILITY", "MIN_DAYS", "TRADING_DAYS", "shrunk_covariance"]
+__all__ = [
+    "DEFAULT_VOLATILITY",
+    "FACTORS",
+    "MIN_DAYS",
+    "TRADING_DAYS",
+    "RiskModel",
+    "shrunk_covariance",
+]
 
 Floats = npt.NDArray[np.float64]
 TRADING_DAYS = 252
 MIN_DAYS = 60
 DEFAULT_VOLATILITY = 0.20
+FACTORS = 40
 
 
 def ledoit_wolf(returns: Floats) -> tuple[Floats, float]:
@@ -48,3 +65,42 @@ def shrunk_covariance(prices: Floats) -> Floats:
         return fallback
     covariance, _ = ledoit_wolf(complete)
     return covariance * TRADING_DAYS
+
+
+@dataclass(frozen=True, slots=True)
+class RiskModel:
+    """``Σ = B Bᵀ + diag(d)`` over the securities ``ids`` (annual, in weight units)."""
+
+    ids: tuple[str, ...]
+    exposures: Floats  # B: securities × factors
+    specific: Floats  # d: securities
+
+    @classmethod
+    def of(cls, ids: tuple[str, ...] | list[str], covariance: Floats) -> RiskModel:
+        """The factor model of ``covariance`` (aligned with ``ids``); see the module."""
+        n = covariance.shape[0]
+        if n == 0:
+            return cls(tuple(ids), np.zeros((0, 0)), np.zeros(0))
+        values, vectors = np.linalg.eigh((covariance + covariance.T) / 2)
+        keep = min(n, FACTORS)
+        values, vectors = values[-keep:], vectors[:, -keep:]
+        exposures = vectors * np.sqrt(np.clip(values, 0.0, None))
+        specific = np.clip(np.diag(covariance) - np.sum(exposures**2, axis=1), 0.0, None)
+        if keep == n:  # kept whole: nothing is left over
+            specific = np.zeros(n)
+        return cls(tuple(ids), exposures, specific)
+
+    def restricted(self, ids: tuple[str, ...] | list[str]) -> RiskModel:
+        """The model of ``ids`` only (each must be in it), in that order."""
+        where = {name: i for i, name in enumerate(self.ids)}
+        missing = [name for name in ids if name not in where]
+        if missing:
+            raise KeyError(f"no risk for {missing}")
+        rows = np.array([where[name] for name in ids], dtype=np.int64)
+        return RiskModel(tuple(ids), self.exposures[rows], self.specific[rows])
+
+    @property
+    def covariance(self) -> Floats:
+        """The covariance the model stands for."""
+        matrix: Floats = self.exposures @ self.exposures.T + np.diag(self.specific)
+        return matrix

@@ -15,15 +15,16 @@ do-not-sell and excluded tags; the wash-sale windows; a maximum turnover; a tax
 budget (the most net realised gain allowed, possibly 0).
 
 A loss sale and a buy of the same (substantially identical) security in one proposal
-would be a wash sale: when the first solution has both, the buy is forbidden and the
-problem solved again — the exposure then comes back through the security's
-replacement candidates, which the problem includes.
+would be a wash sale: the harvest wins, and the exposure comes back through the
+security's replacement candidates, which the problem includes.
 
-The continuous solution (Clarabel, through cvxpy) is rounded down to each security's
-grid, lot by lot. In an account of up to ``IMPROVE_UP_TO`` securities, a heuristic
-then adds grid steps one at a time — a share bought, a share sold from the lot
-cheapest in tax, or one of each — while that lowers the objective (a share can be a
-point of a small account). The result is checked against every rule like any method's.
+The arithmetic is in :mod:`poise.optimize.program`. Shares, not weights: in an account
+of up to ``EXACT_UP_TO`` securities and ``EXACT_LOTS_UP_TO`` lots the problem is solved
+exactly in whole grid steps (mixed-integer, HiGHS; the minimum trade size exactly
+too). A larger account is solved continuously (Clarabel) and rounded: each buy and
+each sale to the nearest grid step, a trade below the minimum size left out and the
+rest solved again, buys trimmed when rounding leaves cash short. Either way the
+result is checked against every rule like any method's, and never shipped broken.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-import cvxpy as cp
 import numpy as np
 import numpy.typing as npt
 
@@ -42,10 +42,13 @@ from poise.domain.relief import Method, is_long_term, relieve
 from poise.optimize.bands import repair, summarise
 from poise.optimize.check import Costs, violations
 from poise.optimize.problem import Problem
+from poise.optimize.program import Arrays, Limits, Weights, solve_continuous, solve_shares
+from poise.optimize.risk import RiskModel
 from poise.optimize.trades import LotSale, Proposal, Side, Trade, TradeReason
 
 __all__ = [
     "OptimizeSettings",
+    "Risk",
     "objective",
     "rebalance_optimize",
     "tracking_error",
@@ -53,8 +56,10 @@ __all__ = [
 ]
 
 Floats = npt.NDArray[np.float64]
-IMPROVE_UP_TO = 40  # securities: the rounding heuristic runs on accounts this small
-IMPROVE_STEPS = 200  # grid steps it may add
+Bools = npt.NDArray[np.bool_]
+EXACT_UP_TO = 40  # securities: accounts this small are solved exactly in shares
+EXACT_LOTS_UP_TO = 200
+EXACT_STEP = 5e-4  # ... when a grid step of the median holding is this much of the account
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,137 +75,186 @@ class OptimizeSettings:
     harvest_only: bool = False  # sell only lots at a loss (and buy to keep exposure)
 
 
-@dataclass(frozen=True, slots=True)
-class _Arrays:
-    """The problem as floats for the solver — the one boundary where Decimal ends."""
-
-    price: Floats  # (n,)
-    held: Floats  # (n,)
-    target: Floats  # (n,)
-    lot_of: npt.NDArray[np.int64]  # (L,) security index of each lot
-    lot_quantity: Floats  # (L,)
-    lot_gain: Floats  # (L,) gain a share at today's price
-    lot_rate: Floats  # (L,) tax rate of the lot's term
-    no_buy: npt.NDArray[np.bool_]  # (n,)
-    no_sell_lot: npt.NDArray[np.bool_]  # (L,)
+Risk = RiskModel | Floats  # a factor model, or a covariance aligned with the holdings
 
 
-def _arrays(problem: Problem) -> _Arrays:
-    lots = [(i, lot) for i, h in enumerate(problem.holdings) for lot in h.lots]
-    holdings = problem.holdings
-    return _Arrays(
-        price=np.array([float(h.price) for h in holdings]),
-        held=np.array([float(h.quantity) for h in holdings]),
-        target=np.array([float(h.target) for h in holdings]),
-        lot_of=np.array([i for i, _ in lots], dtype=np.int64),
-        lot_quantity=np.array([float(lot.quantity) for _, lot in lots]),
-        lot_gain=np.array([float(holdings[i].price - lot.basis_per_share) for i, lot in lots]),
-        lot_rate=np.array(
-            [
-                float(
-                    problem.long_rate
-                    if is_long_term(lot.held_since, problem.today)
-                    else problem.short_rate
-                )
-                for _, lot in lots
-            ]
-        ),
-        no_buy=np.array([bool(h.no_buy) for h in holdings]),
-        no_sell_lot=np.array(
-            [
-                bool(holdings[i].no_sell)
-                or (bool(holdings[i].no_loss_sale) and lot.basis_per_share > holdings[i].price)
-                for i, lot in lots
-            ]
-        ),
+def _risk(problem: Problem, risk: Risk) -> RiskModel:
+    ids = [h.security_id for h in problem.holdings]
+    if isinstance(risk, RiskModel):
+        return risk.restricted(ids)
+    return RiskModel.of(ids, risk)
+
+
+def _lots(problem: Problem) -> list[tuple[int, TaxLot]]:
+    return [(i, lot) for i, h in enumerate(problem.holdings) for lot in h.lots]
+
+
+def _arrays(problem: Problem, risk: RiskModel, settings: OptimizeSettings) -> Arrays:
+    """The problem in weights of the account — the one boundary where Decimal ends."""
+    holdings, lots = problem.holdings, _lots(problem)
+    value = problem.value
+    price = np.array([float(h.price) for h in holdings])
+    unit = np.array([float(h.security.trading.step * h.price / value) for h in holdings])
+    gain = np.array([float(1 - lot.basis_per_share / holdings[i].price) for i, lot in lots])
+    rate = np.array(
+        [
+            float(
+                problem.long_rate
+                if is_long_term(lot.held_since, problem.today)
+                else problem.short_rate
+            )
+            for _, lot in lots
+        ]
+    )
+    closed = np.array(
+        [
+            bool(holdings[i].no_sell)
+            or (bool(holdings[i].no_loss_sale) and lot.basis_per_share > holdings[i].price)
+            or (settings.harvest_only and lot.basis_per_share <= holdings[i].price)
+            for i, lot in lots
+        ],
+        dtype=bool,
+    )
+    lot_of = np.array([i for i, _ in lots], dtype=np.int64)
+    cap = np.array([float(lot.quantity * holdings[i].price / value) for i, lot in lots])
+    identities = {h.security.wash_sale_identity for h in holdings}
+    number = {name: k for k, name in enumerate(sorted(identities))}
+    floor = min(problem.reserve, problem.cash)
+    return (
+        Arrays(
+            held=np.array([float(h.value / value) for h in holdings]),
+            target=np.array([float(h.target) for h in holdings]),
+            unit=unit,
+            lot_of=lot_of,
+            lot_cap=np.where(closed, 0.0, cap) if len(lots) else np.zeros(0),
+            lot_tax=rate * gain if len(lots) else np.zeros(0),
+            lot_gain=gain if len(lots) else np.zeros(0),
+            lot_loss=gain < 0 if len(lots) else np.zeros(0, dtype=bool),
+            buy_cap=np.array([0.0 if h.no_buy else np.inf for h in holdings]),
+            identity=np.array(
+                [number[h.security.wash_sale_identity] for h in holdings], dtype=np.int64
+            ),
+            cash=float((problem.cash - floor) / value),
+            half_spread=float(settings.costs.half_spread),
+            exposures=risk.exposures,
+            specific=risk.specific,
+        )
+        if len(price)
+        else _empty()
     )
 
 
-def _solve(
-    problem: Problem,
-    a: _Arrays,
-    factor: Floats,
-    settings: OptimizeSettings,
-    forbid_buy: npt.NDArray[np.bool_],
-) -> tuple[Floats, Floats] | None:
-    """Shares to buy per security and to sell per lot, continuous; None if infeasible."""
-    n, lots = len(a.price), len(a.lot_quantity)
-    value = float(problem.value)
-    half = float(settings.costs.half_spread)
-    buy = cp.Variable(n, nonneg=True)
-    sell = cp.Variable(lots, nonneg=True) if lots else None
-    sold = np.zeros((n, lots))
-    if lots:
-        sold[a.lot_of, np.arange(lots)] = 1.0
-    sold_shares = sold @ sell if sell is not None else np.zeros(n)
-    after = a.held + buy - sold_shares
-    weight = cp.multiply(after, a.price) / value
-    traded = a.price @ buy + (a.price @ sold_shares if sell is not None else 0)
-    cost = half * traded
-    cash_after = (
-        float(problem.cash)
-        + (a.price @ sold_shares if sell is not None else 0)
-        - a.price @ buy
-        - cost
-    )
-    tax = cp.multiply(a.lot_gain * a.lot_rate, sell).sum() if sell is not None else 0
-    objective = (
-        settings.risk * cp.norm(factor @ (weight - a.target))
-        + settings.tax * tax / value
-        + settings.cost * cost / value
-    )
-    constraints = [buy[forbid_buy | a.no_buy] == 0] if (forbid_buy | a.no_buy).any() else []
-    if sell is not None:
-        constraints.append(sell <= a.lot_quantity)
-        if a.no_sell_lot.any():
-            constraints.append(sell[a.no_sell_lot] == 0)
-        if settings.tax_budget is not None:
-            constraints.append(a.lot_gain @ sell <= float(settings.tax_budget))
-    constraints.append(cash_after >= min(float(problem.reserve), float(problem.cash)))
-    if settings.max_turnover is not None:
-        constraints.append(traded <= float(settings.max_turnover) * value)
-    solved = cp.Problem(cp.Minimize(objective), constraints)
-    try:
-        solved.solve(solver=cp.CLARABEL)
-    except cp.SolverError:
-        return None
-    if solved.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or buy.value is None:
-        return None
-    sells = (
-        np.clip(sell.value, 0, None) if sell is not None and sell.value is not None else np.zeros(0)
-    )
-    return np.clip(buy.value, 0, None), sells
+def _empty() -> Arrays:
+    nothing = np.zeros(0)
+    return Arrays(
+        nothing, nothing, nothing, np.zeros(0, dtype=np.int64), nothing, nothing, nothing,
+        np.zeros(0, dtype=bool), nothing, np.zeros(0, dtype=np.int64), 0.0, 0.0,
+        np.zeros((0, 0)), nothing,
+    )  # fmt: skip
 
 
-def _shares(solved: float) -> Decimal:
-    """A solver's share count as a Decimal, to four places: 99.99999 shares are 100,
-    not 99 — an interior-point solver's last digits are noise, not a decision."""
-    return Decimal(str(round(float(solved), 4)))
+def _limits(problem: Problem, settings: OptimizeSettings) -> Limits:
+    value = problem.value
+    smallest = max(settings.min_trade, settings.min_trade_fraction * value)
+    return Limits(
+        risk=settings.risk,
+        tax=settings.tax,
+        cost=settings.cost,
+        turnover=None if settings.max_turnover is None else float(settings.max_turnover),
+        gain=None if settings.tax_budget is None else float(settings.tax_budget / value),
+        min_trade=float(smallest / value),
+    )
+
+
+def _continuous(a: Arrays, limits: Limits) -> Weights | None:
+    """The continuous optimum. Where a loss sale and a buy of the same identity meet,
+    the harvest wins: the buy is forbidden and the problem solved once more (the
+    replacements then keep the exposure); a meeting left after that loses its buy."""
+    forbid = np.zeros(len(a.held), dtype=bool)
+    solution = None
+    for _ in range(2):
+        solution = solve_continuous(a, limits, forbid)
+        if solution is None:
+            return None
+        clash = _clash(a, solution) & ~forbid
+        if not clash.any():
+            return solution
+        forbid |= clash
+    assert solution is not None
+    return replace(solution, buy=np.where(_clash(a, solution), 0.0, solution.buy))
+
+
+def _clash(a: Arrays, solution: Weights) -> Bools:
+    """Securities bought whose identity also sells a lot at a loss."""
+    losing = np.unique(a.identity[a.lot_of[(solution.sell > 1e-9) & a.lot_loss]])
+    clash: Bools = np.isin(a.identity, losing) & (solution.buy > 1e-9)
+    return clash
 
 
 Choice = tuple[dict[int, Decimal], dict[int, Decimal]]  # shares to buy by security, to sell by lot
 
 
-def _round(problem: Problem, a: _Arrays, buys: Floats, sells: Floats) -> Choice:
-    """The solution rounded down to each security's grid, lot by lot."""
+def _nearest(solved: float, step: Decimal) -> Decimal:
+    """A solver's share count rounded to the nearest grid step."""
+    return Decimal(round(solved / float(step))) * step
+
+
+def _round(problem: Problem, a: Arrays, weights: Weights) -> Choice:
+    """The heuristic for large accounts: each security's buy and sale rounded to the
+    nearest grid step; a sale is taken from the lots the solver chose, those it sold
+    most of first (the cheapest in tax: the solver sells them whole)."""
+    value = float(problem.value)
     lots = _lots(problem)
-    sell: dict[int, Decimal] = {}
-    for k, (i, lot) in enumerate(lots):
-        shares = min(
-            problem.holdings[i].security.trading.round_down(_shares(sells[k])), lot.quantity
-        )
-        if shares > ZERO:
-            sell[k] = shares
     buy: dict[int, Decimal] = {}
+    sell: dict[int, Decimal] = {}
     for i, h in enumerate(problem.holdings):
-        shares = h.security.trading.round_down(_shares(buys[i]))
+        step, price = h.security.trading.step, float(h.price)
+        shares = _nearest(weights.buy[i] * value / price, step)
         if shares > ZERO:
             buy[i] = shares
+        mine = np.flatnonzero(a.lot_of == i)
+        if not len(mine):
+            continue
+        wanted = _nearest(float(weights.sell[mine].sum()) * value / price, step)
+        if wanted > ZERO:
+            sell |= _from_lots(lots, mine, a, weights.sell, wanted)
     return buy, sell
 
 
-def _lots(problem: Problem) -> list[tuple[int, TaxLot]]:
-    return [(i, lot) for i, h in enumerate(problem.holdings) for lot in h.lots]
+def _exact(problem: Problem, a: Arrays, limits: Limits, start: Weights | None) -> Choice | None:
+    """The optimum in whole grid steps (HiGHS), for small accounts."""
+    steps = solve_shares(a, limits, start)  # cents of cost rounding: repaired after
+    if steps is None:
+        return None
+    lots = _lots(problem)
+    buy: dict[int, Decimal] = {}
+    sell: dict[int, Decimal] = {}
+    for i in np.flatnonzero(steps.buy):
+        buy[int(i)] = int(steps.buy[i]) * problem.holdings[i].security.trading.step
+    for i in np.flatnonzero(steps.sell):
+        sell |= _from_lots(
+            lots, np.flatnonzero(a.lot_of == i), a, steps.lots,
+            int(steps.sell[i]) * problem.holdings[i].security.trading.step,
+        )  # fmt: skip
+    return buy, sell
+
+
+def _from_lots(
+    lots: list[tuple[int, TaxLot]], mine: npt.NDArray[np.int64], a: Arrays, chosen: Floats,
+    total: Decimal,
+) -> dict[int, Decimal]:  # fmt: skip
+    """``total`` shares of one security taken from its lots as the solver chose them:
+    the lots it sold whole first, then the one it sold part of, then (when rounding
+    took more) the sellable lots cheapest in tax."""
+    fraction = {k: chosen[k] / a.lot_cap[k] for k in mine.tolist() if a.lot_cap[k] > 0}
+    taken: dict[int, Decimal] = {}
+    for k in sorted(fraction, key=lambda k: (-round(fraction[k], 9), a.lot_tax[k])):
+        if total <= ZERO:
+            break
+        take = min(total, lots[k][1].quantity)
+        taken[k] = take
+        total -= take
+    return taken
 
 
 def _trades(problem: Problem, choice: Choice) -> list[Trade]:
@@ -227,8 +281,12 @@ def _trades(problem: Problem, choice: Choice) -> list[Trade]:
         sales = tuple(
             LotSale(r.lot_id, r.quantity, r.basis, r.proceeds, r.term) for r in relief.reliefs
         )
-        harvest = taxed and all(sale.gain < ZERO for sale in sales)
-        reason = TradeReason.HARVEST if harvest else TradeReason.DRIFT
+        if h.target == ZERO and h.no_buy and not h.no_buy.startswith("sold at a loss"):
+            reason = TradeReason.RESTRICTION
+        elif taxed and all(sale.gain < ZERO for sale in sales):
+            reason = TradeReason.HARVEST
+        else:
+            reason = TradeReason.DRIFT
         trades.append(Trade(h.security_id, Side.SELL, total, h.price, reason, sales))
     for i, shares in sorted(buy.items()):
         h = problem.holdings[i]
@@ -237,113 +295,107 @@ def _trades(problem: Problem, choice: Choice) -> list[Trade]:
     return trades
 
 
-def _allowed(problem: Problem, trades: list[Trade], settings: OptimizeSettings) -> bool:
-    if violations(problem, trades, settings.costs):
-        return False
-    gains = sum((sale.gain for t in trades for sale in t.lots), ZERO)
-    if settings.tax_budget is not None and gains > settings.tax_budget:
-        return False
-    turnover = sum((t.value for t in trades), ZERO)
-    return settings.max_turnover is None or turnover <= settings.max_turnover * problem.value
-
-
-def _improve(
-    problem: Problem,
-    choice: Choice,
-    covariance: Floats,
-    settings: OptimizeSettings,
-    forbid: npt.NDArray[np.bool_],
-) -> Choice:
-    """The rounding heuristic: from the rounded-down solution, add one grid step at a
-    time — a share more bought, or a share more sold from the lot cheapest in tax — while
-    that lowers the objective and every rule still holds. Whole shares matter most in
-    small accounts, where one share can be a point of weight."""
-    lots = _lots(problem)
-    best = objective(problem, _trades(problem, choice), covariance, settings)
-    for _ in range(IMPROVE_STEPS):
-        buy, sell = choice
-        options: list[Choice] = []
-        for i, h in enumerate(problem.holdings):
-            step = h.security.trading.step
-            if not (h.no_buy or forbid[i]):
-                options.append(({**buy, i: buy.get(i, ZERO) + step}, sell))
-            room = [
-                k
-                for k, (j, lot) in enumerate(lots)
-                if j == i and sell.get(k, ZERO) + step <= lot.quantity
-            ]
-            if room and not h.no_sell:
-                k = min(room, key=lambda k: lots[k][1].basis_per_share * -1)
-                options.append((buy, {**sell, k: sell.get(k, ZERO) + step}))
-        # A buy may need the cash of a sale: try each sale with each buy too.
-        sales = [o for o in options if o[0] is buy]
-        buys = [o for o in options if o[1] is sell]
-        options += [(b[0], s[1]) for s in sales for b in buys]
-        scored = []
-        for option in options:
-            trades = _trades(problem, option)
-            if _allowed(problem, trades, settings):
-                scored.append((objective(problem, trades, covariance, settings), option))
-        if not scored:
-            break
-        score, option = min(scored, key=lambda s: s[0])
-        if score >= best - 1e-12:
-            break
-        best, choice = score, option
-    return choice
+def _fixed(problem: Problem, a: Arrays, trades: list[Trade], smallest: Decimal) -> Arrays:
+    """``a`` with the securities of trades below the minimum size left as they are."""
+    small = {t.security_id for t in trades if t.value < smallest}
+    if not small:
+        return a
+    index = np.array([h.security_id in small for h in problem.holdings])
+    return replace(
+        a,
+        buy_cap=np.where(index, 0.0, a.buy_cap),
+        lot_cap=np.where(index[a.lot_of], 0.0, a.lot_cap) if len(a.lot_of) else a.lot_cap,
+    )
 
 
 def rebalance_optimize(
-    problem: Problem, covariance: Floats, settings: OptimizeSettings | None = None
+    problem: Problem, risk: Risk, settings: OptimizeSettings | None = None
 ) -> Proposal:
-    """The tax-aware optimum for ``problem``; ``covariance`` is aligned with its holdings."""
+    """The tax-aware optimum for ``problem``: see the module's docstring. ``risk`` is a
+    :class:`RiskModel` covering the holdings, or their covariance in holdings order."""
     settings = settings or OptimizeSettings()
-    binding: list[str] = []
+    costs = settings.costs
     if problem.value <= ZERO or not problem.holdings:
-        return summarise(
-            problem, [], method="optimize", costs=settings.costs, binding=["empty account"]
-        )
-    a = _arrays(problem)
-    factor = np.asarray(
-        np.linalg.cholesky(covariance + 1e-12 * np.eye(len(a.price))).T, dtype=np.float64
-    )
-    forbid = np.zeros(len(a.price), dtype=bool)
-    identity = [h.security.wash_sale_identity for h in problem.holdings]
-    solution = None
-    for _ in range(len(a.price) + 1):
-        solution = _solve(problem, a, factor, settings, forbid)
-        if solution is None:
-            break
-        buys, sells = solution
-        losing = {
-            identity[int(a.lot_of[k])] for k in np.flatnonzero((sells > 1e-9) & (a.lot_gain < 0))
-        }
-        clash = (
-            np.array([identity[i] in losing for i in range(len(a.price))]) & (buys > 1e-9) & ~forbid
-        )
-        if not clash.any():
-            break
-        forbid |= clash  # harvest wins; replacements keep the exposure
-    if solution is None:
-        binding.append("no trades satisfy every constraint (the tax budget, turnover or cash)")
-        return summarise(problem, [], method="optimize", costs=settings.costs, binding=binding)
-    choice = _round(problem, a, *solution)
-    if len(problem.holdings) <= IMPROVE_UP_TO:
-        choice = _improve(problem, choice, covariance, settings, forbid)
-    trades = [t for t in _trades(problem, choice) if t.value >= settings.min_trade]
-    trades = repair(problem, trades, settings.costs)
-    left = violations(problem, trades, settings.costs)
+        return summarise(problem, [], method="optimize", costs=costs, binding=["empty account"])
+    model = _risk(problem, risk)
+    a = _arrays(problem, model, settings)
+    limits = _limits(problem, settings)
+    smallest = max(settings.min_trade, settings.min_trade_fraction * problem.value)
+    weights = _continuous(a, limits)
+    choice: Choice | None = None
+    if weights is not None:
+        choice = _round(problem, a, weights)
+        for _ in range(3 if smallest > ZERO else 0):  # trades below the minimum: leave
+            fixed = _fixed(problem, a, _trades(problem, choice), smallest)
+            if fixed is a:
+                break
+            a = fixed
+            weights = _continuous(a, limits)
+            choice = _round(problem, a, weights) if weights is not None else None
+            if choice is None:
+                break
+    if _small(a):  # whole shares matter: solve exactly in shares, keep the better
+        exact = _exact(problem, a, limits, weights)
+        if exact is not None and (
+            choice is None
+            or _score(problem, exact, model, settings) < _score(problem, choice, model, settings)
+        ):
+            choice = exact
+    if choice is None:
+        binding = ["no trades satisfy every constraint (the tax budget, turnover or cash)"]
+        return summarise(problem, [], method="optimize", costs=costs, binding=binding)
+    trades = [t for t in _trades(problem, choice) if t.value >= smallest]
+    trades = repair(problem, trades, costs)
+    left = violations(problem, trades, costs)
     if left:  # never ship a broken proposal
-        return summarise(
-            problem, [], method="optimize", costs=settings.costs, binding=[*binding, *left]
-        )
-    return summarise(problem, trades, method="optimize", costs=settings.costs, binding=binding)
+        return summarise(problem, [], method="optimize", costs=costs, binding=left)
+    proposal = summarise(
+        problem, trades, method="optimize", costs=costs, binding=_binding(problem, trades, settings)
+    )
+    return with_tracking(problem, proposal, model)
+
+
+def _small(a: Arrays) -> bool:
+    """An account where a grid step of a typical holding is a visible weight."""
+    return (
+        len(a.held) <= EXACT_UP_TO
+        and len(a.lot_of) <= EXACT_LOTS_UP_TO
+        and float(np.median(a.unit)) >= EXACT_STEP
+    )
+
+
+def _score(problem: Problem, choice: Choice, risk: RiskModel, settings: OptimizeSettings) -> float:
+    trades = repair(problem, _trades(problem, choice), settings.costs)
+    if violations(problem, trades, settings.costs):
+        return float("inf")
+    return objective(problem, trades, risk, settings)
+
+
+def _binding(problem: Problem, trades: list[Trade], settings: OptimizeSettings) -> list[str]:
+    """The limits the proposal reaches, in words."""
+    found = []
+    gains = sum((sale.gain for t in trades for sale in t.lots), ZERO)
+    if (
+        settings.tax_budget is not None
+        and gains >= settings.tax_budget - Decimal("0.005") * problem.value
+    ):
+        found.append(f"the tax budget: {gains:,.2f} of {settings.tax_budget:,.2f} realised")
+    turnover = sum((t.value for t in trades), ZERO)
+    if (
+        settings.max_turnover is not None
+        and turnover >= (settings.max_turnover - Decimal("0.001")) * problem.value
+    ):
+        found.append(f"the turnover limit: {turnover / problem.value:.1%} of the account")
+    held_back = [h.security_id for h in problem.holdings if h.no_buy and h.target > ZERO]
+    if held_back:
+        found.append(f"may not buy model securities {', '.join(held_back)}")
+    return found
 
 
 def objective(
     problem: Problem,
     trades: list[Trade] | tuple[Trade, ...],
-    covariance: Floats,
+    risk: Risk,
     settings: OptimizeSettings | None = None,
 ) -> float:
     """The ``optimize`` objective of any set of trades: risk · tracking error after +
@@ -367,35 +419,36 @@ def objective(
                 else problem.short_rate
             )
             tax += float(sale.gain * rate)
-    tracking = _tracking(problem, shares, covariance)
+    tracking = _tracking(problem, shares, risk)
     cost = sum(float(settings.costs.of(t)) for t in trades)
     return settings.risk * tracking + settings.tax * tax / value + settings.cost * cost / value
 
 
-def _tracking(problem: Problem, shares: dict[str, float], covariance: Floats) -> float:
+def _tracking(problem: Problem, shares: dict[str, float], risk: Risk) -> float:
     value = float(problem.value)
     if value <= 0:
         return 0.0
+    covariance = _risk(problem, risk).covariance if isinstance(risk, RiskModel) else risk
     weight = np.array([shares[h.security_id] * float(h.price) for h in problem.holdings]) / value
     gap = weight - np.array([float(h.target) for h in problem.holdings])
     return float(np.sqrt(max(gap @ covariance @ gap, 0.0)))
 
 
 def tracking_error(
-    problem: Problem, trades: list[Trade] | tuple[Trade, ...], covariance: Floats
+    problem: Problem, trades: list[Trade] | tuple[Trade, ...], risk: Risk
 ) -> Decimal:
     """Annual tracking error to the model after ``trades`` (none: as it stands), as a
     fraction to four places; ``covariance`` is aligned with the problem's holdings."""
     shares = {h.security_id: float(h.quantity) for h in problem.holdings}
     for trade in trades:
         shares[trade.security_id] += float(trade.signed_quantity)
-    return Decimal(f"{_tracking(problem, shares, covariance):.4f}")
+    return Decimal(f"{_tracking(problem, shares, risk):.4f}")
 
 
-def with_tracking(problem: Problem, proposal: Proposal, covariance: Floats) -> Proposal:
+def with_tracking(problem: Problem, proposal: Proposal, risk: Risk) -> Proposal:
     """``proposal`` with its tracking error before and after, whatever method made it."""
     return replace(
         proposal,
-        tracking_before=tracking_error(problem, (), covariance),
-        tracking_after=tracking_error(problem, proposal.trades, covariance),
+        tracking_before=tracking_error(problem, (), risk),
+        tracking_after=tracking_error(problem, proposal.trades, risk),
     )

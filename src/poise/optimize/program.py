@@ -1,0 +1,396 @@
+"""The ``optimize`` problem as arrays, and its two solves.
+
+Everything here is in fractions of the account's value, so every figure the solvers
+see is of order one whatever the account's size:
+
+* ``β`` (per security) — the weight bought; ``σ`` (per lot) — the weight sold;
+* ``g = held − target + β − Sσ`` — the gap to the model after trading
+  (``S`` sums each security's lots);
+* ``τ ≥ ‖(Bᵀg, √d·g)‖`` — the tracking error under the factor risk model.
+
+Minimise ``risk·τ + tax·Σ rateₖ·gainₖ·σₖ + cost·h·(Σβ + Σσ)`` (``gainₖ`` the lot's gain
+as a fraction of its price, ``h`` the half-spread) subject to cash, turnover, the tax
+budget and the per-lot and per-security limits in :class:`Arrays`.
+
+:func:`solve_continuous` calls Clarabel directly (an LP with one second-order cone;
+building it through a modelling layer costs more than solving it).
+:func:`solve_shares` solves the same problem in whole grid steps with HiGHS, the
+tracking error by outer approximation: each solve's gap adds a tangent cut
+``τ ≥ (Σg*)ᵀg / TE(g*)`` until the cut is tight at the solution — then the integer
+solution is optimal to ``TOLERANCE``. A loss sale and a buy of a substantially
+identical security exclude each other (a binary per identity), and a trade is either
+nothing or at least the minimum size (a binary per security and side).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import clarabel
+import highspy
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+__all__ = ["TOLERANCE", "Arrays", "Limits", "Steps", "Weights", "solve_continuous", "solve_shares"]
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+TOLERANCE = 1e-6  # of the account's value: $1 in a $1,000,000 account
+CUTS = 30  # outer-approximation rounds before the best integer solution found is taken
+NEAR = 2  # grid steps either side of the continuous optimum the rounding may go
+FAER_FROM = 1000  # variables: from here on the faer factorisation is the faster one
+TIME_LIMIT = 0.5  # seconds the mixed-integer solves may take; then the best solution stands
+
+
+@dataclass(frozen=True, slots=True)
+class Arrays:
+    """One account's problem in weights — the boundary where Decimal ends."""
+
+    held: Floats  # (n,) weight held now
+    target: Floats  # (n,)
+    unit: Floats  # (n,) weight of one grid step
+    lot_of: Ints  # (L,) security of each lot
+    lot_cap: Floats  # (L,) weight that may be sold of each lot (0: none)
+    lot_tax: Floats  # (L,) tax a unit of weight sold realises (negative for a loss)
+    lot_gain: Floats  # (L,) gain a unit of weight sold realises
+    lot_loss: Bools  # (L,)
+    buy_cap: Floats  # (n,) 0 where a security may not be bought, else inf
+    identity: Ints  # (n,) wash-sale identity of each security
+    cash: float  # weight of cash that may be spent: (cash − what must remain) / value
+    half_spread: float
+    exposures: Floats  # (n, k) factor risk model: Σ = B Bᵀ + diag(d)
+    specific: Floats  # (n,)
+
+    @property
+    def covariance(self) -> Floats:
+        matrix: Floats = self.exposures @ self.exposures.T + np.diag(self.specific)
+        return matrix
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """A solution: weight bought per security, sold per lot."""
+
+    buy: Floats
+    sell: Floats
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Settings that bound a solve, in weights (None: no bound)."""
+
+    risk: float
+    tax: float
+    cost: float
+    turnover: float | None
+    gain: float | None  # the tax budget, as a weight of the account
+    min_trade: float  # the smallest trade, as a weight (0: any)
+
+
+class _Rows:
+    """A sparse matrix built from (row, column, value) blocks, and its right-hand side."""
+
+    def __init__(self, columns: int) -> None:
+        self.columns = columns
+        self.rows: list[Ints] = []
+        self.cols: list[Ints] = []
+        self.values: list[Floats] = []
+        self.rhs: list[Floats] = []
+        self.count = 0
+
+    def add(self, row: Ints, col: Ints, value: Floats | float, rhs: Floats | list[float]) -> None:
+        """Rows ``0 … len(rhs)−1`` of a block, numbered after those already added."""
+        self.rows.append(np.asarray(row, dtype=np.int64) + self.count)
+        self.cols.append(np.asarray(col, dtype=np.int64))
+        self.values.append(np.broadcast_to(np.asarray(value, dtype=np.float64), (len(row),)))
+        self.rhs.append(np.asarray(rhs, dtype=np.float64))
+        self.count += len(rhs)
+
+    def matrix(self) -> sp.csc_matrix:
+        return sp.csc_matrix(
+            (np.concatenate(self.values), (np.concatenate(self.rows), np.concatenate(self.cols))),
+            shape=(self.count, self.columns),
+        )
+
+
+def solve_continuous(a: Arrays, limits: Limits, forbid: Bools) -> Weights | None:
+    """The continuous optimum (Clarabel); None when no trades satisfy the constraints."""
+    n, lots, k = len(a.held), len(a.lot_of), a.exposures.shape[1]
+    h = a.half_spread
+    nvar = 2 * n + lots + 1
+    b_, s_, g_, t_ = 0, n, n + lots, 2 * n + lots  # where each block starts
+    every_n, every_lot = np.arange(n), np.arange(lots)
+    m = _Rows(nvar)
+    # Zero cone: g − β + Sσ = held − target.
+    m.add(
+        np.concatenate([every_n, every_n, a.lot_of]),
+        np.concatenate([g_ + every_n, b_ + every_n, s_ + every_lot]),
+        np.concatenate([np.ones(n), -np.ones(n), np.ones(lots)]),
+        a.held - a.target,
+    )
+    zero = m.count
+    # Nonnegative cone: −β ≤ 0, −σ ≤ 0, σ ≤ cap, β ≤ 0 where closed, cash, budgets.
+    m.add(every_n, b_ + every_n, -1.0, np.zeros(n))
+    m.add(every_lot, s_ + every_lot, -1.0, np.zeros(lots))
+    m.add(every_lot, s_ + every_lot, 1.0, a.lot_cap)
+    closed = np.flatnonzero(forbid | (a.buy_cap <= 0))
+    m.add(np.arange(len(closed)), b_ + closed, 1.0, np.zeros(len(closed)))
+    trades = np.arange(n + lots)
+    once = np.zeros(n + lots, dtype=np.int64)
+    m.add(once, trades, np.concatenate([np.full(n, 1 + h), np.full(lots, -(1 - h))]), [a.cash])
+    if limits.turnover is not None:
+        m.add(once, trades, 1.0, [limits.turnover])
+    if limits.gain is not None and lots:
+        m.add(np.zeros(lots, dtype=np.int64), s_ + every_lot, a.lot_gain, [limits.gain])
+    nonneg = m.count - zero
+    # Second-order cone: (τ, Bᵀg, √d·g).
+    m.add(np.array([0]), np.array([t_]), -1.0, [0.0])
+    rows, cols = np.meshgrid(np.arange(k), np.arange(n), indexing="ij")
+    m.add(rows.ravel(), g_ + cols.ravel(), -a.exposures.T.ravel(), np.zeros(k))
+    spread = np.flatnonzero(a.specific > 0)
+    m.add(np.arange(len(spread)), g_ + spread, -np.sqrt(a.specific[spread]), np.zeros(len(spread)))
+    objective = np.concatenate(
+        [
+            np.full(n, limits.cost * h),
+            limits.tax * a.lot_tax + limits.cost * h,
+            np.zeros(n),
+            [limits.risk],
+        ]
+    )
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    settings.max_threads = 1
+    if nvar > FAER_FROM:
+        settings.direct_solve_method = "faer"
+    solver = clarabel.DefaultSolver(
+        sp.csc_matrix((nvar, nvar)),
+        objective,
+        m.matrix(),
+        np.concatenate(m.rhs),
+        [
+            clarabel.ZeroConeT(zero),
+            clarabel.NonnegativeConeT(nonneg),
+            clarabel.SecondOrderConeT(m.count - zero - nonneg),
+        ],
+        settings,
+    )
+    solution = solver.solve()
+    if solution.status not in (clarabel.SolverStatus.Solved, clarabel.SolverStatus.AlmostSolved):
+        return None
+    x = np.asarray(solution.x)
+    return Weights(np.clip(x[b_:s_], 0, None), np.clip(np.minimum(x[s_:g_], a.lot_cap), 0, None))
+
+
+def _tracking(a: Arrays, gap: Floats) -> float:
+    factor = a.exposures.T @ gap
+    return float(np.sqrt(factor @ factor + (a.specific * gap) @ gap))
+
+
+class _Model:
+    """A HiGHS model, built a block of columns and a row at a time."""
+
+    def __init__(self) -> None:
+        self.lower: list[Floats] = []
+        self.upper: list[Floats] = []
+        self.cost: list[Floats] = []
+        self.integer: list[bool] = []
+        self.entries: list[tuple[int, int, float]] = []  # (row, column, value)
+        self.row_lower: list[float] = []
+        self.row_upper: list[float] = []
+        self.count = 0
+
+    def columns(
+        self, count: int, *, lower: Floats | float, upper: Floats | float, cost: Floats | float,
+        integer: bool = False,
+    ) -> int:  # fmt: skip
+        """Add ``count`` columns; the index of the first."""
+        first = self.count
+        self.lower.append(np.broadcast_to(np.asarray(lower, dtype=np.float64), (count,)))
+        self.upper.append(np.broadcast_to(np.asarray(upper, dtype=np.float64), (count,)))
+        self.cost.append(np.broadcast_to(np.asarray(cost, dtype=np.float64), (count,)))
+        self.integer += [integer] * count
+        self.count += count
+        return first
+
+    def row(self, entries: Sequence[tuple[Any, Any]], low: float, up: float) -> None:
+        r = len(self.row_lower)
+        self.entries.extend((r, int(c), float(v)) for c, v in entries)
+        self.row_lower.append(low)
+        self.row_upper.append(up)
+
+    def build(self) -> highspy.Highs:
+        solver = highspy.Highs()
+        for option, value in (
+            ("output_flag", False),
+            ("threads", 1),
+            ("mip_rel_gap", 0.0),
+            ("mip_abs_gap", TOLERANCE),
+            ("mip_allow_restart", False),
+            ("mip_heuristic_run_rins", False),
+            ("mip_heuristic_run_rens", False),
+            ("mip_heuristic_run_root_reduced_cost", False),
+            ("time_limit", TIME_LIMIT),
+            ("primal_feasibility_tolerance", 1e-9),
+            ("mip_feasibility_tolerance", 1e-9),
+        ):
+            solver.setOptionValue(option, value)
+        lp = highspy.HighsLp()
+        lp.num_col_ = self.count
+        lp.num_row_ = len(self.row_lower)
+        lp.col_cost_ = np.concatenate(self.cost)
+        lp.col_lower_ = np.concatenate(self.lower)
+        lp.col_upper_ = np.concatenate(self.upper)
+        lp.row_lower_ = np.array(self.row_lower)
+        lp.row_upper_ = np.array(self.row_upper)
+        r, c, v = (list(x) for x in zip(*self.entries, strict=True))
+        matrix = sp.csc_matrix((v, (r, c)), shape=(lp.num_row_, self.count))
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = matrix.indptr
+        lp.a_matrix_.index_ = matrix.indices
+        lp.a_matrix_.value_ = matrix.data
+        whole, real = highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous
+        lp.integrality_ = [whole if flag else real for flag in self.integer]
+        solver.passModel(lp)
+        return solver
+
+
+@dataclass(frozen=True, slots=True)
+class Steps:
+    """A solution in shares: grid steps bought and sold per security, and the weight
+    each lot gives to the sales."""
+
+    buy: Ints
+    sell: Ints
+    lots: Floats
+
+
+def _near(a: Arrays, limits: Limits, start: Weights, *bounds: tuple[Floats, Floats]) -> None:
+    """Bound each security's steps bought and sold to within ``NEAR`` of the continuous
+    optimum's (nothing stays possible when there is a minimum trade size)."""
+    n = len(a.held)
+    sold = np.bincount(a.lot_of, weights=start.sell, minlength=n) if len(a.lot_of) else np.zeros(n)
+    for (low, up), solved in zip(bounds, (start.buy, sold), strict=True):
+        steps = solved / a.unit
+        np.minimum(up, np.ceil(steps - 1e-9) + NEAR, out=up)
+        if limits.min_trade <= 0:
+            low[:] = np.clip(np.floor(steps + 1e-9) - NEAR, 0.0, up)
+
+
+def _exclusions(m: _Model, a: Arrays, buy_up: Floats, b_: int, l_: int) -> None:
+    """A loss sale and a buy of the same identity exclude each other: a binary each."""
+    inf = highspy.kHighsInf
+    for identity in np.unique(a.identity):
+        members = np.flatnonzero((a.identity == identity) & (buy_up > 0))
+        losing = np.flatnonzero(a.lot_loss & (a.identity[a.lot_of] == identity) & (a.lot_cap > 0))
+        if len(members) and len(losing):
+            y = m.columns(1, lower=0.0, upper=1.0, cost=0.0, integer=True)
+            m.row([(l_ + k, 1.0) for k in losing] + [(y, -float(a.lot_cap[losing].sum()))], -inf, 0)
+            for i in members:
+                m.row([(b_ + i, 1.0), (y, float(buy_up[i]))], -inf, float(buy_up[i]))
+
+
+def _minimum(m: _Model, a: Arrays, smallest: float, sides: list[tuple[int, Floats]]) -> None:
+    """A trade is nothing or at least ``smallest``: a binary per security and side."""
+    inf = highspy.kHighsInf
+    for first, up in sides:
+        for i in np.flatnonzero(up > 0):
+            z = m.columns(1, lower=0.0, upper=1.0, cost=0.0, integer=True)
+            m.row([(first + i, a.unit[i]), (z, -smallest)], 0.0, inf)
+            m.row([(first + i, 1.0), (z, -float(up[i]))], -inf, 0.0)
+
+
+def solve_shares(a: Arrays, limits: Limits, start: Weights | None) -> Steps | None:
+    """The optimum in whole grid steps per security (HiGHS); see the module.
+
+    ``start`` (the continuous optimum) seeds the first tangent cuts. None when no
+    trades satisfy the constraints.
+    """
+    n, lots, h = len(a.held), len(a.lot_of), a.half_spread
+    inf = highspy.kHighsInf
+    sellable = np.bincount(a.lot_of, weights=a.lot_cap, minlength=n) if lots else np.zeros(n)
+    sell_up = np.floor(sellable / a.unit + 1e-9)
+    buy_up = np.floor((max(a.cash, 0.0) + float(sellable.sum())) / (a.unit * (1 + h)) + 1e-9)
+    buy_up = np.where(a.buy_cap > 0, buy_up, 0.0)
+    buy_low, sell_low = np.zeros(n), np.zeros(n)
+    if start is not None:
+        _near(a, limits, start, (buy_low, buy_up), (sell_low, sell_up))
+    m = _Model()
+    b_ = m.columns(n, lower=buy_low, upper=buy_up, cost=limits.cost * h * a.unit, integer=True)
+    s_ = m.columns(n, lower=sell_low, upper=sell_up, cost=0.0, integer=True)
+    l_ = m.columns(lots, lower=0.0, upper=a.lot_cap, cost=limits.tax * a.lot_tax + limits.cost * h)
+    g_ = m.columns(n, lower=-inf, upper=inf, cost=0.0)
+    t_ = m.columns(1, lower=0.0, upper=inf, cost=limits.risk)
+    for i in range(n):
+        mine = [(l_ + k, 1.0) for k in np.flatnonzero(a.lot_of == i)]
+        m.row([*mine, (s_ + i, -a.unit[i])], 0.0, 0.0)  # the lots make up the sale
+        gap = a.held[i] - a.target[i]
+        m.row([(g_ + i, 1.0), (b_ + i, -a.unit[i]), (s_ + i, a.unit[i])], gap, gap)
+    buys = [(b_ + i, a.unit[i]) for i in range(n)]
+    sells = [(l_ + k, 1.0) for k in range(lots)]
+    m.row([(c, (1 + h) * v) for c, v in buys] + [(c, -(1 - h)) for c, _ in sells], -inf,
+          a.cash)  # fmt: skip
+    if limits.turnover is not None:
+        m.row(buys + sells, -inf, limits.turnover)
+    if limits.gain is not None and lots:
+        m.row([(l_ + k, a.lot_gain[k]) for k in range(lots)], -inf, limits.gain)
+    _exclusions(m, a, buy_up, b_, l_)
+    if limits.min_trade > 0:
+        _minimum(m, a, limits.min_trade, [(b_, buy_up), (s_, sell_up)])
+    x = _outer_approximation(m.build(), a, limits, start, linear=np.concatenate(m.cost)[:t_], g_=g_)
+    if x is None:
+        return None
+    return Steps(np.rint(x[b_:s_]).astype(np.int64), np.rint(x[s_:l_]).astype(np.int64), x[l_:g_])
+
+
+def _outer_approximation(
+    solver: highspy.Highs, a: Arrays, limits: Limits, start: Weights | None, *, linear: Floats,
+    g_: int,
+) -> Floats | None:  # fmt: skip
+    """Solve, add the tangent cut at the solution's gap, solve again — until the cut is
+    tight there (or time is up: then the best solution found stands)."""
+    n = len(a.held)
+    t_ = g_ + n
+    covariance = a.covariance
+    index = np.arange(g_ - 1, t_, dtype=np.int32)
+    index[0] = t_
+
+    def cut(gap: Floats) -> None:
+        tracking = _tracking(a, gap)
+        if tracking > 1e-12:
+            slope = -covariance @ gap / tracking
+            solver.addRow(0.0, highspy.kHighsInf, n + 1, index, np.concatenate([[1.0], slope]))
+
+    cut(a.held - a.target)
+    if start is not None:  # the continuous optimum and a grid step either side of it
+        sold = np.bincount(a.lot_of, weights=start.sell, minlength=n) if len(a.lot_of) else 0.0
+        middle = a.held - a.target + start.buy - sold
+        cut(middle)
+        for i in range(n):
+            for sign in (-1.0, 1.0):
+                moved = middle.copy()
+                moved[i] += sign * a.unit[i]
+                cut(moved)
+    best: tuple[float, Floats] | None = None
+    deadline = time.monotonic() + TIME_LIMIT
+    for _ in range(CUTS):
+        solver.setOptionValue("time_limit", max(deadline - time.monotonic(), 0.001))
+        solver.run()
+        info = solver.getInfo()
+        if info.primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
+            break
+        x = np.asarray(solver.getSolution().col_value)
+        tracking = _tracking(a, x[g_:t_])
+        true = float(linear @ x[:t_]) + limits.risk * tracking
+        if best is None or true < best[0]:
+            best = (true, x)
+        if solver.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            break  # out of time: the best found stands
+        if limits.risk * (tracking - x[t_]) <= TOLERANCE:
+            break
+        cut(x[g_:t_])
+    return None if best is None else best[1]
