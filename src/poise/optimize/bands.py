@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from poise.domain.money import ZERO, cents
 from poise.domain.relief import Method, Term, relieve
-from poise.optimize.check import Costs, outcome, violations
+from poise.optimize.check import Costs, outcome, violations, wash_sale_buys
 from poise.optimize.problem import Holding, Problem
 from poise.optimize.trades import LotSale, Proposal, Side, Trade, TradeReason
 
@@ -180,6 +180,10 @@ def rebalance_bands(problem: Problem, settings: BandSettings | None = None) -> P
     trades = _sales(problem, settings, binding)
     raised = sum((cents(t.value) - settings.costs.of(t) for t in trades), ZERO)
     trades += _buys(problem, settings, problem.cash + raised - problem.reserve, binding)
+    washed = wash_sale_buys(problem, trades)
+    if washed:
+        binding.append(f"not bought: {', '.join(sorted(washed))} (a loss sale of the same)")
+        trades = [t for t in trades if not (t.side is Side.BUY and t.security_id in washed)]
     trades = repair(problem, trades, settings.costs)
     left = violations(problem, trades, settings.costs)
     if left:  # never ship a broken proposal

@@ -16,7 +16,7 @@ from poise.domain.money import ZERO, cents
 from poise.optimize.problem import Problem
 from poise.optimize.trades import Side, Trade
 
-__all__ = ["Costs", "Outcome", "outcome", "violations"]
+__all__ = ["Costs", "Outcome", "outcome", "violations", "wash_sale_buys"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +84,7 @@ def violations(problem: Problem, trades: Sequence[Trade], costs: Costs) -> list[
                     found.append(
                         f"{name}: lot {sale.lot_id} sold at a loss, but {holding.no_loss_sale}"
                     )
+    found += _wash_sales(problem, trades)
     after = outcome(problem, trades, costs)
     found += [
         f"{name}: short {-q} shares" for name, q in sorted(after.quantities.items()) if q < ZERO
@@ -91,3 +92,26 @@ def violations(problem: Problem, trades: Sequence[Trade], costs: Costs) -> list[
     if after.cash < problem.reserve and after.cash < problem.cash:
         found.append(f"cash {after.cash} ends below the {problem.reserve} that must remain")
     return found
+
+
+def wash_sale_buys(problem: Problem, trades: Sequence[Trade]) -> set[str]:
+    """Securities bought in a proposal that sells a substantially identical one's lot at
+    a loss: the loss would be disallowed (IRS Publication 550, wash sales)."""
+    identity = {h.security_id: h.security.wash_sale_identity for h in problem.holdings}
+    losing = {
+        identity.get(t.security_id)
+        for t in trades
+        if t.side is Side.SELL and any(sale.gain < ZERO for sale in t.lots)
+    }
+    return {
+        t.security_id
+        for t in trades
+        if t.side is Side.BUY and identity.get(t.security_id) in losing
+    }
+
+
+def _wash_sales(problem: Problem, trades: Sequence[Trade]) -> list[str]:
+    return [
+        f"{name}: bought in the proposal that sells a lot of it at a loss (wash sale)"
+        for name in sorted(wash_sale_buys(problem, trades))
+    ]

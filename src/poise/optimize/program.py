@@ -35,7 +35,16 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-__all__ = ["TOLERANCE", "Arrays", "Limits", "Steps", "Weights", "solve_continuous", "solve_shares"]
+__all__ = [
+    "TOLERANCE",
+    "Arrays",
+    "Continuous",
+    "Limits",
+    "Steps",
+    "Weights",
+    "solve_shares",
+    "tracking",
+]
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -43,6 +52,7 @@ Bools = npt.NDArray[np.bool_]
 TOLERANCE = 1e-6  # of the account's value: $1 in a $1,000,000 account
 CUTS = 30  # outer-approximation rounds before the best integer solution found is taken
 NEAR = 2  # grid steps either side of the continuous optimum the rounding may go
+PRESOLVE = False
 FAER_FROM = 1000  # variables: from here on the faer factorisation is the faster one
 TIME_LIMIT = 0.5  # seconds the mixed-integer solves may take; then the best solution stands
 
@@ -118,75 +128,108 @@ class _Rows:
         )
 
 
-def solve_continuous(a: Arrays, limits: Limits, forbid: Bools) -> Weights | None:
-    """The continuous optimum (Clarabel); None when no trades satisfy the constraints."""
-    n, lots, k = len(a.held), len(a.lot_of), a.exposures.shape[1]
-    h = a.half_spread
-    nvar = 2 * n + lots + 1
-    b_, s_, g_, t_ = 0, n, n + lots, 2 * n + lots  # where each block starts
-    every_n, every_lot = np.arange(n), np.arange(lots)
-    m = _Rows(nvar)
-    # Zero cone: g − β + Sσ = held − target.
-    m.add(
-        np.concatenate([every_n, every_n, a.lot_of]),
-        np.concatenate([g_ + every_n, b_ + every_n, s_ + every_lot]),
-        np.concatenate([np.ones(n), -np.ones(n), np.ones(lots)]),
-        a.held - a.target,
-    )
-    zero = m.count
-    # Nonnegative cone: −β ≤ 0, −σ ≤ 0, σ ≤ cap, β ≤ 0 where closed, cash, budgets.
-    m.add(every_n, b_ + every_n, -1.0, np.zeros(n))
-    m.add(every_lot, s_ + every_lot, -1.0, np.zeros(lots))
-    m.add(every_lot, s_ + every_lot, 1.0, a.lot_cap)
-    closed = np.flatnonzero(forbid | (a.buy_cap <= 0))
-    m.add(np.arange(len(closed)), b_ + closed, 1.0, np.zeros(len(closed)))
-    trades = np.arange(n + lots)
-    once = np.zeros(n + lots, dtype=np.int64)
-    m.add(once, trades, np.concatenate([np.full(n, 1 + h), np.full(lots, -(1 - h))]), [a.cash])
-    if limits.turnover is not None:
-        m.add(once, trades, 1.0, [limits.turnover])
-    if limits.gain is not None and lots:
-        m.add(np.zeros(lots, dtype=np.int64), s_ + every_lot, a.lot_gain, [limits.gain])
-    nonneg = m.count - zero
-    # Second-order cone: (τ, Bᵀg, √d·g).
-    m.add(np.array([0]), np.array([t_]), -1.0, [0.0])
-    rows, cols = np.meshgrid(np.arange(k), np.arange(n), indexing="ij")
-    m.add(rows.ravel(), g_ + cols.ravel(), -a.exposures.T.ravel(), np.zeros(k))
-    spread = np.flatnonzero(a.specific > 0)
-    m.add(np.arange(len(spread)), g_ + spread, -np.sqrt(a.specific[spread]), np.zeros(len(spread)))
-    objective = np.concatenate(
-        [
-            np.full(n, limits.cost * h),
-            limits.tax * a.lot_tax + limits.cost * h,
-            np.zeros(n),
-            [limits.risk],
-        ]
-    )
-    settings = clarabel.DefaultSettings()
-    settings.verbose = False
-    settings.max_threads = 1
-    if nvar > FAER_FROM:
-        settings.direct_solve_method = "faer"
-    solver = clarabel.DefaultSolver(
-        sp.csc_matrix((nvar, nvar)),
-        objective,
-        m.matrix(),
-        np.concatenate(m.rhs),
-        [
-            clarabel.ZeroConeT(zero),
-            clarabel.NonnegativeConeT(nonneg),
-            clarabel.SecondOrderConeT(m.count - zero - nonneg),
-        ],
-        settings,
-    )
-    solution = solver.solve()
-    if solution.status not in (clarabel.SolverStatus.Solved, clarabel.SolverStatus.AlmostSolved):
-        return None
-    x = np.asarray(solution.x)
-    return Weights(np.clip(x[b_:s_], 0, None), np.clip(np.minimum(x[s_:g_], a.lot_cap), 0, None))
+class Continuous:
+    """The continuous problem of one account (Clarabel), set up once and solved again
+    with other limits on what may be bought and sold — only the right-hand side moves,
+    so the solver keeps its factorisation's structure."""
+
+    def __init__(self, a: Arrays, limits: Limits) -> None:
+        n, lots, k = len(a.held), len(a.lot_of), a.exposures.shape[1]
+        h = a.half_spread
+        nvar = 2 * n + lots + 1
+        b_, s_, g_, t_ = 0, n, n + lots, 2 * n + lots  # where each block starts
+        every_n, every_lot = np.arange(n), np.arange(lots)
+        m = _Rows(nvar)
+        # Zero cone: g − β + Sσ = held − target.
+        m.add(
+            np.concatenate([every_n, every_n, a.lot_of]),
+            np.concatenate([g_ + every_n, b_ + every_n, s_ + every_lot]),
+            np.concatenate([np.ones(n), -np.ones(n), np.ones(lots)]),
+            a.held - a.target,
+        )
+        zero = m.count
+        # Nonnegative cone: −β ≤ 0, −σ ≤ 0, σ ≤ cap, β ≤ cap, cash, budgets.
+        m.add(every_n, b_ + every_n, -1.0, np.zeros(n))
+        m.add(every_lot, s_ + every_lot, -1.0, np.zeros(lots))
+        self.caps = m.count
+        m.add(every_lot, s_ + every_lot, 1.0, a.lot_cap)
+        self.most = max(a.cash, 0.0) + float(a.lot_cap.sum())  # no buy can be larger
+        m.add(every_n, b_ + every_n, 1.0, np.where(a.buy_cap > 0, self.most, 0.0))
+        trades = np.arange(n + lots)
+        once = np.zeros(n + lots, dtype=np.int64)
+        m.add(once, trades, np.concatenate([np.full(n, 1 + h), np.full(lots, -(1 - h))]), [a.cash])
+        if limits.turnover is not None:
+            m.add(once, trades, 1.0, [limits.turnover])
+        if limits.gain is not None and lots:
+            m.add(np.zeros(lots, dtype=np.int64), s_ + every_lot, a.lot_gain, [limits.gain])
+        nonneg = m.count - zero
+        # Second-order cone: (τ, Bᵀg, √d·g).
+        m.add(np.array([0]), np.array([t_]), -1.0, [0.0])
+        rows, cols = np.meshgrid(np.arange(k), np.arange(n), indexing="ij")
+        m.add(rows.ravel(), g_ + cols.ravel(), -a.exposures.T.ravel(), np.zeros(k))
+        spread = np.flatnonzero(a.specific > 0)
+        m.add(
+            np.arange(len(spread)), g_ + spread, -np.sqrt(a.specific[spread]),
+            np.zeros(len(spread)),
+        )  # fmt: skip
+        objective = np.concatenate(
+            [
+                np.full(n, limits.cost * h),
+                limits.tax * a.lot_tax + limits.cost * h,
+                np.zeros(n),
+                [limits.risk],
+            ]
+        )
+        settings = clarabel.DefaultSettings()
+        settings.verbose = False
+        settings.max_threads = 1
+        settings.presolve_enable = PRESOLVE  # False, so that the right-hand side may be updated
+        if nvar > FAER_FROM:
+            settings.direct_solve_method = "faer"
+        self.a = a
+        self.rhs = np.concatenate(m.rhs)
+        self.solver = clarabel.DefaultSolver(
+            sp.csc_matrix((nvar, nvar)),
+            objective,
+            m.matrix(),
+            self.rhs,
+            [
+                clarabel.ZeroConeT(zero),
+                clarabel.NonnegativeConeT(nonneg),
+                clarabel.SecondOrderConeT(m.count - zero - nonneg),
+            ],
+            settings,
+        )
+        self.blocks = (b_, s_, g_)
+
+    def solve(self, *, forbid: Bools | None = None, keep: Bools | None = None) -> Weights | None:
+        """The optimum with the securities ``forbid`` not bought and the lots ``keep``
+        not sold; None when no trades satisfy the constraints."""
+        a = self.a
+        n, lots = len(a.held), len(a.lot_of)
+        lot_cap = a.lot_cap if keep is None else np.where(keep, 0.0, a.lot_cap)
+        closed = a.buy_cap <= 0
+        if forbid is not None:
+            closed = closed | forbid
+        rhs = self.rhs.copy()
+        rhs[self.caps : self.caps + lots] = lot_cap
+        rhs[self.caps + lots : self.caps + lots + n] = np.where(closed, 0.0, self.most)
+        if not np.array_equal(rhs, self.rhs):
+            self.solver.update(b=rhs)
+            self.rhs = rhs
+        solution = self.solver.solve()
+        if solution.status not in (
+            clarabel.SolverStatus.Solved,
+            clarabel.SolverStatus.AlmostSolved,
+        ):
+            return None
+        x = np.asarray(solution.x)
+        b_, s_, g_ = self.blocks
+        return Weights(np.clip(x[b_:s_], 0, None), np.clip(np.minimum(x[s_:g_], lot_cap), 0, None))
 
 
-def _tracking(a: Arrays, gap: Floats) -> float:
+def tracking(a: Arrays, gap: Floats) -> float:
+    """The tracking error of a gap to the model, under the factor risk model."""
     factor = a.exposures.T @ gap
     return float(np.sqrt(factor @ factor + (a.specific * gap) @ gap))
 
@@ -360,9 +403,9 @@ def _outer_approximation(
     index[0] = t_
 
     def cut(gap: Floats) -> None:
-        tracking = _tracking(a, gap)
-        if tracking > 1e-12:
-            slope = -covariance @ gap / tracking
+        error = tracking(a, gap)
+        if error > 1e-12:
+            slope = -covariance @ gap / error
             solver.addRow(0.0, highspy.kHighsInf, n + 1, index, np.concatenate([[1.0], slope]))
 
     cut(a.held - a.target)
@@ -384,13 +427,13 @@ def _outer_approximation(
         if info.primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
             break
         x = np.asarray(solver.getSolution().col_value)
-        tracking = _tracking(a, x[g_:t_])
-        true = float(linear @ x[:t_]) + limits.risk * tracking
+        error = tracking(a, x[g_:t_])
+        true = float(linear @ x[:t_]) + limits.risk * error
         if best is None or true < best[0]:
             best = (true, x)
         if solver.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             break  # out of time: the best found stands
-        if limits.risk * (tracking - x[t_]) <= TOLERANCE:
+        if limits.risk * (error - x[t_]) <= TOLERANCE:
             break
         cut(x[g_:t_])
     return None if best is None else best[1]

@@ -40,9 +40,16 @@ from poise.domain.lots import TaxLot
 from poise.domain.money import ZERO
 from poise.domain.relief import Method, is_long_term, relieve
 from poise.optimize.bands import repair, summarise
-from poise.optimize.check import Costs, violations
+from poise.optimize.check import Costs, violations, wash_sale_buys
 from poise.optimize.problem import Problem
-from poise.optimize.program import Arrays, Limits, Weights, solve_continuous, solve_shares
+from poise.optimize.program import (
+    Arrays,
+    Continuous,
+    Limits,
+    Weights,
+    solve_shares,
+    tracking,
+)
 from poise.optimize.risk import RiskModel
 from poise.optimize.trades import LotSale, Proposal, Side, Trade, TradeReason
 
@@ -93,7 +100,6 @@ def _arrays(problem: Problem, risk: RiskModel, settings: OptimizeSettings) -> Ar
     """The problem in weights of the account — the one boundary where Decimal ends."""
     holdings, lots = problem.holdings, _lots(problem)
     value = problem.value
-    price = np.array([float(h.price) for h in holdings])
     unit = np.array([float(h.security.trading.step * h.price / value) for h in holdings])
     gain = np.array([float(1 - lot.basis_per_share / holdings[i].price) for i, lot in lots])
     rate = np.array(
@@ -120,37 +126,22 @@ def _arrays(problem: Problem, risk: RiskModel, settings: OptimizeSettings) -> Ar
     identities = {h.security.wash_sale_identity for h in holdings}
     number = {name: k for k, name in enumerate(sorted(identities))}
     floor = min(problem.reserve, problem.cash)
-    return (
-        Arrays(
-            held=np.array([float(h.value / value) for h in holdings]),
-            target=np.array([float(h.target) for h in holdings]),
-            unit=unit,
-            lot_of=lot_of,
-            lot_cap=np.where(closed, 0.0, cap) if len(lots) else np.zeros(0),
-            lot_tax=rate * gain if len(lots) else np.zeros(0),
-            lot_gain=gain if len(lots) else np.zeros(0),
-            lot_loss=gain < 0 if len(lots) else np.zeros(0, dtype=bool),
-            buy_cap=np.array([0.0 if h.no_buy else np.inf for h in holdings]),
-            identity=np.array(
-                [number[h.security.wash_sale_identity] for h in holdings], dtype=np.int64
-            ),
-            cash=float((problem.cash - floor) / value),
-            half_spread=float(settings.costs.half_spread),
-            exposures=risk.exposures,
-            specific=risk.specific,
-        )
-        if len(price)
-        else _empty()
-    )
-
-
-def _empty() -> Arrays:
-    nothing = np.zeros(0)
     return Arrays(
-        nothing, nothing, nothing, np.zeros(0, dtype=np.int64), nothing, nothing, nothing,
-        np.zeros(0, dtype=bool), nothing, np.zeros(0, dtype=np.int64), 0.0, 0.0,
-        np.zeros((0, 0)), nothing,
-    )  # fmt: skip
+        held=np.array([float(h.value / value) for h in holdings]),
+        target=np.array([float(h.target) for h in holdings]),
+        unit=unit,
+        lot_of=lot_of,
+        lot_cap=np.where(closed, 0.0, cap) if len(lots) else np.zeros(0),
+        lot_tax=rate * gain if len(lots) else np.zeros(0),
+        lot_gain=gain if len(lots) else np.zeros(0),
+        lot_loss=gain < 0 if len(lots) else np.zeros(0, dtype=bool),
+        buy_cap=np.array([0.0 if h.no_buy else np.inf for h in holdings]),
+        identity=np.array([number[h.security.wash_sale_identity] for h in holdings]),
+        cash=float((problem.cash - floor) / value),
+        half_spread=float(settings.costs.half_spread),
+        exposures=risk.exposures,
+        specific=risk.specific,
+    )
 
 
 def _limits(problem: Problem, settings: OptimizeSettings) -> Limits:
@@ -167,27 +158,48 @@ def _limits(problem: Problem, settings: OptimizeSettings) -> Limits:
 
 
 def _continuous(a: Arrays, limits: Limits) -> Weights | None:
-    """The continuous optimum. Where a loss sale and a buy of the same identity meet,
-    the harvest wins: the buy is forbidden and the problem solved once more (the
-    replacements then keep the exposure); a meeting left after that loses its buy."""
-    forbid = np.zeros(len(a.held), dtype=bool)
-    solution = None
-    for _ in range(2):
-        solution = solve_continuous(a, limits, forbid)
-        if solution is None:
-            return None
-        clash = _clash(a, solution) & ~forbid
-        if not clash.any():
-            return solution
-        forbid |= clash
-    assert solution is not None
-    return replace(solution, buy=np.where(_clash(a, solution), 0.0, solution.buy))
+    """The continuous optimum, without a loss sale and a buy of the same identity.
+
+    Where the first solution has both, two ways out are solved and the better kept:
+    the harvests win (those identities are not bought; replacements keep their
+    exposure), or the positions win (their loss lots are kept). A meeting left after
+    that loses its buy.
+    """
+    program = Continuous(a, limits)
+    solution = program.solve()
+    if solution is None:
+        return None
+    clash = _clash(a, solution)
+    if not clash.any():
+        return solution
+    members = np.isin(a.identity, a.identity[clash])
+    ways = [program.solve(forbid=members), program.solve(keep=a.lot_loss & members[a.lot_of])]
+    found = [way for way in ways if way is not None]
+    if not found:
+        return None
+    best = min(found, key=lambda way: _value(a, limits, way))
+    return replace(best, buy=np.where(_clash(a, best), 0.0, best.buy))
+
+
+def _value(a: Arrays, limits: Limits, weights: Weights) -> float:
+    """The objective of a continuous solution."""
+    sold = np.bincount(a.lot_of, weights=weights.sell, minlength=len(a.held))
+    gap = a.held - a.target + weights.buy - sold
+    traded = float(weights.buy.sum() + weights.sell.sum())
+    return (
+        limits.risk * tracking(a, gap)
+        + limits.tax * float(a.lot_tax @ weights.sell)
+        + limits.cost * a.half_spread * traded
+    )
 
 
 def _clash(a: Arrays, solution: Weights) -> Bools:
-    """Securities bought whose identity also sells a lot at a loss."""
-    losing = np.unique(a.identity[a.lot_of[(solution.sell > 1e-9) & a.lot_loss]])
-    clash: Bools = np.isin(a.identity, losing) & (solution.buy > 1e-9)
+    """Securities bought whose identity also sells a lot at a loss — each trade at
+    least half a grid step, below which it is a solver's noise and rounds away."""
+    half = a.unit / 2
+    sold = (solution.sell > half[a.lot_of]) & a.lot_loss
+    losing = np.unique(a.identity[a.lot_of[sold]])
+    clash: Bools = np.isin(a.identity, losing) & (solution.buy > half)
     return clash
 
 
@@ -345,6 +357,8 @@ def rebalance_optimize(
         binding = ["no trades satisfy every constraint (the tax budget, turnover or cash)"]
         return summarise(problem, [], method="optimize", costs=costs, binding=binding)
     trades = [t for t in _trades(problem, choice) if t.value >= smallest]
+    washed = wash_sale_buys(problem, trades)  # the harvest wins over a rounded-up buy
+    trades = [t for t in trades if not (t.side is Side.BUY and t.security_id in washed)]
     trades = repair(problem, trades, costs)
     left = violations(problem, trades, costs)
     if left:  # never ship a broken proposal
