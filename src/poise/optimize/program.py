@@ -52,7 +52,6 @@ Bools = npt.NDArray[np.bool_]
 TOLERANCE = 1e-6  # of the account's value: $1 in a $1,000,000 account
 CUTS = 30  # outer-approximation rounds before the best integer solution found is taken
 NEAR = 2  # grid steps either side of the continuous optimum the rounding may go
-PRESOLVE = False
 FAER_FROM = 1000  # variables: from here on the faer factorisation is the faster one
 TIME_LIMIT = 0.5  # seconds the mixed-integer solves may take; then the best solution stands
 
@@ -183,9 +182,14 @@ class Continuous:
         settings = clarabel.DefaultSettings()
         settings.verbose = False
         settings.max_threads = 1
-        settings.presolve_enable = PRESOLVE  # False, so that the right-hand side may be updated
+        settings.presolve_enable = False  # so that the right-hand side may be updated
         if nvar > FAER_FROM:
+            # A large account's problem, in weights, is well scaled enough: equilibration
+            # and iterative refinement cost more time than they buy accuracy (measured;
+            # in small accounts with nearly collinear securities they are needed).
             settings.direct_solve_method = "faer"
+            settings.equilibrate_enable = False
+            settings.iterative_refinement_enable = False
         self.a = a
         self.rhs = np.concatenate(m.rhs)
         self.solver = clarabel.DefaultSolver(

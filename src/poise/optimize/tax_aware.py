@@ -163,7 +163,7 @@ def _continuous(a: Arrays, limits: Limits) -> Weights | None:
     Where the first solution has both, two ways out are solved and the better kept:
     the harvests win (those identities are not bought; replacements keep their
     exposure), or the positions win (their loss lots are kept). A meeting left after
-    that loses its buy.
+    that loses the side it can best do without.
     """
     program = Continuous(a, limits)
     solution = program.solve()
@@ -177,8 +177,21 @@ def _continuous(a: Arrays, limits: Limits) -> Weights | None:
     found = [way for way in ways if way is not None]
     if not found:
         return None
-    best = min(found, key=lambda way: _value(a, limits, way))
-    return replace(best, buy=np.where(_clash(a, best), 0.0, best.buy))
+    return _untangle(a, limits, min(found, key=lambda way: _value(a, limits, way)))
+
+
+def _untangle(a: Arrays, limits: Limits, solution: Weights) -> Weights:
+    """A meeting still left loses the side whose loss costs the objective less: the
+    loss sales, or the buys."""
+    for identity in np.unique(a.identity[_clash(a, solution)]):
+        members = a.identity == identity
+        losses = a.lot_loss & members[a.lot_of]
+        ways = (
+            Weights(solution.buy, np.where(losses, 0.0, solution.sell)),
+            Weights(np.where(members, 0.0, solution.buy), solution.sell),
+        )
+        solution = min(ways, key=lambda way: _value(a, limits, way))
+    return solution
 
 
 def _value(a: Arrays, limits: Limits, weights: Weights) -> float:
