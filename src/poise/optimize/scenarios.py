@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 Floats = npt.NDArray[np.float64]
+POINT_HUNDREDTH = Decimal("0.0001")  # a weight to a hundredth of a point, as tracking error
 Method = Callable[[Problem, Floats, OptimizeSettings], Proposal]
 
 
@@ -207,7 +208,7 @@ class Tradeoff:
     cost: Decimal
     tracking_before: Decimal | None  # annual, a fraction
     tracking_after: Decimal | None
-    drift_before: Decimal  # largest |weight − target|, a fraction
+    drift_before: Decimal  # largest |weight − target|, a fraction to four places
     drift_after: Decimal
 
 
@@ -222,8 +223,8 @@ def tradeoffs(results: Sequence[tuple[Scenario, Proposal]]) -> list[Tradeoff]:
             cost=proposal.cost,
             tracking_before=proposal.tracking_before,
             tracking_after=proposal.tracking_after,
-            drift_before=proposal.drift_before,
-            drift_after=proposal.drift_after,
+            drift_before=proposal.drift_before.quantize(POINT_HUNDREDTH),
+            drift_after=proposal.drift_after.quantize(POINT_HUNDREDTH),
         )
         for scenario, proposal in results
     ]
