@@ -51,7 +51,7 @@ Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 TOLERANCE = 1e-6  # of the account's value: $1 in a $1,000,000 account
 CUTS = 30  # outer-approximation rounds before the best integer solution found is taken
-NEAR = 2  # grid steps either side of the continuous optimum the rounding may go
+NEAR = 2  # coarsest grid steps' weight either side of the continuous optimum
 FAER_FROM = 1000  # variables: from here on the faer factorisation is the faster one
 TIME_LIMIT = 0.5  # seconds the mixed-integer solves may take; then the best solution stands
 
@@ -317,15 +317,18 @@ class Steps:
 
 
 def _near(a: Arrays, limits: Limits, start: Weights, *bounds: tuple[Floats, Floats]) -> None:
-    """Bound each security's steps bought and sold to within ``NEAR`` of the continuous
-    optimum's (nothing stays possible when there is a minimum trade size)."""
+    """Bound each security's steps bought and sold to within ``NEAR`` of the coarsest
+    grid step's weight of the continuous optimum (a fine-grid security may make up
+    for a whole share of a coarse one); nothing stays possible when there is a
+    minimum trade size."""
     n = len(a.held)
     sold = np.bincount(a.lot_of, weights=start.sell, minlength=n) if len(a.lot_of) else np.zeros(n)
+    radius = np.ceil(NEAR * float(a.unit.max()) / a.unit - 1e-9)
     for (low, up), solved in zip(bounds, (start.buy, sold), strict=True):
         steps = solved / a.unit
-        np.minimum(up, np.ceil(steps - 1e-9) + NEAR, out=up)
+        np.minimum(up, np.ceil(steps - 1e-9) + radius, out=up)
         if limits.min_trade <= 0:
-            low[:] = np.clip(np.floor(steps + 1e-9) - NEAR, 0.0, up)
+            low[:] = np.clip(np.floor(steps + 1e-9) - radius, 0.0, up)
 
 
 def _exclusions(m: _Model, a: Arrays, buy_up: Floats, b_: int, l_: int) -> None:

@@ -66,6 +66,7 @@ Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
 EXACT_UP_TO = 40  # securities: accounts this small are solved exactly in shares
 EXACT_LOTS_UP_TO = 200
+CENT = Decimal("0.01")
 EXACT_STEP = 5e-4  # ... when a grid step of the median holding is this much of the account
 
 
@@ -160,10 +161,12 @@ def _limits(problem: Problem, settings: OptimizeSettings) -> Limits:
 def _continuous(a: Arrays, limits: Limits) -> Weights | None:
     """The continuous optimum, without a loss sale and a buy of the same identity.
 
-    Where the first solution has both, two ways out are solved and the better kept:
-    the harvests win (those identities are not bought; replacements keep their
-    exposure), or the positions win (their loss lots are kept). A meeting left after
-    that loses the side it can best do without.
+    Where the first solution has both, three ways out are solved and the best kept:
+    each identity goes the way the first solution moved it (a net seller harvests and
+    is not bought — replacements keep its exposure; a net buyer keeps its loss lots);
+    every harvest wins; every position wins. Where meetings are left after that, the
+    problem is solved twice more, with their harvests winning and with their
+    positions winning, and the better kept.
     """
     program = Continuous(a, limits)
     solution = program.solve()
@@ -172,26 +175,33 @@ def _continuous(a: Arrays, limits: Limits) -> Weights | None:
     clash = _clash(a, solution)
     if not clash.any():
         return solution
-    members = np.isin(a.identity, a.identity[clash])
-    ways = [program.solve(forbid=members), program.solve(keep=a.lot_loss & members[a.lot_of])]
-    found = [way for way in ways if way is not None]
-    if not found:
+    members = _of_identities(a, a.identity[clash])
+    sold = np.bincount(a.lot_of, weights=solution.sell, minlength=len(a.held))
+    net = np.bincount(a.identity, weights=solution.buy - sold, minlength=len(a.held))
+    sellers = members & (net[a.identity] < 0)
+    nothing = np.zeros(len(a.held), dtype=bool)
+    decisions = [(sellers, members & ~sellers), (members, nothing), (nothing, members)]
+    ways = []
+    for forbid, kept in decisions:  # (securities not bought, securities whose losses stay)
+        way = program.solve(forbid=forbid, keep=a.lot_loss & kept[a.lot_of])
+        if way is not None:
+            ways.append((_value(a, limits, way), way, forbid, kept))
+    if not ways:
         return None
-    return _untangle(a, limits, min(found, key=lambda way: _value(a, limits, way)))
-
-
-def _untangle(a: Arrays, limits: Limits, solution: Weights) -> Weights:
-    """A meeting still left loses the side whose loss costs the objective less: the
-    loss sales, or the buys."""
-    for identity in np.unique(a.identity[_clash(a, solution)]):
-        members = a.identity == identity
-        losses = a.lot_loss & members[a.lot_of]
-        ways = (
-            Weights(solution.buy, np.where(losses, 0.0, solution.sell)),
-            Weights(np.where(members, 0.0, solution.buy), solution.sell),
+    _, best, forbid, kept = min(ways, key=lambda way: way[0])
+    if not _clash(a, best).any():
+        return best
+    left = _of_identities(a, a.identity[_clash(a, best)])
+    last: list[tuple[float, Weights]] = []
+    for more_forbid, more_kept in ((left, nothing), (nothing, left)):
+        way = program.solve(
+            forbid=forbid | more_forbid, keep=a.lot_loss & (kept | more_kept)[a.lot_of]
         )
-        solution = min(ways, key=lambda way: _value(a, limits, way))
-    return solution
+        if way is not None:
+            clash = _of_identities(a, a.identity[_clash(a, way)])  # rare: its buys go
+            way = Weights(np.where(clash, 0.0, way.buy), way.sell)
+            last.append((_value(a, limits, way), way))
+    return min(last, key=lambda way: way[0])[1] if last else None
 
 
 def _value(a: Arrays, limits: Limits, weights: Weights) -> float:
@@ -211,9 +221,16 @@ def _clash(a: Arrays, solution: Weights) -> Bools:
     least half a grid step, below which it is a solver's noise and rounds away."""
     half = a.unit / 2
     sold = (solution.sell > half[a.lot_of]) & a.lot_loss
-    losing = np.unique(a.identity[a.lot_of[sold]])
-    clash: Bools = np.isin(a.identity, losing) & (solution.buy > half)
+    clash: Bools = _of_identities(a, a.identity[a.lot_of[sold]]) & (solution.buy > half)
     return clash
+
+
+def _of_identities(a: Arrays, identities: npt.NDArray[np.int64]) -> Bools:
+    """The securities of any of ``identities``."""
+    chosen = np.zeros(len(a.held), dtype=bool)
+    chosen[identities] = True  # identities are numbered 0 … n−1
+    picked: Bools = chosen[a.identity]
+    return picked
 
 
 Choice = tuple[dict[int, Decimal], dict[int, Decimal]]  # shares to buy by security, to sell by lot
@@ -271,9 +288,10 @@ def _from_lots(
     """``total`` shares of one security taken from its lots as the solver chose them:
     the lots it sold whole first, then the one it sold part of, then (when rounding
     took more) the sellable lots cheapest in tax."""
-    fraction = {k: chosen[k] / a.lot_cap[k] for k in mine.tolist() if a.lot_cap[k] > 0}
+    mine = mine[a.lot_cap[mine] > 0]
+    fraction = np.round(chosen[mine] / a.lot_cap[mine], 9)
     taken: dict[int, Decimal] = {}
-    for k in sorted(fraction, key=lambda k: (-round(fraction[k], 9), a.lot_tax[k])):
+    for k in mine[np.lexsort((a.lot_tax[mine], -fraction))].tolist():
         if total <= ZERO:
             break
         take = min(total, lots[k][1].quantity)
@@ -369,7 +387,8 @@ def rebalance_optimize(
     if choice is None:
         binding = ["no trades satisfy every constraint (the tax budget, turnover or cash)"]
         return summarise(problem, [], method="optimize", costs=costs, binding=binding)
-    trades = [t for t in _trades(problem, choice) if t.value >= smallest]
+    # A trade below the minimum size, or worth less than a cent, is not worth a ticket.
+    trades = [t for t in _trades(problem, choice) if t.value >= max(smallest, CENT)]
     washed = wash_sale_buys(problem, trades)  # the harvest wins over a rounded-up buy
     trades = [t for t in trades if not (t.side is Side.BUY and t.security_id in washed)]
     trades = repair(problem, trades, costs)
@@ -387,7 +406,7 @@ def _small(a: Arrays) -> bool:
     return (
         len(a.held) <= EXACT_UP_TO
         and len(a.lot_of) <= EXACT_LOTS_UP_TO
-        and float(np.median(a.unit)) >= EXACT_STEP
+        and float(np.sort(a.unit)[len(a.unit) // 2]) >= EXACT_STEP
     )
 
 
@@ -455,10 +474,13 @@ def _tracking(problem: Problem, shares: dict[str, float], risk: Risk) -> float:
     value = float(problem.value)
     if value <= 0:
         return 0.0
-    covariance = _risk(problem, risk).covariance if isinstance(risk, RiskModel) else risk
     weight = np.array([shares[h.security_id] * float(h.price) for h in problem.holdings]) / value
     gap = weight - np.array([float(h.target) for h in problem.holdings])
-    return float(np.sqrt(max(gap @ covariance @ gap, 0.0)))
+    if isinstance(risk, RiskModel):
+        model = _risk(problem, risk)
+        factor = model.exposures.T @ gap
+        return float(np.sqrt(max(factor @ factor + (model.specific * gap) @ gap, 0.0)))
+    return float(np.sqrt(max(gap @ risk @ gap, 0.0)))
 
 
 def tracking_error(
