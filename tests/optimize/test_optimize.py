@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.optimize.test_bands import accounts
 
 from poise.domain.accounts import Account, Registration, Restrictions, TaxRates
@@ -14,7 +17,7 @@ from poise.domain.lots import TaxLot
 from poise.domain.models import Band, Model, ModelTarget, TargetKind, resolve
 from poise.domain.securities import Security, SecurityKind
 from poise.optimize.bands import rebalance_bands
-from poise.optimize.check import Costs, violations
+from poise.optimize.check import Costs, outcome, violations
 from poise.optimize.problem import Problem, RecentTrade, build_problem
 from poise.optimize.tax_aware import OptimizeSettings, objective, rebalance_optimize
 from poise.optimize.trades import Side, TradeReason
@@ -177,14 +180,104 @@ def test_optimize_when_it_was_sold_at_a_loss_in_the_last_30_days_then_it_is_not_
     assert all(t.security_id != "BBB" for t in proposal.trades if t.side is Side.BUY)
 
 
+@pytest.mark.parametrize("scale", [1, 100])  # solved exactly in shares; rounded by heuristic
+def test_optimize_when_a_minimum_trade_is_set_then_no_smaller_trade_is_made(scale: int) -> None:
+    # BBB is half a point under its target and cash half a point over: about $500 of BBB
+    # to buy, below a $600 minimum (times the scale).
+    lots = [
+        TaxLot("A", "A1", "AAA", D(500 * scale), D(50000 * scale), date(2019, 3, 4)),
+        TaxLot("B", "A1", "BBB", D(445 * scale), D(44500 * scale), date(2019, 3, 4)),
+    ]
+    prices = {"AAA": "100", "BBB": "100"}
+    problem = make({"AAA": "0.5", "BBB": "0.45"}, lots, prices, cash=str(5500 * scale))
+    smallest = D(600 * scale)
+    free = rebalance_optimize(problem, cov_of(problem))
+    assert any(t.security_id == "BBB" and t.value < smallest for t in free.trades)
+    floor = rebalance_optimize(problem, cov_of(problem), OptimizeSettings(min_trade=smallest))
+    assert all(t.value >= smallest for t in floor.trades)
+
+
+def test_optimize_when_no_trades_can_meet_the_tax_budget_then_none_are_made_and_it_says_why() -> (
+    None
+):
+    # A budget of a $1,000 net loss, in an account with no loss lot to sell.
+    problem = make({"AAA": "0.5", "BBB": "0.45"}, OVERWEIGHT, {"AAA": "100", "BBB": "100"})
+    proposal = rebalance_optimize(problem, cov_of(problem), OptimizeSettings(tax_budget=D(-1000)))
+    assert proposal.trades == ()
+    assert any("tax budget" in reason for reason in proposal.binding)
+
+
+@st.composite
+def large_accounts(draw: st.DrawFn) -> Problem:
+    """A random account a thousand times the size: a share is no longer a visible
+    weight, so it is rounded by the heuristic, not solved exactly in shares."""
+    problem = draw(accounts())
+    holdings = tuple(
+        replace(
+            h,
+            quantity=h.quantity * 1000,
+            lots=tuple(
+                replace(lot, quantity=lot.quantity * 1000, cost_basis=lot.cost_basis * 1000)
+                for lot in h.lots
+            ),
+        )
+        for h in problem.holdings
+    )
+    return replace(
+        problem, holdings=holdings, cash=problem.cash * 1000, reserve=problem.reserve * 1000
+    )
+
+
+def _keeps_every_rule(problem: Problem) -> None:
+    names = [h.security_id for h in problem.holdings]
+    costs = Costs()
+    proposal = rebalance_optimize(problem, covariance(names, ("AAA", "FND")))
+    trades = list(proposal.trades)
+    assert violations(problem, trades, costs) == []
+    after = outcome(problem, trades, costs)
+    # Cash is conserved to the cent: what sales raise less what buys cost less costs.
+    moved = sum((t.value if t.side is Side.SELL else -t.value for t in trades), D(0))
+    assert after.cash == problem.cash + moved - after.cost == proposal.cash_after
+    # Shares are conserved, no lot is oversold, nothing goes short.
+    for h in problem.holdings:
+        traded = sum((t.signed_quantity for t in trades if t.security_id == h.security_id), D(0))
+        assert after.quantities[h.security_id] == h.quantity + traded >= 0
+        lots = {lot.lot_id: lot.quantity for lot in h.lots}
+        for t in trades:
+            for sale in t.lots if t.security_id == h.security_id else ():
+                assert sale.quantity <= lots[sale.lot_id]
+    # Cash never ends below what must remain, unless it started below and fell no further.
+    assert after.cash >= min(problem.reserve, problem.cash)
+
+
 @settings(max_examples=40, deadline=None)
 @given(accounts())
 def test_optimize_property_when_any_account_is_optimised_then_every_rule_holds(
     given_problem: Problem,
 ) -> None:
+    _keeps_every_rule(given_problem)
+
+
+@settings(max_examples=40, deadline=None)
+@given(large_accounts())
+def test_optimize_property_when_a_large_account_is_rounded_by_heuristic_then_every_rule_holds(
+    given_problem: Problem,
+) -> None:
+    _keeps_every_rule(given_problem)
+
+
+@settings(max_examples=40, deadline=None)
+@given(large_accounts())
+def test_optimize_property_when_a_large_account_is_optimised_then_it_beats_bands(
+    given_problem: Problem,
+) -> None:
     names = [h.security_id for h in given_problem.holdings]
-    proposal = rebalance_optimize(given_problem, covariance(names, ("AAA", "FND")))
-    assert violations(given_problem, list(proposal.trades), Costs()) == []
+    matrix = covariance(names, ("AAA", "FND"))
+    proposal = rebalance_optimize(given_problem, matrix)
+    bands = rebalance_bands(given_problem)
+    assert objective(given_problem, proposal.trades, matrix) <= (
+        objective(given_problem, bands.trades, matrix) + 1e-5
+    )
 
 
 @settings(max_examples=60, deadline=None)
