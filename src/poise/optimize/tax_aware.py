@@ -68,6 +68,7 @@ EXACT_UP_TO = 40  # securities: accounts this small are solved exactly in shares
 EXACT_LOTS_UP_TO = 200
 CENT = Decimal("0.01")
 EXACT_STEP = 5e-4  # ... when a grid step of the median holding is this much of the account
+RESOLVE_UP_TO = 100  # securities: wash-sale meetings left are solved both ways this far
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +168,10 @@ def _continuous(a: Arrays, limits: Limits) -> Weights | None:
     or every harvest wins. (Every position winning as a third way was never the best
     in 1,000 random accounts, so it is not paid for.) Where meetings are left, the
     problem is solved twice more, with their harvests winning and with their
-    positions winning, and the better kept.
+    positions winning, and the better kept — in an account of up to
+    ``RESOLVE_UP_TO`` securities. In a larger one, where each is a small part of the
+    whole, each loses the side the objective misses less, without another solve
+    (one more solve with those decisions was measured: it found nothing better).
     """
     program = Continuous(a, limits)
     solution = program.solve()
@@ -192,6 +196,8 @@ def _continuous(a: Arrays, limits: Limits) -> Weights | None:
     _, best, forbid, kept = min(ways, key=lambda way: way[0])
     if not _clash(a, best).any():
         return best
+    if len(a.held) > RESOLVE_UP_TO:  # a large account: each decided on its own
+        return _untangle(a, limits, best)
     left = _of_identities(a, a.identity[_clash(a, best)])
     last: list[tuple[float, Weights]] = []
     for more_forbid, more_kept in ((left, nothing), (nothing, left)):
@@ -203,6 +209,20 @@ def _continuous(a: Arrays, limits: Limits) -> Weights | None:
             way = Weights(np.where(clash, 0.0, way.buy), way.sell)
             last.append((_value(a, limits, way), way))
     return min(last, key=lambda way: way[0])[1] if last else None
+
+
+def _untangle(a: Arrays, limits: Limits, solution: Weights) -> Weights:
+    """Each meeting loses the side whose loss costs the objective less: the loss sales
+    or the buys."""
+    for identity in np.unique(a.identity[_clash(a, solution)]):
+        members = a.identity == identity
+        losses = a.lot_loss & members[a.lot_of]
+        ways = (
+            Weights(solution.buy, np.where(losses, 0.0, solution.sell)),
+            Weights(np.where(members, 0.0, solution.buy), solution.sell),
+        )
+        solution = min(ways, key=lambda way: _value(a, limits, way))
+    return solution
 
 
 def _value(a: Arrays, limits: Limits, weights: Weights) -> float:
