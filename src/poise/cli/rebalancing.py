@@ -92,6 +92,13 @@ def rebalance(
         str | None,
         typer.Option(help="optimize: the most traded, a fraction of the account (0.2)."),
     ] = None,
+    within_bands: Annotated[
+        bool,
+        typer.Option(
+            "--within-bands",
+            help="optimize: every position ends inside its band where the rules allow.",
+        ),
+    ] = False,
     min_trade: Annotated[str | None, typer.Option(help="The smallest trade, in dollars.")] = None,
     min_trade_pct: Annotated[
         str | None, typer.Option(help="The smallest trade, in percent of the account (0.5).")
@@ -112,6 +119,7 @@ def rebalance(
         "--cost-weight": cost_weight,
         "--tax-budget": tax_budget,
         "--max-turnover": max_turnover,
+        "--within-bands": within_bands or None,
     }
     pct = _number(min_trade_pct, "--min-trade-pct")
     base = optimize_settings(
@@ -122,6 +130,7 @@ def rebalance(
         max_turnover=_number(max_turnover, "--max-turnover"),
         min_trade=_number(min_trade, "--min-trade") or Decimal(0),
         min_trade_fraction=Decimal(0) if pct is None else pct / 100,
+        within_bands=within_bands,
     )
     if scenario:
         if method is not None:

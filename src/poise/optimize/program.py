@@ -99,6 +99,7 @@ class Limits:
     turnover: float | None
     gain: float | None  # the tax budget, as a weight of the account
     min_trade: float  # the smallest trade, as a weight (0: any)
+    drift: Floats | None = None  # (n,) the most |weight − target| after, inf: any
 
 
 class _Rows:
@@ -161,6 +162,10 @@ class Continuous:
             m.add(once, trades, 1.0, [limits.turnover])
         if limits.gain is not None and lots:
             m.add(np.zeros(lots, dtype=np.int64), s_ + every_lot, a.lot_gain, [limits.gain])
+        if limits.drift is not None:  # −drift ≤ g ≤ drift
+            banded = np.flatnonzero(np.isfinite(limits.drift))
+            for sign in (1.0, -1.0):
+                m.add(np.arange(len(banded)), g_ + banded, sign, limits.drift[banded])
         nonneg = m.count - zero
         # Second-order cone: (τ, Bᵀg, √d·g).
         m.add(np.array([0]), np.array([t_]), -1.0, [0.0])
@@ -373,7 +378,8 @@ def solve_shares(a: Arrays, limits: Limits, start: Weights | None) -> Steps | No
     b_ = m.columns(n, lower=buy_low, upper=buy_up, cost=limits.cost * h * a.unit, integer=True)
     s_ = m.columns(n, lower=sell_low, upper=sell_up, cost=0.0, integer=True)
     l_ = m.columns(lots, lower=0.0, upper=a.lot_cap, cost=limits.tax * a.lot_tax + limits.cost * h)
-    g_ = m.columns(n, lower=-inf, upper=inf, cost=0.0)
+    drift = np.full(n, inf) if limits.drift is None else limits.drift
+    g_ = m.columns(n, lower=-drift, upper=drift, cost=0.0)
     t_ = m.columns(1, lower=0.0, upper=inf, cost=limits.risk)
     for i in range(n):
         mine = [(l_ + k, 1.0) for k in np.flatnonzero(a.lot_of == i)]

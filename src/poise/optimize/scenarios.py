@@ -151,6 +151,7 @@ def optimize_settings(
     max_turnover: Decimal | None = None,
     min_trade: Decimal = ZERO,
     min_trade_fraction: Decimal = ZERO,
+    within_bands: bool = False,
 ) -> OptimizeSettings:
     """Settings a person gave, checked: no weight, budget or size below zero."""
     found = [
@@ -179,6 +180,7 @@ def optimize_settings(
         tax_budget=tax_budget,
         min_trade=min_trade,
         min_trade_fraction=min_trade_fraction,
+        within_bands=within_bands,
     )
 
 

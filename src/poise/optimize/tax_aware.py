@@ -82,6 +82,7 @@ class OptimizeSettings:
     min_trade: Decimal = ZERO  # smallest trade, in dollars
     min_trade_fraction: Decimal = ZERO  # smallest trade, as a fraction of the account
     harvest_only: bool = False  # sell only lots at a loss (and buy to keep exposure)
+    within_bands: bool = False  # every position ends inside its band (where it can)
 
 
 Risk = RiskModel | Floats  # a factor model, or a covariance aligned with the holdings
@@ -146,9 +147,21 @@ def _arrays(problem: Problem, risk: RiskModel, settings: OptimizeSettings) -> Ar
     )
 
 
-def _limits(problem: Problem, settings: OptimizeSettings) -> Limits:
+def _limits(problem: Problem, settings: OptimizeSettings, *, relaxed: bool = False) -> Limits:
+    """The settings in weights. Within bands, each position's band bounds its drift —
+    or, ``relaxed``, its band or its drift now, whichever is wider."""
     value = problem.value
     smallest = max(settings.min_trade, settings.min_trade_fraction * value)
+    drift = None
+    if settings.within_bands:
+        drift = np.array(
+            [
+                np.inf
+                if h.band is None
+                else max(float(h.band), abs(float(h.value / value - h.target)) if relaxed else 0)
+                for h in problem.holdings
+            ]
+        )
     return Limits(
         risk=settings.risk,
         tax=settings.tax,
@@ -156,6 +169,7 @@ def _limits(problem: Problem, settings: OptimizeSettings) -> Limits:
         turnover=None if settings.max_turnover is None else float(settings.max_turnover),
         gain=None if settings.tax_budget is None else float(settings.tax_budget / value),
         min_trade=float(smallest / value),
+        drift=drift,
     )
 
 
@@ -386,6 +400,10 @@ def rebalance_optimize(
     limits = _limits(problem, settings)
     smallest = max(settings.min_trade, settings.min_trade_fraction * problem.value)
     weights = _continuous(a, limits)
+    bands_held = settings.within_bands and weights is None
+    if bands_held:  # not every band can be reached: no position ends further out
+        limits = _limits(problem, settings, relaxed=True)
+        weights = _continuous(a, limits)
     choice: Choice | None = None
     if weights is not None:
         choice = _round(problem, a, weights)
@@ -416,9 +434,10 @@ def rebalance_optimize(
     left = violations(problem, trades, costs)
     if left:  # never ship a broken proposal
         return summarise(problem, [], method="optimize", costs=costs, binding=left)
-    proposal = summarise(
-        problem, trades, method="optimize", costs=costs, binding=_binding(problem, trades, settings)
-    )
+    binding = _binding(problem, trades, settings)
+    if bands_held:
+        binding.append("not every position can end inside its band; none ends further out")
+    proposal = summarise(problem, trades, method="optimize", costs=costs, binding=binding)
     return with_tracking(problem, proposal, model)
 
 
