@@ -326,3 +326,21 @@ def test_optimize_when_a_band_cannot_be_reached_then_none_ends_further_out_and_i
     proposal = rebalance_optimize(problem, cov_of(problem), OptimizeSettings(within_bands=True))
     assert any("band" in reason for reason in proposal.binding)
     assert violations(problem, list(proposal.trades), Costs()) == []
+
+
+def test_objective_when_trades_sell_at_a_loss_and_buy_it_back_then_the_loss_earns_nothing() -> None:
+    # Selling the SPY lot at a $2,500 loss earns $1,050 at 42%; buying SPY back in the
+    # same trades makes it a wash sale, and the loss is disallowed: no benefit.
+    problem = make(
+        {"SPY": "0.95"},
+        [TaxLot("L1", "A1", "SPY", D(100), D(12000), date(2024, 1, 10))],
+        {"SPY": "95", "VTI": "190"},
+    )
+    matrix = cov_of(problem)
+    [sale] = rebalance_optimize(problem, matrix).trades[:1]
+    assert sale.side is Side.SELL
+    back = Trade("SPY", Side.BUY, D(100), D(95), TradeReason.DRIFT)
+    harvested = objective(problem, [sale], matrix, OptimizeSettings(risk=0, cost=0))
+    washed = objective(problem, [sale, back], matrix, OptimizeSettings(risk=0, cost=0))
+    assert harvested == pytest.approx(-1050 / float(problem.value))
+    assert washed == 0.0

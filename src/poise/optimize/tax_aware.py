@@ -486,15 +486,32 @@ def objective(
 ) -> float:
     """The ``optimize`` objective of any set of trades: risk · tracking error after +
     tax · estimated tax + cost · trading cost, as fractions of the account. One
-    function, so methods (and other engines) are compared on the same footing."""
+    function, so methods (and other engines) are compared on the same footing.
+
+    A loss sold in trades that also buy the same (or a substantially identical)
+    security is a wash sale: that loss is disallowed now (IRS Publication 550), so it
+    earns no benefit here — up to the value bought back, the loss sales' proceeds
+    taken in proportion. poise's own proposals never have one; another engine's may.
+    """
     settings = settings or OptimizeSettings()
     value = float(problem.value)
     if value <= 0:
         return 0.0
+    identity = {h.security_id: h.security.wash_sale_identity for h in problem.holdings}
+    bought: dict[str, float] = defaultdict(float)
+    proceeds: dict[str, float] = defaultdict(float)
+    for trade in trades:
+        if trade.side is Side.BUY:
+            bought[identity[trade.security_id]] += float(trade.value)
+        for sale in trade.lots:
+            if sale.gain < ZERO:
+                proceeds[identity[trade.security_id]] += float(sale.proceeds)
     shares = {h.security_id: float(h.quantity) for h in problem.holdings}
     tax = 0.0
     for trade in trades:
         shares[trade.security_id] += float(trade.signed_quantity)
+        group = identity[trade.security_id]
+        washed = min(1.0, bought[group] / proceeds[group]) if proceeds[group] else 0.0
         for sale in trade.lots:
             lot = next(
                 lot for lot in problem.holding(trade.security_id).lots if lot.lot_id == sale.lot_id
@@ -504,7 +521,8 @@ def objective(
                 if is_long_term(lot.held_since, problem.today)
                 else problem.short_rate
             )
-            tax += float(sale.gain * rate)
+            allowed = 1.0 - washed if sale.gain < ZERO else 1.0
+            tax += float(sale.gain * rate) * allowed
     tracking = _tracking(problem, shares, risk)
     cost = sum(float(settings.costs.of(t)) for t in trades)
     return settings.risk * tracking + settings.tax * tax / value + settings.cost * cost / value
