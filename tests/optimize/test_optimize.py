@@ -15,12 +15,13 @@ from tests.optimize.test_bands import accounts
 from poise.domain.accounts import Account, Registration, Restrictions, TaxRates
 from poise.domain.lots import TaxLot
 from poise.domain.models import Band, Model, ModelTarget, TargetKind, resolve
+from poise.domain.relief import Term
 from poise.domain.securities import Security, SecurityKind
 from poise.optimize.bands import rebalance_bands
 from poise.optimize.check import Costs, outcome, violations
 from poise.optimize.problem import Problem, RecentTrade, build_problem
 from poise.optimize.tax_aware import OptimizeSettings, objective, rebalance_optimize
-from poise.optimize.trades import Side, Trade, TradeReason
+from poise.optimize.trades import LotSale, Side, Trade, TradeReason
 
 D = Decimal
 TODAY = date(2024, 6, 14)
@@ -344,3 +345,14 @@ def test_objective_when_trades_sell_at_a_loss_and_buy_it_back_then_the_loss_earn
     washed = objective(problem, [sale, back], matrix, OptimizeSettings(risk=0, cost=0))
     assert harvested == pytest.approx(-1050 / float(problem.value))
     assert washed == 0.0
+
+
+def test_objective_when_a_loss_is_sold_within_30_days_of_a_purchase_then_it_earns_nothing() -> None:
+    recent = [RecentTrade("SPY", date(2024, 6, 1), bought=True)]
+    lots = [TaxLot("L1", "A1", "SPY", D(100), D(12000), date(2024, 1, 10))]
+    problem = make({"SPY": "0.95"}, lots, {"SPY": "95", "VTI": "190"}, recent=recent)
+    sale = Trade(
+        "SPY", Side.SELL, D(100), D(95), TradeReason.HARVEST,
+        (LotSale("L1", D(100), D(12000), D(9500), Term.SHORT),),
+    )  # fmt: skip
+    assert objective(problem, [sale], cov_of(problem), OptimizeSettings(risk=0, cost=0)) == 0.0

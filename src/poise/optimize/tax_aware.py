@@ -491,7 +491,8 @@ def objective(
     A loss sold in trades that also buy the same (or a substantially identical)
     security is a wash sale: that loss is disallowed now (IRS Publication 550), so it
     earns no benefit here — up to the value bought back, the loss sales' proceeds
-    taken in proportion. poise's own proposals never have one; another engine's may.
+    taken in proportion; so is a loss sold within 30 days of a purchase of the same.
+    poise's own proposals never have one; another engine's may.
     """
     settings = settings or OptimizeSettings()
     value = float(problem.value)
@@ -512,6 +513,8 @@ def objective(
         shares[trade.security_id] += float(trade.signed_quantity)
         group = identity[trade.security_id]
         washed = min(1.0, bought[group] / proceeds[group]) if proceeds[group] else 0.0
+        if problem.holding(trade.security_id).no_loss_sale:  # bought in the last 30 days
+            washed = 1.0
         for sale in trade.lots:
             lot = next(
                 lot for lot in problem.holding(trade.security_id).lots if lot.lot_id == sale.lot_id
