@@ -35,7 +35,7 @@ Floats = npt.NDArray[np.float64]
 TRADING_DAYS = 252
 MIN_DAYS = 60
 DEFAULT_VOLATILITY = 0.20
-FACTORS = 20
+FACTORS = 40
 
 
 def ledoit_wolf(returns: Floats) -> tuple[Floats, float]:

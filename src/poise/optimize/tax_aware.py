@@ -183,9 +183,10 @@ def _continuous(a: Arrays, limits: Limits) -> Weights | None:
     in 1,000 random accounts, so it is not paid for.) Where meetings are left, the
     problem is solved twice more, with their harvests winning and with their
     positions winning, and the better kept — in an account of up to
-    ``RESOLVE_UP_TO`` securities. In a larger one, where each is a small part of the
-    whole, each loses the side the objective misses less, without another solve
-    (one more solve with those decisions was measured: it found nothing better).
+    ``RESOLVE_UP_TO`` securities. In a larger one (where the harvests winning was the
+    better way in every benchmark account, so it is the only one solved), their
+    harvests win once more, and what is still left loses the side the objective
+    misses less.
     """
     program = Continuous(a, limits)
     solution = program.solve()
@@ -200,6 +201,8 @@ def _continuous(a: Arrays, limits: Limits) -> Weights | None:
     sellers = members & (net[a.identity] < 0)
     nothing = np.zeros(len(a.held), dtype=bool)
     decisions = [(sellers, members & ~sellers), (members, nothing)]
+    if len(a.held) > RESOLVE_UP_TO:  # measured: in large accounts the harvests win
+        decisions = [(members, nothing)]
     ways = []
     for forbid, kept in decisions:  # (securities not bought, securities whose losses stay)
         way = program.solve(forbid=forbid, keep=a.lot_loss & kept[a.lot_of])
@@ -210,8 +213,10 @@ def _continuous(a: Arrays, limits: Limits) -> Weights | None:
     _, best, forbid, kept = min(ways, key=lambda way: way[0])
     if not _clash(a, best).any():
         return best
-    if len(a.held) > RESOLVE_UP_TO:  # a large account: each decided on its own
-        return _untangle(a, limits, best)
+    if len(a.held) > RESOLVE_UP_TO:  # their harvests win once more; what is left untangles
+        left = _of_identities(a, a.identity[_clash(a, best)])
+        again = program.solve(forbid=forbid | left, keep=a.lot_loss & kept[a.lot_of])
+        return _untangle(a, limits, again if again is not None else best)
     left = _of_identities(a, a.identity[_clash(a, best)])
     last: list[tuple[float, Weights]] = []
     for more_forbid, more_kept in ((left, nothing), (nothing, left)):
