@@ -91,10 +91,11 @@ from rich.table import Table  # noqa: E402
 import poise  # noqa: E402
 from poise.domain.money import ZERO  # noqa: E402
 from poise.domain.relief import Method, is_long_term, relieve  # noqa: E402
+from poise.optimize.bands import sell_lots  # noqa: E402
 from poise.optimize.check import Costs, violations  # noqa: E402
 from poise.optimize.problem import Problem  # noqa: E402
 from poise.optimize.tax_aware import objective, rebalance_optimize, tracking_error  # noqa: E402
-from poise.optimize.trades import LotSale, Side, Trade, TradeReason  # noqa: E402
+from poise.optimize.trades import Side, Trade, TradeReason  # noqa: E402
 from rebalance_inputs import make_account  # noqa: E402
 
 Floats = npt.NDArray[np.float64]
@@ -155,20 +156,9 @@ def _grid(problem: Problem, security_id: str, shares: float) -> Decimal:
 
 
 def _sale(problem: Problem, security_id: str, chosen: dict[str, Decimal]) -> Trade:
-    holding = problem.holding(security_id)
-    total = sum(chosen.values(), ZERO)
-    relief = relieve(
-        list(holding.lots),
-        total,
-        method=Method.SPECIFIC,
-        price=holding.price,
-        sold=problem.today,
-        specific=chosen,
+    return sell_lots(
+        problem.holding(security_id), chosen, problem=problem, reason=TradeReason.DRIFT
     )
-    sales = tuple(
-        LotSale(r.lot_id, r.quantity, r.basis, r.proceeds, r.term) for r in relief.reliefs
-    )
-    return Trade(security_id, Side.SELL, total, holding.price, TradeReason.DRIFT, sales)
 
 
 def _tax_min_sale(problem: Problem, security_id: str, shares: Decimal) -> Trade:

@@ -26,7 +26,7 @@ from poise.optimize.check import Costs, outcome, violations, wash_sale_buys
 from poise.optimize.problem import Holding, Problem
 from poise.optimize.trades import LotSale, Proposal, Side, Trade, TradeReason
 
-__all__ = ["BandSettings", "rebalance_bands", "repair", "sell", "summarise"]
+__all__ = ["BandSettings", "rebalance_bands", "repair", "sell", "sell_lots", "summarise"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +49,27 @@ def sell(
     if quantity <= ZERO:
         return None
     result = relieve(lots, quantity, method=Method.TAX_MIN, price=holding.price, sold=problem.today)
+    chosen = {r.lot_id: r.quantity for r in result.reliefs}
+    return sell_lots(holding, chosen, problem=problem, reason=reason)
+
+
+def sell_lots(
+    holding: Holding, chosen: dict[str, Decimal], *, problem: Problem, reason: TradeReason
+) -> Trade:
+    """Sell the shares ``chosen`` of each named lot (specific identification)."""
+    total = sum(chosen.values(), ZERO)
+    result = relieve(
+        list(holding.lots),
+        total,
+        method=Method.SPECIFIC,
+        price=holding.price,
+        sold=problem.today,
+        specific=chosen,
+    )
     return Trade(
         security_id=holding.security_id,
         side=Side.SELL,
-        quantity=quantity,
+        quantity=total,
         price=holding.price,
         reason=reason,
         lots=tuple(

@@ -38,8 +38,8 @@ import numpy.typing as npt
 
 from poise.domain.lots import TaxLot
 from poise.domain.money import ZERO
-from poise.domain.relief import Method, is_long_term, relieve
-from poise.optimize.bands import repair, summarise
+from poise.domain.relief import is_long_term
+from poise.optimize.bands import repair, sell_lots, summarise
 from poise.optimize.check import Costs, violations, wash_sale_buys
 from poise.optimize.problem import Problem
 from poise.optimize.program import (
@@ -51,7 +51,7 @@ from poise.optimize.program import (
     tracking,
 )
 from poise.optimize.risk import RiskModel
-from poise.optimize.trades import LotSale, Proposal, Side, Trade, TradeReason
+from poise.optimize.trades import Proposal, Side, Trade, TradeReason
 
 __all__ = [
     "OptimizeSettings",
@@ -352,25 +352,12 @@ def _trades(problem: Problem, choice: Choice) -> list[Trade]:
     trades: list[Trade] = []
     for i, chosen in sorted(per_security.items()):
         h = problem.holdings[i]
-        total = sum(chosen.values(), ZERO)
-        relief = relieve(
-            list(h.lots),
-            total,
-            method=Method.SPECIFIC,
-            price=h.price,
-            sold=problem.today,
-            specific=chosen,
-        )
-        sales = tuple(
-            LotSale(r.lot_id, r.quantity, r.basis, r.proceeds, r.term) for r in relief.reliefs
-        )
+        sale = sell_lots(h, chosen, problem=problem, reason=TradeReason.DRIFT)
         if h.target == ZERO and h.no_buy and not h.no_buy.startswith("sold at a loss"):
-            reason = TradeReason.RESTRICTION
-        elif taxed and all(sale.gain < ZERO for sale in sales):
-            reason = TradeReason.HARVEST
-        else:
-            reason = TradeReason.DRIFT
-        trades.append(Trade(h.security_id, Side.SELL, total, h.price, reason, sales))
+            sale = replace(sale, reason=TradeReason.RESTRICTION)
+        elif taxed and all(lot.gain < ZERO for lot in sale.lots):
+            sale = replace(sale, reason=TradeReason.HARVEST)
+        trades.append(sale)
     for i, shares in sorted(buy.items()):
         h = problem.holdings[i]
         reason = TradeReason.REPLACEMENT if h.target == ZERO else TradeReason.DRIFT
