@@ -12,19 +12,22 @@ term, so a loss lot earns a benefit — that is loss harvesting; cost is half th
 spread on what is traded. Subject to: cash after trades at least what must remain;
 no short position (a lot is never sold beyond what it holds); do-not-buy,
 do-not-sell and excluded tags; the wash-sale windows; a maximum turnover; a tax
-budget (the most net realised gain allowed, possibly 0).
+budget (the most net realised gain allowed, possibly 0); optionally, every position
+inside its band.
 
 A loss sale and a buy of the same (substantially identical) security in one proposal
-would be a wash sale: the harvest wins, and the exposure comes back through the
+would be a wash sale: :func:`_continuous` decides, security by security, whether the
+harvest or the position wins, and a harvest's exposure comes back through the
 security's replacement candidates, which the problem includes.
 
-The arithmetic is in :mod:`poise.optimize.program`. Shares, not weights: in an account
-of up to ``EXACT_UP_TO`` securities and ``EXACT_LOTS_UP_TO`` lots the problem is solved
-exactly in whole grid steps (mixed-integer, HiGHS; the minimum trade size exactly
-too). A larger account is solved continuously (Clarabel) and rounded: each buy and
-each sale to the nearest grid step, a trade below the minimum size left out and the
-rest solved again, buys trimmed when rounding leaves cash short. Either way the
-result is checked against every rule like any method's, and never shipped broken.
+The arithmetic is in :mod:`poise.optimize.program`: the continuous problem is solved
+by Clarabel, called directly. Shares, not weights: a small account (``_small``) is also
+solved exactly in whole grid steps (mixed-integer, HiGHS; the minimum trade size
+exactly too), and the better of that and the heuristic is kept. The heuristic rounds
+each buy and each sale to the nearest grid step, leaves out a trade below the minimum
+size and solves the rest again, and trims buys when rounding leaves cash short.
+Either way the result is checked against every rule like any method's, and never
+shipped broken.
 """
 
 from __future__ import annotations
