@@ -12,12 +12,13 @@ Minimise ``risk·τ + tax·Σ rateₖ·gainₖ·σₖ + cost·h·(Σβ + Σσ)``
 as a fraction of its price, ``h`` the half-spread) subject to cash, turnover, the tax
 budget and the per-lot and per-security limits in :class:`Arrays`.
 
-:func:`solve_continuous` calls Clarabel directly (an LP with one second-order cone;
-building it through a modelling layer costs more than solving it).
-:func:`solve_shares` solves the same problem in whole grid steps with HiGHS, the
-tracking error by outer approximation: each solve's gap adds a tangent cut
+:class:`Continuous` calls Clarabel directly (an LP with one second-order cone;
+building it through a modelling layer costs more than solving it), set up once and
+solved again with only the right-hand side changed. :func:`solve_shares` solves the
+same problem in whole grid steps with HiGHS, near the continuous optimum, the tracking
+error by outer approximation: each solve's gap adds a tangent cut
 ``τ ≥ (Σg*)ᵀg / TE(g*)`` until the cut is tight at the solution — then the integer
-solution is optimal to ``TOLERANCE``. A loss sale and a buy of a substantially
+solution is optimal there to ``TOLERANCE``. A loss sale and a buy of a substantially
 identical security exclude each other (a binary per identity), and a trade is either
 nothing or at least the minimum size (a binary per security and side).
 """
