@@ -26,7 +26,16 @@ from poise.optimize.check import Costs, outcome, violations, wash_sale_buys
 from poise.optimize.problem import Holding, Problem
 from poise.optimize.trades import LotSale, Proposal, Side, Trade, TradeReason
 
-__all__ = ["BandSettings", "rebalance_bands", "repair", "sell", "sell_lots", "summarise"]
+__all__ = [
+    "BandSettings",
+    "finish",
+    "rebalance_bands",
+    "repair",
+    "sell",
+    "sell_lots",
+    "settle",
+    "summarise",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +195,29 @@ def repair(problem: Problem, trades: list[Trade], costs: Costs) -> list[Trade]:
     return trades
 
 
+def settle(problem: Problem, trades: list[Trade], costs: Costs, binding: list[str]) -> list[Trade]:
+    """A method's trades made ready to check: a buy that would wash a loss sale in the
+    same proposal goes (the harvest wins), and buys are trimmed until rounding and
+    costs no longer leave cash short. What went is said in ``binding``."""
+    washed = wash_sale_buys(problem, trades)
+    if washed:
+        binding.append(f"not bought: {', '.join(sorted(washed))} (a loss sale of the same)")
+        trades = [t for t in trades if not (t.side is Side.BUY and t.security_id in washed)]
+    return repair(problem, trades, costs)
+
+
+def finish(
+    problem: Problem, trades: list[Trade], *, method: str, costs: Costs, binding: list[str]
+) -> Proposal:
+    """Every method's last step: :func:`settle`, then every rule checked — a proposal
+    that still breaks one is never shipped: it proposes nothing and says why."""
+    trades = settle(problem, trades, costs, binding)
+    left = violations(problem, trades, costs)
+    if left:
+        return summarise(problem, [], method=method, costs=costs, binding=[*binding, *left])
+    return summarise(problem, trades, method=method, costs=costs, binding=binding)
+
+
 def rebalance_bands(problem: Problem, settings: BandSettings | None = None) -> Proposal:
     """Trade what is outside its band back to target; see the module's docstring."""
     settings = settings or BandSettings()
@@ -197,14 +229,4 @@ def rebalance_bands(problem: Problem, settings: BandSettings | None = None) -> P
     trades = _sales(problem, settings, binding)
     raised = sum((cents(t.value) - settings.costs.of(t) for t in trades), ZERO)
     trades += _buys(problem, settings, problem.cash + raised - problem.reserve, binding)
-    washed = wash_sale_buys(problem, trades)
-    if washed:
-        binding.append(f"not bought: {', '.join(sorted(washed))} (a loss sale of the same)")
-        trades = [t for t in trades if not (t.side is Side.BUY and t.security_id in washed)]
-    trades = repair(problem, trades, settings.costs)
-    left = violations(problem, trades, settings.costs)
-    if left:  # never ship a broken proposal
-        return summarise(
-            problem, [], method="bands", costs=settings.costs, binding=[*binding, *left]
-        )
-    return summarise(problem, trades, method="bands", costs=settings.costs, binding=binding)
+    return finish(problem, trades, method="bands", costs=settings.costs, binding=binding)

@@ -21,8 +21,8 @@ from decimal import Decimal
 from poise.domain.lots import TaxLot
 from poise.domain.money import ZERO, cents
 from poise.domain.relief import BOOKING_METHODS, Method, is_long_term
-from poise.optimize.bands import repair, sell, summarise
-from poise.optimize.check import Costs, violations
+from poise.optimize.bands import finish, sell
+from poise.optimize.check import Costs
 from poise.optimize.problem import Holding, Problem
 from poise.optimize.trades import Proposal, Side, Trade, TradeReason
 
@@ -141,10 +141,4 @@ def rebalance_cash(problem: Problem, settings: CashSettings | None = None) -> Pr
         trades = _invest(problem, problem.cash - keep, settings, binding)
     else:
         trades = []
-    trades = repair(problem, trades, settings.costs)
-    left = violations(problem, trades, settings.costs)
-    if left:  # never ship a broken proposal
-        return summarise(
-            problem, [], method="cash", costs=settings.costs, binding=[*binding, *left]
-        )
-    return summarise(problem, trades, method="cash", costs=settings.costs, binding=binding)
+    return finish(problem, trades, method="cash", costs=settings.costs, binding=binding)

@@ -42,8 +42,8 @@ import numpy.typing as npt
 from poise.domain.lots import TaxLot
 from poise.domain.money import ZERO
 from poise.domain.relief import is_long_term
-from poise.optimize.bands import repair, sell_lots, summarise
-from poise.optimize.check import Costs, violations, wash_sale_buys
+from poise.optimize.bands import finish, sell_lots, settle, summarise
+from poise.optimize.check import Costs, violations
 from poise.optimize.problem import Problem
 from poise.optimize.program import (
     Arrays,
@@ -415,25 +415,26 @@ def rebalance_optimize(
         exact = _exact(problem, a, limits, weights)
         if exact is not None and (
             choice is None
-            or _score(problem, exact, model, settings) < _score(problem, choice, model, settings)
+            or _score(problem, exact, model, settings, smallest)
+            < _score(problem, choice, model, settings, smallest)
         ):
             choice = exact
     if choice is None:
         binding = ["no trades satisfy every constraint (the tax budget, turnover or cash)"]
         return summarise(problem, [], method="optimize", costs=costs, binding=binding)
-    # A trade below the minimum size, or worth less than a cent, is not worth a ticket.
-    trades = [t for t in _trades(problem, choice) if t.value >= max(smallest, CENT)]
-    washed = wash_sale_buys(problem, trades)  # the harvest wins over a rounded-up buy
-    trades = [t for t in trades if not (t.side is Side.BUY and t.security_id in washed)]
-    trades = repair(problem, trades, costs)
-    left = violations(problem, trades, costs)
-    if left:  # never ship a broken proposal
-        return summarise(problem, [], method="optimize", costs=costs, binding=left)
-    binding = _binding(problem, trades, settings)
+    binding = []
     if bands_held:
         binding.append("not every position can end inside its band; none ends further out")
-    proposal = summarise(problem, trades, method="optimize", costs=costs, binding=binding)
-    return with_tracking(problem, proposal, model)
+    trades = _sized(problem, choice, smallest)
+    proposal = finish(problem, trades, method="optimize", costs=costs, binding=binding)
+    reached = _binding(problem, list(proposal.trades), settings)  # the limits the trades reach
+    return with_tracking(problem, replace(proposal, binding=(*proposal.binding, *reached)), model)
+
+
+def _sized(problem: Problem, choice: Choice, smallest: Decimal) -> list[Trade]:
+    """A choice's trades, without those below the minimum size or worth less than a
+    cent: not worth a ticket."""
+    return [t for t in _trades(problem, choice) if t.value >= max(smallest, CENT)]
 
 
 def _small(a: Arrays) -> bool:
@@ -445,8 +446,11 @@ def _small(a: Arrays) -> bool:
     )
 
 
-def _score(problem: Problem, choice: Choice, risk: RiskModel, settings: OptimizeSettings) -> float:
-    trades = repair(problem, _trades(problem, choice), settings.costs)
+def _score(
+    problem: Problem, choice: Choice, risk: RiskModel, settings: OptimizeSettings, smallest: Decimal
+) -> float:
+    """The objective of what a choice would ship (inf if it would ship nothing)."""
+    trades = settle(problem, _sized(problem, choice, smallest), settings.costs, [])
     if violations(problem, trades, settings.costs):
         return float("inf")
     return objective(problem, trades, risk, settings)
