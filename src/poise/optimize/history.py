@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from poise.domain.errors import ValidationError
-from poise.optimize.risk import DEFAULT_VOLATILITY, MIN_DAYS, shrunk_covariance
+from poise.optimize.risk import DEFAULT_VOLATILITY, MIN_DAYS, complete_returns, shrunk_covariance
 
 __all__ = ["PriceHistory"]
 
@@ -45,9 +45,7 @@ class PriceHistory:
         covariance is estimated from."""
         if not self.security_ids or len(self.days) < 2:
             return 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            returns = self.prices[1:] / self.prices[:-1] - 1.0
-        return int((~np.isnan(returns).any(axis=1)).sum())
+        return int(complete_returns(self.prices).shape[0])
 
     @property
     def falls_back(self) -> bool:

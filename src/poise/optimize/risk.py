@@ -28,6 +28,7 @@ __all__ = [
     "MIN_DAYS",
     "TRADING_DAYS",
     "RiskModel",
+    "complete_returns",
     "shrunk_covariance",
 ]
 
@@ -54,13 +55,20 @@ def ledoit_wolf(returns: Floats) -> tuple[Floats, float]:
     return intensity * target + (1.0 - intensity) * sample, intensity
 
 
+def complete_returns(prices: Floats) -> Floats:
+    """Daily returns (days − 1 × securities) on which every security has a price on both
+    days — what the covariance is estimated from."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        returns = prices[1:] / prices[:-1] - 1.0
+    complete: Floats = returns[~np.isnan(returns).any(axis=1)]
+    return complete
+
+
 def shrunk_covariance(prices: Floats) -> Floats:
     """Annual covariance from daily ``prices`` (days × securities; NaN where missing)."""
     n = prices.shape[1]
     fallback = np.eye(n) * DEFAULT_VOLATILITY**2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        returns = prices[1:] / prices[:-1] - 1.0
-    complete = returns[~np.isnan(returns).any(axis=1)]
+    complete = complete_returns(prices)
     if n == 0 or complete.shape[0] < MIN_DAYS:
         return fallback
     covariance, _ = ledoit_wolf(complete)
