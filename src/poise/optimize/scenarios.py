@@ -29,7 +29,8 @@ from poise.optimize.bands import BandSettings, rebalance_bands
 from poise.optimize.cash import CashSettings, rebalance_cash
 from poise.optimize.check import Costs
 from poise.optimize.problem import Problem
-from poise.optimize.tax_aware import OptimizeSettings, rebalance_optimize, with_tracking
+from poise.optimize.risk import RiskModel
+from poise.optimize.tax_aware import OptimizeSettings, Risk, rebalance_optimize, with_tracking
 from poise.optimize.trades import Proposal
 
 __all__ = [
@@ -47,7 +48,7 @@ __all__ = [
 
 Floats = npt.NDArray[np.float64]
 POINT_HUNDREDTH = Decimal("0.0001")  # a weight to a hundredth of a point, as tracking error
-Method = Callable[[Problem, Floats, OptimizeSettings], Proposal]
+Method = Callable[[Problem, Risk, OptimizeSettings], Proposal]
 
 
 def _smallest(problem: Problem, settings: OptimizeSettings) -> Decimal:
@@ -56,8 +57,8 @@ def _smallest(problem: Problem, settings: OptimizeSettings) -> Decimal:
     return max(settings.min_trade, settings.min_trade_fraction * max(problem.value, ZERO))
 
 
-def _bands(problem: Problem, covariance: Floats, settings: OptimizeSettings) -> Proposal:
-    del covariance  # bands trades back into bands, whatever the risk
+def _bands(problem: Problem, risk: Risk, settings: OptimizeSettings) -> Proposal:
+    del risk  # bands trades back into bands, whatever the risk
     return rebalance_bands(
         problem,
         BandSettings(
@@ -68,15 +69,15 @@ def _bands(problem: Problem, covariance: Floats, settings: OptimizeSettings) -> 
     )
 
 
-def _cash(problem: Problem, covariance: Floats, settings: OptimizeSettings) -> Proposal:
-    del covariance
+def _cash(problem: Problem, risk: Risk, settings: OptimizeSettings) -> Proposal:
+    del risk
     return rebalance_cash(
         problem, CashSettings(costs=settings.costs, min_trade=_smallest(problem, settings))
     )
 
 
-def _optimize(problem: Problem, covariance: Floats, settings: OptimizeSettings) -> Proposal:
-    return rebalance_optimize(problem, covariance, settings)
+def _optimize(problem: Problem, risk: Risk, settings: OptimizeSettings) -> Proposal:
+    return rebalance_optimize(problem, risk, settings)
 
 
 # The methods, by the name a user gives, as the scenarios call them.
@@ -184,18 +185,20 @@ def optimize_settings(
     )
 
 
-def run(problem: Problem, covariance: Floats, scenario: Scenario) -> Proposal:
-    """One scenario's proposal, with its tracking error before and after;
-    ``covariance`` is aligned with the problem's holdings."""
-    proposal = METHODS[scenario.method](problem, covariance, scenario.settings)
-    return with_tracking(problem, proposal, covariance)
+def run(problem: Problem, risk: Risk, scenario: Scenario) -> Proposal:
+    """One scenario's proposal, with its tracking error before and after; ``risk`` is a
+    risk model covering the holdings, or their covariance in holdings order."""
+    proposal = METHODS[scenario.method](problem, risk, scenario.settings)
+    return with_tracking(problem, proposal, risk)
 
 
 def compare(
     problem: Problem, covariance: Floats, scenarios: Sequence[Scenario]
 ) -> list[tuple[Scenario, Proposal]]:
-    """Every scenario's proposal for the same problem and risk model, in order."""
-    return [(scenario, run(problem, covariance, scenario)) for scenario in scenarios]
+    """Every scenario's proposal for the same problem and risk model, in order (the
+    covariance, aligned with the holdings, is factored once for all of them)."""
+    risk = RiskModel.of([h.security_id for h in problem.holdings], covariance)
+    return [(scenario, run(problem, risk, scenario)) for scenario in scenarios]
 
 
 @dataclass(frozen=True, slots=True)
