@@ -25,7 +25,10 @@ nothing or at least the minimum size (a binary per security and side).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +57,26 @@ CUTS = 30  # outer-approximation rounds before the best integer solution found i
 NEAR = 2  # coarsest grid steps' weight either side of the continuous optimum
 FAER_FROM = 1000  # variables: from here on the faer factorisation is the faster one
 NODES = 200  # branch-and-bound nodes a mixed-integer solve may take; then its best stands
+
+
+@contextmanager
+def _no_stdout() -> Iterator[None]:
+    """Standard output, at the file-descriptor level, goes nowhere inside.
+
+    highspy's constructor registers its callback before any option can be set, and
+    HiGHS then writes its banner straight to file descriptor 1: ahead of a command's
+    JSON, say. A solver never writes to the user's standard output.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    sink = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(sink, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(sink)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +299,8 @@ class _Model:
         self.row_upper.append(up)
 
     def build(self) -> highspy.Highs:
-        solver = highspy.Highs()
+        with _no_stdout():
+            solver = highspy.Highs()
         for option, value in (
             ("output_flag", False),
             ("threads", 1),

@@ -3,6 +3,6 @@
 Owns: the SQLAlchemy tables (``tables``), their Alembic migrations (``migrations``),
 engines for SQLite and PostgreSQL (``engine``), the bulk upsert that ingest uses
 (``bulk``) and keyword-only repository functions that turn rows into domain objects
-(``repo``).
+(``repo``, a package by context).
 May not touch: the bus, files other than the database, or any stage's rules.
 """

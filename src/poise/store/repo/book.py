@@ -1,0 +1,273 @@
+"""The firm's records as domain objects: accounts, households, lots, securities, models,
+cash flows, recent trades, custodian positions and breaks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from poise.domain.accounts import (
+    Account,
+    CashReserve,
+    Household,
+    Registration,
+    Restrictions,
+    TaxRates,
+)
+from poise.domain.errors import NotFoundError
+from poise.domain.lots import TaxLot
+from poise.domain.models import Band, Model, ModelTarget, TargetKind
+from poise.domain.money import ZERO
+from poise.domain.securities import Security, SecurityKind, TradeUnit, Trading
+from poise.domain.transactions import CashFlow, CashFlowKind, LotRelieved, Transaction, TxnKind
+from poise.store import tables as t
+
+__all__ = [
+    "account",
+    "account_lots",
+    "accounts",
+    "buys_since",
+    "cash_flows",
+    "households",
+    "latest_positions",
+    "lots",
+    "models",
+    "open_breaks",
+    "sales_since",
+    "securities",
+]
+
+
+def _split(text: str | None) -> tuple[str, ...]:
+    return tuple(text.split(";")) if text else ()
+
+
+def _account(row: sa.Row[tuple[object, ...]]) -> Account:
+    m = row._mapping
+    return Account(
+        account_id=m["account_id"],
+        household_id=m["household_id"],
+        registration=Registration(m["registration"]),
+        custodian=m["custodian"] or "",
+        name=m["name"] or "",
+        model_id=m["model_id"],
+        cash=m["cash"],
+        reserve=CashReserve(amount=m["reserve_amount"], fraction=m["reserve_pct"]),
+        restrictions=Restrictions(
+            do_not_buy=frozenset(_split(m["do_not_buy"])),
+            do_not_sell=frozenset(_split(m["do_not_sell"])),
+            excluded_tags=frozenset(_split(m["excluded_tags"])),
+        ),
+        tax_rates=TaxRates(short_term=m["st_rate"], long_term=m["lt_rate"], state=m["state_rate"]),
+        harvest=bool(m["harvest"]),
+        tolerance=Band(absolute=m["band_abs"], relative=m["band_rel"]),
+    )
+
+
+def accounts(
+    connection: sa.Connection,
+    *,
+    household_id: str | None = None,
+    model_id: str | None = None,
+    registration: str | None = None,
+) -> list[Account]:
+    a = t.accounts
+    query = sa.select(a).order_by(a.c.account_id)
+    if household_id is not None:
+        query = query.where(a.c.household_id == household_id)
+    if model_id is not None:
+        query = query.where(a.c.model_id == model_id)
+    if registration is not None:
+        query = query.where(a.c.registration == registration)
+    return [_account(row) for row in connection.execute(query)]
+
+
+def account(connection: sa.Connection, *, account_id: str) -> Account:
+    row = connection.execute(
+        sa.select(t.accounts).where(t.accounts.c.account_id == account_id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no account {account_id}")
+    return _account(row)
+
+
+def households(connection: sa.Connection) -> list[Household]:
+    h = t.households
+    return [
+        Household(household_id=row.household_id, name=row.name, advisor=row.advisor or "")
+        for row in connection.execute(sa.select(h).order_by(h.c.household_id))
+    ]
+
+
+def _lot(row: sa.Row[tuple[object, ...]]) -> TaxLot:
+    m = row._mapping
+    return TaxLot(
+        lot_id=m["lot_id"],
+        account_id=m["account_id"],
+        security_id=m["security_id"],
+        quantity=m["quantity"],
+        cost_basis=m["cost_basis"],
+        acquired=m["acquired"],
+        adjusted_basis=m["adjusted_basis"],
+        holding_start=m["holding_start"],
+        disallowed_loss=m["disallowed_loss"] if m["disallowed_loss"] is not None else ZERO,
+    )
+
+
+def account_lots(connection: sa.Connection, *, account_id: str) -> list[TaxLot]:
+    lt = t.lots
+    query = (
+        sa.select(lt)
+        .where(lt.c.account_id == account_id)
+        .order_by(lt.c.security_id, lt.c.acquired, lt.c.lot_id)
+    )
+    return [_lot(row) for row in connection.execute(query)]
+
+
+def lots(connection: sa.Connection, *, account_ids: Iterable[str] | None = None) -> list[TaxLot]:
+    lt = t.lots
+    query = sa.select(lt).order_by(lt.c.account_id, lt.c.security_id, lt.c.lot_id)
+    if account_ids is not None:
+        query = query.where(lt.c.account_id.in_(list(account_ids)))
+    return [_lot(row) for row in connection.execute(query)]
+
+
+def securities(connection: sa.Connection) -> dict[str, Security]:
+    s = t.securities
+    return {
+        row.security_id: Security(
+            security_id=row.security_id,
+            symbol=row.symbol,
+            name=row.name,
+            kind=SecurityKind(row.kind),
+            asset_class=row.asset_class,
+            sub_class=row.sub_class or "",
+            currency=row.currency,
+            trading=Trading(unit=TradeUnit(row.trade_unit), step=row.trade_step),
+            tags=frozenset(_split(row.tags)),
+            identity_group=row.identity_group or "",
+            replacements=_split(row.replacements),
+        )
+        for row in connection.execute(sa.select(s).order_by(s.c.security_id))
+    }
+
+
+def models(connection: sa.Connection) -> dict[str, Model]:
+    """Every model, built (and so checked) as a domain object."""
+    m = t.model_targets
+    rows: dict[str, list[sa.Row[tuple[object, ...]]]] = {}
+    for row in connection.execute(sa.select(m).order_by(m.c.model_id, m.c.kind, m.c.target_id)):
+        rows.setdefault(row.model_id, []).append(row)
+    return {
+        model_id: Model(
+            model_id=model_id,
+            name=next((r.model_name for r in group if r.model_name), model_id),
+            targets=tuple(
+                ModelTarget(
+                    kind=TargetKind(r.kind),
+                    target_id=r.target_id,
+                    weight=r.weight,
+                    band=Band(absolute=r.band_abs, relative=r.band_rel),
+                )
+                for r in group
+            ),
+        )
+        for model_id, group in rows.items()
+    }
+
+
+def latest_positions(connection: sa.Connection) -> dict[str, dict[str, Decimal]]:
+    """Each account's latest custodian snapshot: security → quantity."""
+    p = t.positions
+    newest = (
+        sa.select(p.c.account_id, sa.func.max(p.c.as_of).label("as_of"))
+        .group_by(p.c.account_id)
+        .subquery()
+    )
+    query = sa.select(p.c.account_id, p.c.security_id, p.c.quantity).join(
+        newest, (p.c.account_id == newest.c.account_id) & (p.c.as_of == newest.c.as_of)
+    )
+    found: dict[str, dict[str, Decimal]] = {}
+    for row in connection.execute(query):
+        found.setdefault(row.account_id, {})[row.security_id] = row.quantity
+    return found
+
+
+def open_breaks(connection: sa.Connection) -> dict[str, list[str]]:
+    """Each account's open reconciliation breaks, described."""
+    b = t.breaks
+    query = sa.select(b).where(b.c.closed.is_(None)).order_by(b.c.account_id, b.c.opened)
+    found: dict[str, list[str]] = {}
+    for row in connection.execute(query):
+        text = f"break {row.break_id} open since {row.opened:%Y-%m-%d}"
+        found.setdefault(row.account_id, []).append(
+            f"{text}: {row.description}" if row.description else text
+        )
+    return found
+
+
+def cash_flows(connection: sa.Connection) -> list[CashFlow]:
+    c = t.cash_flows
+    return [
+        CashFlow(
+            flow_id=row.flow_id,
+            account_id=row.account_id,
+            kind=CashFlowKind(row.kind),
+            amount=row.amount,
+            requested=row.requested,
+            due=row.due,
+        )
+        for row in connection.execute(sa.select(c).order_by(c.c.account_id, c.c.flow_id))
+    ]
+
+
+def buys_since(connection: sa.Connection, *, since: date) -> list[tuple[str, str, date]]:
+    """(account, security, trade date) of every buy on or after ``since``."""
+    x = t.transactions
+    query = sa.select(x.c.account_id, x.c.security_id, x.c.trade_date).where(
+        (x.c.kind == "buy") & (x.c.trade_date >= since) & x.c.security_id.is_not(None)
+    )
+    return [(row.account_id, row.security_id, row.trade_date) for row in connection.execute(query)]
+
+
+def _relieved(text: str | None) -> tuple[LotRelieved, ...]:
+    """``L1:10;L2:20`` as lots relieved."""
+    if not text:
+        return ()
+    pairs = (item.rsplit(":", 1) for item in text.split(";") if item)
+    return tuple(
+        LotRelieved(lot_id, Decimal(quantity)) for lot_id, quantity in pairs if Decimal(quantity)
+    )
+
+
+def sales_since(connection: sa.Connection, *, account_id: str, since: date) -> list[Transaction]:
+    """The account's sales traded on or after ``since``, with the lots they relieved."""
+    x = t.transactions
+    query = (
+        sa.select(x)
+        .where(
+            (x.c.account_id == account_id)
+            & (x.c.kind == TxnKind.SELL.value)
+            & (x.c.trade_date >= since)
+            & x.c.security_id.is_not(None)
+        )
+        .order_by(x.c.trade_date, x.c.txn_id)
+    )
+    return [
+        Transaction(
+            txn_id=row.txn_id,
+            account_id=row.account_id,
+            kind=TxnKind(row.kind),
+            trade_date=row.trade_date,
+            settle_date=row.settle_date,
+            amount=row.amount,
+            security_id=row.security_id,
+            quantity=row.quantity,
+            lots=_relieved(row.lots),
+            description=row.description or "",
+        )
+        for row in connection.execute(query)
+    ]

@@ -1,0 +1,58 @@
+"""Prices: the latest of each security, and daily history for the risk model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+
+import numpy as np
+import sqlalchemy as sa
+
+from poise.optimize.history import PriceHistory
+from poise.store import tables as t
+
+__all__ = ["latest_prices", "price_history"]
+
+
+def latest_prices(
+    connection: sa.Connection, *, as_of: datetime | None = None
+) -> dict[str, tuple[Decimal, datetime]]:
+    """The latest price of every security (at or before ``as_of``), with its time."""
+    p = t.prices
+    latest = sa.select(p.c.security_id, sa.func.max(p.c.as_of).label("as_of"))
+    if as_of is not None:
+        latest = latest.where(p.c.as_of <= as_of)
+    newest = latest.group_by(p.c.security_id).subquery()
+    query = sa.select(p.c.security_id, p.c.price, p.c.as_of).join(
+        newest, (p.c.security_id == newest.c.security_id) & (p.c.as_of == newest.c.as_of)
+    )
+    return {row.security_id: (row.price, row.as_of) for row in connection.execute(query)}
+
+
+def price_history(
+    connection: sa.Connection, *, security_ids: Sequence[str], since: datetime, until: datetime
+) -> PriceHistory:
+    """Daily prices of ``security_ids`` after ``since`` and up to ``until``, for the risk
+    model: one row per day that has any of them (a day is a UTC date), each security's
+    last price of that day, NaN where it has none. The one place prices become floats:
+    a covariance is an estimate, not an amount of money."""
+    p = t.prices
+    names = list(dict.fromkeys(security_ids))
+    column = {name: i for i, name in enumerate(names)}
+    last: dict[date, dict[int, Decimal]] = {}
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        query = (
+            sa.select(p.c.security_id, p.c.as_of, p.c.price)
+            .where(p.c.security_id.in_(chunk) & (p.c.as_of > since) & (p.c.as_of <= until))
+            .order_by(p.c.as_of, p.c.source)  # the day's last row wins
+        )
+        for row in connection.execute(query):
+            last.setdefault(row.as_of.date(), {})[column[row.security_id]] = row.price
+    days = sorted(last)
+    prices = np.full((len(days), len(names)), np.nan)
+    for d, day in enumerate(days):
+        for i, price in last[day].items():
+            prices[d, i] = float(price)
+    return PriceHistory(tuple(names), tuple(days), prices)
