@@ -16,7 +16,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="POISE_", env_file=".env", extra="ignore")
 
     database_url: str = "sqlite:///poise.db"
-    data_dir: Path = Path("../shared/data")
+    data_dir: Path | None = None  # the demo's market data; None: the copy inside the package
 
     # Monitoring
     band_preset: str = "5/25"  # the firm's default band: "5/25" or "none"

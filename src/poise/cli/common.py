@@ -8,24 +8,16 @@ import sys
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import sqlalchemy as sa
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from poise.domain.money import cents
-from poise.settings import Settings
-from poise.store.engine import make_engine
-from poise.store.migrate import ensure_schema
+
+if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
+    import sqlalchemy as sa
+    from rich.progress import Progress
 
 app = typer.Typer(
     help="poise: tax-aware portfolio rebalancing for advisers, on hardware you own.",
@@ -48,6 +40,10 @@ DatabaseOption = Annotated[
 
 
 def _engine(database_url: str | None, *, create: bool = False) -> sa.Engine:
+    from poise.settings import Settings
+    from poise.store.engine import make_engine
+    from poise.store.migrate import ensure_schema
+
     url = database_url or Settings().database_url
     engine = make_engine(url)
     ensure_schema(engine, create=create)
@@ -104,6 +100,15 @@ def _bar(value: Decimal, largest: Decimal, width: int = 24) -> str:
 
 def _progress(*, disable: bool = False) -> Progress:
     """A progress display on standard error, gone when the work is done."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import sqlalchemy as sa
 import typer
 from rich.table import Table
 
-from poise.bus.events import Event
-from poise.bus.registry import open_bus
 from poise.cli.common import (
     AsOfOption,
     BandsOption,
@@ -38,22 +33,23 @@ from poise.cli.common import (
     err,
     out,
 )
-from poise.monitor.triggers import RebalanceRequest, manual_request
-from poise.settings import Settings
-from poise.store import repo
-from poise.workflow.monitor import Evaluation, evaluate, load_state, watch_settings
-from poise.workflow.watching import (
-    MonitorService,
-    PriceTick,
-    price_event,
-    read_price_history,
-    request_event,
-)
+
+if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
+    import sqlalchemy as sa
+
+    from poise.bus.events import Event
+    from poise.monitor.triggers import RebalanceRequest
+    from poise.workflow.monitor import Evaluation
+    from poise.workflow.watching import PriceTick
+
 
 # ── monitoring ───────────────────────────────────────────────────────────────
 
 
 def _evaluate(database_url: str | None, as_of: str | None, bands: str | None) -> Evaluation:
+    from poise.settings import Settings
+    from poise.workflow.monitor import evaluate, load_state, watch_settings
+
     engine = _engine(database_url)
     at = _as_of(as_of)
     with _progress() as bar:
@@ -95,6 +91,8 @@ def drift(
     database_url: DatabaseOption = None,
 ) -> None:
     """The most drifted accounts: positions out of band, cash, holds — and why."""
+    import numpy as np
+
     found = _evaluate(database_url, as_of, bands)
     held = {h.account_id: h for h in reversed(found.holds.holds)}
     requested = {r.account_id: r for r in found.requests}
@@ -222,6 +220,8 @@ def requests_list(
     database_url: DatabaseOption = None,
 ) -> None:
     """Rebalance requests raised so far, newest first."""
+    from poise.store import repo
+
     engine = _engine(database_url)
     with engine.connect() as connection:
         found = repo.list_requests(connection, limit=limit)
@@ -245,6 +245,9 @@ def requests_list(
 
 def _publish(events: Sequence[Event], *, bus: str, url: str, show: str | None = None) -> None:
     """Publish ``events`` on the bus named, in order, with a progress bar if ``show``."""
+    import asyncio
+
+    from poise.bus.registry import open_bus
 
     async def publish() -> None:
         opened = await open_bus(bus, url=url)
@@ -268,6 +271,11 @@ def requests_add(
     database_url: DatabaseOption = None,
 ) -> None:
     """Ask for a rebalance by hand (a manual request), stored and published."""
+    from poise.monitor.triggers import manual_request
+    from poise.settings import Settings
+    from poise.store import repo
+    from poise.workflow.watching import request_event
+
     settings = Settings()
     engine = _engine(database_url)
     with engine.begin() as connection:
@@ -315,6 +323,13 @@ async def _watch(
     bands: str | None,
     quiet: bool,
 ) -> WatchReport:
+    import asyncio
+
+    from poise.bus.registry import open_bus
+    from poise.settings import Settings
+    from poise.workflow.monitor import evaluate, load_state, watch_settings
+    from poise.workflow.watching import MonitorService, price_event
+
     settings = Settings()
     found = evaluate(
         load_state(engine, as_of=at), at=at, settings=watch_settings(settings, bands=bands)
@@ -373,6 +388,9 @@ def _print_watch(report: WatchReport, *, as_json: bool) -> None:
 def _replay_ticks(
     engine: sa.Engine, path: Path, start: date | None, end: date | None
 ) -> list[PriceTick]:
+    from poise.store import repo
+    from poise.workflow.watching import read_price_history
+
     with engine.connect() as connection:
         known = repo.key_series(connection, kind="securities")
     return read_price_history(path, securities=known, start=start, end=end)
@@ -396,6 +414,10 @@ def monitor(
     database_url: DatabaseOption = None,
 ) -> None:
     """Watch the firm: price events in, rebalance requests out (stored and published)."""
+    import asyncio
+
+    from poise.settings import Settings
+
     settings = Settings()
     engine = _engine(database_url)
     first, last = _day(start, "--from"), _day(end, "--to")
@@ -434,6 +456,9 @@ def prices_replay(
     On NATS, a `poise monitor --bus nats` running elsewhere consumes them. On the
     in-process bus there is no one else to listen, so the monitor runs here.
     """
+    from poise.settings import Settings
+    from poise.workflow.watching import price_event
+
     settings = Settings()
     bus_name = bus or settings.bus
     if bus_name == "inprocess":

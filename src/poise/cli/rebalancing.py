@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -24,20 +24,12 @@ from poise.cli.common import (
     out,
 )
 from poise.domain.errors import ValidationError
-from poise.monitor.book import BandPolicy
-from poise.optimize.scenarios import (
-    ALL,
-    METHODS,
-    PRESETS,
-    Scenario,
-    Tradeoff,
-    choose,
-    optimize_settings,
-    tradeoffs,
-)
-from poise.optimize.trades import Proposal
-from poise.settings import Settings
-from poise.workflow.rebalance import Proposed, load_history, load_problem, propose
+from poise.optimize.names import ALL, METHOD_NAMES, SCENARIO_NAMES
+
+if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
+    from poise.optimize.scenarios import Tradeoff
+    from poise.optimize.trades import Proposal
+    from poise.workflow.rebalance import Proposed
 
 # ── options ──────────────────────────────────────────────────────────────────
 
@@ -65,12 +57,13 @@ def _weight(value: float | None) -> float:
 def rebalance(
     account: Annotated[str, typer.Option("--account", help="The account to rebalance.")],
     method: Annotated[
-        str | None, typer.Option(help=f"{', '.join(METHODS)} (default bands).", show_default=False)
+        str | None,
+        typer.Option(help=f"{', '.join(METHOD_NAMES)} (default bands).", show_default=False),
     ] = None,
     scenario: Annotated[
         list[str] | None,
         typer.Option(
-            help=f"Compare scenarios side by side and keep the first: {', '.join(PRESETS)},"
+            help=f"Compare scenarios side by side and keep the first: {', '.join(SCENARIO_NAMES)},"
             f" or {ALL}. Repeat for several.",
             show_default=False,
         ),
@@ -113,6 +106,11 @@ def rebalance(
     With --scenario, every scenario named is run on the same account and risk model,
     their trade-offs are printed side by side, and the first one's proposal is kept.
     """
+    from poise.monitor.book import BandPolicy
+    from poise.optimize.scenarios import Scenario, choose, optimize_settings
+    from poise.settings import Settings
+    from poise.workflow.rebalance import load_history, load_problem, propose
+
     optimize_only = {
         "--risk-weight": risk_weight,
         "--tax-weight": tax_weight,
@@ -229,6 +227,8 @@ def _risk_line(proposed: Proposed) -> str:
 
 
 def _print_scenarios(proposed: Proposed, at: datetime, *, as_json: bool) -> None:
+    from poise.optimize.scenarios import tradeoffs
+
     rows = tradeoffs(proposed.results)
     kept, proposal = proposed.kept
     if as_json:

@@ -10,9 +10,8 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import sqlalchemy as sa
 import typer
 from rich.table import Table
 
@@ -30,16 +29,13 @@ from poise.cli.common import (
     err,
     out,
 )
-from poise.demo import generate_firm, write_firm
 from poise.domain.errors import PoiseError
-from poise.domain.models import resolve
-from poise.ingest.formats import FORMATS
-from poise.report.summary import FirmSummary, Holding, holdings, summarise
-from poise.settings import Settings
-from poise.store import repo
-from poise.store.engine import make_engine
-from poise.store.migrate import current_revision, head_revision, upgrade
-from poise.workflow.ingest import FileReport, ingest_paths
+
+if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
+    import sqlalchemy as sa
+
+    from poise.report.summary import FirmSummary, Holding
+    from poise.workflow.ingest import FileReport
 
 # ── db ────────────────────────────────────────────────────────────────────────
 
@@ -47,6 +43,10 @@ from poise.workflow.ingest import FileReport, ingest_paths
 @db_app.command("upgrade")
 def db_upgrade(database_url: DatabaseOption = None) -> None:
     """Bring the database to the current schema (creates it if new)."""
+    from poise.settings import Settings
+    from poise.store.engine import make_engine
+    from poise.store.migrate import current_revision, upgrade
+
     engine = make_engine(database_url or Settings().database_url)
     before = current_revision(engine)
     upgrade(engine)
@@ -59,6 +59,10 @@ def db_upgrade(database_url: DatabaseOption = None) -> None:
 @db_app.command("current")
 def db_current(database_url: DatabaseOption = None) -> None:
     """Show the database's schema revision and the newest one poise knows."""
+    from poise.settings import Settings
+    from poise.store.engine import make_engine
+    from poise.store.migrate import current_revision, head_revision
+
     engine = make_engine(database_url or Settings().database_url)
     out.print(f"database: {current_revision(engine) or 'none'}; poise: {head_revision()}")
 
@@ -116,6 +120,8 @@ def _report_json(r: FileReport) -> dict[str, Any]:
 
 
 def _show_quarantine(engine: sa.Engine, *, everything: bool, as_json: bool) -> None:
+    from poise.store import repo
+
     with engine.connect() as connection:
         rows = repo.list_quarantine(connection, everything=everything)
     if as_json:
@@ -153,6 +159,9 @@ def ingest(
     database_url: DatabaseOption = None,
 ) -> None:
     """Load custodian and accounting files; every row is loaded or quarantined with a reason."""
+    from poise.ingest.formats import FORMATS
+    from poise.workflow.ingest import ingest_paths
+
     if verbose:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     if kind is not None and kind not in FORMATS:
@@ -197,6 +206,9 @@ def accounts_list(
     database_url: DatabaseOption = None,
 ) -> None:
     """Accounts with their household, registration, model and value."""
+    from poise.report.summary import holdings
+    from poise.store import repo
+
     engine = _engine(database_url)
     with engine.connect() as connection:
         found = repo.accounts(
@@ -248,6 +260,10 @@ def accounts_show(
     database_url: DatabaseOption = None,
 ) -> None:
     """One account: its settings, holdings and tax lots."""
+    from poise.domain.models import resolve
+    from poise.report.summary import holdings
+    from poise.store import repo
+
     engine = _engine(database_url)
     with engine.connect() as connection:
         account = repo.account(connection, account_id=account_id)
@@ -373,6 +389,9 @@ def _print_summary(summary: FirmSummary, *, engine_url: str, files: Path, as_of:
 
 
 def firm_summary(engine: sa.Engine) -> FirmSummary:
+    from poise.report.summary import summarise
+    from poise.store import repo
+
     with engine.connect() as connection:
         return summarise(
             households=len(repo.households(connection)),
@@ -391,14 +410,40 @@ def demo(
         "demo-data"
     ),
     data_dir: Annotated[
-        Path | None, typer.Option(help="Market data folder (default: ../shared/data).")
+        Path | None,
+        typer.Option(
+            help="A folder of market data files (sp500_prices.csv.gz, sp500_index.csv.gz)"
+            " to build from instead of those shipped with poise (POISE_DATA_DIR).",
+            show_default=False,
+        ),
     ] = None,
+    reset: Annotated[
+        bool,
+        typer.Option(
+            "--reset",
+            help="Drop every row the database holds (the whole firm, prices, requests,"
+            " proposals, load history) and build the demo afresh.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Build a realistic firm from real market data, ingest it, and summarise it."""
+    """Build a realistic firm from real market data, ingest it, and summarise it.
+
+    On a database that already holds a firm, the demo refuses (exit 7) rather than
+    merge into it; --reset drops what is there first and says what it dropped.
+    """
+    from poise.demo import generate_firm, write_firm
+    from poise.settings import Settings
+    from poise.store.reset import clear
+    from poise.workflow.ingest import ingest_paths
+
     settings = Settings()
     url = database_url or settings.database_url
+    engine = _engine(url, create=True)
+    if not reset:
+        _refuse_a_second_firm(engine, url)
+    dropped: dict[str, int] = {}
     with _progress(disable=as_json) as bar:
         task = bar.add_task("generating the firm", total=None)
 
@@ -409,7 +454,9 @@ def demo(
             households=households, seed=seed, data_dir=data_dir or settings.data_dir, progress=step
         )
         paths = write_firm(firm, out_dir)
-        engine = _engine(url, create=True)
+        if reset:
+            with engine.begin() as connection:
+                dropped = clear(connection)
         load = bar.add_task("loading", total=len(paths))
 
         def tick(name: str, report: FileReport | None) -> None:
@@ -421,7 +468,37 @@ def demo(
         raise PoiseError("; ".join(r.refused for r in refused))
     summary = firm_summary(engine)
     if as_json:
-        _print_json({"files": [_report_json(r) for r in reports], "summary": asdict(summary)})
+        _print_json(
+            {
+                "dropped": dropped,
+                "files": [_report_json(r) for r in reports],
+                "summary": asdict(summary),
+            }
+        )
         return
+    if dropped:
+        out.print(
+            "[yellow]reset:[/yellow] dropped "
+            + ", ".join(f"{rows:,} {table}" for table, rows in dropped.items())
+        )
     out.print(_ingest_table(reports))
     _print_summary(summary, engine_url=url, files=out_dir, as_of=firm.as_of)
+
+
+def _refuse_a_second_firm(engine: sa.Engine, url: str) -> None:
+    """A demo never merges into a firm already in the store: say how to start over."""
+    from sqlalchemy.engine import make_url
+
+    from poise.domain.errors import ConflictError
+    from poise.store.reset import FIRM_TABLES, counts
+
+    with engine.connect() as connection:
+        held = counts(connection)
+    if any(held[table] for table in FIRM_TABLES):
+        where = make_url(url).render_as_string(hide_password=True)
+        raise ConflictError(
+            f"{where} already holds a firm ({held['households']:,} households,"
+            f" {held['accounts']:,} accounts, {held['prices']:,} prices): a demo will not"
+            " merge into it. Run `poise demo --reset` to drop everything and start over,"
+            " or give another --database-url."
+        )

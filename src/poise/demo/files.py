@@ -1,8 +1,10 @@
-"""The demo's only I/O: read the shared market data, write the firm's CSV files.
+"""The demo's only I/O: read the market data, write the firm's CSV files.
 
 :func:`generate_firm` reads ``sp500_prices.csv.gz`` and ``sp500_index.csv.gz`` from
-``data_dir`` (every cell as text, so no close is ever a float) and hands them to the
-pure generator; :func:`write_firm` writes one canonical CSV a kind, in load order.
+``data_dir`` — by default the copy shipped inside the package (``demo/data``, with its
+source and licence), so the demo runs wherever poise is installed — every cell as
+text, so no close is ever a float, and hands them to the pure generator;
+:func:`write_firm` writes one canonical CSV a kind, in load order.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from poise.domain.errors import ConfigError
 
 __all__ = ["DATA_DIR", "INDEX_FILE", "PRICES_FILE", "generate_firm", "read_market", "write_firm"]
 
-DATA_DIR = Path("../shared/data")  # relative to the repository root
+DATA_DIR = Path(__file__).with_name("data")  # package data: installed with poise
 PRICES_FILE = "sp500_prices.csv.gz"
 INDEX_FILE = "sp500_index.csv.gz"
 
@@ -28,8 +30,10 @@ def _read_text_csv(path: Path) -> pl.DataFrame:
     return pl.read_csv(path, infer_schema=False)
 
 
-def read_market(data_dir: Path = DATA_DIR, *, seed: int = 7) -> Market:
-    """The demo market built from the two market-data files in ``data_dir``."""
+def read_market(data_dir: Path | None = None, *, seed: int = 7) -> Market:
+    """The demo market built from the two market-data files in ``data_dir`` (by default
+    the copy inside the package)."""
+    data_dir = DATA_DIR if data_dir is None else data_dir
     stocks = _read_text_csv(data_dir / PRICES_FILE)
     index = _read_text_csv(data_dir / INDEX_FILE)
     return build_market(stocks, index, seed=seed)
@@ -39,7 +43,7 @@ def generate_firm(
     *,
     households: int = 200,
     seed: int = 7,
-    data_dir: Path = DATA_DIR,
+    data_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> Firm:
     """Read the market data and generate the demo firm (see :func:`build_firm`)."""

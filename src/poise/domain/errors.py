@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ConflictError",
     "FormatError",
     "NotFoundError",
     "PoiseError",
@@ -56,3 +57,11 @@ class ConfigError(PoiseError):
 
     exit_code = 2
     http_status = 500
+
+
+class ConflictError(PoiseError):
+    """What was asked would overwrite or merge into something already there (a demo
+    into a store that holds a firm); the message says how to go ahead."""
+
+    exit_code = 7
+    http_status = 409

@@ -28,6 +28,7 @@ from poise.domain.money import ZERO, cents
 from poise.optimize.bands import BandSettings, rebalance_bands
 from poise.optimize.cash import CashSettings, rebalance_cash
 from poise.optimize.check import Costs
+from poise.optimize.names import ALL
 from poise.optimize.problem import Problem
 from poise.optimize.risk import RiskModel
 from poise.optimize.tax_aware import OptimizeSettings, Risk, rebalance_optimize, with_tracking
@@ -123,7 +124,6 @@ PRESETS: Mapping[str, Callable[[OptimizeSettings], Scenario]] = {
         "bands", "bands", base, "bring what is outside its band back inside"
     ),
 }
-ALL = "all"  # every preset, in the order above
 
 
 def choose(names: Sequence[str], base: OptimizeSettings | None = None) -> list[Scenario]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import polars as pl
 import sqlalchemy as sa
 
 from poise.store import tables as t
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = [
     "FileLoad",
@@ -37,6 +40,8 @@ def table_for(name: str) -> sa.Table:
 
 def key_series(connection: sa.Connection, *, kind: str) -> pl.Series:
     """Every key of ``kind`` that rows may refer to, as one text series."""
+    import polars as pl  # only ingest wants a series; reading commands start without it
+
     column = _REFERRED[kind]
     values = connection.execute(sa.select(column).distinct()).scalars().all()
     return pl.Series(kind, values, dtype=pl.Utf8)

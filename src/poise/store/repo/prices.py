@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import numpy as np
 import sqlalchemy as sa
 
-from poise.optimize.history import PriceHistory
 from poise.store import tables as t
+
+if TYPE_CHECKING:
+    from poise.optimize.history import PriceHistory
 
 __all__ = ["latest_prices", "price_history"]
 
@@ -37,6 +39,10 @@ def price_history(
     model: one row per day that has any of them (a day is a UTC date), each security's
     last price of that day, NaN where it has none. The one place prices become floats:
     a covariance is an estimate, not an amount of money."""
+    import numpy as np  # only the risk model wants arrays; reading commands start without
+
+    from poise.optimize.history import PriceHistory
+
     p = t.prices
     names = list(dict.fromkeys(security_ids))
     column = {name: i for i, name in enumerate(names)}
