@@ -8,12 +8,14 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from poise.domain.errors import StoreError
 from poise.store import tables as t
 from poise.store.engine import make_engine
-from poise.store.migrate import current_revision, ensure_schema, head_revision
+from poise.store.migrate import MIGRATIONS, current_revision, ensure_schema, head_revision
 
 
 def test_upgrade_when_run_then_the_schema_matches_the_declared_tables(engine: sa.Engine) -> None:
@@ -53,3 +55,9 @@ def test_ensure_schema_when_the_database_is_new_then_create_builds_it_and_otherw
     ensure_schema(engine, create=True)
     assert current_revision(engine) == head_revision()
     engine.dispose()
+
+
+def test_head_revision_when_read_from_the_files_then_it_is_alembics_own_head() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert head_revision() == ScriptDirectory.from_config(config).get_current_head()

@@ -19,13 +19,18 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
     import sqlalchemy as sa
     from rich.progress import Progress
 
-app = typer.Typer(
-    help="poise: tax-aware portfolio rebalancing for advisers, on hardware you own.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-db_app = typer.Typer(help="The system of record's schema.", no_args_is_help=True)
-accounts_app = typer.Typer(help="Accounts and what they hold.", no_args_is_help=True)
+
+def command_group(help_text: str) -> typer.Typer:
+    """A group of commands, as every group of poise's is made: plain help (``--json``,
+    not ``--json <bool>``; and no Markdown renderer to load before answering)."""
+    return typer.Typer(
+        help=help_text, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False
+    )
+
+
+app = command_group("poise: tax-aware portfolio rebalancing for advisers, on hardware you own.")
+db_app = command_group("The system of record's schema.")
+accounts_app = command_group("Accounts and what they hold.")
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 
