@@ -230,7 +230,8 @@ rebalance_requests = sa.Table(
     sa.Column("figures", sa.Text, nullable=False),  # JSON
     sa.Column("as_of", UTCDateTime, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # open, answered
+    sa.Column("answered_by", sa.String(200), nullable=True, index=True),  # a proposal's id
 )
 
 proposals = sa.Table(
@@ -255,6 +256,7 @@ proposals = sa.Table(
     sa.Column("tracking_after", Exact),
     sa.Column("scenario", sa.String(32)),  # the named scenario it was kept from, if any
     _text("risk_model"),  # what the tracking errors rest on, in words
+    sa.Column("superseded_by", sa.String(200)),  # the proposal that replaced it, if any
 )
 
 proposal_trades = sa.Table(

@@ -117,6 +117,7 @@ class Proposed:
     results: tuple[tuple[Scenario, Proposal], ...]
     risk_model: str  # what the tracking errors rest on, in words
     risk_default: bool  # too little price history: the default covariance was used
+    answered: tuple[str, ...] = ()  # the requests the kept proposal answers
 
     @property
     def kept(self) -> tuple[Scenario, Proposal]:
@@ -132,7 +133,8 @@ def propose(
     as_of: datetime,
 ) -> Proposed:
     """Run every scenario on ``problem`` with the risk model of ``history``, and keep
-    the first one's proposal (status ``proposed``)."""
+    the first one's proposal (status ``proposed``). It answers the account's open
+    requests raised by ``as_of``, and takes over those of the proposals it supersedes."""
     if not scenarios:
         raise ValidationError("no scenario to run")
     if history.security_ids != tuple(h.security_id for h in problem.holdings):
@@ -141,7 +143,7 @@ def propose(
     scenario, proposal = results[0]
     described = history.describe()
     with engine.begin() as connection:
-        proposal_id = repo.save_proposal(
+        saved = repo.save_proposal(
             connection,
             proposal=proposal,
             as_of=as_of,
@@ -149,4 +151,13 @@ def propose(
             scenario=scenario.name or None,
             risk_model=described,
         )
-    return Proposed(proposal_id, tuple(results), described, history.falls_back)
+        answered = repo.answer_requests(
+            connection,
+            proposal_id=saved.proposal_id,
+            account_id=proposal.account_id,
+            as_of=as_of,
+            superseded=saved.superseded,
+        )
+    return Proposed(
+        saved.proposal_id, tuple(results), described, history.falls_back, tuple(answered)
+    )

@@ -27,8 +27,23 @@ from poise.store.repo.files import (
     table_for,
 )
 from poise.store.repo.prices import latest_prices, price_history
-from poise.store.repo.proposals import proposals, save_proposal
+from poise.store.repo.proposals import (
+    PROPOSAL_STATUSES,
+    ProposalFilter,
+    Saved,
+    count_proposals,
+    find_proposals,
+    proposal,
+    proposal_base_id,
+    proposals,
+    save_proposal,
+)
 from poise.store.repo.requests import (
+    REQUEST_STATUSES,
+    RequestFilter,
+    answer_requests,
+    answered_requests,
+    count_requests,
     list_requests,
     open_request_reasons,
     save_requests,
@@ -36,13 +51,23 @@ from poise.store.repo.requests import (
 )
 
 __all__ = [
+    "PROPOSAL_STATUSES",
+    "REQUEST_STATUSES",
     "FileLoad",
+    "ProposalFilter",
     "Quarantined",
+    "RequestFilter",
+    "Saved",
     "account",
     "account_lots",
     "accounts",
+    "answer_requests",
+    "answered_requests",
     "buys_since",
     "cash_flows",
+    "count_proposals",
+    "count_requests",
+    "find_proposals",
     "households",
     "key_series",
     "latest_positions",
@@ -54,6 +79,8 @@ __all__ = [
     "open_breaks",
     "open_request_reasons",
     "price_history",
+    "proposal",
+    "proposal_base_id",
     "proposals",
     "record_load",
     "sales_since",

@@ -1,17 +1,35 @@
-"""Rebalance requests: kept once by id, listed, and which are open."""
+"""Rebalance requests: kept once by id, found by filters, which are open, and which a
+proposal answers."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from poise.store import tables as t
 
-__all__ = ["list_requests", "open_request_reasons", "save_requests", "stored_request_ids"]
+__all__ = [
+    "ANSWERED",
+    "OPEN",
+    "REQUEST_STATUSES",
+    "RequestFilter",
+    "answer_requests",
+    "answered_requests",
+    "count_requests",
+    "list_requests",
+    "open_request_reasons",
+    "save_requests",
+    "stored_request_ids",
+]
+
+OPEN = "open"  # raised, and no proposal has answered it yet
+ANSWERED = "answered"  # a proposal of its account answers it (``answered_by``)
+REQUEST_STATUSES = (OPEN, ANSWERED)
 
 
 def save_requests(
@@ -38,7 +56,7 @@ def save_requests(
                     "figures": json.dumps(q.get("figures", {}), sort_keys=True),
                     "as_of": datetime.fromisoformat(q["as_of"]),
                     "received_at": received_at,
-                    "status": "open",
+                    "status": OPEN,
                 }
                 for q in fresh.values()
             ],
@@ -63,16 +81,119 @@ def open_request_reasons(connection: sa.Connection) -> dict[str, frozenset[str]]
     r = t.rebalance_requests
     found: dict[str, set[str]] = {}
     query = sa.select(r.c.account_id, r.c.reasons).where(
-        (r.c.status == "open") & r.c.account_id.is_not(None)
+        (r.c.status == OPEN) & r.c.account_id.is_not(None)
     )
     for account_id, reasons in connection.execute(query):
         found.setdefault(account_id, set()).update(reasons.split(";"))
     return {a: frozenset(rs) for a, rs in found.items()}
 
 
-def list_requests(connection: sa.Connection, *, limit: int = 0) -> list[dict[str, Any]]:
+def answer_requests(
+    connection: sa.Connection,
+    *,
+    proposal_id: str,
+    account_id: str,
+    as_of: datetime,
+    superseded: Sequence[str] = (),
+) -> list[str]:
+    """Close the account's open requests raised by ``as_of``: the proposal answers them
+    (status ``answered``, ``answered_by`` its id). The requests that the ``superseded``
+    proposals answered pass to it. Returns the ids of every request it answers."""
     r = t.rebalance_requests
-    query = sa.select(r).order_by(r.c.as_of.desc(), r.c.request_id)
+    if superseded:
+        connection.execute(
+            sa.update(r).where(r.c.answered_by.in_(superseded)).values(answered_by=proposal_id)
+        )
+    connection.execute(
+        sa.update(r)
+        .where((r.c.account_id == account_id) & (r.c.status == OPEN) & (r.c.as_of <= as_of))
+        .values(status=ANSWERED, answered_by=proposal_id)
+    )
+    query = (
+        sa.select(r.c.request_id)
+        .where(r.c.answered_by == proposal_id)
+        .order_by(r.c.as_of, r.c.request_id)
+    )
+    return list(connection.execute(query).scalars())
+
+
+def answered_requests(
+    connection: sa.Connection, *, proposal_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """The requests each of ``proposal_ids`` answers, oldest first."""
+    r = t.rebalance_requests
+    found: dict[str, list[dict[str, Any]]] = {}
+    for start in range(0, len(proposal_ids), 500):
+        chunk = list(proposal_ids[start : start + 500])
+        query = (
+            sa.select(r.c.answered_by, r.c.request_id, r.c.reasons, r.c.as_of)
+            .where(r.c.answered_by.in_(chunk))
+            .order_by(r.c.as_of, r.c.request_id)
+        )
+        for row in connection.execute(query):
+            found.setdefault(row.answered_by, []).append(
+                {
+                    "request_id": row.request_id,
+                    "reasons": row.reasons.split(";"),
+                    "as_of": row.as_of,
+                }
+            )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFilter:
+    """Which requests to find; a field left ``None`` does not filter. ``since`` and
+    ``until`` are the first and last day (UTC) of the requests' as-of times."""
+
+    account_id: str | None = None
+    household_id: str | None = None
+    status: str | None = None
+    reason: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def _where(f: RequestFilter) -> sa.ColumnElement[bool]:
+    r = t.rebalance_requests
+    clauses: list[sa.ColumnElement[bool]] = [sa.true()]
+    if f.account_id is not None:
+        clauses.append(r.c.account_id == f.account_id)
+    if f.household_id is not None:
+        clauses.append(r.c.household_id == f.household_id)
+    if f.status is not None:
+        clauses.append(r.c.status == f.status)
+    if f.reason is not None:  # reasons are kept as "a;b;c": match a whole one
+        padded = sa.literal(";") + r.c.reasons + sa.literal(";")
+        clauses.append(padded.contains(f";{f.reason};", autoescape=True))
+    if f.since is not None:
+        clauses.append(r.c.as_of >= _day_start(f.since))
+    if f.until is not None:
+        clauses.append(r.c.as_of < _day_start(f.until + timedelta(days=1)))
+    return sa.and_(*clauses)
+
+
+def count_requests(connection: sa.Connection, *, where: RequestFilter | None = None) -> int:
+    """How many requests ``where`` finds."""
+    r = t.rebalance_requests
+    query = sa.select(sa.func.count()).select_from(r).where(_where(where or RequestFilter()))
+    return int(connection.execute(query).scalar_one())
+
+
+def list_requests(
+    connection: sa.Connection, *, where: RequestFilter | None = None, limit: int = 0
+) -> list[dict[str, Any]]:
+    """The requests ``where`` finds, newest first (at most ``limit``; 0: all)."""
+    r = t.rebalance_requests
+    query = (
+        sa.select(r)
+        .where(_where(where or RequestFilter()))
+        .order_by(r.c.as_of.desc(), r.c.request_id)
+    )
     if limit:
         query = query.limit(limit)
     return [
@@ -84,6 +205,7 @@ def list_requests(connection: sa.Connection, *, limit: int = 0) -> list[dict[str
             "figures": json.loads(row.figures),
             "as_of": row.as_of,
             "status": row.status,
+            "answered_by": row.answered_by,
         }
         for row in connection.execute(query)
     ]
