@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     # Monitoring
     band_preset: str = "5/25"  # the firm's default band: "5/25" or "none"
     max_price_age_days: int = 4  # older prices hold the accounts they touch
+    price_check: bool = True  # implausible prices hold the accounts they touch
+    price_move_sigmas: float = 10.0  # the largest move, in recent daily volatilities
+    price_move_floor: float = 0.10  # a move of at most this log return never holds
+    price_jump_factor: float = 2.0  # with too little history: the largest move, either way
+    price_ceiling: Decimal = Decimal(10_000_000)  # the highest plausible price
     harvest_min_loss: Decimal = Decimal(1000)  # dollars
     harvest_min_loss_fraction: Decimal = Decimal("0.10")  # of the lot's basis
     calendar: str | None = None  # "monthly", "quarterly", "semiannually", "annually"

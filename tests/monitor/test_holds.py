@@ -40,6 +40,7 @@ def holds_of(
     lots: Sequence[TaxLot] = LOTS,
     securities: frozenset[str] = MASTER,
     price_times: Mapping[str, datetime] | None = None,
+    implausible: Mapping[str, str] | None = None,
     models: Sequence[Model] = (BAL, BONDS),
     positions: Mapping[str, Mapping[str, Decimal]] | None = None,
     open_breaks: Mapping[str, Sequence[str]] | None = None,
@@ -50,6 +51,7 @@ def holds_of(
         lots=lots,
         securities=securities,
         price_times=dict.fromkeys(securities, FRESH) if price_times is None else price_times,
+        implausible=implausible or {},
         models={m.model_id: m for m in models},
         positions=positions or {},
         open_breaks=open_breaks or {},
@@ -242,3 +244,34 @@ def test_holds_when_a_stale_price_was_taken_in_another_time_zone_then_the_detail
     times = {**dict.fromkeys(MASTER, FRESH), "AAA": datetime(2024, 3, 10, 12, 0, tzinfo=new_york)}
     holds = holds_of(price_times=times)
     assert holds.flagged["AAA"] == "price of 2024-03-10 16:00 UTC is older than 4 days"
+
+
+AAA_1E20 = (
+    "price 100000000000000000000 on 2024-03-15 is above the ceiling of 10000000,"
+    " and 1e+18 times the previous 100 of 2024-03-14"
+)
+
+
+def test_holds_when_a_price_is_implausible_then_holders_and_buyers_are_held_naming_it() -> None:
+    holds = holds_of(implausible={"AAA": AAA_1E20})
+    assert holds.flagged == {"AAA": AAA_1E20}
+    # A1 holds AAA; A2 holds nothing but its model would buy AAA; A3 never touches it.
+    assert causes(holds) == {
+        "A1": {HoldCause.IMPLAUSIBLE_PRICE},
+        "A2": {HoldCause.IMPLAUSIBLE_PRICE},
+    }
+    assert details(holds, "A2", HoldCause.IMPLAUSIBLE_PRICE) == [f"AAA: {AAA_1E20}"]
+    # The corrected price is plausible: nothing is named, and the holds are gone.
+    assert holds_of(implausible={}).holds == ()
+
+
+def test_holds_when_an_implausible_price_touches_nobody_then_nobody_is_held() -> None:
+    holds = holds_of(implausible={"CCC": "price 0.00000001 on 2024-03-15 is …"})
+    assert holds.holds == ()
+    assert holds.flagged == {}
+
+
+def test_holds_when_a_price_is_both_stale_and_implausible_then_it_is_held_as_stale() -> None:
+    stale = {**dict.fromkeys(MASTER, FRESH), "AAA": NOW - timedelta(days=9)}
+    holds = holds_of(price_times=stale, implausible={"AAA": AAA_1E20})
+    assert causes(holds) == {"A1": {HoldCause.STALE_PRICE}, "A2": {HoldCause.STALE_PRICE}}

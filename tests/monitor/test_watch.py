@@ -30,6 +30,7 @@ from poise.domain.securities import Security, SecurityKind
 from poise.monitor.book import BandPolicy
 from poise.monitor.drift import scan, scan_block
 from poise.monitor.harvest import Purchase, harvest_opportunities
+from poise.monitor.plausible import Recent
 from poise.monitor.triggers import Reason, RebalanceRequest, requests_from_scan
 from poise.monitor.watch import Watch, WatchSettings, rows_of
 
@@ -63,6 +64,7 @@ def watch_of(
     other_holds: frozenset[str] = frozenset(),
     prices: dict[str, Decimal] = PRICES,
     requested: dict[str, frozenset[Reason]] | None = None,
+    recent: Recent | None = None,
 ) -> Watch:
     return Watch(
         book=book_of(list(accounts), list(lots), list(models)),
@@ -75,6 +77,7 @@ def watch_of(
         other_holds=other_holds,
         settings=SETTINGS,
         requested=requested,
+        recent=recent,
     )
 
 
@@ -188,6 +191,64 @@ def test_held_when_a_model_buys_a_stale_security_then_accounts_on_it_are_held_to
     watch.tick("AAA", D(100), START + timedelta(days=6))
     watch.tick("BND", D(10), START + timedelta(days=6))
     assert watch.held(START + timedelta(days=6)) == {"A1", "A4"}  # BBB is stale
+
+
+# --- implausible prices hold what they touch ---------------------------------------------
+
+FRIDAY = date(2024, 3, 8)
+# Each security closed on Friday 8 March where it stands now, moving 1% a day for months.
+RECENT = Recent(
+    security_ids=tuple(PRICES),
+    previous=np.array([float(p) for p in PRICES.values()]),
+    previous_day=(FRIDAY,) * len(PRICES),
+    sigma=np.full(len(PRICES), 0.01),
+    returns=np.full(len(PRICES), 60, dtype=np.int64),
+)
+
+
+def test_tick_when_the_feed_sends_an_absurd_price_then_holders_are_held_until_it_is_corrected() -> (
+    None
+):
+    watch = watch_of(recent=RECENT)
+    at = START + timedelta(hours=1)
+    # AAA at 1e-8 would put A1 and H1 far out of band (and H1's lot at a huge loss): no
+    # request is made, and both are held, naming the price.
+    assert watch.tick("AAA", D("0.00000001"), at) == []
+    assert watch.held(at) == {"A1", "H1"}
+    assert watch.implausible["AAA"].startswith(
+        "price 0.00000001 on 2024-03-11 is 1/1e+10 of the previous 100 of 2024-03-08"
+    )
+    # The corrected price, the same day: the hold is gone, and AAA at $130 — too far from
+    # Friday's $100 for a security moving 1% a day — holds again.
+    assert watch.tick("AAA", D(102), at + timedelta(minutes=5)) == []
+    assert watch.held(at) == frozenset()
+    assert watch.tick("AAA", D(130), at + timedelta(minutes=10)) == []
+    assert "AAA" in watch.implausible
+
+
+def test_tick_when_a_volatile_security_makes_a_big_move_then_it_is_used_as_any_other() -> None:
+    # Had AAA moved 4% a day, +30% would be 6.6 of its daily volatilities: a big day, not
+    # a wrong price. A1 is pushed out of band, and asked for.
+    volatile = Recent(
+        RECENT.security_ids, RECENT.previous, RECENT.previous_day, RECENT.sigma * 4, RECENT.returns
+    )
+    watch = watch_of(recent=volatile)
+    found = by_account(watch.tick("AAA", D(130), START + timedelta(hours=1)))
+    assert watch.implausible == {}
+    assert set(found) == {"A1"}
+    assert watch.held(START + timedelta(hours=1)) == frozenset()
+
+
+def test_tick_when_a_wrong_price_is_left_overnight_then_the_next_day_judges_against_it() -> None:
+    # Monday's wrong 1e20 is never corrected. Tuesday's right $101 is a fall of 1e18 times
+    # from Monday's last price, so AAA stays held; Wednesday's $102 is an ordinary day.
+    watch = watch_of(recent=RECENT)
+    watch.tick("AAA", D("100000000000000000000"), START)
+    assert "above the ceiling" in watch.implausible["AAA"]
+    watch.tick("AAA", D(101), START + timedelta(days=1))
+    assert "of 2024-03-11" in watch.implausible["AAA"]
+    watch.tick("AAA", D(102), START + timedelta(days=2))
+    assert watch.implausible == {}
 
 
 # --- scan_all ------------------------------------------------------------------------------

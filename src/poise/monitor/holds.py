@@ -1,8 +1,11 @@
 """Data-integrity holds: an account whose data is wrong is never traded.
 
-Each hold names its cause; clearing the cause (a fresh price, a corrected lot file, a
-closed break) clears the hold on the next evaluation — holds are worked out from the
-data every time, never stored, so none can be left behind by mistake.
+Each hold names its cause; clearing the cause (a fresh price, a corrected price, a
+corrected lot file, a closed break) clears the hold on the next evaluation — holds are
+worked out from the data every time, never stored, so none can be left behind by
+mistake. A price that cannot be used — missing, stale, or implausible (see
+:mod:`poise.monitor.plausible`) — flags its security, and holds every account that
+holds it or whose model would buy it.
 """
 
 from __future__ import annotations
@@ -19,17 +22,23 @@ from poise.domain.errors import ValidationError
 from poise.domain.lots import TaxLot
 from poise.domain.models import Model, resolve
 
-__all__ = ["Hold", "HoldCause", "Holds", "find_holds", "flag_prices"]
+__all__ = ["PRICE_CAUSES", "Hold", "HoldCause", "Holds", "find_holds", "flag_prices"]
 
 
 class HoldCause(enum.StrEnum):
     STALE_PRICE = "stale_price"
     NO_PRICE = "no_price"
+    IMPLAUSIBLE_PRICE = "implausible_price"
     LOTS_MISMATCH = "lots_mismatch"
     NEGATIVE_POSITION = "negative_position"
     UNKNOWN_SECURITY = "unknown_security"
     MODEL_UNRESOLVED = "model_unresolved"
     OPEN_BREAK = "open_break"
+
+
+PRICE_CAUSES = frozenset(
+    {HoldCause.STALE_PRICE, HoldCause.NO_PRICE, HoldCause.IMPLAUSIBLE_PRICE}
+)  # holds that come from a security's price, not from the account's own data
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +104,29 @@ def flag_prices(
     return flagged
 
 
+def _price_causes(
+    flagged: dict[str, str], implausible: Mapping[str, str], needed: set[str]
+) -> dict[str, HoldCause]:
+    """The cause of each flagged price; ``flagged`` gains the implausible ones among
+    ``needed`` that are not missing or stale already."""
+    cause_of = {
+        s: HoldCause.NO_PRICE if why == "no price" else HoldCause.STALE_PRICE
+        for s, why in flagged.items()
+    }
+    for security in sorted(needed - flagged.keys()):
+        if security in implausible:
+            flagged[security] = implausible[security]
+            cause_of[security] = HoldCause.IMPLAUSIBLE_PRICE
+    return cause_of
+
+
 def find_holds(
     *,
     accounts: Sequence[Account],
     lots: Sequence[TaxLot],
     securities: frozenset[str],
     price_times: Mapping[str, datetime],
+    implausible: Mapping[str, str],
     models: Mapping[str, Model],
     positions: Mapping[str, Mapping[str, Decimal]],
     open_breaks: Mapping[str, Sequence[str]],
@@ -110,9 +136,12 @@ def find_holds(
     """Every hold of every account, worked out from the data as it stands at ``now``.
 
     ``positions`` is each account's latest custodian snapshot (accounts without one
-    are not compared); ``open_breaks`` the descriptions of each account's open breaks.
-    A security's price is flagged when it is missing or older than ``max_price_age``;
-    an account is held when it holds a flagged security or its model would buy one.
+    are not compared); ``open_breaks`` the descriptions of each account's open breaks;
+    ``implausible`` why each security's latest price is implausible
+    (:func:`poise.monitor.plausible.implausible_prices`). A security's price is flagged
+    when it is missing, older than ``max_price_age`` or implausible (in that order: one
+    cause each); an account is held when it holds a flagged security or its model would
+    buy one.
     """
     held: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for lot in lots:
@@ -121,6 +150,7 @@ def find_holds(
     needed = {s for positions_of in held.values() for s in positions_of}
     needed |= {s for buys in model_buys.values() for s in buys}
     flagged = flag_prices(needed, securities, price_times, now=now, max_age=max_price_age)
+    cause_of = _price_causes(flagged, implausible, needed & securities)
 
     holds: list[Hold] = []
     for account in accounts:
@@ -138,8 +168,7 @@ def find_holds(
             hold(HoldCause.MODEL_UNRESOLVED, broken[account.model_id])
         touched = set(mine) | set(model_buys.get(account.model_id or "", ()))
         for security in sorted(touched & set(flagged)):
-            cause = HoldCause.NO_PRICE if flagged[security] == "no price" else HoldCause.STALE_PRICE
-            hold(cause, f"{security}: {flagged[security]}")
+            hold(cause_of[security], f"{security}: {flagged[security]}")
         snapshot = positions.get(aid)
         if snapshot is not None:
             for security in sorted(s for s in snapshot if s not in securities):
@@ -164,4 +193,4 @@ def find_holds(
                     )
         for description in open_breaks.get(aid, ()):
             hold(HoldCause.OPEN_BREAK, description)
-    return Holds(holds=tuple(holds), flagged=flagged)
+    return Holds(holds=tuple(holds), flagged=dict(sorted(flagged.items())))

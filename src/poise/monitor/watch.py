@@ -7,6 +7,11 @@ requests that are new: an account is asked for only when a reason appears that n
 open request of it already gives (``requested`` seeds those from the store). It is
 pure: no store, no bus, no clock — the time of each tick is passed in (in a replay,
 the time of the price).
+
+A tick is judged like a stored price (:mod:`poise.monitor.plausible`): against the
+security's last price of an earlier day, with the volatility of the evaluation the
+watch was built from. An implausible tick holds every account it touches until a
+plausible one arrives — a corrected tick the same day, or the next day's price.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -27,6 +32,7 @@ from poise.monitor.book import AccountBlock, BandPolicy, Book, Floats, Ints
 from poise.monitor.drift import BlockDrift, scan_block
 from poise.monitor.harvest import Opportunity, Purchase, find_opportunities
 from poise.monitor.holds import flag_prices
+from poise.monitor.plausible import PriceCheck, Recent, implausible_prices
 from poise.monitor.triggers import FLAG_ORDER, Reason, RebalanceRequest, requests_from_scan
 
 __all__ = ["Watch", "WatchSettings", "rows_of"]
@@ -38,6 +44,7 @@ class WatchSettings:
     max_price_age: timedelta = timedelta(days=4)
     min_loss: Decimal = Decimal(1000)
     min_loss_fraction: Decimal = Decimal("0.10")
+    price_check: PriceCheck = field(default_factory=PriceCheck)
 
 
 def rows_of(block: AccountBlock, rows: Ints) -> AccountBlock:
@@ -89,7 +96,11 @@ class Watch:
         other_holds: frozenset[str],
         settings: WatchSettings,
         requested: Mapping[str, frozenset[Reason]] | None = None,
+        recent: Recent | None = None,
+        implausible: Mapping[str, str] | None = None,
     ) -> None:
+        """``recent`` is each security's previous price and volatility, ``implausible``
+        the securities whose latest price is implausible now (from the evaluation)."""
         self.book = book
         self.settings = settings
         self.index = book.index()
@@ -103,6 +114,16 @@ class Watch:
         self.other_holds = other_holds
         self.sent: set[str] = set()
         self.day: date | None = None
+        self.implausible = dict(implausible or {})
+        self._volatility: dict[str, tuple[float, int]] = {}  # σ and the returns it rests on
+        self._before: dict[str, tuple[date | None, Decimal]] = {}  # last price of an earlier day
+        self._price_day = {s: at.date() for s, at in price_times.items()}
+        if recent is not None:
+            for i, security in enumerate(recent.security_ids):
+                self._volatility[security] = (float(recent.sigma[i]), int(recent.returns[i]))
+                if not np.isnan(recent.previous[i]):
+                    previous = Decimal(repr(float(recent.previous[i])))
+                    self._before[security] = (recent.previous_day[i], previous)
         self._holders = self._index_holders()
         self._touching = self._index_touching(lots)
         harvesting = frozenset(
@@ -181,10 +202,35 @@ class Watch:
             now=at,
             max_age=self.settings.max_price_age,
         )
-        if not flagged:
+        bad = set(flagged) | set(self.implausible)
+        if not bad:
             return self.other_holds
-        touched = set().union(*(self._touching.get(s, set()) for s in flagged))
+        touched = set().union(*(self._touching.get(s, set()) for s in bad))
         return self.other_holds | frozenset(touched)
+
+    def _judge(self, security: str, price: Decimal, at: datetime) -> None:
+        """Flag ``security`` when its new price is implausible; clear it when not."""
+        check = self.settings.price_check
+        day, last = at.date(), self._price_day.get(security)
+        if last is not None and day > last and security in self.prices:
+            self._before[security] = (last, self.prices[security])  # a new day
+        self._price_day[security] = day if last is None else max(day, last)
+        previous_day, previous = self._before.get(security, (None, None))
+        sigma, returns = self._volatility.get(security, (np.nan, 0))
+        recent = Recent(
+            security_ids=(security,),
+            previous=np.array([np.nan if previous is None else float(previous)]),
+            previous_day=(previous_day,),
+            sigma=np.array([sigma]),
+            returns=np.array([returns], dtype=np.int64),
+        )
+        found = implausible_prices(
+            prices={security: price}, price_times={security: at}, recent=recent, check=check
+        )
+        if security in found:
+            self.implausible[security] = found[security]
+        else:
+            self.implausible.pop(security, None)
 
     def _harvest(
         self, security: str, today: date, *, skip: AbstractSet[str] = frozenset()
@@ -262,6 +308,7 @@ class Watch:
 
     def tick(self, security: str, price: Decimal, at: datetime) -> list[RebalanceRequest]:
         """A new price: re-evaluate the accounts that hold ``security``."""
+        self._judge(security, price, at)
         self.prices[security] = price
         self.price_times[security] = at
         number = self.index.get(security)

@@ -17,15 +17,29 @@ from poise.domain.transactions import CashFlow
 from poise.monitor.book import BandPolicy, Book, build_book
 from poise.monitor.drift import BlockDrift, scan
 from poise.monitor.harvest import WASH_WINDOW, Purchase
-from poise.monitor.holds import HoldCause, Holds, find_holds
+from poise.monitor.holds import PRICE_CAUSES, Holds, find_holds
+from poise.monitor.plausible import (
+    LOOKBACK,
+    PriceCheck,
+    Recent,
+    implausible_prices,
+    recent_prices,
+)
 from poise.monitor.triggers import Reason, RebalanceRequest
 from poise.monitor.watch import Watch, WatchSettings
+from poise.optimize.history import PriceHistory
 from poise.settings import Settings
 from poise.store import repo
 
-__all__ = ["Evaluation", "FirmState", "evaluate", "load_state", "watch_settings"]
-
-PRICE_CAUSES = frozenset({HoldCause.STALE_PRICE, HoldCause.NO_PRICE})
+__all__ = [
+    "Evaluation",
+    "FirmState",
+    "evaluate",
+    "find_implausible",
+    "load_state",
+    "price_check",
+    "watch_settings",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +52,7 @@ class FirmState:
     securities: Mapping[str, Security]
     prices: Mapping[str, Decimal]
     price_times: Mapping[str, datetime]
+    history: PriceHistory  # every priced security's daily prices over the price check's LOOKBACK
     positions: Mapping[str, Mapping[str, Decimal]]
     open_breaks: Mapping[str, Sequence[str]]
     cash_flows: Sequence[CashFlow]
@@ -49,6 +64,9 @@ def load_state(engine: sa.Engine, *, as_of: datetime) -> FirmState:
     """The firm as the store has it, with prices as they stood at ``as_of``."""
     with engine.connect() as connection:
         latest = repo.latest_prices(connection, as_of=as_of)
+        history = repo.price_history(  # one read for every security, not one each
+            connection, security_ids=sorted(latest), since=as_of - LOOKBACK, until=as_of
+        )
         return FirmState(
             accounts=repo.accounts(connection),
             lots=repo.lots(connection),
@@ -56,6 +74,7 @@ def load_state(engine: sa.Engine, *, as_of: datetime) -> FirmState:
             securities=repo.securities(connection),
             prices={s: p for s, (p, _) in latest.items()},
             price_times={s: at for s, (_, at) in latest.items()},
+            history=history,
             positions=repo.latest_positions(connection),
             open_breaks=repo.open_breaks(connection),
             cash_flows=repo.cash_flows(connection),
@@ -70,13 +89,50 @@ def load_state(engine: sa.Engine, *, as_of: datetime) -> FirmState:
         )
 
 
+def price_check(settings: Settings) -> PriceCheck:
+    """The price check as the settings have it: the monitor and the rebalancer use one."""
+    return PriceCheck(
+        on=settings.price_check,
+        sigmas=settings.price_move_sigmas,
+        floor=settings.price_move_floor,
+        jump=settings.price_jump_factor,
+        ceiling=settings.price_ceiling,
+    )
+
+
 def watch_settings(settings: Settings, *, bands: str | None = None) -> WatchSettings:
     return WatchSettings(
         policy=BandPolicy.preset(bands or settings.band_preset),
         max_price_age=timedelta(days=settings.max_price_age_days),
         min_loss=settings.harvest_min_loss,
         min_loss_fraction=settings.harvest_min_loss_fraction,
+        price_check=price_check(settings),
     )
+
+
+def find_implausible(
+    *,
+    prices: Mapping[str, Decimal],
+    price_times: Mapping[str, datetime],
+    history: PriceHistory,
+    check: PriceCheck,
+) -> tuple[Recent, dict[str, str]]:
+    """Each security's recent prices, and the latest prices that are implausible.
+
+    The store keeps no corporate actions, so no jump is explained by one: a split
+    must come with a corporate-action record (none can be loaded yet) or it holds.
+    """
+    recent = recent_prices(
+        security_ids=history.security_ids,
+        days=history.days,
+        closes=history.prices,
+        latest_days={s: at.date() for s, at in price_times.items()},
+        check=check,
+    )
+    found = implausible_prices(
+        prices=prices, price_times=price_times, recent=recent, check=check, factors={}
+    )
+    return recent, found
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +157,18 @@ def evaluate(state: FirmState, *, at: datetime, settings: WatchSettings) -> Eval
         cash_flows=state.cash_flows,
         policy=settings.policy,
     )
+    recent, implausible = find_implausible(
+        prices=state.prices,
+        price_times=state.price_times,
+        history=state.history,
+        check=settings.price_check,
+    )
     holds = find_holds(
         accounts=state.accounts,
         lots=state.lots,
         securities=frozenset(state.securities),
         price_times=state.price_times,
+        implausible=implausible,
         models=state.models,
         positions=state.positions,
         open_breaks=state.open_breaks,
@@ -123,6 +186,8 @@ def evaluate(state: FirmState, *, at: datetime, settings: WatchSettings) -> Eval
         other_holds=frozenset(h.account_id for h in holds.holds if h.cause not in PRICE_CAUSES),
         settings=settings,
         requested=state.requested,
+        recent=recent,
+        implausible=implausible,
     )
     drifts = scan(book, watch.vector)
     return Evaluation(

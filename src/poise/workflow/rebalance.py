@@ -3,6 +3,7 @@ scenarios (or one method), keep the first one's proposal."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,11 +16,14 @@ from poise.domain.models import Band, resolve
 from poise.domain.money import ZERO
 from poise.domain.transactions import Transaction, sale_gain
 from poise.monitor.holds import find_holds
+from poise.monitor.plausible import LOOKBACK, PriceCheck
 from poise.optimize.history import PriceHistory
 from poise.optimize.problem import WASH_WINDOW, Problem, RecentTrade, build_problem
 from poise.optimize.scenarios import Scenario, compare
 from poise.optimize.trades import Proposal
+from poise.settings import Settings
 from poise.store import repo
+from poise.workflow.monitor import find_implausible, price_check
 
 __all__ = ["Proposed", "load_history", "load_problem", "propose", "recent_sales"]
 
@@ -47,11 +51,14 @@ def load_problem(
     as_of: datetime,
     firm_band: Band,
     max_price_age: timedelta,
+    check: PriceCheck | None = None,
 ) -> Problem:
     """One account's problem from the store, with prices as they stood at ``as_of``.
 
-    An account on hold — stale prices, lots that disagree with the custodian, an open
-    break — is refused: bad data is never traded.
+    An account on hold — stale or implausible prices, lots that disagree with the
+    custodian, an open break — is refused: bad data is never traded. Prices are judged
+    by ``check`` (None: as the settings have it, like the monitor's), and a harvest
+    replacement whose price is implausible is not offered.
     """
     since = as_of.date() - WASH_WINDOW
     with engine.connect() as connection:
@@ -65,11 +72,31 @@ def load_problem(
         sales = repo.sales_since(connection, account_id=account_id, since=since)
         positions = repo.latest_positions(connection)
         breaks = repo.open_breaks(connection)
+        wanted = {lot.security_id for lot in lots}
+        if account.model_id in models:
+            with contextlib.suppress(ValidationError):  # a model that does not resolve holds
+                wanted |= set(resolve(account.model_id, models).securities)
+        wanted |= {r for s in wanted if s in securities for r in securities[s].replacements}
+        history = repo.price_history(
+            connection,
+            security_ids=sorted(wanted & latest.keys()),
+            since=as_of - LOOKBACK,
+            until=as_of,
+        )
+    prices = {s: p for s, (p, _) in latest.items()}
+    price_times = {s: at for s, (_, at) in latest.items()}
+    _, implausible = find_implausible(
+        prices={s: prices[s] for s in history.security_ids},
+        price_times=price_times,
+        history=history,
+        check=check or price_check(Settings()),
+    )
     holds = find_holds(
         accounts=[account],
         lots=lots,
         securities=frozenset(securities),
-        price_times={s: at for s, (_, at) in latest.items()},
+        price_times=price_times,
+        implausible=implausible,
         models=models,
         positions={k: v for k, v in positions.items() if k == account_id},
         open_breaks={k: v for k, v in breaks.items() if k == account_id},
@@ -85,7 +112,7 @@ def load_problem(
     return build_problem(
         account=account,
         lots=lots,
-        prices={s: p for s, (p, _) in latest.items()},
+        prices={s: p for s, p in prices.items() if s not in implausible},
         model=resolve(account.model_id, models),
         securities=securities,
         cash_flows=flows,
