@@ -199,7 +199,7 @@ def test_requests_when_one_is_added_by_hand_then_it_is_listed_once(
     code, text = poise("requests", "add", "10000002", "--json", database_url=database_url)
     assert json.loads(text)["new"] is False  # the same manual request, the same day
     code, text = poise("requests", "list", "--json", database_url=database_url)
-    [request] = json.loads(text)
+    [request] = json.loads(text)["requests"]
     assert (request["account_id"], request["reasons"]) == ("10000002", ["manual"])
     assert request["figures"] == {"note": "client called"}
     assert request["household_id"] == "H1"

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sys
 
-from poise.cli import monitoring, rebalancing, records
+from poise.cli import monitoring, proposals, rebalancing, records
 from poise.cli.common import app, err
 from poise.domain.errors import PoiseError
 
-__all__ = ["app", "main", "monitoring", "rebalancing", "records"]
+__all__ = ["app", "main", "monitoring", "proposals", "rebalancing", "records"]
 
 
 def main() -> None:

@@ -215,21 +215,47 @@ app.add_typer(requests_app, name="requests")
 
 @requests_app.command("list")
 def requests_list(
+    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    household: Annotated[
+        str | None, typer.Option("--household", help="Only this household.")
+    ] = None,
+    status: Annotated[str | None, typer.Option(help="Only this status: open or answered.")] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Only requests with this reason (band_breach, …).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--from", help="Only as of this day (YYYY-MM-DD, UTC) or later.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="Only as of this day (YYYY-MM-DD, UTC) or earlier.")
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many (0: all).")] = 50,
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Rebalance requests raised so far, newest first."""
+    """Rebalance requests raised so far, newest first, and the proposal that answered each."""
+    from poise.cli.proposals import of_total, one_of, request_json
+    from poise.monitor.triggers import Reason
     from poise.store import repo
 
+    where = repo.RequestFilter(
+        account_id=account,
+        household_id=household,
+        status=one_of(status, repo.REQUEST_STATUSES, "--status"),
+        reason=one_of(reason, tuple(Reason), "--reason"),
+        since=_day(since, "--from"),
+        until=_day(until, "--to"),
+    )
     engine = _engine(database_url)
     with engine.connect() as connection:
-        found = repo.list_requests(connection, limit=limit)
+        total = repo.count_requests(connection, where=where)
+        found = [request_json(r) for r in repo.list_requests(connection, where=where, limit=limit)]
     if as_json:
-        _print_json(found)
+        _print_json({"total": total, "requests": found})
         return
-    table = Table(title=f"rebalance requests ({len(found):,})")
-    for column in ("as of", "account", "household", "reasons", "max drift", "status"):
+    table = Table(title=f"rebalance requests ({of_total(len(found), total)})")
+    columns = ("as of", "account", "household", "reasons", "max drift", "status", "answered by")
+    for column in columns:
         table.add_column(column)
     for r in found:
         table.add_row(
@@ -239,6 +265,7 @@ def requests_list(
             ", ".join(r["reasons"]),
             f"{r['figures'].get('max_drift', 0) * 100:.1f}",
             r["status"],
+            r["answered_by"] or "",
         )
     out.print(table)
 

@@ -156,19 +156,19 @@ def rebalance(
         engine, problem=problem, as_of=at, lookback=timedelta(days=settings.risk_lookback_days)
     )
     proposed = propose(engine, problem=problem, scenarios=chosen, history=history, as_of=at)
+    kept_json: dict[str, object] = {}
+    if as_json:  # the kept proposal as the store has it, in the one JSON shape of a proposal
+        from poise.cli.proposals import proposal_json
+        from poise.store import repo
+
+        with engine.connect() as connection:
+            kept_json = proposal_json(repo.proposal(connection, proposal_id=proposed.proposal_id))
     if scenario:
-        _print_scenarios(proposed, at, as_json=as_json)
+        _print_scenarios(proposed, at, as_json=as_json, kept_json=kept_json)
         return
     _, proposal = proposed.kept
     if as_json:
-        _print_json(
-            {
-                "proposal_id": proposed.proposal_id,
-                **asdict(proposal),
-                "risk_model": proposed.risk_model,
-                "risk_model_default": proposed.risk_default,
-            }
-        )
+        _print_json({**kept_json, "risk_model_default": proposed.risk_default})
         return
     out.print(
         f"[bold]{proposed.proposal_id}[/bold]  ({proposal.method}, prices as of {at:%Y-%m-%d})"
@@ -218,6 +218,11 @@ def _print_proposal(p: Proposal, proposed: Proposed) -> None:
     out.print(_risk_line(proposed))
     for reason in p.binding:
         out.print(f"[yellow]held back:[/yellow] {reason}")
+    if proposed.answered:
+        out.print(
+            f"answers {len(proposed.answered):,} rebalance request(s):"
+            f" {', '.join(proposed.answered)}"
+        )
 
 
 def _risk_line(proposed: Proposed) -> str:
@@ -226,7 +231,14 @@ def _risk_line(proposed: Proposed) -> str:
     return f"[yellow]{described}[/yellow]" if proposed.risk_default else described
 
 
-def _print_scenarios(proposed: Proposed, at: datetime, *, as_json: bool) -> None:
+TRADEOFF_RATIOS = ("tracking_before", "tracking_after", "drift_before", "drift_after")
+
+
+def _print_scenarios(
+    proposed: Proposed, at: datetime, *, as_json: bool, kept_json: dict[str, object]
+) -> None:
+    from poise.cli.common import ratio
+    from poise.cli.proposals import proposal_json, record_of
     from poise.optimize.scenarios import tradeoffs
 
     rows = tradeoffs(proposed.results)
@@ -246,10 +258,15 @@ def _print_scenarios(proposed: Proposed, at: datetime, *, as_json: bool) -> None
                         "method": scenario.method,
                         "about": scenario.about,
                         "settings": asdict(scenario.settings),
-                        "figures": asdict(row),
-                        "proposal": asdict(result),
+                        "figures": {
+                            **asdict(row),
+                            **{k: ratio(getattr(row, k)) for k in TRADEOFF_RATIOS},
+                        },
+                        "proposal": kept_json if n == 0 else proposal_json(record_of(result)),
                     }
-                    for (scenario, result), row in zip(proposed.results, rows, strict=True)
+                    for n, ((scenario, result), row) in enumerate(
+                        zip(proposed.results, rows, strict=True)
+                    )
                 ],
             }
         )

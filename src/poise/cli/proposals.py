@@ -1,0 +1,331 @@
+"""Commands that find rebalance proposals and show one whole; and the one JSON shape of
+a proposal, which ``poise rebalance --json`` prints too."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from poise.cli.common import (
+    DatabaseOption,
+    JsonOption,
+    _day,
+    _engine,
+    _money,
+    _print_json,
+    app,
+    out,
+    ratio,
+)
+
+if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
+    from poise.optimize.trades import Proposal
+
+proposals_app = typer.Typer(
+    help="Rebalance proposals: find them, or show one whole.", no_args_is_help=True
+)
+app.add_typer(proposals_app, name="proposals")
+
+# ── one shape for a proposal ─────────────────────────────────────────────────
+
+MONEY = ("cash_before", "cash_after", "realised_short", "realised_long", "estimated_tax", "cost")
+RATIOS = ("drift_before", "drift_after", "tracking_before", "tracking_after")
+
+
+def _lot_json(lot: Mapping[str, Any]) -> dict[str, Any]:
+    quantity, basis, proceeds = (Decimal(lot[k]) for k in ("quantity", "basis", "proceeds"))
+    return {
+        "lot_id": lot["lot_id"],
+        "quantity": quantity,
+        "basis": basis,
+        "proceeds": proceeds,
+        "gain": proceeds - basis,
+        "term": lot["term"],
+    }
+
+
+def _trade_json(trade: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "seq": trade["seq"],
+        "security_id": trade["security_id"],
+        "side": trade["side"],
+        "quantity": trade["quantity"],
+        "price": trade["price"],
+        "value": trade["quantity"] * trade["price"],
+        "reason": trade["reason"],
+        "lots": [_lot_json(lot) for lot in trade["lots"]],
+    }
+
+
+def proposal_json(record: Mapping[str, Any], *, whole: bool = True) -> dict[str, Any]:
+    """A proposal as every command prints it in JSON (docs/rebalancing.md#proposal-json).
+
+    ``record`` is a proposal as the store gives it back (``repo.proposal``), or an
+    unsaved one made by :func:`record_of`. ``whole`` adds its risk model, what bound it,
+    its trades with their lots and the requests it answers; without it, a summary row
+    counts its trades and requests instead."""
+    trades = record["trades"]
+    shown: dict[str, Any] = {
+        "proposal_id": record.get("proposal_id"),
+        "account_id": record["account_id"],
+        "household_id": record.get("household_id"),
+        "method": record["method"],
+        "scenario": record.get("scenario"),
+        "status": record.get("status"),
+        "superseded_by": record.get("superseded_by"),
+        "as_of": record.get("as_of"),
+        "created_at": record.get("created_at"),
+        **{k: record[k] for k in MONEY},
+        "turnover": sum((t["quantity"] * t["price"] for t in trades), Decimal(0)),
+        **{k: ratio(record[k]) for k in RATIOS},
+    }
+    if not whole:
+        return {**shown, "trade_count": len(trades), "request_count": len(record["requests"])}
+    return {
+        **shown,
+        "risk_model": record.get("risk_model"),
+        "binding": list(record["binding"]),
+        "trades": [_trade_json(t) for t in trades],
+        "requests": [
+            {"request_id": q["request_id"], "reasons": q["reasons"], "as_of": q["as_of"]}
+            for q in record["requests"]
+        ],
+    }
+
+
+def record_of(proposal: Proposal) -> dict[str, Any]:
+    """An unsaved proposal (a scenario not kept) as a record :func:`proposal_json`
+    reads: no id, no status, no requests."""
+    return {
+        "account_id": proposal.account_id,
+        "method": proposal.method,
+        **{k: getattr(proposal, k) for k in (*MONEY, *RATIOS)},
+        "binding": proposal.binding,
+        "trades": [
+            {
+                "seq": seq,
+                "security_id": trade.security_id,
+                "side": trade.side.value,
+                "quantity": trade.quantity,
+                "price": trade.price,
+                "reason": trade.reason.value,
+                "lots": [
+                    {
+                        "lot_id": s.lot_id,
+                        "quantity": s.quantity,
+                        "basis": s.basis,
+                        "proceeds": s.proceeds,
+                        "term": s.term.value,
+                    }
+                    for s in trade.lots
+                ],
+            }
+            for seq, trade in enumerate(proposal.trades, start=1)
+        ],
+        "requests": [],
+    }
+
+
+# ── the shape of a request ──────────────────────────────────────────────────
+
+CENT = Decimal("0.01")
+REQUEST_MONEY = frozenset({"value", "pending_in", "pending_out", "loss"})
+REQUEST_RATIOS = frozenset(
+    {"max_drift", "cash_weight", "cash_target", "outside_model"}
+    | {"weight", "target", "drift", "band"}  # of a position or an asset class
+)
+
+
+def _figure(key: str, value: Any) -> Any:
+    """One of a request's figures in the JSON convention: money an exact decimal, a
+    ratio rounded to six places; objects and lists figure by figure."""
+    if isinstance(value, dict):
+        return {k: _figure(k, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_figure(key, v) for v in value]
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return value
+    if key in REQUEST_MONEY:  # the monitor rounds money to cents, as a float or a string
+        return Decimal(value) if isinstance(value, str) else Decimal(str(value)).quantize(CENT)
+    if key in REQUEST_RATIOS and not isinstance(value, str):
+        return ratio(value)
+    return value
+
+
+def request_json(request: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored request as ``requests list`` prints it: its figures (as the monitor
+    found them) in the JSON convention."""
+    return {**request, "figures": _figure("figures", request["figures"])}
+
+
+# ── options ──────────────────────────────────────────────────────────────────
+
+AccountFilter = Annotated[str | None, typer.Option("--account", help="Only this account.")]
+HouseholdFilter = Annotated[
+    str | None, typer.Option("--household", help="Only this household's accounts.")
+]
+SinceFilter = Annotated[
+    str | None, typer.Option("--from", help="Only as of this day (YYYY-MM-DD, UTC) or later.")
+]
+UntilFilter = Annotated[
+    str | None, typer.Option("--to", help="Only as of this day (YYYY-MM-DD, UTC) or earlier.")
+]
+LimitOption = Annotated[int, typer.Option(help="At most this many (0: all).")]
+
+
+def one_of(value: str | None, allowed: tuple[str, ...], option: str) -> str | None:
+    """``value`` if it is one of ``allowed`` (or not given); else a usage error naming them."""
+    if value is not None and value not in allowed:
+        raise typer.BadParameter(
+            f"{value!r} is not one of: {', '.join(allowed)}", param_hint=option
+        )
+    return value
+
+
+def of_total(count: int, total: int) -> str:
+    """``50 of 591`` in a table's title, or ``3`` when every one is shown."""
+    return f"{count:,}" if count == total else f"{count:,} of {total:,}"
+
+
+# ── commands ─────────────────────────────────────────────────────────────────
+
+
+@proposals_app.command("list")
+def proposals_list(
+    account: AccountFilter = None,
+    household: HouseholdFilter = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only this status: proposed or superseded.")
+    ] = None,
+    method: Annotated[str | None, typer.Option(help="Only this method.")] = None,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
+    limit: LimitOption = 50,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Proposals kept so far, newest as-of first, with their figures."""
+    from poise.optimize.scenarios import METHODS
+    from poise.store import repo
+
+    where = repo.ProposalFilter(
+        account_id=account,
+        household_id=household,
+        status=one_of(status, repo.PROPOSAL_STATUSES, "--status"),
+        method=one_of(method, tuple(METHODS), "--method"),
+        since=_day(since, "--from"),
+        until=_day(until, "--to"),
+    )
+    engine = _engine(database_url)
+    with engine.connect() as connection:
+        total = repo.count_proposals(connection, where=where)
+        found = repo.find_proposals(connection, where=where, limit=limit)
+    rows = [proposal_json(p, whole=False) for p in found]
+    if as_json:
+        _print_json({"total": total, "proposals": rows})
+        return
+    title = f"proposals ({of_total(len(rows), total)})"
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("proposal", overflow="fold")  # whole, to give to `proposals show`
+    table.add_column("status", no_wrap=True)
+    for column in ("trades", "est. tax", "drift", "requests"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for p in rows:
+        table.add_row(
+            p["proposal_id"],
+            p["status"],
+            f"{p['trade_count']:,}",
+            _money(p["estimated_tax"]),
+            f"{p['drift_before'] * 100:.1f}→{p['drift_after'] * 100:.1f}",
+            f"{p['request_count']:,}",
+        )
+    table.caption = "drift: the largest, in points, before → after; `poise proposals show ID`"
+    out.print(table)
+
+
+@proposals_app.command("show")
+def proposals_show(
+    proposal_id: Annotated[str, typer.Argument(help="The proposal's id.")],
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """One proposal whole: its figures, trades and lots, what bound it, the requests it
+    answers."""
+    from poise.store import repo
+
+    engine = _engine(database_url)
+    with engine.connect() as connection:
+        shown = proposal_json(repo.proposal(connection, proposal_id=proposal_id))
+    if as_json:
+        _print_json(shown)
+        return
+    _print_whole(shown)
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:.1f}%"
+
+
+def _print_whole(p: Mapping[str, Any]) -> None:
+    """A proposal for a person: who and what, the trades with their lots, the figures,
+    what bound it, and the requests it answers."""
+    status = p["status"] + (f" by {p['superseded_by']}" if p["superseded_by"] else "")
+    out.print(f"[bold]{p['proposal_id']}[/bold]  {status}")
+    scenario = f", scenario {p['scenario']}" if p["scenario"] else ""
+    out.print(
+        f"account {p['account_id']} (household {p['household_id'] or '—'}), {p['method']}"
+        f"{scenario}; prices as of {p['as_of']:%Y-%m-%d %H:%M} UTC;"
+        f" made {p['created_at']:%Y-%m-%d %H:%M} UTC"
+    )
+    table = Table(title=f"trades ({len(p['trades'])})")
+    for column in ("side", "security", "quantity", "price", "value", "reason", "lots"):
+        table.add_column(
+            column, justify="right" if column in ("quantity", "price", "value") else "left"
+        )
+    for t in p["trades"]:
+        lots = ", ".join(
+            f"{s['lot_id']} {s['quantity']:,} ({_money(s['gain'])} {s['term']})" for s in t["lots"]
+        )
+        table.add_row(
+            t["side"],
+            t["security_id"],
+            f"{t['quantity']:,}",
+            _money(t["price"]),
+            _money(t["value"]),
+            t["reason"],
+            lots,
+        )
+    out.print(table)
+    tracking = ""
+    if p["tracking_before"] is not None and p["tracking_after"] is not None:
+        tracking = f"; tracking error {_pct(p['tracking_before'])} → {_pct(p['tracking_after'])}"
+    out.print(
+        f"realised: short {_money(p['realised_short'])}, long {_money(p['realised_long'])}; "
+        f"estimated tax {_money(p['estimated_tax'])}; cost {_money(p['cost'])}; "
+        f"turnover {_money(p['turnover'])}; "
+        f"cash {_money(p['cash_before'])} → {_money(p['cash_after'])}; "
+        f"largest drift {p['drift_before'] * 100:.1f} → {p['drift_after'] * 100:.1f} points"
+        f"{tracking}"
+    )
+    if p["risk_model"]:
+        out.print(p["risk_model"])
+    for reason in p["binding"]:
+        out.print(f"[yellow]held back:[/yellow] {reason}")
+    if p["superseded_by"]:
+        out.print(f"the requests it answered are answered by {p['superseded_by']}")
+        return
+    if not p["requests"]:
+        out.print("answers no rebalance request")
+        return
+    requests = Table(title=f"rebalance requests it answers ({len(p['requests']):,})")
+    requests.add_column("request", overflow="fold")
+    for column in ("as of", "reasons"):
+        requests.add_column(column)
+    for q in p["requests"]:
+        requests.add_row(q["request_id"], f"{q['as_of']:%Y-%m-%d %H:%M}", ", ".join(q["reasons"]))
+    out.print(requests)
