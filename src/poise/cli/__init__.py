@@ -1,8 +1,9 @@
 """The ``poise`` command: each stage on its own, for people (Rich) and scripts (--json).
 
 Owns: the command line — ``common`` (the app, options, printing), ``records`` (schema,
-ingest, accounts, demo), ``monitoring`` (drift, holds, requests, monitor, replays) and
-``rebalancing``. May not hold finance rules: commands call the workflow shells.
+ingest, accounts, demo), ``monitoring`` (drift, holds, requests, monitor, replays),
+``rebalancing`` and ``proposals`` (finding proposals, and the one JSON shape of one).
+May not hold finance rules: commands call the workflow shells.
 """
 
 from __future__ import annotations

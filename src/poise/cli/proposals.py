@@ -63,7 +63,7 @@ def _trade_json(trade: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def proposal_json(record: Mapping[str, Any], *, whole: bool = True) -> dict[str, Any]:
-    """A proposal as every command prints it in JSON (docs/rebalancing.md#proposal-json).
+    """A proposal as every command prints it in JSON (docs/rebalancing.md#a-proposal-in-json).
 
     ``record`` is a proposal as the store gives it back (``repo.proposal``), or an
     unsaved one made by :func:`record_of`. ``whole`` adds its risk model, what bound it,
