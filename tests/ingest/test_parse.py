@@ -15,7 +15,8 @@ import polars as pl
 import pytest
 
 from poise.domain.errors import FormatError
-from poise.ingest.parse import LINE, RAW, RawTable, Reject, read_table
+from poise.ingest.formats import ParquetType
+from poise.ingest.parse import LINE, RAW, UNPAIRED, RawTable, Reject, read_table
 
 NAME = "lots.csv"
 NEW_YORK = ZoneInfo("America/New_York")
@@ -52,6 +53,16 @@ def test_read_when_header_has_an_empty_column_name_then_file_is_refused():
         read("account_id,,security_id\nACC-1001,L1,VTI\n")
 
     assert str(refused.value) == "lots.csv: the header has an empty column name"
+
+
+@pytest.mark.parametrize("column", ["_line", "_raw", "_n"])
+def test_read_when_header_names_a_column_like_the_readers_own_then_file_is_refused(column: str):
+    with pytest.raises(FormatError) as refused:
+        read(f"account_id,{column}\nACC-1001,7\n")
+
+    assert str(refused.value) == (
+        f"lots.csv: the header names a column no poise format has: {column}; see docs/formats.md"
+    )
 
 
 def test_read_when_header_has_a_blank_trailing_column_then_file_is_refused():
@@ -166,6 +177,65 @@ def test_read_when_a_ragged_row_follows_blank_lines_then_its_reject_quotes_the_f
 
     assert table.rejects == (Reject(3, "the row has 1 fields, the header has 2", "ACC-1001"),)
     assert cells(table) == [("ACC-1001", "L2", 4)]
+
+
+# --- fields that hold line breaks (RFC 4180) ------------------------------------------
+
+
+def test_read_when_a_quoted_description_holds_line_breaks_then_the_row_is_read_whole():
+    """A custodian's transaction description runs over three lines, one of them blank;
+    the rows after it keep the line numbers an editor shows."""
+    table = read(
+        "txn_id,description,amount\r\n"
+        'T1,"ACH deposit\r\nfrom checking\r\n\r\nref 0042",5000.00\r\n'
+        "T2,Advisory fee Q4,25.00\r\n"
+        'T3,"Dividend, ""AAPL""\nreinvested",31.20\r\n'
+        "T4,Cash sweep interest,1.84\r\n"
+    )
+
+    assert cells(table) == [
+        ("T1", "ACH deposit\nfrom checking\n\nref 0042", "5000.00", 2),
+        ("T2", "Advisory fee Q4", "25.00", 6),
+        ("T3", 'Dividend, "AAPL"\nreinvested', "31.20", 7),
+        ("T4", "Cash sweep interest", "1.84", 9),
+    ]
+    assert table.rejects == ()
+    assert table.read == 4
+
+
+def test_read_when_a_multiline_row_is_ragged_then_it_is_rejected_by_its_first_line():
+    table = read('txn_id,description\nT1,"line one\nline two",extra\nT2,fee\n')
+
+    assert cells(table) == [("T2", "fee", 4)]
+    assert [(r.line, r.reason) for r in table.rejects] == [(2, UNPAIRED), (3, UNPAIRED)]
+
+
+def test_read_when_a_row_has_a_stray_quote_then_only_that_line_is_rejected():
+    """A quote that opens a field and never closes it does not swallow the rows below;
+    a lone quote in an unquoted field is unpaired too (RFC 4180 has no such field)."""
+    table = read(
+        "txn_id,description\n"
+        'T1,"Wire to broker\n'
+        "T2,Advisory fee\n"
+        'T3,Said "hi" twice\n'
+        'T4,Pipe 12" steel\n'
+        'T5,"Dividend, AAPL"\n'
+    )
+
+    assert cells(table) == [
+        ("T2", "Advisory fee", 3),
+        ("T3", 'Said "hi" twice', 4),
+        ("T5", "Dividend, AAPL", 6),
+    ]
+    assert table.rejects == (
+        Reject(2, UNPAIRED, 'T1,"Wire to broker'),
+        Reject(5, UNPAIRED, 'T4,Pipe 12" steel'),
+    )
+
+
+def test_read_when_file_is_cut_inside_a_multiline_field_then_file_is_refused():
+    with pytest.raises(FormatError, match="the file looks truncated: its last line"):
+        read('txn_id,description,amount\nT1,fee,25\nT2,"ACH deposit\nfrom check')
 
 
 # --- the end of the file ------------------------------------------------------------
@@ -342,3 +412,93 @@ def test_read_when_parquet_names_a_column_twice_in_different_case_then_file_is_r
     assert str(refused.value) == (
         "prices.parquet: the Parquet schema has empty or repeated column names"
     )
+
+
+def test_read_when_parquet_text_is_binary_utf8_then_it_is_read_as_text():
+    data = parquet(pl.DataFrame({"security_id": [b"VTI", None], "name": ["Total", "Bond"]}))
+
+    table = read_table(data, name="securities.parquet")
+
+    assert cells(table) == [("VTI", "Total", 1), (None, "Bond", 2)]
+    assert table.types == {"security_id": ParquetType.TEXT, "name": ParquetType.TEXT}
+
+
+def test_read_when_a_parquet_column_is_binary_that_is_not_utf8_then_file_is_refused():
+    data = parquet(
+        pl.DataFrame({"account_id": ["ACC-1001"] * 3, "lot_id": [b"L1", b"L2", b"\xff\xfeL3"]})
+    )
+
+    with pytest.raises(FormatError) as refused:
+        read_table(data, name="lots.parquet")
+
+    assert str(refused.value) == (
+        "lots.parquet: column lot_id holds binary data that is not UTF-8 text (row 3);"
+        " nothing was loaded"
+    )
+
+
+def test_read_when_a_parquet_text_cell_holds_a_nul_then_file_is_refused():
+    data = parquet(
+        pl.DataFrame({"account_id": ["ACC-1001", "ACC-1001"], "lot_id": ["L1", "L\x002"]})
+    )
+
+    with pytest.raises(FormatError) as refused:
+        read_table(data, name="lots.parquet")
+
+    assert str(refused.value) == (
+        "lots.parquet: column lot_id holds a NUL character (row 2): binary data, not text;"
+        " nothing was loaded"
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        (pl.Series([{"units": 100, "scale": 2}]), "struct"),
+        (pl.Series([[[1, 2]]]), "list of list of whole number"),
+        (pl.Series([timedelta(days=1)]), "duration"),
+    ],
+    ids=["struct", "list of lists", "duration"],
+)
+def test_read_when_a_parquet_column_holds_no_value_poise_reads_then_file_is_refused(
+    values: pl.Series, named: str
+):
+    data = parquet(pl.DataFrame({"lot_id": ["L1"], "quantity": values}))
+
+    with pytest.raises(FormatError) as refused:
+        read_table(data, name="lots.parquet")
+
+    assert str(refused.value) == (
+        f"lots.parquet: column quantity is of Parquet type {named}, which holds no value"
+        " poise reads; nothing was loaded"
+    )
+
+
+def test_read_when_parquet_columns_have_types_then_the_table_says_which():
+    frame = pl.DataFrame(
+        {
+            "account_id": [10000001],
+            "quantity": pl.Series(["1.5"]).cast(pl.Decimal(10, 3)),
+            "price": [1.5],
+            "acquired": [date(2022, 1, 3)],
+            "as_of": [datetime(2022, 1, 3, tzinfo=UTC)],
+            "seen": [datetime(2022, 1, 3)],  # noqa: DTZ001 - a time without a zone, on purpose
+            "harvest": [True],
+            "tags": [["esg", "tech"]],
+        }
+    )
+
+    table = read_table(parquet(frame), name="mixed.parquet")
+
+    assert dict(table.types) == {
+        "account_id": ParquetType.WHOLE,
+        "quantity": ParquetType.DECIMAL,
+        "price": ParquetType.FLOAT,
+        "acquired": ParquetType.DATE,
+        "as_of": ParquetType.TIMESTAMP,
+        "seen": ParquetType.NAIVE_TIMESTAMP,
+        "harvest": ParquetType.BOOLEAN,
+        "tags": ParquetType.LIST,
+    }
+    assert cells(table)[0][:2] == ("10000001", "1.500")
+    assert cells(table)[0][-2] == "esg;tech"

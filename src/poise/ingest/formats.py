@@ -16,7 +16,19 @@ from poise.domain.models import TargetKind
 from poise.domain.securities import SecurityKind, TradeUnit
 from poise.domain.transactions import CashFlowKind, TxnKind
 
-__all__ = ["FORMATS", "Column", "ColumnType", "FileFormat", "format_for"]
+__all__ = [
+    "ACCEPTS",
+    "DECIMAL_PLACES",
+    "FORMATS",
+    "ID_LENGTH",
+    "TEXT_LENGTH",
+    "WHOLE_DIGITS",
+    "Column",
+    "ColumnType",
+    "FileFormat",
+    "ParquetType",
+    "format_for",
+]
 
 
 class ColumnType(enum.Enum):
@@ -37,6 +49,49 @@ class ColumnType(enum.Enum):
 DECIMAL_TYPES = frozenset(
     {ColumnType.DECIMAL, ColumnType.NON_NEGATIVE, ColumnType.POSITIVE, ColumnType.RATE}
 )
+TEXT_TYPES = frozenset({ColumnType.TEXT, ColumnType.LIST, ColumnType.RELIEF})
+
+# The longest value, in characters, of an identifier and of any other text or list: an
+# id is a key of the store (64 characters), other text is bounded so that a runaway
+# cell (a whole file pasted into one field) is quarantined instead of stored.
+ID_LENGTH = 64
+TEXT_LENGTH = 10_000
+
+# A decimal has at most this many digits before its point and after it (leading zeros
+# and trailing zeros after the point do not count): amounts stay exact within the
+# 38 digits poise computes with, and fit every database.
+WHOLE_DIGITS = 18
+DECIMAL_PLACES = 18
+
+
+class ParquetType(enum.StrEnum):
+    """The kinds of Parquet column poise reads, as its messages name them."""
+
+    TEXT = "text"  # a string column, a binary one holding UTF-8 text, or only nulls
+    WHOLE = "whole number"
+    DECIMAL = "decimal"
+    FLOAT = "floating point"
+    DATE = "date"
+    TIMESTAMP = "timestamp with time zone"
+    NAIVE_TIMESTAMP = "timestamp without time zone"
+    BOOLEAN = "boolean"
+    LIST = "list"
+
+
+_P = ParquetType
+# The Parquet column types each column type accepts; a column of another type refuses
+# the file. No column takes a timestamp without a time zone: poise will not guess one.
+ACCEPTS: Mapping[ColumnType, tuple[ParquetType, ...]] = {
+    ColumnType.TEXT: (_P.TEXT, _P.WHOLE),
+    ColumnType.CHOICE: (_P.TEXT,),
+    **dict.fromkeys(DECIMAL_TYPES, (_P.TEXT, _P.WHOLE, _P.DECIMAL, _P.FLOAT)),
+    ColumnType.INTEGER: (_P.TEXT, _P.WHOLE),
+    ColumnType.DATE: (_P.TEXT, _P.DATE),
+    ColumnType.DATETIME: (_P.TEXT, _P.DATE, _P.TIMESTAMP),
+    ColumnType.BOOLEAN: (_P.TEXT, _P.BOOLEAN, _P.WHOLE),
+    ColumnType.LIST: (_P.TEXT, _P.LIST),
+    ColumnType.RELIEF: (_P.TEXT, _P.LIST),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +99,8 @@ class Column:
     """One column of a format.
 
     ``ref`` names the kind whose key this column (or each item of a list) must match;
-    ``not_future`` forbids dates after the day of the load.
+    ``not_future`` forbids dates after the day of the load; ``max_length`` bounds a
+    text column's characters (by default :data:`TEXT_LENGTH`).
     """
 
     name: str
@@ -55,6 +111,14 @@ class Column:
     ref: str | None = None
     not_future: bool = False
     doc: str = ""
+    max_length: int | None = None
+
+    @property
+    def length_limit(self) -> int | None:
+        """The most characters a cell of this column may hold (None: not text)."""
+        if self.type not in TEXT_TYPES:
+            return None
+        return self.max_length if self.max_length is not None else TEXT_LENGTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +159,7 @@ def _choices(kind: type[enum.StrEnum]) -> tuple[str, ...]:
 
 
 def _id(name: str, doc: str, *, ref: str | None = None, required: bool = True) -> Column:
-    return Column(name, ColumnType.TEXT, required=required, ref=ref, doc=doc)
+    return Column(name, ColumnType.TEXT, required=required, ref=ref, doc=doc, max_length=ID_LENGTH)
 
 
 SECURITIES = FileFormat(
@@ -106,10 +170,15 @@ SECURITIES = FileFormat(
     doc="The security master: every security a lot, price or model may name.",
     columns=(
         _id("security_id", "stable id from the source system (CUSIP, ISIN or your own)"),
-        Column("symbol", required=True, doc="ticker"),
+        Column("symbol", required=True, doc="ticker", max_length=32),
         Column("name", required=True),
         Column("kind", ColumnType.CHOICE, required=True, choices=_choices(SecurityKind)),
-        Column("asset_class", required=True, doc="e.g. us_equity, intl_equity, fixed_income"),
+        Column(
+            "asset_class",
+            required=True,
+            doc="e.g. us_equity, intl_equity, fixed_income",
+            max_length=ID_LENGTH,
+        ),
         Column("sub_class", doc="sub-class or sector"),
         Column("currency", default="USD", doc="ISO 4217 code"),
         Column(
@@ -161,6 +230,7 @@ MODELS = FileFormat(
         Column(
             "target_id",
             doc="security id, model id (a sleeve) or asset class; empty for cash",
+            max_length=ID_LENGTH,
         ),
         Column("weight", ColumnType.RATE, default="0", doc="target weight, 0.25 is 25%"),
         Column("band_abs", ColumnType.NON_NEGATIVE, doc="absolute band in weight points"),
@@ -269,7 +339,7 @@ PRICES = FileFormat(
         _id("security_id", "the security", ref="securities"),
         Column("as_of", ColumnType.DATETIME, required=True, not_future=True),
         Column("price", ColumnType.POSITIVE, required=True),
-        Column("source", default="", doc="where the price came from"),
+        Column("source", default="", doc="where the price came from", max_length=ID_LENGTH),
     ),
 )
 

@@ -17,18 +17,35 @@ from typing import Any
 import polars as pl
 
 from poise.domain.accounts import Registration
+from poise.domain.errors import FormatError
 from poise.domain.transactions import MOVES_SHARES, NEEDS_SECURITY, TxnKind
-from poise.ingest.formats import DECIMAL_TYPES, Column, ColumnType, FileFormat
+from poise.ingest.formats import (
+    ACCEPTS,
+    DECIMAL_PLACES,
+    DECIMAL_TYPES,
+    WHOLE_DIGITS,
+    Column,
+    ColumnType,
+    FileFormat,
+)
 from poise.ingest.parse import LINE, RAW, RawTable, Reject
 
-__all__ = ["Batch", "Reject", "validate"]
+__all__ = ["Batch", "Reject", "check_types", "validate"]
 
 Check = tuple[pl.Expr, pl.Expr]  # (row is bad, reason)
 
-DECIMAL_RE = r"^[+-]?(\d+(\.\d*)?|\.\d+)$"
-INTEGER_RE = r"^\+?\d+$"
-DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
-RELIEF_ITEM = r"[^:;]+:(\d+(\.\d*)?|\.\d+)"
+# Digits are ASCII digits only ([0-9], never \d, which also matches Arabic-Indic or
+# full-width digits). A decimal has at most WHOLE_DIGITS before its point and
+# DECIMAL_PLACES after it, not counting leading zeros or trailing zeros after the point.
+ANY_DECIMAL_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
+DECIMAL_RE = (
+    rf"^[+-]?(0*[0-9]{{1,{WHOLE_DIGITS}}}(\.[0-9]{{0,{DECIMAL_PLACES}}}0*)?"
+    rf"|\.[0-9]{{1,{DECIMAL_PLACES}}}0*)$"
+)
+INTEGER_RE = r"^\+?[0-9]+$"
+OTHER_DIGIT = r"[\d--0-9]"  # a digit of another script: Arabic-Indic, full-width, …
+DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+RELIEF_ITEM = r"[^:;]+:([0-9]+(\.[0-9]*)?|\.[0-9]+)"
 RELIEF_RE = rf"^{RELIEF_ITEM}(;{RELIEF_ITEM})*;?$"
 TRUE = ("true", "yes", "y", "1")
 FALSE = ("false", "no", "n", "0")
@@ -63,14 +80,14 @@ def _canonical_decimal(expr: pl.Expr, *, unusual: bool) -> pl.Expr:
     """
     text = expr.str.strip_prefix("+")
     if unusual:
-        text = text.str.replace(r"^(-?)\.", "${1}0.").str.replace(r"^(-?)0+(\d)", "${1}${2}")
-    text = text.str.replace(r"(\.\d*?[1-9])0+$|\.0+$", "${1}")
+        text = text.str.replace(r"^(-?)\.", "${1}0.").str.replace(r"^(-?)0+([0-9])", "${1}${2}")
+    text = text.str.replace(r"(\.[0-9]*?[1-9])0+$|\.0+$", "${1}")
     if unusual:
         text = text.str.replace(r"\.$", "").str.replace(r"^-0$", "0")
     return text
 
 
-UNUSUAL_DECIMAL = r"^[+-]?\.|\.$|^[+-]?0\d|^-0*\.?0*$"
+UNUSUAL_DECIMAL = r"^[+-]?\.|\.$|^[+-]?0[0-9]|^-0*\.?0*$"
 
 
 def _unusual_decimals(frame: pl.DataFrame, fmt: FileFormat) -> frozenset[str]:
@@ -146,6 +163,42 @@ NOUN = {
 }
 
 
+SHOWN = 40  # a value quoted in a reason is cut to this many characters
+
+
+def _shown(expr: pl.Expr) -> pl.Expr:
+    """A cell's text as a reason quotes it: cut short if it is long."""
+    return (
+        pl.when(expr.str.len_chars() > SHOWN)
+        .then(expr.str.slice(0, SHOWN - 1) + pl.lit("…"))
+        .otherwise(expr)
+    )
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
+
+
+def _not_a(column: Column, raw: pl.Expr) -> pl.Expr:
+    """Why a present cell of ``column`` does not parse."""
+    name = column.name
+    what = _WHAT.get(column.type, f"a {column.type.value}")
+    if column.type is ColumnType.CHOICE:
+        what = "one of " + ", ".join(column.choices)
+    reason = pl.format(f"{name} '{{}}' is not {what}", _shown(raw))
+    if column.type in DECIMAL_TYPES or column.type is ColumnType.INTEGER:
+        other_digits = pl.format(f"{name} '{{}}' is not {what}: digits are 0-9 only", _shown(raw))
+        reason = pl.when(raw.str.contains(OTHER_DIGIT)).then(other_digits).otherwise(reason)
+    if column.type in DECIMAL_TYPES:
+        too_long = pl.format(
+            f"{name} '{{}}' has more than {WHOLE_DIGITS} digits before the point"
+            f" or {DECIMAL_PLACES} after it",
+            _shown(raw),
+        )
+        reason = pl.when(raw.str.contains(ANY_DECIMAL_RE)).then(too_long).otherwise(reason)
+    return reason
+
+
 def _column_checks(column: Column, *, known: Mapping[str, pl.Series], today: date) -> list[Check]:
     name = column.name
     raw, typed = pl.col(name), pl.col(_t(name))
@@ -153,11 +206,21 @@ def _column_checks(column: Column, *, known: Mapping[str, pl.Series], today: dat
     checks: list[Check] = []
     if column.required:
         checks.append((raw.is_null(), pl.lit(f"{name} is missing")))
+    limit = column.length_limit
+    if limit is not None:
+        length = raw.str.len_chars()
+        checks.append(
+            (
+                length > limit,
+                pl.format(
+                    f"{name} '{{}}' is {{}} characters long; at most {limit} are allowed",
+                    _shown(raw),
+                    length,
+                ),
+            )
+        )
     if column.type not in (ColumnType.TEXT, ColumnType.LIST):  # any text is a list
-        what = _WHAT.get(column.type, f"a {column.type.value}")
-        if column.type is ColumnType.CHOICE:
-            what = "one of " + ", ".join(column.choices)
-        checks.append((present & typed.is_null(), pl.format(f"{name} '{{}}' is not {what}", raw)))
+        checks.append((present & typed.is_null(), _not_a(column, raw)))
     # Exact, on canonical text: a float would round 1.0000000000000001 to 1.
     negative = typed.str.starts_with("-")
     if column.type is ColumnType.NON_NEGATIVE:
@@ -185,14 +248,14 @@ def _column_checks(column: Column, *, known: Mapping[str, pl.Series], today: dat
             checks.append(
                 (
                     unknown.is_not_null(),
-                    pl.format(f"{name}: unknown {NOUN[column.ref]} '{{}}'", unknown),
+                    pl.format(f"{name}: unknown {NOUN[column.ref]} '{{}}'", _shown(unknown)),
                 )
             )
         else:
             checks.append(
                 (
                     present & ~raw.is_in(keys.implode()),
-                    pl.format(f"{name}: unknown {NOUN[column.ref]} '{{}}'", raw),
+                    pl.format(f"{name}: unknown {NOUN[column.ref]} '{{}}'", _shown(raw)),
                 )
             )
     return checks
@@ -214,7 +277,7 @@ def _securities_rules() -> list[Check]:
         ),
         (
             ~currency.str.contains(r"^[A-Z]{3}$"),
-            pl.format("currency '{}' is not an ISO 4217 code", currency),
+            pl.format("currency '{}' is not an ISO 4217 code", _shown(currency)),
         ),
         (
             replacements.list.contains(pl.col("security_id")).fill_null(False),
@@ -273,11 +336,11 @@ def _models_rules(known: Mapping[str, pl.Series]) -> list[Check]:
         ),
         (
             (kind == "security") & ~target.is_in(securities),
-            pl.format("target_id: unknown security '{}'", target),
+            pl.format("target_id: unknown security '{}'", _shown(target)),
         ),
         (
             (kind == "model") & ~target.is_in(models),
-            pl.format("target_id: unknown model '{}'", target),
+            pl.format("target_id: unknown model '{}'", _shown(target)),
         ),
         ((kind == "model") & (target == pl.col("model_id")), pl.lit("a model cannot hold itself")),
         (
@@ -318,6 +381,20 @@ def _first_reason(checks: Sequence[Check]) -> pl.Expr:
     return pl.coalesce(
         [pl.when(bad.fill_null(False)).then(reason) for bad, reason in checks]
     ).alias("_reason")
+
+
+def check_types(table: RawTable, fmt: FileFormat, *, name: str) -> None:
+    """Refuse a file (Parquet) with a column whose type cannot hold that column's values:
+    a date column for a quantity, a list for an account id. A CSV file is all text."""
+    for column in fmt.columns:
+        found = table.types.get(column.name)
+        accepted = ACCEPTS[column.type]
+        if found is not None and found not in accepted:
+            takes = ", ".join(accepted[:-1]) + f" or {accepted[-1]}" if len(accepted) > 1 else ""
+            raise FormatError(
+                f"{name}: column {column.name} is of Parquet type {found}, which cannot hold"
+                f" its values ({column.name} takes {takes or accepted[0]}); nothing was loaded"
+            )
 
 
 def validate(
@@ -400,7 +477,10 @@ def _check_rows(
         checks.extend(ROW_RULES[fmt.kind](known))
 
     # The same natural key twice in one file: the first stands, the others are rejected.
-    key = pl.col(fmt.key[0]) if len(fmt.key) == 1 else pl.struct(list(fmt.key))
+    # Keys are compared as the values they are stored as, not as written: a bare date
+    # and midnight UTC, or "Z" and "-05:00" for one instant, are the same time.
+    typed_key = [_t(k) for k in fmt.key]
+    key = pl.col(typed_key[0]) if len(fmt.key) == 1 else pl.struct(typed_key)
     frame = frame.with_columns(
         pl.any_horizontal([bad.fill_null(False) for bad, _ in checks]).alias("_bad"),
         (~key.is_first_distinct()).alias("_dup"),
@@ -413,11 +493,11 @@ def _check_rows(
     if bad.height:
         firsts = (
             frame.filter(key.is_duplicated())
-            .group_by(list(fmt.key))
+            .group_by(typed_key)
             .agg(pl.col(LINE).min().alias("_first"))
         )
         bad = (
-            bad.join(firsts, on=list(fmt.key), how="left", nulls_equal=True)
+            bad.join(firsts, on=typed_key, how="left", nulls_equal=True)
             .with_columns(_first_reason(checks))
             .with_columns(
                 pl.when(pl.col("_reason").is_null())
@@ -450,25 +530,40 @@ def _check_relief_sums(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _model_cycles(frame: pl.DataFrame, *, rejected: set[str]) -> dict[str, str]:
-    """Models of this file that hold each other in a cycle, with the cycle spelt out."""
+    """Models of this file that hold each other in a cycle, with the cycle spelt out.
+
+    A depth-first walk without recursion, each model visited once: a chain of
+    thousands of sleeves, or a lattice of models sharing sleeves, costs one pass.
+    """
     holds: dict[str, list[str]] = {}
     sleeves = frame.filter(pl.col(_t("kind")) == "model").select("model_id", "target_id")
     for model_id, target in sleeves.iter_rows():
         if model_id not in rejected:
             holds.setdefault(model_id, []).append(target)
     reasons: dict[str, str] = {}
-
-    def walk(model_id: str, path: tuple[str, ...]) -> None:
-        for target in holds.get(model_id, ()):
-            if target in path:
+    done: set[str] = set()
+    for start in sorted(holds):
+        if start in done:
+            continue
+        path = [start]  # the models being walked, each holding the next
+        on_path = {start}
+        todo = [iter(holds[start])]
+        while todo:
+            target = next(todo[-1], None)
+            if target is None:
+                todo.pop()
+                done.add(path[-1])
+                on_path.discard(path.pop())
+            elif target in on_path:
                 cycle = (*path[path.index(target) :], target)
                 for member in cycle:
-                    reasons.setdefault(member, f"models hold each other: {' → '.join(cycle)}")
-            elif target not in reasons:
-                walk(target, (*path, target))
-
-    for model_id in sorted(holds):
-        walk(model_id, (model_id,))
+                    reasons.setdefault(
+                        member, f"models hold each other: {' → '.join(map(_short, cycle))}"
+                    )
+            elif target not in done:
+                path.append(target)
+                on_path.add(target)
+                todo.append(iter(holds.get(target, ())))
     return reasons
 
 
@@ -483,11 +578,11 @@ def _check_groups(frame: pl.DataFrame, fmt: FileFormat) -> pl.DataFrame:
             continue
         bad = part.filter(pl.col("_reason").is_not_null())
         if bad.height:
-            reasons[gid] = f"{group} {gid} has an invalid row (line {bad[LINE][0]})"
+            reasons[gid] = f"{group} {_short(gid)} has an invalid row (line {bad[LINE][0]})"
             continue
         total = sum((Decimal(w) for w in part[_t("weight")].drop_nulls()), Decimal(0))
         if total != 1:
-            reasons[gid] = f"weights of {group} {gid} add up to {total}, not 1"
+            reasons[gid] = f"weights of {group} {_short(gid)} add up to {total}, not 1"
     if fmt.kind == "models":
         reasons.update(_model_cycles(frame, rejected=set(reasons)))
     return _add_reasons(frame, on=group, reasons=reasons, dtype=pl.Utf8())
