@@ -257,7 +257,8 @@ def test_ingest_when_a_file_does_not_exist_then_it_is_refused_and_the_others_loa
     reports = ingest_paths(engine, paths, today=TODAY)
     [missing] = [r for r in reports if r.refused]
     assert missing.path.endswith("nowhere.csv")
-    assert "No such file" in missing.refused
+    assert missing.refused == f"{paths[0]}: no such file"
+    assert missing.missing
     assert counts(engine)["lots"] == 5
 
 

@@ -94,8 +94,11 @@ def _ingest_table(reports: Sequence[FileReport]) -> Table:
     for column in ("file", "kind", "read", "loaded", "unchanged", "quarantined"):
         table.add_column(column, justify="left" if column in ("file", "kind") else "right")
     for r in reports:
-        if r.refused:
-            table.add_row(Path(r.path).name, "[red]refused[/red]", "", "", "", "")
+        if r.missing:
+            table.add_row(r.path, "[red]no such file[/red]", "", "", "", "")
+        elif r.refused or r.failed:
+            outcome = "[red]refused[/red]" if r.refused else "[red]failed[/red]"
+            table.add_row(Path(r.path).name, outcome, "", "", "", "")
         else:
             q = f"[yellow]{r.quarantined:,}[/yellow]" if r.quarantined else "0"
             table.add_row(
@@ -115,6 +118,7 @@ def _report_json(r: FileReport) -> dict[str, Any]:
         "unchanged": r.unchanged,
         "quarantined": r.quarantined,
         "refused": r.refused or None,
+        "failed": r.failed or None,
         "rejects": [{"line": x.line, "reason": x.reason} for x in r.rejects],
     }
 
@@ -180,17 +184,27 @@ def ingest(
         _print_json([_report_json(r) for r in reports])
     else:
         out.print(_ingest_table(reports))
-        for r in reports:
-            if r.refused:
-                err.print(f"[red]refused:[/red] {r.refused}")
-            for x in r.rejects[:5]:
-                err.print(f"[yellow]{Path(r.path).name}:{x.line}[/yellow] {x.reason}")
-            if len(r.rejects) > 5:
-                err.print(f"… and {len(r.rejects) - 5:,} more: poise ingest --quarantine")
+        _ingest_notes(reports)
+    # A file that failed is a fault to report (1); one refused is the sender's (4).
+    if any(r.failed for r in reports):
+        raise typer.Exit(1)
     if any(r.refused for r in reports):
         raise typer.Exit(4)
     if strict and any(r.quarantined for r in reports):
         raise typer.Exit(3)
+
+
+def _ingest_notes(reports: Sequence[FileReport]) -> None:
+    """Why each file was refused or failed, and its first rejected rows, on stderr."""
+    for r in reports:
+        if r.refused:
+            err.print(f"[red]refused:[/red] {r.refused}")
+        if r.failed:
+            err.print(f"[red]failed:[/red] {r.failed} (--verbose shows where)")
+        for x in r.rejects[:5]:
+            err.print(f"[yellow]{Path(r.path).name}:{x.line}[/yellow] {x.reason}")
+        if len(r.rejects) > 5:
+            err.print(f"… and {len(r.rejects) - 5:,} more: poise ingest --quarantine")
 
 
 # ── accounts ──────────────────────────────────────────────────────────────────
@@ -463,9 +477,9 @@ def demo(
             bar.update(load, description=f"loading {name}", advance=0 if report is None else 1)
 
         reports = ingest_paths(engine, paths, today=datetime.now(UTC).date(), progress=tick)
-    refused = [r for r in reports if r.refused]
+    refused = [r for r in reports if r.refused or r.failed]
     if refused:
-        raise PoiseError("; ".join(r.refused for r in refused))
+        raise PoiseError("; ".join(r.refused or r.failed for r in refused))
     summary = firm_summary(engine)
     if as_json:
         _print_json(

@@ -5,6 +5,9 @@ validate every row against what the store already holds, then in one transaction
 upsert the valid rows, keep the rejected ones in quarantine and record the load. A
 crash part-way leaves that file all loaded or not loaded at all; running the same
 command again finishes the job and changes nothing that was already there.
+
+Whatever happens to one file — refused, missing, or failed for a reason nobody
+foresaw — becomes that file's report, and the next file is loaded all the same.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import sqlalchemy as sa
 from poise.domain.errors import FormatError
 from poise.ingest.formats import FORMATS, FileFormat, format_for
 from poise.ingest.parse import LINE, PARQUET_MAGIC, Reject, csv_header, read_table
-from poise.ingest.validate import validate
+from poise.ingest.validate import check_types, validate
 from poise.store import repo
 from poise.store.bulk import upsert
 
@@ -48,6 +51,8 @@ class FileReport:
     unchanged: int = 0
     quarantined: int = 0
     refused: str = ""  # why the whole file was refused, if it was
+    failed: str = ""  # why its load failed for an unforeseen reason (nothing of it loaded)
+    missing: bool = False  # refused because no file has that name (or matches that pattern)
     rejects: tuple[Reject, ...] = field(default=(), repr=False)
 
     @property
@@ -128,11 +133,12 @@ def ingest_file(
         if found is None:
             raise _refusal(table.columns, path.name)
         fmt = found
+    check_types(table, fmt, name=path.name)
     with engine.connect() as connection:
         known = _known(connection, fmt)
     batch = validate(table, fmt, known=known, today=today)
     log.info("writing %s: %d rows as %s", path.name, batch.rows.height, fmt.kind)
-    with engine.begin() as connection:
+    with engine.execution_options(writes=True).begin() as connection:
         counts = upsert(
             connection,
             table=repo.table_for(fmt.table),
@@ -186,7 +192,8 @@ def ingest_paths(
 ) -> list[FileReport]:
     """Load files in dependency order (securities before the lots that name them).
 
-    A refused file is reported and loads nothing; the other files still load.
+    A refused file is reported and loads nothing; so is a file whose load failed for
+    any other reason (its transaction rolled back). The other files still load.
     """
 
     def rank(path: Path) -> int:
@@ -204,9 +211,32 @@ def ingest_paths(
             report = ingest_file(engine, path, today=today, kind=kind)
         except FormatError as exc:
             report = FileReport(path=str(path), refused=str(exc))
+        except FileNotFoundError:
+            report = FileReport(path=str(path), refused=_no_such_file(path), missing=True)
         except OSError as exc:
             report = FileReport(path=str(path), refused=f"{path}: {exc.strerror or exc}")
+        except Exception as exc:  # unforeseen: this file's report, then the next file
+            log.info("loading %s failed", path.name, exc_info=True)
+            report = FileReport(path=str(path), failed=_failure(path, exc))
         reports.append(report)
         if progress is not None:
             progress(path.name, report)
     return reports
+
+
+def _no_such_file(path: Path) -> str:
+    """Say that a named file does not exist; a pattern the shell left unexpanded
+    (``my-files/*.csv`` when no file matched it) is said to match nothing."""
+    if any(c in str(path) for c in "*?["):
+        return f"no file matches {path}"
+    return f"{path}: no such file"
+
+
+def _failure(path: Path, exc: Exception) -> str:
+    """One line on what failed, for the file's report."""
+    lines = str(exc).strip().splitlines()
+    detail = lines[0] if lines else ""
+    if len(detail) > 200:
+        detail = detail[:199] + "…"
+    what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return f"{path.name}: the load failed and nothing of it was loaded ({what})"
