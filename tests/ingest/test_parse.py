@@ -502,3 +502,10 @@ def test_read_when_parquet_columns_have_types_then_the_table_says_which():
     }
     assert cells(table)[0][:2] == ("10000001", "1.500")
     assert cells(table)[0][-2] == "esg;tech"
+
+
+def test_read_when_a_parquet_file_has_no_columns_then_it_is_refused_saying_so():
+    with pytest.raises(FormatError) as refused:
+        read_table(parquet(pl.DataFrame()), name="lots.parquet")
+
+    assert str(refused.value) == "lots.parquet: the Parquet file has no columns"

@@ -8,6 +8,7 @@ The firm of ``tests/firm_files.py`` is loaded first; the load runs on 30 Decembe
 from __future__ import annotations
 
 import io
+import os
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -137,6 +138,29 @@ def test_ingest_when_a_description_runs_over_several_lines_then_it_is_stored_who
             ).all()
         )
     assert descriptions == {"T1": "ACH deposit\nfrom checking", "T2": "Advisory fee Q4"}
+
+
+def test_ingest_when_a_file_name_is_not_utf8_then_it_loads_under_a_printable_name(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A name written on another system (Latin-1 é) cannot be stored as it is; the
+    load goes ahead and the name shows the byte as U+FFFD."""
+    load_firm(engine, tmp_path / "firm")
+    raw = os.path.join(os.fsencode(tmp_path), b"lots-r\xe9sum\xe9.csv")
+    with open(raw, "wb") as handle:
+        handle.write(
+            LOTS.encode()
+            + b"10000001,N1,MSFT,10,2000,2021-01-04\n10000001,N2,MSFT,ten,1,2021-01-04\n"
+        )
+
+    [report] = ingest_paths(engine, [Path(os.fsdecode(raw))], today=TODAY)
+
+    assert (report.failed, report.refused) == ("", "")
+    assert outcome(report) == (1, 2, [(3, "quantity 'ten' is not a number")])
+    assert report.path == f"{tmp_path}/lots-r\ufffdsum\ufffd.csv"
+    with engine.connect() as connection:
+        names = set(connection.execute(sa.select(t.quarantine.c.file_name)).scalars())
+    assert names == {"lots-r\ufffdsum\ufffd.csv"}
 
 
 def parquet(frame: pl.DataFrame) -> bytes:

@@ -290,6 +290,8 @@ def _read_parquet(data: bytes, *, name: str) -> RawTable:
         raise FormatError(
             f"{name}: not a readable Parquet file ({exc.__class__.__name__})"
         ) from None
+    if not frame.columns:
+        raise FormatError(f"{name}: the Parquet file has no columns")
     columns = tuple(c.strip().lower() for c in frame.columns)
     if len(set(columns)) != len(columns) or any(not c for c in columns):
         raise FormatError(f"{name}: the Parquet schema has empty or repeated column names")

@@ -120,24 +120,25 @@ def ingest_file(
 ) -> FileReport:
     """Load one file in one transaction; raise :class:`FormatError` if it is refused."""
     data = path.read_bytes()
+    name = _printable(path.name)
     sha = hashlib.sha256(data).hexdigest()
-    table = read_table(data, name=path.name)
+    table = read_table(data, name=name)
     if kind is not None:
         fmt = FORMATS[kind]
         unknown = set(table.columns) - set(fmt.names)
         missing = fmt.required - set(table.columns)
         if unknown or missing:
-            raise _refusal(table.columns, path.name)
+            raise _refusal(table.columns, name)
     else:
         found = format_for(list(table.columns))
         if found is None:
-            raise _refusal(table.columns, path.name)
+            raise _refusal(table.columns, name)
         fmt = found
-    check_types(table, fmt, name=path.name)
+    check_types(table, fmt, name=name)
     with engine.connect() as connection:
         known = _known(connection, fmt)
     batch = validate(table, fmt, known=known, today=today)
-    log.info("writing %s: %d rows as %s", path.name, batch.rows.height, fmt.kind)
+    log.info("writing %s: %d rows as %s", name, batch.rows.height, fmt.kind)
     with engine.execution_options(writes=True).begin() as connection:
         counts = upsert(
             connection,
@@ -150,12 +151,12 @@ def ingest_file(
         repo.store_quarantine(
             connection,
             rows=[
-                repo.Quarantined(path.name, fmt.kind, r.line, r.reason, r.raw, sha, at)
+                repo.Quarantined(name, fmt.kind, r.line, r.reason, r.raw, sha, at)
                 for r in batch.rejects
             ],
         )
         report = FileReport(
-            path=str(path),
+            path=_printable(str(path)),
             kind=fmt.kind,
             read=batch.read,
             inserted=counts.inserted,
@@ -168,7 +169,7 @@ def ingest_file(
             connection,
             load=repo.FileLoad(
                 sha256=sha,
-                name=path.name,
+                name=name,
                 kind=fmt.kind,
                 read=report.read,
                 inserted=report.inserted,
@@ -178,7 +179,7 @@ def ingest_file(
                 loaded_at=at,
             ),
         )
-    log.info("committed %s", path.name)
+    log.info("committed %s", name)
     return report
 
 
@@ -205,38 +206,45 @@ def ingest_paths(
 
     reports: list[FileReport] = []
     for path in sorted(paths, key=rank):
+        shown = _printable(str(path))
         if progress is not None:
-            progress(path.name, None)
+            progress(Path(shown).name, None)
         try:
             report = ingest_file(engine, path, today=today, kind=kind)
         except FormatError as exc:
-            report = FileReport(path=str(path), refused=str(exc))
+            report = FileReport(path=shown, refused=str(exc))
         except FileNotFoundError:
-            report = FileReport(path=str(path), refused=_no_such_file(path), missing=True)
+            report = FileReport(path=shown, refused=_no_such_file(shown), missing=True)
         except OSError as exc:
-            report = FileReport(path=str(path), refused=f"{path}: {exc.strerror or exc}")
+            report = FileReport(path=shown, refused=f"{shown}: {exc.strerror or exc}")
         except Exception as exc:  # unforeseen: this file's report, then the next file
-            log.info("loading %s failed", path.name, exc_info=True)
-            report = FileReport(path=str(path), failed=_failure(path, exc))
+            log.info("loading %s failed", shown, exc_info=True)
+            report = FileReport(path=shown, failed=_failure(Path(shown).name, exc))
         reports.append(report)
         if progress is not None:
-            progress(path.name, report)
+            progress(Path(shown).name, report)
     return reports
 
 
-def _no_such_file(path: Path) -> str:
+def _printable(text: str) -> str:
+    """A file name as text that can be stored and printed: bytes of a name that are
+    not UTF-8 (a name written on another system) become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _no_such_file(path: str) -> str:
     """Say that a named file does not exist; a pattern the shell left unexpanded
     (``my-files/*.csv`` when no file matched it) is said to match nothing."""
-    if any(c in str(path) for c in "*?["):
+    if any(c in path for c in "*?["):
         return f"no file matches {path}"
     return f"{path}: no such file"
 
 
-def _failure(path: Path, exc: Exception) -> str:
+def _failure(name: str, exc: Exception) -> str:
     """One line on what failed, for the file's report."""
     lines = str(exc).strip().splitlines()
     detail = lines[0] if lines else ""
     if len(detail) > 200:
         detail = detail[:199] + "…"
     what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-    return f"{path.name}: the load failed and nothing of it was loaded ({what})"
+    return f"{name}: the load failed and nothing of it was loaded ({what})"
