@@ -3,6 +3,7 @@ model, recent sales and the wash-sale rule, and the proposal that is kept."""
 
 from __future__ import annotations
 
+import decimal
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -12,9 +13,11 @@ import pytest
 import sqlalchemy as sa
 from tests.firm_files import price_history, write_firm
 
+from poise.domain.errors import ValidationError
 from poise.domain.lots import TaxLot
 from poise.domain.transactions import LotRelieved, Transaction, TxnKind
 from poise.monitor.book import BandPolicy
+from poise.monitor.plausible import PriceCheck
 from poise.optimize.check import Costs, violations
 from poise.optimize.problem import Problem, RecentTrade
 from poise.optimize.scenarios import Scenario, choose
@@ -204,3 +207,67 @@ def test_load_problem_when_a_security_was_sold_recently_then_only_a_loss_inside_
         },
     )
     assert problem_of(engine, "10000001").holding("MSFT").no_buy == no_buy
+
+
+# An absurd feed on 29 December: AAPL at 1e17 (a prices file takes at most 18 digits
+# before the point) and MSFT at 1e-8, after a year of ordinary prices.
+ABSURD = "security_id,as_of,price,source\nAAPL,2022-12-29,100000000000000000,close\n"
+ABSURD += "MSFT,2022-12-29,0.00000001,close\n"
+
+
+def test_load_problem_when_the_feed_sends_absurd_prices_then_the_account_is_refused(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    load_firm(engine, tmp_path, **{"history.csv": price_history(260), "absurd.csv": ABSURD})
+    with pytest.raises(ValidationError) as refused:
+        problem_of(engine, "10000001")
+    said = str(refused.value)
+    assert said.startswith("account 10000001 is held, not rebalanced: implausible_price: AAPL:")
+    assert "price 100000000000000000 on 2022-12-29 is above the ceiling of 10000000" in said
+    assert "MSFT: price 0.00000001 on 2022-12-29 is 1/2.345e+10 of the previous 234.53" in said
+
+
+def test_propose_when_the_price_check_is_off_and_prices_are_absurd_then_quantities_are_exact(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """
+    With the check switched off, 10000001's problem is built at absurd prices — MSFT
+    at 1e-12 this time, so that buying 18% of the account in it takes some 10^30
+    shares, more digits than Decimal's default 28: every method proposes absurd trades,
+    but every quantity is a whole number of its security's steps, in plain digits — in
+    the proposal and as the store keeps it.
+    """
+    absurder = ABSURD.replace("0.00000001", "0.000000000001")
+    load_firm(engine, tmp_path, **{"history.csv": price_history(260), "absurd.csv": absurder})
+    problem = load_problem(
+        engine,
+        account_id="10000001",
+        as_of=AS_OF,
+        firm_band=BandPolicy.preset("5/25").band(),
+        max_price_age=timedelta(days=4),
+        check=PriceCheck(on=False),
+    )
+    history = load_history(engine, problem=problem, as_of=AS_OF, lookback=TWO_YEARS)
+    proposed = propose(
+        engine,
+        problem=problem,
+        scenarios=choose(["bands", "cash", "full"]),
+        history=history,
+        as_of=AS_OF,
+    )
+    step = {h.security_id: h.security.trading.step for h in problem.holdings}
+    wide = decimal.Context(prec=100)
+    quantities = [t.quantity for _, p in proposed.results for t in p.trades]
+    assert any(q > D("1e28") for q in quantities)  # the MSFT bought at 1e-12
+    with engine.connect() as connection:
+        [stored] = repo.proposals(connection, account_id="10000001")
+    kept = {(t["security_id"], t["side"]): t["quantity"] for t in stored["trades"]}
+    for _, proposal in proposed.results:
+        for trade in proposal.trades:
+            grid = step[trade.security_id]
+            assert wide.remainder(trade.quantity, grid) == 0, trade
+            assert trade.quantity.as_tuple().exponent == min(grid.as_tuple().exponent, 0)
+            assert "E" not in str(trade.quantity)
+    for (security, _), quantity in kept.items():
+        assert wide.remainder(quantity, step[security]) == 0
+        assert "E" not in str(quantity)

@@ -22,6 +22,7 @@ from decimal import Decimal
 
 from poise.domain.money import ZERO, cents
 from poise.domain.relief import Method, Term, relieve
+from poise.optimize import grid
 from poise.optimize.check import Costs, outcome, violations, wash_sale_buys
 from poise.optimize.problem import Holding, Problem
 from poise.optimize.trades import LotSale, Proposal, Side, Trade, TradeReason
@@ -54,7 +55,7 @@ def sell(
     if holding.no_loss_sale:  # no loss sale inside the wash-sale window
         lots = [lot for lot in lots if lot.basis_per_share <= holding.price]
     quantity = min(quantity, sum((lot.quantity for lot in lots), ZERO))
-    quantity = holding.security.trading.round_down(quantity)
+    quantity = grid.down(holding.security.trading, quantity)
     if quantity <= ZERO:
         return None
     result = relieve(lots, quantity, method=Method.TAX_MIN, price=holding.price, sold=problem.today)
@@ -65,8 +66,9 @@ def sell(
 def sell_lots(
     holding: Holding, chosen: dict[str, Decimal], *, problem: Problem, reason: TradeReason
 ) -> Trade:
-    """Sell the shares ``chosen`` of each named lot (specific identification)."""
-    total = sum(chosen.values(), ZERO)
+    """Sell the shares ``chosen`` of each named lot (specific identification); the
+    quantity is written on the security's grid."""
+    total = grid.canonical(holding.security.trading, sum(chosen.values(), ZERO))
     result = relieve(
         list(holding.lots),
         total,
@@ -138,7 +140,7 @@ def _sales(problem: Problem, settings: BandSettings, binding: list[str]) -> list
             binding.append(f"{h.security_id} is above its band but {h.no_sell}")
             continue
         goal = h.target + (h.band if settings.to_edge else ZERO)
-        shares = (h.value / value - goal) * value / h.price
+        shares = (h.value - goal * value) / h.price  # no weight round trip: exact digits
         trade = sell(h, shares, problem=problem, reason=TradeReason.DRIFT)
         if trade is not None and trade.value >= smallest:
             trades.append(trade)
@@ -161,7 +163,7 @@ def _buys(
             binding.append(f"{h.security_id} is below its band but {h.no_buy}")
             continue
         goal = h.target - (h.band if settings.to_edge else ZERO)
-        wanted.append((h, (goal - h.value / value) * value))
+        wanted.append((h, goal * value - h.value))
     total = sum((amount for _, amount in wanted), ZERO) * (1 + settings.costs.half_spread)
     if total <= ZERO:
         return []
@@ -170,7 +172,7 @@ def _buys(
         binding.append("the cash there is, after the reserve and withdrawals, buys only part")
     trades = []
     for h, amount in wanted:
-        quantity = h.security.trading.round_down(amount * scale / h.price)
+        quantity = grid.down(h.security.trading, amount * scale / h.price)
         if quantity > ZERO and quantity * h.price >= smallest:
             trades.append(Trade(h.security_id, Side.BUY, quantity, h.price, TradeReason.DRIFT))
     return trades
@@ -187,11 +189,12 @@ def repair(problem: Problem, trades: list[Trade], costs: Costs) -> list[Trade]:
         if short <= ZERO or not buys:
             break
         largest = max(buys, key=lambda t: t.value)
-        grid = problem.holding(largest.security_id).security.trading
-        cut = grid.round_down(short / largest.price) + grid.step
+        trading = problem.holding(largest.security_id).security.trading
+        cut = grid.down(trading, short / largest.price)  # and one step more, below
+        left = grid.less(trading, largest.quantity, cut, trading.step)
         trades.remove(largest)
-        if largest.quantity > cut:
-            trades.append(replace(largest, quantity=largest.quantity - cut))
+        if left > ZERO:
+            trades.append(replace(largest, quantity=left))
     return trades
 
 

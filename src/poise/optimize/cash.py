@@ -21,6 +21,7 @@ from decimal import Decimal
 from poise.domain.lots import TaxLot
 from poise.domain.money import ZERO, cents
 from poise.domain.relief import BOOKING_METHODS, Method, is_long_term
+from poise.optimize import grid
 from poise.optimize.bands import finish, sell
 from poise.optimize.check import Costs
 from poise.optimize.problem import Holding, Problem
@@ -77,7 +78,7 @@ def _raise(problem: Problem, need: Decimal, costs: Costs, binding: list[str]) ->
         if short <= ZERO or over <= ZERO:
             break
         amount = min(over, short * (1 + costs.half_spread))
-        sell_up_to(h, h.security.trading.round_down(amount / h.price) + h.security.trading.step)
+        sell_up_to(h, grid.down(h.security.trading, amount / h.price) + h.security.trading.step)
 
     for _ in range(sum(len(h.lots) for h in sellable) + 1):
         short = need - _net(trades, costs)
@@ -96,7 +97,7 @@ def _raise(problem: Problem, need: Decimal, costs: Costs, binding: list[str]) ->
         _, _, h, sold, left = min(options, key=lambda o: (o[0], o[1]))
         more = min(
             left,
-            h.security.trading.round_down(short * (1 + costs.half_spread) / h.price)
+            grid.down(h.security.trading, short * (1 + costs.half_spread) / h.price)
             + h.security.trading.step,
         )
         before = trades.get(h.security_id)
@@ -121,7 +122,7 @@ def _invest(
             binding.append(f"{h.security_id} is underweight but {h.no_buy}")
             continue
         amount = min(under, spare / (1 + settings.costs.half_spread))
-        quantity = h.security.trading.round_down(amount / h.price)
+        quantity = grid.down(h.security.trading, amount / h.price)
         if quantity > ZERO and quantity * h.price >= settings.min_trade:
             trade = Trade(h.security_id, Side.BUY, quantity, h.price, TradeReason.CASH_INVEST)
             trades.append(trade)

@@ -25,7 +25,8 @@ by Clarabel, called directly. Shares, not weights: a small account (``_small``) 
 solved exactly in whole grid steps (mixed-integer, HiGHS; the minimum trade size
 exactly too), and the better of that and the heuristic is kept. The heuristic rounds
 each buy and each sale to the nearest grid step, leaves out a trade below the minimum
-size and solves the rest again, and trims buys when rounding leaves cash short.
+size and solves the rest again, and trims buys when rounding leaves cash short. Either
+way the floats become share counts in :mod:`poise.optimize.grid`, exactly.
 Either way the result is checked against every rule like any method's, and never
 shipped broken.
 """
@@ -42,6 +43,7 @@ import numpy.typing as npt
 from poise.domain.lots import TaxLot
 from poise.domain.money import ZERO
 from poise.domain.relief import is_long_term
+from poise.optimize import grid
 from poise.optimize.bands import finish, sell_lots, settle, summarise
 from poise.optimize.check import Costs, violations
 from poise.optimize.problem import Problem
@@ -279,11 +281,6 @@ def _of_identities(a: Arrays, identities: npt.NDArray[np.int64]) -> Bools:
 Choice = tuple[dict[int, Decimal], dict[int, Decimal]]  # shares to buy by security, to sell by lot
 
 
-def _nearest(solved: float, step: Decimal) -> Decimal:
-    """A solver's share count rounded to the nearest grid step."""
-    return Decimal(round(solved / float(step))) * step
-
-
 def _round(problem: Problem, a: Arrays, weights: Weights) -> Choice:
     """The heuristic for large accounts: each security's buy and sale rounded to the
     nearest grid step; a sale is taken from the lots the solver chose, those it sold
@@ -293,14 +290,14 @@ def _round(problem: Problem, a: Arrays, weights: Weights) -> Choice:
     buy: dict[int, Decimal] = {}
     sell: dict[int, Decimal] = {}
     for i, h in enumerate(problem.holdings):
-        step, price = h.security.trading.step, float(h.price)
-        shares = _nearest(weights.buy[i] * value / price, step)
+        trading, price = h.security.trading, float(h.price)
+        shares = grid.nearest(trading, float(weights.buy[i]) * value / price)
         if shares > ZERO:
             buy[i] = shares
         mine = np.flatnonzero(a.lot_of == i)
         if not len(mine):
             continue
-        wanted = _nearest(float(weights.sell[mine].sum()) * value / price, step)
+        wanted = grid.nearest(trading, float(weights.sell[mine].sum()) * value / price)
         if wanted > ZERO:
             sell |= _from_lots(lots, mine, a, weights.sell, wanted)
     return buy, sell
@@ -314,12 +311,14 @@ def _exact(problem: Problem, a: Arrays, limits: Limits, start: Weights | None) -
     lots = _lots(problem)
     buy: dict[int, Decimal] = {}
     sell: dict[int, Decimal] = {}
+    if (steps.buy < 0).any() or (steps.sell < 0).any():  # a count past int64: no solution
+        return None
     for i in np.flatnonzero(steps.buy):
-        buy[int(i)] = int(steps.buy[i]) * problem.holdings[i].security.trading.step
+        buy[int(i)] = grid.steps(problem.holdings[i].security.trading, int(steps.buy[i]))
     for i in np.flatnonzero(steps.sell):
         sell |= _from_lots(
             lots, np.flatnonzero(a.lot_of == i), a, steps.lots,
-            int(steps.sell[i]) * problem.holdings[i].security.trading.step,
+            grid.steps(problem.holdings[i].security.trading, int(steps.sell[i])),
         )  # fmt: skip
     return buy, sell
 
