@@ -18,9 +18,24 @@ __all__ = ["app", "main", "monitoring", "proposals", "rebalancing", "records"]
 
 
 def main() -> None:
-    """Run the command; typed errors become a one-line message and their exit code."""
+    """Run the command; typed errors become a one-line message and their exit code.
+
+    A database or driver error that nothing translated into a typed error still gets one
+    line (without any password) and the database's exit code, never a traceback.
+    """
+    from rich.markup import escape
+
     try:
         app()
     except PoiseError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        from poise.domain.errors import StoreError
+        from poise.store.faults import untranslated
+
+        line = untranslated(exc)
+        if line is None:
+            raise
+        err.print(f"[red]error:[/red] {escape(line)}", soft_wrap=True)
+        sys.exit(StoreError.exit_code)

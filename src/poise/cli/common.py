@@ -46,13 +46,9 @@ DatabaseOption = Annotated[
 
 def _engine(database_url: str | None, *, create: bool = False) -> sa.Engine:
     from poise.settings import Settings
-    from poise.store.engine import make_engine
-    from poise.store.migrate import ensure_schema
+    from poise.store.migrate import open_store
 
-    url = database_url or Settings().database_url
-    engine = make_engine(url)
-    ensure_schema(engine, create=create)
-    return engine
+    return open_store(database_url or Settings().database_url, create=create)
 
 
 RATIO_PLACES = 6  # weights, drifts, tracking errors and fractions in JSON: six places

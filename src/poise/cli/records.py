@@ -44,10 +44,9 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
 def db_upgrade(database_url: DatabaseOption = None) -> None:
     """Bring the database to the current schema (creates it if new)."""
     from poise.settings import Settings
-    from poise.store.engine import make_engine
-    from poise.store.migrate import current_revision, upgrade
+    from poise.store.migrate import current_revision, open_store, upgrade
 
-    engine = make_engine(database_url or Settings().database_url)
+    engine = open_store(database_url or Settings().database_url, schema=False)
     before = current_revision(engine)
     upgrade(engine)
     after = current_revision(engine)
@@ -60,10 +59,9 @@ def db_upgrade(database_url: DatabaseOption = None) -> None:
 def db_current(database_url: DatabaseOption = None) -> None:
     """Show the database's schema revision and the newest one poise knows."""
     from poise.settings import Settings
-    from poise.store.engine import make_engine
-    from poise.store.migrate import current_revision, head_revision
+    from poise.store.migrate import current_revision, head_revision, open_store
 
-    engine = make_engine(database_url or Settings().database_url)
+    engine = open_store(database_url or Settings().database_url, schema=False)
     out.print(f"database: {current_revision(engine) or 'none'}; poise: {head_revision()}")
 
 

@@ -1,0 +1,78 @@
+"""The ``poise`` command as a real process, the way an operations person or a script runs it.
+
+Each run gets the database through ``POISE_DATABASE_URL``. ``as_other_user`` runs it as
+a user without special powers (``nobody``) when the suite runs as root, who may write
+any file: that is how a read-only file or folder is read-only for real.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+POISE = Path(sys.executable).with_name("poise")
+NOBODY = 65534
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+def _command(args: tuple[str, ...], *, as_other_user: bool) -> list[str]:
+    command = [str(POISE), *args]
+    if not as_other_user or os.geteuid() != 0:
+        return command
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: no user for whom a file is read-only")
+    ids = [f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    return [setpriv, *ids, *command]
+
+
+def _env(database_url: str, cwd: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POISE_")}
+    return {**env, "POISE_DATABASE_URL": database_url, "HOME": str(cwd), "COLUMNS": "200"}
+
+
+def start_poise(*args: str, database_url: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        _command(args, as_other_user=False),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=_env(database_url, cwd),
+    )
+
+
+def run_poise(
+    *args: str, database_url: str, cwd: Path, as_other_user: bool = False, timeout: float = 300
+) -> Run:
+    done = subprocess.run(
+        _command(args, as_other_user=as_other_user),
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=_env(database_url, cwd),
+        timeout=timeout,
+        check=False,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 300) -> Run:
+    stdout, stderr = process.communicate(timeout=timeout)
+    return Run(process.returncode, stdout, stderr)
