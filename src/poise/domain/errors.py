@@ -46,14 +46,15 @@ class NotFoundError(PoiseError, LookupError):
 
 
 class StoreError(PoiseError):
-    """The system of record cannot be reached or is not at the expected schema."""
+    """The system of record cannot be used: not reachable, missing, not a database,
+    read-only for a write, locked too long, or not at the expected schema."""
 
     exit_code = 6
     http_status = 503
 
 
 class ConfigError(PoiseError):
-    """A setting is missing or wrong."""
+    """A setting is missing or wrong (a database URL poise cannot use at all, say)."""
 
     exit_code = 2
     http_status = 500
