@@ -271,3 +271,21 @@ def test_propose_when_the_price_check_is_off_and_prices_are_absurd_then_quantiti
     for (security, _), quantity in kept.items():
         assert wide.remainder(quantity, step[security]) == 0
         assert "E" not in str(quantity)
+
+
+def test_load_problem_when_a_replacement_has_an_implausible_price_then_it_is_not_offered(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """
+    10000001 holds SPYA, whose harvest replacement is TOTL; TOTL is in no lot and no
+    model, so its price holds nobody — but at 1e-8 it is not bought to keep SPYA's
+    exposure either.
+    """
+    absurd = "security_id,as_of,price,source\nTOTL,2022-12-29,0.00000001,close\n"
+    load_firm(engine, tmp_path, **{"history.csv": price_history(260), "totl.csv": absurd})
+    assert "TOTL" not in {h.security_id for h in problem_of(engine, "10000001").holdings}
+    fixed = tmp_path / "fixed"
+    fixed.mkdir()
+    (fixed / "totl.csv").write_text(absurd.replace("0.00000001", "189.52"))
+    ingest_paths(engine, [fixed / "totl.csv"], today=TODAY)
+    assert "TOTL" in {h.security_id for h in problem_of(engine, "10000001").holdings}
