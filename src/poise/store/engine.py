@@ -211,12 +211,16 @@ def _on_fault(shown: URL) -> Callable[[sa.engine.ExceptionContext], None]:
 
 
 def make_engine(url: str) -> sa.Engine:
-    """An engine for ``url``, set up for poise (see the module's docstring)."""
+    """An engine for ``url``, set up for poise (see the module's docstring).
+
+    It connects only when first used; a SQLite path that cannot be a database (its
+    folder missing, a folder itself) is a :class:`StoreError` here already.
+    """
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
-        target, read_only = _sqlite_file(parsed)
+        target, unwritable = _sqlite_file(parsed)
         engine = sa.create_engine(target)
-        sa.event.listen(engine, "connect", _sqlite_pragmas(read_only=read_only))
+        sa.event.listen(engine, "connect", _sqlite_pragmas(read_only=unwritable))
         sa.event.listen(engine, "begin", _sqlite_begin)
     else:
         timeout: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}

@@ -66,9 +66,9 @@ def read_only(path: str) -> StoreError:
     )
 
 
-_LOCKED = (  # 30 s: poise.store.engine.BUSY_TIMEOUT
-    "the SQLite database {path} is locked by another writer (poise waits up to 30 s for"
-    " it) — try again when that command has finished"
+_LOCKED = (
+    "the SQLite database {path} is locked by another writer — try again when that"
+    " command has finished"
 )
 _CANNOT = "cannot use the SQLite database {path}: {text} " + WHERE
 
