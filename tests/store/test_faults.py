@@ -9,6 +9,7 @@ and what to do, and never carries a password.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import sqlite3
@@ -40,6 +41,8 @@ def closed_port() -> int:
 def server(**parts: str) -> str:
     """The test PostgreSQL server's URL with some parts changed; skips without a server."""
     if not postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}")
         pytest.skip("PostgreSQL is not reachable")
     url = make_url(POSTGRES_URL)
     return url.set(**parts).render_as_string(hide_password=False)
