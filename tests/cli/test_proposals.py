@@ -11,19 +11,18 @@ evening of the 26th): 10000001 and 10000002 are out of band with cash to invest,
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.firm_files import price_history, write_firm
+from tests.golden import assert_golden
 from typer.testing import CliRunner
 
 from poise.cli import app
 from poise.domain.errors import NotFoundError
 
 runner = CliRunner()
-GOLDEN = Path(__file__).with_name("golden")
 FIRST = "10000001/2022-12-29/bands"
 ASKED = {  # the requests the replay raises
     "10000001": "10000001/2022-12-26/band_breach+cash_excess+harvest",
@@ -287,9 +286,9 @@ def test_list_when_a_filter_is_not_known_then_it_exits_2_and_names_the_choices(
 # and read the diff before committing it.
 
 GOLDEN_COMMANDS = {
-    "proposals_list.json": ("proposals", "list"),
-    "proposals_show.json": ("proposals", "show", f"{FIRST}.2"),
-    "requests_list.json": ("requests", "list"),
+    "proposals_list": ("proposals", "list"),
+    "proposals_show": ("proposals", "show", f"{FIRST}.2"),
+    "requests_list": ("requests", "list"),
 }
 MADE = "<created_at>"  # the wall-clock time a proposal was made, the one thing that moves
 
@@ -316,9 +315,4 @@ def golden_firm(database_url: str, tmp_path: Path) -> str:
 def test_golden_when_the_json_is_printed_then_it_is_the_file_kept(
     golden_firm: str, name: str
 ) -> None:
-    text = json.dumps(steady(data(*GOLDEN_COMMANDS[name], database_url=golden_firm)), indent=2)
-    path = GOLDEN / name
-    if os.environ.get("POISE_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(text + "\n")
-    assert text + "\n" == path.read_text(), f"{name} changed: see POISE_UPDATE_GOLDEN above"
+    assert_golden(name, steady(data(*GOLDEN_COMMANDS[name], database_url=golden_firm)))

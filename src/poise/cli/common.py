@@ -18,6 +18,7 @@ from poise.domain.money import cents
 if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
     import sqlalchemy as sa
     from rich.progress import Progress
+    from rich.table import Table
 
 
 def command_group(help_text: str) -> typer.Typer:
@@ -90,6 +91,12 @@ def _print_json(value: Any) -> None:
 
 def _money(amount: Decimal) -> str:
     return f"{cents(amount):,.2f}"
+
+
+def _column(table: Table, name: str, *, number: bool) -> None:
+    """Add a column; a number is right-aligned and never cut short or wrapped: on a
+    narrow terminal the text columns give way."""
+    table.add_column(name, justify="right" if number else "left", no_wrap=number)
 
 
 def _bar(value: Decimal, largest: Decimal, width: int = 24) -> str:

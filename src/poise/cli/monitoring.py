@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from poise.cli.common import (
@@ -30,15 +31,17 @@ from poise.cli.common import (
     _print_json,
     _progress,
     app,
+    command_group,
     err,
     out,
+    ratio,
 )
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
     import sqlalchemy as sa
 
     from poise.bus.events import Event
-    from poise.monitor.triggers import RebalanceRequest
+    from poise.monitor.triggers import Reason, RebalanceRequest
     from poise.workflow.monitor import Evaluation
     from poise.workflow.watching import PriceTick
 
@@ -46,7 +49,10 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
 # ── monitoring ───────────────────────────────────────────────────────────────
 
 
-def _evaluate(database_url: str | None, as_of: str | None, bands: str | None) -> Evaluation:
+def _evaluate(
+    database_url: str | None, as_of: str | None, bands: str | None
+) -> tuple[Evaluation, Mapping[str, frozenset[Reason]]]:
+    """The firm evaluated at ``as_of``, and the reasons of each account's open requests."""
     from poise.settings import Settings
     from poise.workflow.monitor import evaluate, load_state, watch_settings
 
@@ -55,7 +61,8 @@ def _evaluate(database_url: str | None, as_of: str | None, bands: str | None) ->
     with _progress() as bar:
         bar.add_task("evaluating the firm", total=None)
         state = load_state(engine, as_of=at)
-        return evaluate(state, at=at, settings=watch_settings(Settings(), bands=bands))
+        found = evaluate(state, at=at, settings=watch_settings(Settings(), bands=bands))
+    return found, state.requested
 
 
 DRIFT_BUCKETS = ((0.01, "under 1 point"), (0.02, "1–2 points"), (0.05, "2–5 points"),
@@ -63,18 +70,100 @@ DRIFT_BUCKETS = ((0.01, "under 1 point"), (0.02, "1–2 points"), (0.05, "2–5 
 
 
 @dataclass(frozen=True, slots=True)
+class OutOfBand:
+    """A position outside its band: its weight's drift from target, and the band."""
+
+    security_id: str
+    drift: float  # weight − target
+    band: float | None  # the band's half-width; None for a holding outside the model
+
+
+@dataclass(frozen=True, slots=True)
 class DriftRow:
     account_id: str
     household_id: str | None
     model_id: str
-    value: float
+    value: str  # dollars, to the cent
     max_drift: float
     out_of_band: bool
-    positions: list[str]
-    cash: str
-    held: str | None
-    hold: str | None
-    reasons: list[str]
+    positions: list[OutOfBand]
+    cash_status: str | None  # "short", "excess" or None
+    held: str | None  # the hold's cause
+    hold: str | None  # the hold, in words
+    reasons: list[str]  # the reasons of a request raised now
+    open_request: list[str]  # the reasons of the account's requests already open
+
+    @property
+    def attention(self) -> bool:
+        return bool(self.out_of_band or self.cash_status or self.held or self.reasons)
+
+    def json(self) -> dict[str, object]:
+        return {
+            **{k: getattr(self, k) for k in ("account_id", "household_id", "model_id", "value")},
+            "max_drift": ratio(self.max_drift),
+            "out_of_band": self.out_of_band,
+            "positions": [
+                {"security_id": p.security_id, "drift": ratio(p.drift), "band": ratio(p.band)}
+                for p in self.positions
+            ],
+            **{
+                k: getattr(self, k)
+                for k in ("cash_status", "held", "hold", "reasons", "open_request")
+            },
+        }
+
+
+def _drift_rows(
+    found: Evaluation,
+    open_requests: Mapping[str, frozenset[Reason]],
+    *,
+    model: str | None,
+    household: str | None,
+) -> list[DriftRow]:
+    """Every account's drift, largest first, with why it needs attention."""
+    import numpy as np
+
+    held = {h.account_id: h for h in reversed(found.holds.holds)}
+    requested = {r.account_id: r for r in found.requests}
+    names = found.book.securities
+    rows: list[DriftRow] = []
+    for d in found.drifts:
+        block = d.block
+        for row, account_id in enumerate(block.account_ids):
+            if model is not None and block.layout.model_id != model:
+                continue
+            if household is not None and found.watch.household_of.get(account_id) != household:
+                continue
+            request = requested.get(account_id)
+            positions = [
+                OutOfBand(
+                    block.layout.securities[j], float(d.drift[row, j]), float(d.width[row, j])
+                )
+                for j in np.flatnonzero(d.breach[row])
+            ] + [
+                OutOfBand(names[block.extra_security[row, e]], float(d.extra_weight[row, e]), None)
+                for e in np.flatnonzero(d.extra_breach[row])
+            ]
+            positions.sort(key=lambda p: -abs(p.drift))
+            cash = "short" if d.cash_short[row] else "excess" if d.cash_excess[row] else None
+            rows.append(
+                DriftRow(
+                    account_id=account_id,
+                    household_id=found.watch.household_of.get(account_id),
+                    model_id=block.layout.model_id,
+                    value=f"{d.value[row]:.2f}",
+                    max_drift=float(d.max_drift[row]),
+                    out_of_band=bool(d.out_of_band[row]),
+                    positions=positions,
+                    cash_status=cash,
+                    held=held[account_id].cause.value if account_id in held else None,
+                    hold=held[account_id].detail if account_id in held else None,
+                    reasons=[r.value for r in request.reasons] if request else [],
+                    open_request=sorted(r.value for r in open_requests.get(account_id, ())),
+                )
+            )
+    rows.sort(key=lambda r: (-r.max_drift, r.account_id))
+    return rows
 
 
 @app.command()
@@ -90,51 +179,24 @@ def drift(
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """The most drifted accounts: positions out of band, cash, holds — and why."""
-    import numpy as np
+    """The most drifted accounts: positions out of band, cash, holds — and why.
 
-    found = _evaluate(database_url, as_of, bands)
-    held = {h.account_id: h for h in reversed(found.holds.holds)}
-    requested = {r.account_id: r for r in found.requests}
-    rows: list[DriftRow] = []
-    for d in found.drifts:
-        block = d.block
-        for row, account_id in enumerate(block.account_ids):
-            if model is not None and block.layout.model_id != model:
-                continue
-            if household is not None and found.watch.household_of.get(account_id) != household:
-                continue
-            request = requested.get(account_id)
-            breached = [
-                f"{block.layout.securities[j]} {_pct(d.drift[row, j])} "
-                f"(±{d.width[row, j] * 100:.1f})"
-                for j in np.flatnonzero(d.breach[row])
-            ]
-            cash = "short" if d.cash_short[row] else "excess" if d.cash_excess[row] else ""
-            rows.append(
-                DriftRow(
-                    account_id=account_id,
-                    household_id=found.watch.household_of.get(account_id),
-                    model_id=block.layout.model_id,
-                    value=round(float(d.value[row]), 2),
-                    max_drift=round(float(d.max_drift[row]), 6),
-                    out_of_band=bool(d.out_of_band[row]),
-                    positions=breached,
-                    cash=cash,
-                    held=held[account_id].cause.value if account_id in held else None,
-                    hold=held[account_id].detail if account_id in held else None,
-                    reasons=[r.value for r in request.reasons] if request else [],
-                )
-            )
-    rows.sort(key=lambda r: -r.max_drift)
-    attention = [r for r in rows if r.reasons or r.held]
-    shown = rows if everything else attention
-    shown = shown[:limit] if limit else shown
+    Every account out of band, short of cash, with cash to invest or held is listed,
+    whether or not a rebalance request is already open for it (the "request" column
+    says which are).
+    """
+    found, open_requests = _evaluate(database_url, as_of, bands)
+    rows = _drift_rows(found, open_requests, model=model, household=household)
+    attention = [r for r in rows if r.attention]
+    listed = rows if everything else attention
+    shown = listed[:limit] if limit else listed
     if as_json:
         _print_json(
             {
                 "as_of": found.at,
-                "accounts": [asdict(r) for r in shown],
+                "accounts_total": len(rows),
+                "listed_total": len(listed),
+                "accounts": [r.json() for r in shown],
                 "unmodelled": list(found.book.unmodelled),
             }
         )
@@ -142,10 +204,45 @@ def drift(
     out.print(
         f"[bold]{len(rows):,}[/bold] accounts as of {found.at:%Y-%m-%d %H:%M} UTC: "
         f"{sum(r.out_of_band for r in rows):,} out of band, "
-        f"{sum(r.cash == 'short' for r in rows):,} short of cash, "
-        f"{sum(r.cash == 'excess' for r in rows):,} with cash to invest, "
+        f"{sum(r.cash_status == 'short' for r in rows):,} short of cash, "
+        f"{sum(r.cash_status == 'excess' for r in rows):,} with cash to invest, "
         f"{len(found.holds.held):,} held"
     )
+    out.print(_drift_histogram(rows))
+    title = "every account" if everything else "accounts needing attention"
+    table = Table(title=f"{title} ({len(shown):,} of {len(listed):,})", box=box.SIMPLE_HEAD)
+    table.add_column("account", no_wrap=True)
+    table.add_column("model", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("drift", justify="right", no_wrap=True)
+    table.add_column("out of band", min_width=11)
+    table.add_column("request", no_wrap=True)
+    table.add_column("why", min_width=11)
+    for r in shown:
+        positions = ", ".join(f"{p.security_id} {_pct(p.drift)}" for p in r.positions[:3])
+        why = ", ".join(
+            r.reasons or r.open_request or ([f"cash_{r.cash_status}"] if r.cash_status else [])
+        )
+        table.add_row(
+            r.account_id,
+            r.model_id,
+            f"{Decimal(r.value):,.2f}",
+            f"{r.max_drift * 100:.1f}",
+            positions + (" …" if len(r.positions) > 3 else ""),
+            "open" if r.open_request else "new" if r.reasons else "",
+            f"[red]held: {r.hold}[/red]" if r.held else why,
+        )
+    table.caption = (
+        "drift: the largest, in points of weight; request: raised now (new) or already open"
+    )
+    out.print(table)
+    if found.book.unmodelled:
+        out.print(
+            f"[yellow]{len(found.book.unmodelled):,} accounts have no model that resolves[/yellow]"
+        )
+
+
+def _drift_histogram(rows: Sequence[DriftRow]) -> Table:
     histogram = Table(title="largest drift per account", show_header=False)
     histogram.add_column("bucket")
     histogram.add_column("accounts", justify="right")
@@ -155,26 +252,7 @@ def drift(
         counts[next(k for k, (edge, _) in enumerate(DRIFT_BUCKETS) if r.max_drift < edge)] += 1
     for (_, label), count in zip(DRIFT_BUCKETS, counts, strict=True):
         histogram.add_row(label, f"{count:,}", _bar(Decimal(count), Decimal(max(counts))))
-    out.print(histogram)
-    table = Table(title=f"accounts needing attention ({len(shown):,} of {len(attention):,})")
-    for column in ("account", "model", "value", "max drift", "out of band (points)", "cash", "why"):
-        table.add_column(column, justify="right" if column in ("value", "max drift") else "left")
-    for r in shown:
-        why = f"[red]held: {r.hold}[/red]" if r.held else ", ".join(r.reasons)
-        table.add_row(
-            r.account_id,
-            r.model_id,
-            f"{r.value:,.2f}",
-            f"{r.max_drift * 100:.1f}",
-            "; ".join(r.positions[:4]) + (" …" if len(r.positions) > 4 else ""),
-            r.cash,
-            why,
-        )
-    out.print(table)
-    if found.book.unmodelled:
-        out.print(
-            f"[yellow]{len(found.book.unmodelled):,} accounts have no model that resolves[/yellow]"
-        )
+    return histogram
 
 
 @app.command()
@@ -184,7 +262,7 @@ def holds(
     database_url: DatabaseOption = None,
 ) -> None:
     """Accounts that will not be traded because their data is wrong, and why."""
-    found = _evaluate(database_url, as_of, None)
+    found, _ = _evaluate(database_url, as_of, None)
     listed = [asdict(h) for h in found.holds.holds]
     if as_json:
         _print_json({"as_of": found.at, "holds": listed, "flagged": dict(found.holds.flagged)})
@@ -207,9 +285,7 @@ def holds(
     out.print(table)
 
 
-requests_app = typer.Typer(
-    help="Rebalance requests: list them, or ask for one by hand.", no_args_is_help=True
-)
+requests_app = command_group("Rebalance requests: list them, or ask for one by hand.")
 app.add_typer(requests_app, name="requests")
 
 
@@ -305,7 +381,7 @@ def requests_add(
 
     settings = Settings()
     engine = _engine(database_url)
-    with engine.begin() as connection:
+    with engine.execution_options(writes=True).begin() as connection:
         account = repo.account(connection, account_id=account_id)
         request = manual_request(
             account_id=account.account_id,
@@ -326,13 +402,15 @@ def requests_add(
 
 # ── the watcher ──────────────────────────────────────────────────────────────
 
-prices_app = typer.Typer(help="Prices as a stream of events.", no_args_is_help=True)
+prices_app = command_group("Prices as a stream of events.")
 app.add_typer(prices_app, name="prices")
 
 
 @dataclass(frozen=True, slots=True)
 class WatchReport:
-    started: datetime
+    started: datetime  # the firm as it stood then is where watching began
+    first_day: date | None  # the days of the prices replayed (None: watched live)
+    last_day: date | None
     ticks: int
     requests: int
     stored: int
@@ -391,15 +469,28 @@ async def _watch(
     finally:
         await service.stop()
         await bus.close()
-    return WatchReport(at, service.ticks, len(service.published), service.stored, by_reason)
+    days = sorted({tick.at.date() for tick in replay or ()})
+    return WatchReport(
+        started=at,
+        first_day=days[0] if days else None,
+        last_day=days[-1] if days else None,
+        ticks=service.ticks,
+        requests=len(service.published),
+        stored=service.stored,
+        by_reason=by_reason,
+    )
 
 
 def _print_watch(report: WatchReport, *, as_json: bool) -> None:
     if as_json:
         _print_json(asdict(report))
         return
+    if report.first_day is not None:
+        when = f"prices of {report.first_day} to {report.last_day} replayed"
+    else:
+        when = f"watched from {report.started:%Y-%m-%d %H:%M} UTC"
     out.print(
-        f"from {report.started:%Y-%m-%d %H:%M} UTC: {report.ticks:,} price events, "
+        f"{when}: {report.ticks:,} price events, "
         f"{report.requests:,} rebalance requests raised, {report.stored:,} new in the store"
     )
     table = Table(title="requests by reason")

@@ -19,6 +19,7 @@ from poise.cli.common import (
     _money,
     _print_json,
     app,
+    command_group,
     out,
     ratio,
 )
@@ -26,9 +27,7 @@ from poise.cli.common import (
 if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
     from poise.optimize.trades import Proposal
 
-proposals_app = typer.Typer(
-    help="Rebalance proposals: find them, or show one whole.", no_args_is_help=True
-)
+proposals_app = command_group("Rebalance proposals: find them, or show one whole.")
 app.add_typer(proposals_app, name="proposals")
 
 # ── one shape for a proposal ─────────────────────────────────────────────────

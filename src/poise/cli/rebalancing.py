@@ -17,6 +17,7 @@ from poise.cli.common import (
     JsonOption,
     _as_of,
     _bar,
+    _column,
     _engine,
     _money,
     _print_json,
@@ -191,9 +192,7 @@ def _print_proposal(p: Proposal, proposed: Proposed) -> None:
     """A proposal's trades, each sale with its lots, and its figures."""
     table = Table(title=f"trades ({len(p.trades)})")
     for column in ("side", "security", "quantity", "price", "value", "reason", "lots"):
-        table.add_column(
-            column, justify="right" if column in ("quantity", "price", "value") else "left"
-        )
+        _column(table, column, number=column in ("quantity", "price", "value"))
     for trade in p.trades:
         lots = ", ".join(
             f"{s.lot_id} {s.quantity:,} ({_money(s.gain)} {s.term.value})" for s in trade.lots

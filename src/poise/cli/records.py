@@ -19,6 +19,7 @@ from poise.cli.common import (
     DatabaseOption,
     JsonOption,
     _bar,
+    _column,
     _engine,
     _money,
     _print_json,
@@ -28,12 +29,14 @@ from poise.cli.common import (
     db_app,
     err,
     out,
+    ratio,
 )
 from poise.domain.errors import PoiseError
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
     import sqlalchemy as sa
 
+    from poise.domain.accounts import Account
     from poise.report.summary import FirmSummary, Holding
     from poise.workflow.ingest import FileReport
 
@@ -41,7 +44,7 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
 
 
 @db_app.command("upgrade")
-def db_upgrade(database_url: DatabaseOption = None) -> None:
+def db_upgrade(as_json: JsonOption = False, database_url: DatabaseOption = None) -> None:
     """Bring the database to the current schema (creates it if new)."""
     from poise.settings import Settings
     from poise.store.migrate import current_revision, open_store, upgrade
@@ -50,19 +53,26 @@ def db_upgrade(database_url: DatabaseOption = None) -> None:
     before = current_revision(engine)
     upgrade(engine)
     after = current_revision(engine)
+    if as_json:
+        _print_json({"before": before, "after": after, "changed": before != after})
+        return
     out.print(
         f"schema {before or 'none'} → {after}" if before != after else f"schema {after}, up to date"
     )
 
 
 @db_app.command("current")
-def db_current(database_url: DatabaseOption = None) -> None:
+def db_current(as_json: JsonOption = False, database_url: DatabaseOption = None) -> None:
     """Show the database's schema revision and the newest one poise knows."""
     from poise.settings import Settings
     from poise.store.migrate import current_revision, head_revision, open_store
 
     engine = open_store(database_url or Settings().database_url, schema=False)
-    out.print(f"database: {current_revision(engine) or 'none'}; poise: {head_revision()}")
+    current, head = current_revision(engine), head_revision()
+    if as_json:
+        _print_json({"database": current, "poise": head, "up_to_date": current == head})
+        return
+    out.print(f"database: {current or 'none'}; poise: {head}")
 
 
 # ── ingest ────────────────────────────────────────────────────────────────────
@@ -90,7 +100,7 @@ def _ingest_progress(enabled: bool) -> Iterator[Callable[[str, FileReport | None
 def _ingest_table(reports: Sequence[FileReport]) -> Table:
     table = Table(title="ingest", show_lines=False)
     for column in ("file", "kind", "read", "loaded", "unchanged", "quarantined"):
-        table.add_column(column, justify="left" if column in ("file", "kind") else "right")
+        _column(table, column, number=column not in ("file", "kind"))
     for r in reports:
         if r.missing:
             table.add_row(r.path, "[red]no such file[/red]", "", "", "", "")
@@ -251,7 +261,7 @@ def accounts_list(
         return
     table = Table(title=f"accounts ({len(shown):,} of {len(found):,})")
     for column in ("account", "household", "registration", "custodian", "model", "cash", "value"):
-        table.add_column(column, justify="right" if column in ("cash", "value") else "left")
+        _column(table, column, number=column in ("cash", "value"))
     for a in shown:
         table.add_row(
             a.account_id,
@@ -288,10 +298,16 @@ def accounts_show(
     if as_json:
         _print_json(
             {
-                "account": asdict(account),
+                "account": _account_json(account),
                 "value": total,
                 "holdings": [
-                    asdict(h) | {"gain": h.gain, "target": targets.get(h.security_id)} for h in held
+                    asdict(h)
+                    | {
+                        "gain": h.gain,
+                        "weight": ratio(h.value / total) if total else None,
+                        "target": ratio(targets.get(h.security_id)),
+                    }
+                    for h in sorted(held, key=lambda h: h.security_id)
                 ],
                 "lots": [asdict(lot) for lot in lots],
             }
@@ -319,7 +335,7 @@ def accounts_show(
         )
     table = Table(title="holdings")
     for column in ("security", "quantity", "basis", "value", "weight", "target", "gain"):
-        table.add_column(column, justify="left" if column == "security" else "right")
+        _column(table, column, number=column != "security")
     for h in sorted(held, key=lambda h: -h.value):
         gain = f"[green]{_money(h.gain)}[/green]" if h.gain >= 0 else f"[red]{_money(h.gain)}[/red]"
         weight = f"{h.value / total:.1%}" if total else ""
@@ -332,7 +348,7 @@ def accounts_show(
     out.print(table)
     lot_table = Table(title=f"tax lots ({len(lots)})")
     for column in ("lot", "security", "quantity", "basis", "acquired"):
-        lot_table.add_column(column, justify="right" if column in ("quantity", "basis") else "left")
+        _column(lot_table, column, number=column in ("quantity", "basis"))
     for lot in lots:
         lot_table.add_row(
             lot.lot_id,
@@ -342,6 +358,27 @@ def accounts_show(
             lot.acquired.isoformat(),
         )
     out.print(lot_table)
+
+
+def _account_json(a: Account) -> dict[str, object]:
+    """An account's settings as JSON shows them: rates, fractions and bands are ratios."""
+    return {
+        "account_id": a.account_id,
+        "household_id": a.household_id,
+        "name": a.name,
+        "registration": a.registration,
+        "custodian": a.custodian,
+        "model_id": a.model_id,
+        "cash": a.cash,
+        "reserve": {"amount": a.reserve.amount, "fraction": ratio(a.reserve.fraction)},
+        "restrictions": asdict(a.restrictions),
+        "tax_rates": {k: ratio(v) for k, v in asdict(a.tax_rates).items()},
+        "harvest": a.harvest,
+        "tolerance": {
+            "absolute": ratio(a.tolerance.absolute),
+            "relative": ratio(a.tolerance.relative),
+        },
+    }
 
 
 # ── demo ──────────────────────────────────────────────────────────────────────
@@ -356,14 +393,14 @@ def _print_summary(summary: FirmSummary, *, engine_url: str, files: Path, as_of:
     )
     reg = Table(title="accounts by registration")
     for column in ("registration", "accounts", "value", ""):
-        reg.add_column(column, justify="left" if column in ("registration", "") else "right")
+        _column(reg, column, number=column not in ("registration", ""))
     top = max((r.value for r in s.by_registration), default=Decimal(0))
     for r in s.by_registration:
         reg.add_row(r.registration, f"{r.accounts:,}", _money(r.value), _bar(r.value, top))
     out.print(reg)
     models = Table(title="assets by model")
     for column in ("model", "name", "accounts", "value", ""):
-        models.add_column(column, justify="right" if column in ("accounts", "value") else "left")
+        _column(models, column, number=column in ("accounts", "value"))
     top = max((m.value for m in s.by_model), default=Decimal(0))
     for m in s.by_model:
         models.add_row(
@@ -374,9 +411,7 @@ def _print_summary(summary: FirmSummary, *, engine_url: str, files: Path, as_of:
     def movers(title: str, rows: Sequence[Holding], colour: str) -> Table:
         table = Table(title=title)
         for column in ("account", "security", "quantity", "basis", "value", "unrealised"):
-            table.add_column(
-                column, justify="left" if column in ("account", "security") else "right"
-            )
+            _column(table, column, number=column not in ("account", "security"))
         for h in rows:
             table.add_row(
                 h.account_id,
@@ -467,7 +502,7 @@ def demo(
         )
         paths = write_firm(firm, out_dir)
         if reset:
-            with engine.begin() as connection:
+            with engine.execution_options(writes=True).begin() as connection:
                 dropped = clear(connection)
         load = bar.add_task("loading", total=len(paths))
 

@@ -169,7 +169,7 @@ def propose(
     results = compare(problem, history.covariance(), scenarios)
     scenario, proposal = results[0]
     described = history.describe()
-    with engine.begin() as connection:
+    with engine.execution_options(writes=True).begin() as connection:
         saved = repo.save_proposal(
             connection,
             proposal=proposal,

@@ -166,7 +166,7 @@ class MonitorService:
         self._changed.set()
 
     async def _store(self, event: Event) -> None:
-        with self.engine.begin() as connection:
+        with self.engine.execution_options(writes=True).begin() as connection:
             self.stored += repo.save_requests(
                 connection, requests=[dict(event.payload)], received_at=datetime.now(UTC)
             )
