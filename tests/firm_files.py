@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -84,11 +85,18 @@ def write_firm(folder: Path) -> list[Path]:
     return paths
 
 
-def price_history(days: int, *, last: str = "2022-12-28") -> str:
+def price_history(
+    days: int,
+    *,
+    last: str = "2022-12-28",
+    seed: int = 3,
+    volatility: Mapping[str, float] | None = None,
+) -> str:
     """A prices file of ``days`` weekdays for every security of the small firm, ending on
-    ``last`` at the prices above: a seeded random walk back from them (1% a day), so
-    the risk model has history to estimate from and every current figure is unchanged."""
-    rng = random.Random(3)
+    ``last`` at the prices above: a seeded random walk back from them (1% a day, or the
+    daily ``volatility`` given for a security), so the risk model has history to
+    estimate from and every current figure is unchanged."""
+    rng = random.Random(seed)
     closes = {line.split(",")[0]: Decimal(line.split(",")[2]) for line in PRICES.splitlines()[1:]}
     weekdays: list[date] = []
     day = date.fromisoformat(last)
@@ -98,8 +106,8 @@ def price_history(days: int, *, last: str = "2022-12-28") -> str:
         day -= timedelta(days=1)
     rows = ["security_id,as_of,price,source"]
     for security_id, close in closes.items():
-        price = close
+        price, sigma = close, (volatility or {}).get(security_id, 0.01)
         for day in weekdays:  # newest first, walking back
             rows.append(f"{security_id},{day.isoformat()},{price},close")
-            price = (price * Decimal(str(1 + rng.gauss(0, 0.01)))).quantize(Decimal("0.01"))
+            price = (price * Decimal(str(1 + rng.gauss(0, sigma)))).quantize(Decimal("0.01"))
     return "\n".join(rows) + "\n"

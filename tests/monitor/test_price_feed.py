@@ -15,13 +15,10 @@ Every account holds AAPL or MSFT or is on a model that buys them. (The feed's AA
 from __future__ import annotations
 
 import json
-import random
-from datetime import date, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tests.firm_files import PRICES, write_firm
+from tests.firm_files import price_history, write_firm
 from typer.testing import CliRunner
 
 from poise.cli import app
@@ -39,29 +36,9 @@ def poise(*args: str, database_url: str) -> tuple[int, str]:
     return result.exit_code, result.stdout
 
 
-def history(days: int, last: str = "2022-12-28") -> str:
-    """A prices file of ``days`` weekdays for every security, ending on ``last`` at the
-    firm's prices: a seeded random walk back from them."""
-    rng = random.Random(7)
-    closes = {line.split(",")[0]: Decimal(line.split(",")[2]) for line in PRICES.splitlines()[1:]}
-    weekdays: list[date] = []
-    day = date.fromisoformat(last)
-    while len(weekdays) < days:
-        if day.weekday() < 5:
-            weekdays.append(day)
-        day -= timedelta(days=1)
-    rows = ["security_id,as_of,price,source"]
-    for security_id, close in closes.items():
-        price, sigma = close, VOLATILITY.get(security_id, 0.01)
-        for day in weekdays:  # newest first, walking back
-            rows.append(f"{security_id},{day.isoformat()},{price},close")
-            price = (price * Decimal(str(1 + rng.gauss(0, sigma)))).quantize(Decimal("0.01"))
-    return "\n".join(rows) + "\n"
-
-
 def load(database_url: str, folder: Path) -> None:
     paths = write_firm(folder)
-    (folder / "history.csv").write_text(history(260))
+    (folder / "history.csv").write_text(price_history(260, seed=7, volatility=VOLATILITY))
     code, text = poise("ingest", *map(str, paths), str(folder / "history.csv"), "--strict",
                        database_url=database_url)  # fmt: skip
     assert code == 0, text
