@@ -60,6 +60,7 @@ def source_of(revision: str | None) -> Path:
         return ROOT / "src"
     tree = OUT / revision
     if not tree.exists():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=True)
         subprocess.run(
             ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), revision],
             check=True,

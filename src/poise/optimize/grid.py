@@ -23,6 +23,7 @@ get one: the monitor holds such prices, but nothing here depends on that).
 from __future__ import annotations
 
 import decimal
+import functools
 import math
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
@@ -40,10 +41,16 @@ def exponent(trading: Trading) -> int:
     return min(int(trading.step.as_tuple().exponent), 0)
 
 
-def _context(*numbers: Decimal, places: int) -> decimal.Context:
-    """A context with room for every digit of ``numbers`` down to ``places``."""
+def _context(*numbers: Decimal, places: int, rounding: str = ROUND_FLOOR) -> decimal.Context:
+    """A context with room for every digit of ``numbers`` down to ``places`` (one made
+    per precision and rounding, and shared: a context is made once, not per quantity)."""
     largest = max((n.adjusted() for n in numbers if n and n.is_finite()), default=0)
-    return decimal.Context(prec=max(DIGITS, largest + places + 4), rounding=ROUND_FLOOR)
+    return _made(max(DIGITS, largest + places + 4), rounding)
+
+
+@functools.cache
+def _made(precision: int, rounding: str) -> decimal.Context:
+    return decimal.Context(prec=precision, rounding=rounding)
 
 
 def _written(trading: Trading, count: Decimal, context: decimal.Context) -> Decimal:
@@ -85,8 +92,7 @@ def nearest(trading: Trading, shares: float) -> Decimal:
     if not math.isfinite(shares):
         raise ValidationError(f"the solver gave {shares} shares, not a number of shares")
     text = Decimal(repr(shares))
-    context = _context(text, trading.step, places=-exponent(trading))
-    context.rounding = ROUND_HALF_EVEN
+    context = _context(text, trading.step, places=-exponent(trading), rounding=ROUND_HALF_EVEN)
     count = context.divide(text, trading.step).to_integral_value(
         rounding=ROUND_HALF_EVEN, context=context
     )
