@@ -210,14 +210,19 @@ def drift(
     )
     out.print(_drift_histogram(rows))
     title = "every account" if everything else "accounts needing attention"
-    table = Table(title=f"{title} ({len(shown):,} of {len(listed):,})", box=box.SIMPLE_HEAD)
+    table = Table(
+        title=f"{title} ({len(shown):,} of {len(listed):,})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("account", no_wrap=True)
     table.add_column("model", no_wrap=True)
     table.add_column("value", justify="right", no_wrap=True)
     table.add_column("drift", justify="right", no_wrap=True)
-    table.add_column("out of band", min_width=11)
+    table.add_column("out of band", min_width=10, max_width=13)
     table.add_column("request", no_wrap=True)
-    table.add_column("why", min_width=11)
+    table.add_column("why", min_width=11, overflow="fold")
     for r in shown:
         positions = ", ".join(f"{p.security_id} {_pct(p.drift)}" for p in r.positions[:3])
         why = ", ".join(

@@ -229,8 +229,8 @@ def proposals_list(
         _print_json({"total": total, "proposals": rows})
         return
     title = f"proposals ({of_total(len(rows), total)})"
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("proposal", overflow="fold")  # whole, to give to `proposals show`
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("proposal", no_wrap=True)  # whole, to give to `proposals show`
     table.add_column("status", no_wrap=True)
     for column in ("trades", "est. tax", "drift", "requests"):
         table.add_column(column, justify="right", no_wrap=True)

@@ -430,8 +430,9 @@ def _print_summary(summary: FirmSummary, *, engine_url: str, files: Path, as_of:
         out.print(f"[yellow]{s.unpriced_lots:,} lots have no price and are left out[/yellow]")
     out.print(
         f"\nfiles: {files}/   database: {engine_url}\n"
-        "next: poise accounts list · poise accounts show ACCOUNT · poise ingest --quarantine\n"
-        f"      poise drift --as-of {as_of} · poise holds --as-of {as_of}"
+        "next: poise accounts list · poise accounts show ACCOUNT\n"
+        f"      poise drift --as-of {as_of} · poise holds --as-of {as_of}\n"
+        f"      poise rebalance --account ACCOUNT --as-of {as_of} · poise proposals list"
     )
 
 
