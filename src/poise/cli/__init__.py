@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import sys
 
-from poise.cli import monitoring, proposals, rebalancing, records
+# The commands register as their modules load, in the order `poise --help` lists them:
+# the loop's order.
+# isort: off
+from poise.cli import records  # demo, ingest, accounts, db
+from poise.cli import monitoring  # drift, holds, monitor, requests, prices
+from poise.cli import rebalancing  # rebalance
+from poise.cli import proposals  # proposals
+
+# isort: on
 from poise.cli.common import app, err
 from poise.domain.errors import PoiseError
 
