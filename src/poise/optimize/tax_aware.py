@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
 import numpy.typing as npt
@@ -133,7 +133,11 @@ def _arrays(problem: Problem, risk: RiskModel, settings: OptimizeSettings) -> Ar
     cap = np.array([float(lot.quantity * holdings[i].price / value) for i, lot in lots])
     identities = {h.security.wash_sale_identity for h in holdings}
     number = {name: k for k, name in enumerate(sorted(identities))}
-    floor = min(problem.reserve, problem.cash)
+    # Cash that must remain (reserve and withdrawals) is met first, as far as the lots
+    # that may be sold can raise it; what they cannot is said after rounding.
+    worth = [lot.quantity * holdings[i].price for i, lot in lots]
+    raisable = sum((v for v, shut in zip(worth, closed.tolist(), strict=True) if not shut), ZERO)
+    floor = min(problem.reserve, problem.cash + raisable * (1 - 2 * settings.costs.half_spread))
     return Arrays(
         held=np.array([float(h.value / value) for h in holdings]),
         target=np.array([float(h.target) for h in holdings]),
@@ -410,14 +414,11 @@ def rebalance_optimize(
             choice = _round(problem, a, weights) if weights is not None else None
             if choice is None:
                 break
+    if choice is not None:
+        choice = _shipped(problem, choice, settings, smallest)
     if _small(a):  # whole shares matter: solve exactly in shares, keep the better
         exact = _exact(problem, a, limits, weights)
-        if exact is not None and (
-            choice is None
-            or _score(problem, exact, model, settings, smallest)
-            < _score(problem, choice, model, settings, smallest)
-        ):
-            choice = exact
+        choice = _better(problem, choice, exact, risk=model, settings=settings, smallest=smallest)
     if choice is None:
         binding = ["no trades satisfy every constraint (the tax budget, turnover or cash)"]
         return summarise(problem, [], method="optimize", costs=costs, binding=binding)
@@ -426,6 +427,10 @@ def rebalance_optimize(
         binding.append("not every position can end inside its band; none ends further out")
     trades = _sized(problem, choice, smallest)
     proposal = finish(problem, trades, method="optimize", costs=costs, binding=binding)
+    over = _over_budget(list(proposal.trades), settings.tax_budget)
+    if over:  # the tax budget is never shipped broken
+        binding = [*proposal.binding, over]
+        return summarise(problem, [], method="optimize", costs=costs, binding=binding)
     reached = _binding(problem, list(proposal.trades), settings)  # the limits the trades reach
     return with_tracking(problem, replace(proposal, binding=(*proposal.binding, *reached)), model)
 
@@ -434,6 +439,89 @@ def _sized(problem: Problem, choice: Choice, smallest: Decimal) -> list[Trade]:
     """A choice's trades, without those below the minimum size or worth less than a
     cent: not worth a ticket."""
     return [t for t in _trades(problem, choice) if t.value >= max(smallest, CENT)]
+
+
+def _better(
+    problem: Problem, choice: Choice | None, exact: Choice | None, *, risk: RiskModel,
+    settings: OptimizeSettings, smallest: Decimal,
+) -> Choice | None:  # fmt: skip
+    """The better of the heuristic's choice and the exact one, each as it would ship."""
+    if exact is None:
+        return choice
+    exact = _shipped(problem, exact, settings, smallest)
+    if choice is None or _score(problem, exact, risk, settings, smallest) < _score(
+        problem, choice, risk, settings, smallest
+    ):
+        return exact
+    return choice
+
+
+def _shipped(
+    problem: Problem, choice: Choice, settings: OptimizeSettings, smallest: Decimal
+) -> Choice:
+    """A rounded choice made to keep the hard limits the solver kept in floats: the
+    tax budget (rounding a sale up may realise more gain than it allows)."""
+    return _within_budget(problem, choice, settings.tax_budget, smallest)
+
+
+def _realised(trades: list[Trade]) -> Decimal:
+    """The net gain trades realise, lot by lot, as the proposal reports it."""
+    return sum((sale.gain for t in trades for sale in t.lots), ZERO)
+
+
+def _over_budget(trades: list[Trade], budget: Decimal | None) -> str:
+    """Why trades break the tax budget ("" when they keep it)."""
+    gains = _realised(trades)
+    if budget is None or gains <= budget:
+        return ""
+    return (
+        "no trades keep the tax budget once rounded to shares and with the cash that must"
+        f" remain raised ({gains:,.2f} of {budget:,.2f} would be realised)"
+    )
+
+
+def _within_budget(
+    problem: Problem, choice: Choice, budget: Decimal | None, smallest: Decimal
+) -> Choice:
+    """``choice`` with its sales of gain lots cut, in whole grid steps, until what it
+    would ship realises no more net gain than ``budget``. Each cut takes the lot with the
+    largest gain a share — the fewest shares left unsold for each dollar of gain — and
+    takes a whole number of steps from its security's sale (the lots of the largest
+    gain first), so the sale stays on the grid; a sale cut below the minimum trade
+    goes, and the gain is counted again."""
+    if budget is None:
+        return choice
+    lots = _lots(problem)
+    buy, sell = choice[0], dict(choice[1])
+    for _ in range(4 * len(sell) + 4):
+        excess = _realised(_sized(problem, (buy, sell), smallest)) - budget
+        gaining = [k for k in sell if _gain_a_share(problem, lots[k]) > ZERO]
+        if excess <= ZERO or not gaining:
+            break
+        k = max(gaining, key=lambda k: _gain_a_share(problem, lots[k]))
+        i = lots[k][0]
+        h = problem.holdings[i]
+        mine = sorted(
+            (j for j in sell if lots[j][0] == i), key=lambda j: -_gain_a_share(problem, lots[j])
+        )
+        total = sum((sell[j] for j in mine), ZERO)
+        count = (
+            excess / _gain_a_share(problem, lots[k]) / h.security.trading.step
+        ).to_integral_value(rounding=ROUND_CEILING)
+        cut = min(total, grid.steps(h.security.trading, int(count)))
+        for j in mine:
+            take = min(cut, sell[j])
+            cut -= take
+            if take == sell[j]:
+                del sell[j]
+            else:
+                sell[j] -= take
+    return buy, sell
+
+
+def _gain_a_share(problem: Problem, lot: tuple[int, TaxLot]) -> Decimal:
+    i, held = lot
+    return problem.holdings[i].price - held.basis_per_share
 
 
 def _small(a: Arrays) -> bool:
