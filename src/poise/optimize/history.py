@@ -1,7 +1,7 @@
 """Daily price history for the risk model, and how much of it there is, in words.
 
 The shell reads the prices (one per security and day: the day's last) into a
-:class:`PriceHistory`; the covariance comes from :func:`poise.optimize.risk.shrunk_covariance`.
+:class:`PriceHistory`; the covariance comes from :func:`poise.optimize.risk.annual_covariance`.
 A covariance estimated from too little history is the default one (20% volatility, no
 correlation), and tracking errors made with it are rough: :meth:`PriceHistory.describe`
 says which it is, so every proposal can say what its tracking errors rest on.
@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from poise.domain.errors import ValidationError
-from poise.optimize.risk import DEFAULT_VOLATILITY, MIN_DAYS, complete_returns, shrunk_covariance
+from poise.optimize.risk import DEFAULT_VOLATILITY, MIN_DAYS, annual_covariance, complete_returns
 
 __all__ = ["PriceHistory"]
 
@@ -54,7 +54,7 @@ class PriceHistory:
 
     def covariance(self) -> Floats:
         """The annual covariance, aligned with ``security_ids``."""
-        return shrunk_covariance(self.prices)
+        return annual_covariance(self.prices)
 
     def describe(self) -> str:
         """What the risk model rests on, for the people reading a tracking error."""
