@@ -32,6 +32,8 @@ class Settings(BaseSettings):
 
     # Rebalancing
     risk_lookback_days: int = 730  # daily prices the risk model is estimated from
+    min_trade: Decimal = Decimal(100)  # the smallest trade, in dollars
+    min_trade_fraction: Decimal = Decimal("0.0005")  # ... as a fraction of the account
 
     # Events
     bus: str = "inprocess"  # or "nats"

@@ -93,9 +93,12 @@ def rebalance(
             help="optimize: every position ends inside its band where the rules allow.",
         ),
     ] = False,
-    min_trade: Annotated[str | None, typer.Option(help="The smallest trade, in dollars.")] = None,
+    min_trade: Annotated[
+        str | None, typer.Option(help="The smallest trade, in dollars (POISE_MIN_TRADE, 100).")
+    ] = None,
     min_trade_pct: Annotated[
-        str | None, typer.Option(help="The smallest trade, in percent of the account (0.5).")
+        str | None,
+        typer.Option(help="The smallest trade, in percent of the account (0.05; 0: none)."),
     ] = None,
     as_of: AsOfOption = None,
     bands: BandsOption = None,
@@ -120,15 +123,17 @@ def rebalance(
         "--max-turnover": max_turnover,
         "--within-bands": within_bands or None,
     }
+    settings = Settings()
     pct = _number(min_trade_pct, "--min-trade-pct")
+    dollars = _number(min_trade, "--min-trade")
     base = optimize_settings(
         risk=_weight(risk_weight),
         tax=_weight(tax_weight),
         cost=_weight(cost_weight),
         tax_budget=_number(tax_budget, "--tax-budget"),
         max_turnover=_number(max_turnover, "--max-turnover"),
-        min_trade=_number(min_trade, "--min-trade") or Decimal(0),
-        min_trade_fraction=Decimal(0) if pct is None else pct / 100,
+        min_trade=settings.min_trade if dollars is None else dollars,
+        min_trade_fraction=settings.min_trade_fraction if pct is None else pct / 100,
         within_bands=within_bands,
     )
     if scenario:
@@ -143,7 +148,6 @@ def rebalance(
             )
         chosen = [Scenario.of_method(method or "bands", base)]
 
-    settings = Settings()
     engine = _engine(database_url)
     at = _as_of(as_of)
     problem = load_problem(

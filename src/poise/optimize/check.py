@@ -85,6 +85,11 @@ def violations(problem: Problem, trades: Sequence[Trade], costs: Costs) -> list[
                         f"{name}: lot {sale.lot_id} sold at a loss, but {holding.no_loss_sale}"
                     )
     found += _wash_sales(problem, trades)
+    bought = {t.security_id for t in trades if t.side is Side.BUY}
+    found += [
+        f"{name}: bought and sold in one proposal"
+        for name in sorted(bought & {t.security_id for t in trades if t.side is Side.SELL})
+    ]
     after = outcome(problem, trades, costs)
     found += [
         f"{name}: short {-q} shares" for name, q in sorted(after.quantities.items()) if q < ZERO

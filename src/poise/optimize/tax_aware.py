@@ -459,9 +459,49 @@ def _better(
 def _shipped(
     problem: Problem, choice: Choice, settings: OptimizeSettings, smallest: Decimal
 ) -> Choice:
-    """A rounded choice made to keep the hard limits the solver kept in floats: the
-    tax budget (rounding a sale up may realise more gain than it allows)."""
-    return _within_budget(problem, choice, settings.tax_budget, smallest)
+    """A rounded choice made to keep the hard limits the solver kept in floats: no
+    security both bought and sold (netted), and the tax budget (rounding a sale up may
+    realise more gain than it allows)."""
+    return _within_budget(problem, _netted(problem, choice), settings.tax_budget, smallest)
+
+
+def _netted(problem: Problem, choice: Choice) -> Choice:
+    """``choice`` with each security bought and sold netted to one trade: buying and
+    selling the same shares only pays the spread twice. The smaller side goes and the
+    larger shrinks by it — a sale keeps its lots cheapest in tax."""
+    lots = _lots(problem)
+    buy, sell = dict(choice[0]), dict(choice[1])
+    for i in list(buy):
+        sold = sum((shares for k, shares in sell.items() if lots[k][0] == i), ZERO)
+        if sold <= ZERO:
+            continue
+        if buy[i] >= sold:
+            sell = {k: shares for k, shares in sell.items() if lots[k][0] != i}
+            buy[i] -= sold
+        else:
+            _cut(problem, lots, sell, i, buy[i])
+            buy[i] = ZERO
+        if buy[i] <= ZERO:
+            del buy[i]
+    return buy, sell
+
+
+def _cut(
+    problem: Problem, lots: list[tuple[int, TaxLot]], sell: dict[int, Decimal], i: int,
+    shares: Decimal,
+) -> None:  # fmt: skip
+    """Take ``shares`` off security ``i``'s sale in ``sell`` (in place), from the lots
+    of the largest gain a share first."""
+    mine = sorted(
+        (k for k in sell if lots[k][0] == i), key=lambda k: -_gain_a_share(problem, lots[k])
+    )
+    for k in mine:
+        take = min(shares, sell[k])
+        shares -= take
+        if take == sell[k]:
+            del sell[k]
+        else:
+            sell[k] -= take
 
 
 def _realised(trades: list[Trade]) -> Decimal:
@@ -501,21 +541,11 @@ def _within_budget(
         k = max(gaining, key=lambda k: _gain_a_share(problem, lots[k]))
         i = lots[k][0]
         h = problem.holdings[i]
-        mine = sorted(
-            (j for j in sell if lots[j][0] == i), key=lambda j: -_gain_a_share(problem, lots[j])
-        )
-        total = sum((sell[j] for j in mine), ZERO)
+        total = sum((shares for j, shares in sell.items() if lots[j][0] == i), ZERO)
         count = (
             excess / _gain_a_share(problem, lots[k]) / h.security.trading.step
         ).to_integral_value(rounding=ROUND_CEILING)
-        cut = min(total, grid.steps(h.security.trading, int(count)))
-        for j in mine:
-            take = min(cut, sell[j])
-            cut -= take
-            if take == sell[j]:
-                del sell[j]
-            else:
-                sell[j] -= take
+        _cut(problem, lots, sell, i, min(total, grid.steps(h.security.trading, int(count))))
     return buy, sell
 
 
