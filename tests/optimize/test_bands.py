@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -14,10 +15,12 @@ from poise.domain.lots import TaxLot
 from poise.domain.models import Band, Model, ModelTarget, TargetKind, resolve
 from poise.domain.relief import Term
 from poise.domain.securities import Security, SecurityKind, TradeUnit, Trading
+from poise.domain.transactions import CashFlow, CashFlowKind
 from poise.optimize.bands import BandSettings, rebalance_bands
 from poise.optimize.check import Costs, outcome, violations
 from poise.optimize.problem import Problem, RecentTrade, build_problem
-from poise.optimize.trades import Side
+from poise.optimize.selling import lot_tax, sell
+from poise.optimize.trades import Side, TradeReason
 
 D = Decimal
 TODAY = date(2024, 6, 14)
@@ -189,6 +192,83 @@ def test_bands_when_the_account_is_an_ira_then_gains_carry_no_tax() -> None:
     assert proposal.estimated_tax == D(0)
 
 
+# --- which lots are sold: the cheapest in tax at the account's own rates ------------------------
+#
+# AAA at $100, 37% short-term, 20% long-term, 5% state. Selling 10 shares of it (70% against
+# 60% ± 5) from L1, $20 a share held since 2020, would cost 10 × $80 × 25% = $200; from L2,
+# $90 a share bought in January, 10 × $10 × 42% = $42. The short-term lot is the cheaper.
+TWO_GAINS = [
+    TaxLot("L1", "A1", "AAA", D(40), D(800), date(2020, 3, 2)),  # $20 a share: long, $20 tax
+    TaxLot("L2", "A1", "AAA", D(30), D(2700), date(2024, 1, 8)),  # $90 a share: short, $4.20
+    TaxLot("L3", "A1", "BBB", D(20), D(1600), date(2021, 5, 3)),
+]
+
+
+def test_bands_when_a_short_term_lot_gains_little_then_it_is_sold_before_a_long_term_one() -> None:
+    proposal = rebalance_bands(problem(lots=TWO_GAINS))
+    sale = proposal.trades[0]
+    assert [(s.lot_id, s.quantity, s.gain, s.term) for s in sale.lots] == [
+        ("L2", D(10), D(100), Term.SHORT)
+    ]
+    assert proposal.estimated_tax == D("42.00")  # not $200 from the long-term lot
+
+
+def test_bands_when_the_account_is_not_taxed_then_the_highest_basis_lot_is_sold_first() -> None:
+    roth = account(registration=Registration.ROTH_IRA, harvest=False)
+    [sale, _] = rebalance_bands(problem(roth, lots=TWO_GAINS)).trades
+    assert [(s.lot_id, s.quantity) for s in sale.lots] == [("L2", D(10))]
+
+
+def test_bands_when_a_wash_sale_adjusted_a_lot_then_its_adjusted_basis_and_start_count() -> None:
+    # L1 cost $20 a share, but a wash sale raised its basis to $95 and moved its holding
+    # start to March: a $5 short-term gain, $2.10 a share — cheaper than L2's long-term
+    # $20 gain at $5.00 a share.
+    lots = [
+        TaxLot(
+            "L1", "A1", "AAA", D(40), D(800), date(2020, 3, 2),
+            adjusted_basis=D(3800), holding_start=date(2024, 3, 1), disallowed_loss=D(3000),
+        ),
+        TaxLot("L2", "A1", "AAA", D(30), D(2400), date(2021, 1, 8)),
+        TaxLot("L3", "A1", "BBB", D(20), D(1600), date(2021, 5, 3)),
+    ]  # fmt: skip
+    proposal = rebalance_bands(problem(lots=lots))
+    assert [(s.lot_id, s.quantity, s.gain, s.term) for s in proposal.trades[0].lots] == [
+        ("L1", D(10), D(50), Term.SHORT)
+    ]
+    assert proposal.estimated_tax == D("21.00")
+
+
+# --- a withdrawal asked for is raised before anything is bought ------------------------------
+
+
+def withdrawal(amount: str) -> CashFlow:
+    return CashFlow("W1", "A1", CashFlowKind.WITHDRAWAL, D(amount), date(2024, 6, 10))
+
+
+def test_bands_when_a_withdrawal_is_asked_for_then_it_is_raised_before_anything_is_bought() -> None:
+    # $100 of cash against a $3,000 withdrawal. AAA is over its band: its 10 shares back
+    # to target raise $1,000; the rest comes from AAA still overweight and then the lots
+    # cheapest in tax — L2, a loss — and nothing is bought while the client waits.
+    proposal = rebalance_bands(problem(account(cash=D(100)), cash_flows=[withdrawal("3000")]))
+    [sale] = proposal.trades
+    assert (sale.security_id, sale.side) == ("AAA", Side.SELL)
+    assert [(s.lot_id, s.term) for s in sale.lots] == [("L2", Term.SHORT)]
+    assert proposal.cash_after >= D(3000)
+    # BBB stays under its band: the cash is the client's.
+    assert proposal.binding == (
+        "the cash there is, after the reserve and withdrawals, buys only part",
+    )
+
+
+def test_bands_when_the_withdrawal_cannot_be_raised_then_it_says_by_how_much() -> None:
+    restricted = account(
+        cash=D(100), restrictions=Restrictions(do_not_sell=frozenset({"AAA", "BBB"}))
+    )
+    proposal = rebalance_bands(problem(restricted, cash_flows=[withdrawal("1000")]))
+    assert proposal.trades == ()
+    assert "short by 900.00: nothing more may be sold" in proposal.binding
+
+
 # --- properties ----------------------------------------------------------------------------
 
 quantities = st.decimals(min_value=0, max_value=500, places=0)
@@ -237,3 +317,73 @@ def test_bands_property_when_any_account_is_rebalanced_then_every_rule_holds(
             assert sale.quantity <= lots[sale.lot_id].quantity
     # Cash never ends below what must remain, unless it started below it and fell no further.
     assert after.cash >= min(given_problem.reserve, given_problem.cash)
+
+
+@st.composite
+def one_holding(draw: st.DrawFn) -> tuple[Problem, Decimal]:
+    """One security in two to four small lots, any rates, and a quantity to sell."""
+    lots = [
+        TaxLot(
+            f"L{k}",
+            "A1",
+            "AAA",
+            D(draw(st.integers(1, 4))),
+            draw(st.decimals(0, 1000, places=2)),
+            date(2022 + draw(st.integers(0, 1)), draw(st.integers(1, 12)), 1),
+        )
+        for k in range(draw(st.integers(2, 4)))
+    ]
+    rate = st.decimals(0, "0.5", places=2)
+    rates = TaxRates(draw(rate), draw(rate), draw(st.decimals(0, "0.15", places=2)))
+    registration = draw(st.sampled_from([Registration.TAXABLE, Registration.TRADITIONAL_IRA]))
+    acct = account(tax_rates=rates, registration=registration, harvest=False)
+    held = sum((lot.quantity for lot in lots), D(0))
+    return problem(acct, lots=lots), D(draw(st.integers(1, int(held))))
+
+
+@settings(max_examples=200, deadline=None)
+@given(one_holding())
+def test_sell_property_when_any_lots_are_sold_then_no_other_choice_of_lots_pays_less_tax(
+    case: tuple[Problem, Decimal],
+) -> None:
+    given_problem, quantity = case
+    holding = given_problem.holding("AAA")
+    trade = sell(holding, quantity, problem=given_problem, reason=TradeReason.DRIFT)
+    assert trade is not None
+    assert trade.quantity == quantity
+    tax = {lot.lot_id: lot_tax(given_problem, lot, holding.price) for lot in holding.lots}
+    paid = sum((sale.quantity * tax[sale.lot_id] for sale in trade.lots), D(0))
+    # Every way of taking ``quantity`` whole shares from the lots, by brute force.
+    choices = [{}]  # type: list[dict[str, int]]
+    for lot in holding.lots:
+        choices = [{**c, lot.lot_id: k} for c in choices for k in range(int(lot.quantity) + 1)]
+    cheapest = min(
+        sum((k * tax[name] for name, k in c.items()), D(0))
+        for c in choices
+        if sum(c.values()) == quantity
+    )
+    assert paid <= cheapest + D("1e-12")
+
+
+@settings(max_examples=150, deadline=None)
+@given(accounts(), st.decimals(0, 30_000, places=2), st.booleans())
+def test_bands_property_when_a_withdrawal_can_be_raised_then_cash_ends_at_what_must_remain(
+    given_problem: Problem, asked: Decimal, to_edge: bool
+) -> None:
+    costs = Costs()
+    with_flow = replace(given_problem, reserve=given_problem.reserve + asked)
+    proposal = rebalance_bands(with_flow, BandSettings(to_edge=to_edge, costs=costs))
+    assert violations(with_flow, list(proposal.trades), costs) == []
+    # What may be sold: not restricted, and no loss lot inside its wash-sale window.
+    sellable = sum(
+        (
+            lot.quantity * h.price
+            for h in with_flow.holdings
+            if not h.no_sell
+            for lot in h.lots
+            if not (h.no_loss_sale and lot.basis_per_share > h.price)
+        ),
+        D(0),
+    )
+    if sellable * D("0.99") > with_flow.reserve - with_flow.cash + 1000:
+        assert proposal.cash_after >= with_flow.reserve

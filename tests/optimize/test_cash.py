@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.optimize.test_bands import account, accounts, problem
+from tests.optimize.test_bands import TWO_GAINS, account, accounts, problem
 
 from poise.domain.accounts import CashReserve, Restrictions
 from poise.domain.relief import Term
@@ -119,3 +119,15 @@ def test_cash_property_when_any_account_raises_or_invests_then_every_rule_holds(
         and sellable * D("0.99") > with_flow.reserve - with_flow.cash + 1000
     ):
         assert after.cash >= with_flow.reserve  # enough could be sold: the need is met
+
+
+def test_cash_when_a_short_term_lot_gains_little_then_it_is_sold_before_a_long_term_one() -> None:
+    # $900 to raise from AAA at $100: L1 ($20 a share, long-term) would cost $20 a share in
+    # tax at 20% + 5%, L2 ($90, short-term) $4.20 a share at 37% + 5%. L2 goes.
+    proposal = rebalance_cash(
+        problem(account(cash=D(100)), lots=TWO_GAINS, cash_flows=[withdrawal("1000")])
+    )
+    [sale] = proposal.trades
+    assert [(s.lot_id, s.quantity, s.term) for s in sale.lots] == [("L2", D(10), Term.SHORT)]
+    assert proposal.estimated_tax == D("42.00")  # not $200 from the long-term lot
+    assert proposal.cash_after >= D(1000)

@@ -1,14 +1,18 @@
 """The ``bands`` method: trade only what is outside its band, back to target.
 
 1. Every position above its band is sold back to its target (or to the band's upper
-   edge, with ``to_edge``), relieving the lots that cost least in tax first: losses,
-   then long-term gains, then short-term (``Method.TAX_MIN``). A lot that may not be
-   sold at a loss (a substantially identical purchase in the last 30 days) is left.
-2. Every position below its band is bought back to target (or to its lower edge) with
+   edge, with ``to_edge``), relieving the lots that cost least in tax a share first at
+   the account's own rates, a loss first (:func:`poise.optimize.selling.tax_order`).
+   A lot that may not be sold at a loss (a substantially identical purchase in the
+   last 30 days) is left.
+2. When cash would still end below what must remain (the reserve plus the
+   withdrawals asked for), more is sold first — overweight positions down to their
+   targets, then the cheapest lots in tax (:func:`poise.optimize.selling.raise_cash`).
+3. Every position below its band is bought back to target (or to its lower edge) with
    the cash there is — cash on hand plus what the sales raise, less costs and less
    what must remain (the reserve and the withdrawals asked for). When that is not
    enough, every buy is scaled down alike.
-3. Quantities are rounded down to what each security allows, trades below the minimum
+4. Quantities are rounded down to what each security allows, trades below the minimum
    size are dropped, and the result is checked against every rule.
 
 What stopped the method — a restriction, the reserve, a wash-sale window — is said
@@ -17,15 +21,17 @@ in the proposal's ``binding``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from poise.domain.money import ZERO, cents
-from poise.domain.relief import Method, Term, relieve
+from poise.domain.relief import Term
 from poise.optimize import grid
 from poise.optimize.check import Costs, outcome, violations, wash_sale_buys
 from poise.optimize.problem import Holding, Problem
-from poise.optimize.trades import LotSale, Proposal, Side, Trade, TradeReason
+from poise.optimize.selling import raise_cash, sell, sell_lots
+from poise.optimize.trades import Proposal, Side, Trade, TradeReason
 
 __all__ = [
     "BandSettings",
@@ -45,48 +51,6 @@ class BandSettings:
     costs: Costs = field(default_factory=Costs)
     min_trade: Decimal = ZERO  # smallest trade, in dollars
     min_trade_fraction: Decimal = ZERO  # smallest trade, as a fraction of the account
-
-
-def sell(
-    holding: Holding, quantity: Decimal, *, problem: Problem, reason: TradeReason
-) -> Trade | None:
-    """Sell up to ``quantity`` shares, cheapest lots in tax first; ``None`` if nothing can go."""
-    lots = list(holding.lots)
-    if holding.no_loss_sale:  # no loss sale inside the wash-sale window
-        lots = [lot for lot in lots if lot.basis_per_share <= holding.price]
-    quantity = min(quantity, sum((lot.quantity for lot in lots), ZERO))
-    quantity = grid.down(holding.security.trading, quantity)
-    if quantity <= ZERO:
-        return None
-    result = relieve(lots, quantity, method=Method.TAX_MIN, price=holding.price, sold=problem.today)
-    chosen = {r.lot_id: r.quantity for r in result.reliefs}
-    return sell_lots(holding, chosen, problem=problem, reason=reason)
-
-
-def sell_lots(
-    holding: Holding, chosen: dict[str, Decimal], *, problem: Problem, reason: TradeReason
-) -> Trade:
-    """Sell the shares ``chosen`` of each named lot (specific identification); the
-    quantity is written on the security's grid."""
-    total = grid.canonical(holding.security.trading, sum(chosen.values(), ZERO))
-    result = relieve(
-        list(holding.lots),
-        total,
-        method=Method.SPECIFIC,
-        price=holding.price,
-        sold=problem.today,
-        specific=chosen,
-    )
-    return Trade(
-        security_id=holding.security_id,
-        side=Side.SELL,
-        quantity=total,
-        price=holding.price,
-        reason=reason,
-        lots=tuple(
-            LotSale(r.lot_id, r.quantity, r.basis, r.proceeds, r.term) for r in result.reliefs
-        ),
-    )
 
 
 def _drift(problem: Problem, quantities: dict[str, Decimal], cash: Decimal) -> Decimal:
@@ -150,14 +114,19 @@ def _sales(problem: Problem, settings: BandSettings, binding: list[str]) -> list
 
 
 def _buys(
-    problem: Problem, settings: BandSettings, available: Decimal, binding: list[str]
+    problem: Problem,
+    settings: BandSettings,
+    available: Decimal,
+    binding: list[str],
+    sold: Collection[str] = (),
 ) -> list[Trade]:
-    """Positions below their band, bought back with the cash there is."""
+    """Positions below their band, bought back with the cash there is; never one
+    ``sold`` to raise cash (it would only pay the spread twice)."""
     value = problem.value
     smallest = max(settings.min_trade, settings.min_trade_fraction * value)
     wanted: list[tuple[Holding, Decimal]] = []
     for h in problem.holdings:
-        if h.band is None or h.target - h.value / value <= h.band:
+        if h.band is None or h.target - h.value / value <= h.band or h.security_id in sold:
             continue
         if h.no_buy:
             binding.append(f"{h.security_id} is below its band but {h.no_buy}")
@@ -179,12 +148,13 @@ def _buys(
 
 
 def repair(problem: Problem, trades: list[Trade], costs: Costs) -> list[Trade]:
-    """Trim buys, the largest first, until rounding and costs no longer leave cash short."""
+    """Trim buys, the largest first, until rounding and costs no longer leave cash
+    below what must remain: nothing is bought with cash a client asked for."""
     trades = list(trades)
     for _ in range(4 * len(trades) + 4):
-        if not violations(problem, trades, costs):
+        short = problem.reserve - outcome(problem, trades, costs).cash
+        if short <= ZERO and not violations(problem, trades, costs):
             break
-        short = min(problem.reserve, problem.cash) - outcome(problem, trades, costs).cash
         buys = [t for t in trades if t.side is Side.BUY]
         if short <= ZERO or not buys:
             break
@@ -212,9 +182,17 @@ def settle(problem: Problem, trades: list[Trade], costs: Costs, binding: list[st
 def finish(
     problem: Problem, trades: list[Trade], *, method: str, costs: Costs, binding: list[str]
 ) -> Proposal:
-    """Every method's last step: :func:`settle`, then every rule checked — a proposal
-    that still breaks one is never shipped: it proposes nothing and says why."""
+    """Every method's last step: :func:`settle`; then, if cash still ends below what
+    must remain, more sold (:func:`raise_cash`; never a security the trades buy, nor
+    one substantially identical); then every rule checked — a proposal that still
+    breaks one is never shipped: it proposes nothing and says why."""
     trades = settle(problem, trades, costs, binding)
+    bought = {t.security_id for t in trades if t.side is Side.BUY}
+    identities = {problem.holding(s).security.wash_sale_identity for s in bought}
+    closed = {
+        h.security_id for h in problem.holdings if h.security.wash_sale_identity in identities
+    }
+    trades = raise_cash(problem, trades, costs, binding, closed=closed)
     left = violations(problem, trades, costs)
     if left:
         return summarise(problem, [], method=method, costs=costs, binding=[*binding, *left])
@@ -229,7 +207,8 @@ def rebalance_bands(problem: Problem, settings: BandSettings | None = None) -> P
         return summarise(
             problem, [], method="bands", costs=settings.costs, binding=["empty account"]
         )
-    trades = _sales(problem, settings, binding)
+    trades = raise_cash(problem, _sales(problem, settings, binding), settings.costs, binding)
     raised = sum((cents(t.value) - settings.costs.of(t) for t in trades), ZERO)
-    trades += _buys(problem, settings, problem.cash + raised - problem.reserve, binding)
+    available = problem.cash + raised - problem.reserve
+    trades += _buys(problem, settings, available, binding, {t.security_id for t in trades})
     return finish(problem, trades, method="bands", costs=settings.costs, binding=binding)

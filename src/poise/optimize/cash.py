@@ -3,9 +3,9 @@ little as possible.
 
 - **Cash needed** (below the reserve plus the withdrawals asked for): sell the most
   overweight positions first, down to their targets; if that is not enough, go on
-  selling the lot that costs least in tax for a dollar raised, whichever position it
-  is in (a loss lot before any gain, a long-term gain before a short-term one at the
-  same gain, the highest basis first).
+  selling the lot that costs least in tax for a dollar raised at the account's own
+  rates, whichever position it is in (a loss lot before any gain; see
+  :mod:`poise.optimize.selling`).
 - **Cash to invest** (above the larger of the model's cash target and what must
   remain): buy the most underweight positions first, each up to its target, until the
   cash is spent.
@@ -18,13 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from poise.domain.lots import TaxLot
 from poise.domain.money import ZERO, cents
-from poise.domain.relief import BOOKING_METHODS, Method, is_long_term
 from poise.optimize import grid
-from poise.optimize.bands import finish, sell
+from poise.optimize.bands import finish
 from poise.optimize.check import Costs
-from poise.optimize.problem import Holding, Problem
+from poise.optimize.problem import Problem
+from poise.optimize.selling import raise_cash
 from poise.optimize.trades import Proposal, Side, Trade, TradeReason
 
 __all__ = ["CashSettings", "rebalance_cash"]
@@ -34,79 +33,6 @@ __all__ = ["CashSettings", "rebalance_cash"]
 class CashSettings:
     costs: Costs = field(default_factory=Costs)
     min_trade: Decimal = ZERO  # smallest trade, in dollars
-
-
-def _net(trades: dict[str, Trade], costs: Costs) -> Decimal:
-    return sum((cents(t.value) - costs.of(t) for t in trades.values()), ZERO)
-
-
-def _next_lot(holding: Holding, sold: Decimal, problem: Problem) -> tuple[TaxLot, Decimal] | None:
-    """The lot the next share of ``holding`` would come from, and how much of it is left."""
-    lots = [
-        lot
-        for lot in holding.lots
-        if not (holding.no_loss_sale and lot.basis_per_share > holding.price)
-    ]
-    order = BOOKING_METHODS[Method.TAX_MIN](lots, holding.price, problem.today)
-    for lot in order:
-        if sold < lot.quantity:
-            return lot, lot.quantity - sold
-        sold -= lot.quantity
-    return None
-
-
-def _tax_per_dollar(holding: Holding, lot: TaxLot, problem: Problem) -> Decimal:
-    gain = holding.price - lot.basis_per_share
-    long = is_long_term(lot.held_since, problem.today)
-    return gain * (problem.long_rate if long else problem.short_rate) / holding.price
-
-
-def _raise(problem: Problem, need: Decimal, costs: Costs, binding: list[str]) -> list[Trade]:
-    """Sell to raise ``need`` dollars: overweights first, then the cheapest lots in tax."""
-    value = problem.value
-    trades: dict[str, Trade] = {}
-    sellable = [h for h in problem.holdings if h.quantity > ZERO and not h.no_sell]
-
-    def sell_up_to(h: Holding, shares: Decimal) -> None:
-        trade = sell(h, shares, problem=problem, reason=TradeReason.CASH_NEED)
-        if trade is not None:
-            trades[h.security_id] = trade
-
-    for h in sorted(sellable, key=lambda h: h.target - h.value / value):
-        short = need - _net(trades, costs)
-        over = h.value - h.target * value
-        if short <= ZERO or over <= ZERO:
-            break
-        amount = min(over, short * (1 + costs.half_spread))
-        sell_up_to(h, grid.down(h.security.trading, amount / h.price) + h.security.trading.step)
-
-    for _ in range(sum(len(h.lots) for h in sellable) + 1):
-        short = need - _net(trades, costs)
-        if short <= ZERO:
-            break
-        options = []
-        for h in sellable:
-            sold = trades[h.security_id].quantity if h.security_id in trades else ZERO
-            found = _next_lot(h, sold, problem)
-            if found is not None:
-                options.append(
-                    (_tax_per_dollar(h, found[0], problem), h.security_id, h, sold, found[1])
-                )
-        if not options:
-            break
-        _, _, h, sold, left = min(options, key=lambda o: (o[0], o[1]))
-        more = min(
-            left,
-            grid.down(h.security.trading, short * (1 + costs.half_spread) / h.price)
-            + h.security.trading.step,
-        )
-        before = trades.get(h.security_id)
-        sell_up_to(h, sold + more)
-        if trades.get(h.security_id) == before:  # the grid allows no more of it
-            sellable.remove(h)
-    if need - _net(trades, costs) > ZERO:
-        binding.append(f"short by {cents(need - _net(trades, costs))}: nothing more may be sold")
-    return list(trades.values())
 
 
 def _invest(
@@ -137,7 +63,7 @@ def rebalance_cash(problem: Problem, settings: CashSettings | None = None) -> Pr
     value = problem.value
     keep = max(problem.reserve, cents(problem.cash_target * value))
     if problem.cash < problem.reserve:
-        trades = _raise(problem, problem.reserve - problem.cash, settings.costs, binding)
+        trades = raise_cash(problem, [], settings.costs, binding)
     elif problem.cash > keep:
         trades = _invest(problem, problem.cash - keep, settings, binding)
     else:
