@@ -238,6 +238,37 @@ def test_bands_when_a_wash_sale_adjusted_a_lot_then_its_adjusted_basis_and_start
     assert proposal.estimated_tax == D("21.00")
 
 
+def test_sell_when_the_demo_account_sells_66_lly_then_the_long_held_lot_stays() -> None:
+    """The demo firm's account 97349948 on 2022-12-28, LLY at $363.098; 32% short-term,
+    15% long-term, 4.95% state::
+
+        L00003  2012-08-31  45 sh  cost  1,558.80   $34.64 a share, long   $65.53 tax a share
+        L00035  2022-04-27  63 sh  cost 17,689.08  $280.78 a share, short  $30.42
+        L00036  2022-06-28  22 sh  cost  6,905.16  $313.87 a share, short  $18.19
+
+    Selling 66 shares takes L00036 and 44 of L00035 ($1,738.51 of tax), not L00003
+    because it is long-term ($3,330.71 — $1,592.20 more)."""
+    lly = Security("LLY", "LLY", "Eli Lilly", SecurityKind.STOCK, "us_equity")
+    lots = [
+        TaxLot("L00003", "A1", "LLY", D(45), D("1558.80"), date(2012, 8, 31)),
+        TaxLot("L00035", "A1", "LLY", D(63), D("17689.08"), date(2022, 4, 27)),
+        TaxLot("L00036", "A1", "LLY", D(22), D("6905.16"), date(2022, 6, 28)),
+    ]
+    demo = build_problem(
+        account=account(tax_rates=TaxRates(D("0.32"), D("0.15"), D("0.0495"))),
+        lots=lots,
+        prices={**PRICES, "LLY": D("363.098")},
+        model=resolve("BAL", {"BAL": MODEL}),
+        securities={**SECURITIES, "LLY": lly},
+        today=date(2022, 12, 28),
+    )
+    sale = sell(demo.holding("LLY"), D(66), problem=demo, reason=TradeReason.DRIFT)
+    assert sale is not None
+    assert [(s.lot_id, s.quantity) for s in sale.lots] == [("L00036", D(22)), ("L00035", D(44))]
+    tax = sum((s.gain for s in sale.lots), D(0)) * demo.short_rate
+    assert tax.quantize(D("0.01")) == D("1738.51")
+
+
 # --- a withdrawal asked for is raised before anything is bought ------------------------------
 
 
