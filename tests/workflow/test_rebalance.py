@@ -274,13 +274,15 @@ def test_propose_when_the_price_check_is_off_and_prices_are_absurd_then_quantiti
 
 
 def test_load_problem_when_a_replacement_has_an_implausible_price_then_it_is_not_offered(
-    engine: sa.Engine, tmp_path: Path
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """
     10000001 holds SPYA, whose harvest replacement is TOTL; TOTL is in no lot and no
     model, so its price holds nobody — but at 1e-8 it is not bought to keep SPYA's
-    exposure either.
+    exposure either. (SPYA's $378 loss is a harvest at a $100 and 1% minimum.)
     """
+    monkeypatch.setenv("POISE_HARVEST_MIN_LOSS", "100")
+    monkeypatch.setenv("POISE_HARVEST_MIN_LOSS_FRACTION", "0.01")
     absurd = "security_id,as_of,price,source\nTOTL,2022-12-29,0.00000001,close\n"
     load_firm(engine, tmp_path, **{"history.csv": price_history(260), "totl.csv": absurd})
     assert "TOTL" not in {h.security_id for h in problem_of(engine, "10000001").holdings}

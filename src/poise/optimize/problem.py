@@ -13,11 +13,11 @@ from poise.domain.accounts import Account
 from poise.domain.errors import ValidationError
 from poise.domain.lots import TaxLot
 from poise.domain.models import Band, ResolvedModel, position_band
-from poise.domain.money import ZERO
+from poise.domain.money import ZERO, cents
 from poise.domain.securities import Security
 from poise.domain.transactions import CashFlow
 
-__all__ = ["WASH_WINDOW", "Holding", "Problem", "RecentTrade", "build_problem"]
+__all__ = ["WASH_WINDOW", "HarvestMinimum", "Holding", "Problem", "RecentTrade", "build_problem"]
 
 WASH_WINDOW = timedelta(days=30)
 ONE = Decimal(1)
@@ -32,6 +32,24 @@ class RecentTrade:
     day: date
     bought: bool
     loss: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HarvestMinimum:
+    """The smallest loss worth harvesting: at least ``loss`` dollars **and** at least
+    ``fraction`` of the lot's basis — the monitor's test of an opportunity
+    (``POISE_HARVEST_MIN_LOSS``, ``POISE_HARVEST_MIN_LOSS_FRACTION``), so the monitor
+    and the rebalancer agree on what a harvest is."""
+
+    loss: Decimal = ZERO
+    fraction: Decimal = ZERO
+
+    def worth(self, lot: TaxLot, price: Decimal) -> bool:
+        loss = lot.basis - cents(lot.quantity * price)
+        return loss > ZERO and loss >= self.loss and loss >= self.fraction * lot.basis
+
+
+ANY_LOSS = HarvestMinimum()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +109,16 @@ def build_problem(
     recent: Sequence[RecentTrade] = (),
     today: date,
     firm_band: Band = NO_BAND,
+    harvest: HarvestMinimum = ANY_LOSS,
 ) -> Problem:
     """The problem of one account. Every security it holds or its model buys must be
-    known and priced; the shell holds accounts where that is not so."""
+    known and priced; the shell holds accounts where that is not so.
+
+    A held security's harvest replacements join the problem only where a harvest is
+    worth something: the account harvests (a taxable account with harvesting on) and
+    one of the security's lots has a loss of at least ``harvest``'s minimum. Elsewhere
+    a loss earns nothing worth a swap, and an unneeded security only tempts the solver
+    to trade for a sliver of tracking error."""
     mine = [lot for lot in lots if lot.account_id == account.account_id and lot.quantity]
     by_security: dict[str, list[TaxLot]] = defaultdict(list)
     for lot in mine:
@@ -105,8 +130,9 @@ def build_problem(
         set(names)
         | {
             r
-            for held in by_security
-            if held in securities
+            for held, held_lots in by_security.items()
+            if held in securities and held in prices and account.harvest
+            if any(harvest.worth(lot, prices[held]) for lot in held_lots)
             for r in securities[held].replacements
             if r in securities and r in prices
         }

@@ -18,7 +18,13 @@ from poise.domain.transactions import Transaction, sale_gain
 from poise.monitor.holds import find_holds
 from poise.monitor.plausible import LOOKBACK, PriceCheck
 from poise.optimize.history import PriceHistory
-from poise.optimize.problem import WASH_WINDOW, Problem, RecentTrade, build_problem
+from poise.optimize.problem import (
+    WASH_WINDOW,
+    HarvestMinimum,
+    Problem,
+    RecentTrade,
+    build_problem,
+)
 from poise.optimize.scenarios import Scenario, compare
 from poise.optimize.trades import Proposal
 from poise.settings import Settings
@@ -119,7 +125,13 @@ def load_problem(
         recent=[*bought, *recent_sales(sales, lots)],
         today=as_of.date(),
         firm_band=firm_band,
+        harvest=harvest_minimum(Settings()),
     )
+
+
+def harvest_minimum(settings: Settings) -> HarvestMinimum:
+    """The smallest loss worth harvesting — the monitor's setting, so the two agree."""
+    return HarvestMinimum(settings.harvest_min_loss, settings.harvest_min_loss_fraction)
 
 
 def load_history(
