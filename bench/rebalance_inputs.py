@@ -6,8 +6,8 @@
 :func:`make_account` builds the account from domain objects, exactly as the shell
 would hand it to the engine (:func:`poise.optimize.problem.build_problem`), and the
 risk model aligned with ``problem.holdings``
-(:func:`poise.optimize.risk.shrunk_covariance` on two years of daily prices). "Today"
-is 2022-12-28, the last day of the shared market data.
+(:func:`poise.optimize.risk.annual_covariance`, the engine's own, on two years of daily
+prices). "Today" is 2022-12-28, the last day of the shared market data.
 
 - **Prices.** The shared data (``../shared/data`` beside the repository, as the demo
   reads it) holds the real adjusted closes of 20 S&P 500 stocks. An account of up to
@@ -59,7 +59,7 @@ from poise.domain.models import Band, Model, ModelTarget, TargetKind, resolve
 from poise.domain.money import ZERO, cents
 from poise.domain.securities import Security, SecurityKind
 from poise.optimize.problem import WASH_WINDOW, Problem, build_problem
-from poise.optimize.risk import shrunk_covariance
+from poise.optimize.risk import annual_covariance
 
 __all__ = ["TODAY", "make_account"]
 
@@ -320,4 +320,4 @@ def make_account(
         raise ValueError("the account came out empty")
     column = {name: i for i, name in enumerate(ids)}
     aligned = [column[h.security_id] for h in problem.holdings]
-    return problem, shrunk_covariance(universe.levels[-RISK_DAYS - 1 :, aligned])
+    return problem, annual_covariance(universe.levels[-RISK_DAYS - 1 :, aligned])
