@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     risk_lookback_days: int = 730  # daily prices the risk model is estimated from
     min_trade: Decimal = Decimal(100)  # the smallest trade, in dollars
     min_trade_fraction: Decimal = Decimal("0.0005")  # ... as a fraction of the account
+    long_term_wait_days: int = 31  # a short-term gain this close to long-term is charged
 
     # Events
     bus: str = "inprocess"  # or "nats"

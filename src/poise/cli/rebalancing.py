@@ -135,6 +135,7 @@ def rebalance(
         min_trade=settings.min_trade if dollars is None else dollars,
         min_trade_fraction=settings.min_trade_fraction if pct is None else pct / 100,
         within_bands=within_bands,
+        long_term_wait_days=settings.long_term_wait_days,
     )
     if scenario:
         if method is not None:

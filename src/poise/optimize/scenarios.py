@@ -153,6 +153,7 @@ def optimize_settings(
     min_trade: Decimal = ZERO,
     min_trade_fraction: Decimal = ZERO,
     within_bands: bool = False,
+    long_term_wait_days: int = 31,
 ) -> OptimizeSettings:
     """Settings a person gave, checked: no weight, budget or size below zero."""
     found = [
@@ -165,6 +166,7 @@ def optimize_settings(
             ("maximum turnover", max_turnover),
             ("minimum trade", min_trade),
             ("minimum trade fraction", min_trade_fraction),
+            ("long-term wait", long_term_wait_days),
         )
         if value is not None and value < 0
     ]
@@ -182,6 +184,7 @@ def optimize_settings(
         min_trade=min_trade,
         min_trade_fraction=min_trade_fraction,
         within_bands=within_bands,
+        long_term_wait_days=long_term_wait_days,
     )
 
 

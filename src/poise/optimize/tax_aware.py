@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
@@ -42,7 +43,7 @@ import numpy.typing as npt
 
 from poise.domain.lots import TaxLot
 from poise.domain.money import ZERO
-from poise.domain.relief import is_long_term
+from poise.domain.relief import is_long_term, one_year_after
 from poise.optimize import grid
 from poise.optimize.bands import finish, sell_lots, settle, summarise
 from poise.optimize.check import Costs, violations
@@ -73,6 +74,7 @@ EXACT_UP_TO = 40  # securities: accounts this small are solved exactly in shares
 EXACT_LOTS_UP_TO = 200
 CENT = Decimal("0.01")
 EXACT_STEP = 5e-4  # ... when a grid step of the median holding is this much of the account
+WAITING_LISTED = 5  # lots waiting to turn long-term named in a proposal; then a count
 RESOLVE_UP_TO = 100  # securities: wash-sale meetings left are solved both ways this far
 
 
@@ -88,6 +90,7 @@ class OptimizeSettings:
     min_trade_fraction: Decimal = ZERO  # smallest trade, as a fraction of the account
     harvest_only: bool = False  # sell only lots at a loss (and buy to keep exposure)
     within_bands: bool = False  # every position ends inside its band (where it can)
+    long_term_wait_days: int = 31  # a short-term gain this close to long-term is charged
 
 
 Risk = RiskModel | Floats  # a factor model, or a covariance aligned with the holdings
@@ -98,6 +101,19 @@ def _risk(problem: Problem, risk: Risk) -> RiskModel:
     if isinstance(risk, RiskModel):
         return risk.restricted(ids)
     return RiskModel.of(ids, risk)
+
+
+def _days_to_long_term(lot: TaxLot, today: date) -> int:
+    """Days until a sale of ``lot`` is long-term (0 or less: it is already)."""
+    return (one_year_after(lot.held_since) + timedelta(days=1) - today).days
+
+
+def _wait_rate(problem: Problem, lot: TaxLot, window: int) -> Decimal:
+    """What waiting saves on each dollar of a lot's gain, when it turns long-term within
+    ``window`` days: the short-term rate less the long-term one (else nothing)."""
+    if 0 < _days_to_long_term(lot, problem.today) <= window:
+        return problem.short_rate - problem.long_rate
+    return ZERO
 
 
 def _lots(problem: Problem) -> list[tuple[int, TaxLot]]:
@@ -120,6 +136,10 @@ def _arrays(problem: Problem, risk: RiskModel, settings: OptimizeSettings) -> Ar
             for _, lot in lots
         ]
     )
+    waiting = np.array(
+        [float(_wait_rate(problem, lot, settings.long_term_wait_days)) for _, lot in lots]
+    )
+    rate = rate + waiting * (gain > 0) if len(lots) else rate
     closed = np.array(
         [
             bool(holdings[i].no_sell)
@@ -591,7 +611,30 @@ def _binding(problem: Problem, trades: list[Trade], settings: OptimizeSettings) 
     held_back = [h.security_id for h in problem.holdings if h.no_buy and h.target > ZERO]
     if held_back:
         found.append(f"may not buy model securities {', '.join(held_back)}")
+    waiting = _waiting(problem, trades, settings.long_term_wait_days)
+    if waiting:
+        found.append(f"kept to turn long-term: {waiting}")
     return found
+
+
+def _waiting(problem: Problem, trades: list[Trade], window: int) -> str:
+    """The lots at a short-term gain kept (in part or whole) that turn long-term within
+    ``window`` days, and what waiting saves on what is kept, in words ("" if none)."""
+    sold: dict[str, Decimal] = defaultdict(Decimal)
+    for sale in (sale for t in trades for sale in t.lots):
+        sold[sale.lot_id] += sale.quantity
+    kept = []
+    for h in problem.holdings:
+        for lot in h.lots:
+            shares = lot.quantity - sold[lot.lot_id]
+            rate = _wait_rate(problem, lot, window)
+            if shares > ZERO and rate > ZERO and h.price > lot.basis_per_share:
+                saves = shares * (h.price - lot.basis_per_share) * rate
+                days = _days_to_long_term(lot, problem.today)
+                kept.append(f"{h.security_id} lot {lot.lot_id} in {days} days (saves {saves:,.2f})")
+    if len(kept) > WAITING_LISTED:
+        kept = [*kept[:WAITING_LISTED], f"{len(kept) - WAITING_LISTED} more lots"]
+    return ", ".join(kept)
 
 
 def objective(
@@ -642,6 +685,8 @@ def objective(
             )
             allowed = 1.0 - washed if sale.gain < ZERO else 1.0
             tax += float(sale.gain * rate) * allowed
+            if sale.gain > ZERO:  # sold just before turning long-term: what waiting saves
+                tax += float(sale.gain * _wait_rate(problem, lot, settings.long_term_wait_days))
     tracking = _tracking(problem, shares, risk)
     cost = sum(float(settings.costs.of(t)) for t in trades)
     return settings.risk * tracking + settings.tax * tax / value + settings.cost * cost / value
