@@ -9,7 +9,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.optimize.test_bands import accounts
-from tests.optimize.test_optimize import cov_of, covariance, make
+from tests.optimize.test_optimize import cov_of, covariance, large_accounts, make
 
 from poise.domain.lots import TaxLot
 from poise.optimize.problem import Problem
@@ -48,6 +48,18 @@ def test_optimize_when_rounding_would_push_a_sale_over_the_tax_budget_then_the_s
 @settings(max_examples=60, deadline=None)
 @given(accounts(), st.decimals(0, 2000, places=2))
 def test_optimize_property_when_any_tax_budget_is_set_then_the_net_gain_realised_keeps_it(
+    problem: Problem, budget: Decimal
+) -> None:
+    names = [h.security_id for h in problem.holdings]
+    proposal = rebalance_optimize(
+        problem, covariance(names, ("AAA", "FND")), OptimizeSettings(tax_budget=budget)
+    )
+    assert realised(proposal) <= budget
+
+
+@settings(max_examples=15, deadline=None)
+@given(large_accounts(), st.decimals(0, 200_000, places=2))
+def test_optimize_property_when_a_large_account_is_rounded_by_heuristic_then_the_budget_holds(
     problem: Problem, budget: Decimal
 ) -> None:
     names = [h.security_id for h in problem.holdings]
