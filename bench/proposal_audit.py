@@ -10,7 +10,10 @@ risk model, and checks each proposal against rules recomputed here from the trad
 the lots and the prices — not from the figures the engine reports:
 
 - **churn**: no security both bought and sold in one proposal;
-- **dust**: no trade worth less than ``--min-trade`` dollars;
+- **dust**: no trade worth less than ``--min-trade`` dollars (default $1);
+- **minimum**: no trade below the firm's smallest trade (the larger of
+  ``POISE_MIN_TRADE`` and ``POISE_MIN_TRADE_FRACTION`` of the account), which every
+  method is run with, as ``poise rebalance`` runs it;
 - **cash**: cash after the trades (sales' proceeds less purchases, before costs, less
   the proposal's own cost) at least what must remain (reserve plus withdrawals);
 - **budget**: with a tax budget of 0, the realised net gain (proceeds less the lots'
@@ -76,7 +79,7 @@ def realised(problem: Problem, proposal: Proposal) -> Decimal:
 
 
 def breaches(
-    problem: Problem, proposal: Proposal, *, budget: bool, min_trade: Decimal
+    problem: Problem, proposal: Proposal, *, budget: bool, min_trade: Decimal, smallest: Decimal
 ) -> dict[str, tuple[Decimal, str]]:
     """Each rule the proposal breaks, with how badly and an example."""
     found: dict[str, tuple[Decimal, str]] = {}
@@ -93,6 +96,13 @@ def breaches(
             Decimal(len(dust)),
             f"{worst.side.value} {worst.quantity} {worst.security_id}"
             f" ${worst.quantity * worst.price:.2f}",
+        )
+    small = [t for t in proposal.trades if t.quantity * t.price < smallest]
+    if small:
+        worst = min(small, key=lambda t: t.quantity * t.price)
+        found["minimum"] = (
+            Decimal(len(small)),
+            f"{worst.security_id} ${worst.quantity * worst.price:.2f} of {smallest:.2f}",
         )
     flow = sum(
         (t.quantity * t.price * (1 if t.side is Side.SELL else -1) for t in proposal.trades),
@@ -123,7 +133,9 @@ def main() -> None:
     settings = Settings()
     with engine.connect() as connection:
         ids = [a.account_id for a in repo.accounts(connection)]
-    base = optimize_settings()
+    base = optimize_settings(
+        min_trade=settings.min_trade, min_trade_fraction=settings.min_trade_fraction
+    )
     methods = {
         "bands": Scenario.of_method("bands", base),
         "cash": Scenario.of_method("cash", base),
@@ -155,14 +167,16 @@ def main() -> None:
         results = compare(problem, history.covariance(), list(methods.values()))
         for (name, _), (_, proposal) in zip(methods.items(), results, strict=True):
             budget = name.endswith("budget 0")
-            for rule, (size, example) in breaches(
-                problem, proposal, budget=budget, min_trade=args.min_trade
-            ).items():
+            smallest = max(settings.min_trade, settings.min_trade_fraction * problem.value)
+            found = breaches(
+                problem, proposal, budget=budget, min_trade=args.min_trade, smallest=smallest
+            )
+            for rule, (size, example) in found.items():
                 tally[(name, rule)].append((size, account_id, example))
     print(f"{audited} accounts as of {AS_OF:%Y-%m-%d}, {len(methods)} methods each")
     print(f"{'method':<20} {'rule':<12} {'proposals':>9}  worst")
     for name in methods:
-        for rule in ("churn", "dust", "cash", "budget", "replacement"):
+        for rule in ("churn", "dust", "minimum", "cash", "budget", "replacement"):
             cases = tally.get((name, rule), [])
             worst = max(cases, default=None)
             shown = f"{worst[1]}: {worst[2]}" if worst else ""
