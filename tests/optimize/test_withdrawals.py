@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 from decimal import Decimal
 
 import numpy as np
@@ -11,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.optimize.test_bands import account, accounts, problem, withdrawal
 
+from poise.domain.lots import TaxLot
 from poise.optimize.bands import rebalance_bands
-from poise.optimize.cash import rebalance_cash
+from poise.optimize.cash import CashSettings, rebalance_cash
 from poise.optimize.check import Costs, violations
 from poise.optimize.problem import Problem
 from poise.optimize.tax_aware import OptimizeSettings, rebalance_optimize
@@ -84,3 +86,19 @@ def test_optimize_property_when_a_withdrawal_can_be_raised_then_cash_ends_at_wha
     assert violations(with_flow, list(proposal.trades), Costs()) == []
     if sellable(with_flow) * D("0.99") > with_flow.reserve - with_flow.cash + 1000:
         assert proposal.cash_after >= with_flow.reserve
+
+
+def test_raising_cash_when_the_need_is_below_the_smallest_trade_then_the_sale_is_the_smallest() -> (
+    None
+):
+    # $2,970 of cash against a $3,000 withdrawal: $30 short. The account holds 100 of
+    # FND at $50, a fund outside the model, traded in thousandths. Raising exactly $30
+    # would be a $30 ticket; with a $100 minimum the sale is at least $100, and cash
+    # ends a little above what must remain.
+    fund = [TaxLot("F1", "A1", "FND", D(100), D(4000), date(2020, 1, 2))]
+    short = problem(account(cash=D(2970)), lots=fund, cash_flows=[withdrawal("3000")])
+    proposal = rebalance_cash(short, CashSettings(min_trade=D(100)))
+    sales = [t for t in proposal.trades if t.side is Side.SELL]
+    assert sales, proposal.binding
+    assert all(t.quantity * t.price >= D(100) for t in proposal.trades)
+    assert proposal.cash_after >= D(3000)

@@ -207,7 +207,10 @@ def rebalance_bands(problem: Problem, settings: BandSettings | None = None) -> P
         return summarise(
             problem, [], method="bands", costs=settings.costs, binding=["empty account"]
         )
-    trades = raise_cash(problem, _sales(problem, settings, binding), settings.costs, binding)
+    smallest = max(settings.min_trade, settings.min_trade_fraction * problem.value)
+    trades = raise_cash(
+        problem, _sales(problem, settings, binding), settings.costs, binding, smallest=smallest
+    )
     raised = sum((cents(t.value) - settings.costs.of(t) for t in trades), ZERO)
     available = problem.cash + raised - problem.reserve
     trades += _buys(problem, settings, available, binding, {t.security_id for t in trades})

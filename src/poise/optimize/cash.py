@@ -63,7 +63,7 @@ def rebalance_cash(problem: Problem, settings: CashSettings | None = None) -> Pr
     value = problem.value
     keep = max(problem.reserve, cents(problem.cash_target * value))
     if problem.cash < problem.reserve:
-        trades = raise_cash(problem, [], settings.costs, binding)
+        trades = raise_cash(problem, [], settings.costs, binding, smallest=settings.min_trade)
     elif problem.cash > keep:
         trades = _invest(problem, problem.cash - keep, settings, binding)
     else:

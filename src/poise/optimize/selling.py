@@ -116,11 +116,15 @@ def raise_cash(
     *,
     closed: Collection[str] = (),
     reason: TradeReason = TradeReason.CASH_NEED,
+    smallest: Decimal = ZERO,
 ) -> list[Trade]:
     """``trades`` with more sold until cash ends at what must remain (the reserve plus
     the withdrawals asked for): overweight positions first, down to their targets,
     then the cheapest lots in tax for a dollar raised. Securities in ``closed`` (those
-    the trades buy) are not sold. What cannot be raised is said in ``binding``."""
+    the trades buy) are not sold. A sale is never smaller than ``smallest`` dollars
+    (the method's minimum trade): a need below it is met by a sale of the minimum, and
+    cash ends a little above what must remain. What cannot be raised is said in
+    ``binding``."""
 
     buys = [t for t in trades if t.side is Side.BUY]
     sales = {t.security_id: t for t in trades if t.side is Side.SELL}
@@ -150,8 +154,11 @@ def raise_cash(
         return True
 
     def step_past(h: Holding, dollars: Decimal) -> Decimal:
-        """Shares worth ``dollars`` gross of costs, and one grid step more."""
+        """Shares worth ``dollars`` gross of costs, and one grid step more — or, for a
+        security not sold yet, worth at least the smallest trade."""
         trading = h.security.trading
+        if h.security_id not in sales:
+            dollars = max(dollars, smallest)
         return grid.down(trading, dollars * (1 + costs.half_spread) / h.price) + trading.step
 
     def overweight(h: Holding) -> Decimal:
@@ -162,7 +169,7 @@ def raise_cash(
         if need <= ZERO or over <= ZERO:
             break
         more = min(step_past(h, need), grid.down(h.security.trading, over / h.price))
-        if more > ZERO:
+        if more > ZERO and (h.security_id in sales or more * h.price >= smallest):
             sell_up_to(h, sold(h) + more)
 
     for _ in range(sum(len(h.lots) for h in sellable) + len(sellable) + 1):
