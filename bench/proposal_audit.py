@@ -15,7 +15,9 @@ the lots and the prices — not from the figures the engine reports:
   ``POISE_MIN_TRADE`` and ``POISE_MIN_TRADE_FRACTION`` of the account), which every
   method is run with, as ``poise rebalance`` runs it;
 - **cash**: cash after the trades (sales' proceeds less purchases, before costs, less
-  the proposal's own cost) at least what must remain (reserve plus withdrawals);
+  the proposal's own cost) at least what must remain (reserve plus withdrawals) — or
+  the proposal says exactly why it cannot be raised (how much is short, and which
+  limit the user set stands in the way);
 - **budget**: with a tax budget of 0, the realised net gain (proceeds less the lots'
   basis, lot by lot) at most 0;
 - **replacement**: no replacement bought in an account whose gains are not taxed now.
@@ -109,7 +111,8 @@ def breaches(
         ZERO,
     )
     after = problem.cash + flow - proposal.cost
-    if after < problem.reserve - Decimal("0.01"):
+    said = any("short" in b and "raise" in b for b in proposal.binding)  # exactly why
+    if after < problem.reserve - Decimal("0.01") and not said:
         found["cash"] = (problem.reserve - after, f"keeps {after:,.2f} of {problem.reserve:,.2f}")
     gain = realised(problem, proposal)
     if budget and gain > Decimal("0.005"):

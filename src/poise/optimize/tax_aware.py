@@ -47,6 +47,7 @@ from poise.domain.relief import is_long_term, one_year_after
 from poise.optimize import grid
 from poise.optimize.bands import finish, sell_lots, settle, summarise
 from poise.optimize.check import Costs, violations
+from poise.optimize.infeasible import why_nothing
 from poise.optimize.problem import Problem
 from poise.optimize.program import (
     Arrays,
@@ -440,8 +441,10 @@ def rebalance_optimize(
         exact = _exact(problem, a, limits, weights)
         choice = _better(problem, choice, exact, risk=model, settings=settings, smallest=smallest)
     if choice is None:
-        binding = ["no trades satisfy every constraint (the tax budget, turnover or cash)"]
-        return summarise(problem, [], method="optimize", costs=costs, binding=binding)
+        why = why_nothing(
+            problem, tax_budget=settings.tax_budget, max_turnover=settings.max_turnover
+        )
+        return summarise(problem, [], method="optimize", costs=costs, binding=[why])
     binding = []
     if bands_held:
         binding.append("not every position can end inside its band; none ends further out")
