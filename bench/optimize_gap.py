@@ -33,6 +33,11 @@ went different ways are named (``harvest``: its loss lots sold, nothing of it bo
 ``keep``: bought, no loss sold; ``neither``), with the engine's continuous solution's
 way where it is not the way the shipped trades went.
 
+The same formulation, checked: ``prog bp`` is the same enumeration solved through the
+engine's own program (:class:`poise.optimize.program.Continuous`, Clarabel called
+directly) less the cvxpy optimum — about zero says the two are one problem, so a gap
+is the engine's choice, not its formulation.
+
 Same units, checked: the cvxpy objective expression is evaluated at the weights of
 optimize's own trades (shares × price / value, bought per security and sold per
 lot — exact, where turning the continuous optimum into trades would need a rounding
@@ -74,6 +79,7 @@ import sqlalchemy as sa
 
 from poise.domain.errors import ValidationError
 from poise.monitor.book import BandPolicy
+from poise.optimize import program as program_
 from poise.optimize.problem import Problem
 from poise.optimize.program import Arrays, Limits
 from poise.optimize.risk import RiskModel
@@ -186,11 +192,10 @@ class Optimum:
     solves: int
 
 
-def enumerate_optimum(a: Arrays, limits: Limits, met: list[int]) -> Optimum | None:
-    """The best of every assignment of the meetings: harvest (no buys) or keep."""
-    program = Continuous(a, limits)
-    best: Optimum | None = None
-    solves = 0
+def assignments(a: Arrays, met: list[int]) -> Iterator[tuple[Bools, Bools]]:
+    """Every way of settling the meetings, as (securities not bought, lots not sold):
+    at each, its harvest wins (nothing of it bought) or its position does (its loss
+    lots kept)."""
     for sides in itertools.product((False, True), repeat=len(met)):  # True: harvest
         forbid = np.zeros(len(a.held), dtype=bool)
         keep = np.zeros(len(a.lot_of), dtype=bool)
@@ -200,11 +205,32 @@ def enumerate_optimum(a: Arrays, limits: Limits, met: list[int]) -> Optimum | No
                 forbid |= members
             else:
                 keep |= a.lot_loss & members[a.lot_of]
+        yield forbid, keep
+
+
+def enumerate_optimum(a: Arrays, limits: Limits, met: list[int]) -> Optimum | None:
+    """The best of every assignment of the meetings, through cvxpy."""
+    program = Continuous(a, limits)
+    best: Optimum | None = None
+    solves = 0
+    for forbid, keep in assignments(a, met):
         found = program.solve(forbid=forbid, keep=keep)
         solves += 1
         if found is not None and (best is None or found[0] < best.value):
             best = Optimum(found[0], found[1], found[2], solves)
     return None if best is None else Optimum(best.value, best.buy, best.sell, solves)
+
+
+def engine_enumerated(a: Arrays, limits: Limits, met: list[int]) -> float:
+    """The same enumeration through the engine's own program (Clarabel, called
+    directly): the best objective (inf if no assignment has a solution)."""
+    program = program_.Continuous(a, limits)
+    values = [
+        _value(a, limits, way)
+        for forbid, keep in assignments(a, met)
+        if (way := program.solve(forbid=forbid, keep=keep)) is not None
+    ]
+    return min(values, default=float("inf"))
 
 
 def weights_of(problem: Problem, trades: tuple[Trade, ...]) -> tuple[Floats, Floats]:
@@ -248,6 +274,8 @@ class Row:
     line: str
     note: str = ""  # what optimize did differently, where the gap is large
     choosing: float = 0.0  # bp of the gap the engine's continuous solution already has
+    formulation: float = 0.0  # bp: the engine's program enumerated less the cvxpy optimum
+    check: float = 0.0  # bp: objective() less the cvxpy objective, at optimize's trades
 
 
 def accounts(engine: sa.Engine, settings: Settings) -> Iterator[tuple[str, Problem, RiskModel]]:
@@ -293,6 +321,7 @@ def compare(account_id: str, problem: Problem, risk: RiskModel, most_meetings: i
     scored = objective(problem, proposal.trades, risk, settings)
     buy, sell = weights_of(problem, proposal.trades)
     check = (scored - Continuous(a, limits).at(buy, sell)) * 1e4
+    formulation = (engine_enumerated(a, limits, met) - optimum.value) * 1e4
     engine_continuous = _continuous(a, limits)
     before = (
         float("nan")
@@ -302,7 +331,7 @@ def compare(account_id: str, problem: Problem, risk: RiskModel, most_meetings: i
     gap = (scored - optimum.value) * 1e4
     line = (
         f"{optimum.solves:>6} {scored:>10.6f} {optimum.value:>10.6f}"
-        f" {gap:>7.3f} {before:>8.3f} {check:>8.4f}"
+        f" {gap:>7.3f} {before:>8.3f} {check:>8.4f} {formulation:>8.4f}"
     )
     parts = f"{before:.2f} bp choosing, {gap - before:.2f} bp in shares"
     note = ""
@@ -326,7 +355,7 @@ def compare(account_id: str, problem: Problem, risk: RiskModel, most_meetings: i
         note = f"{account_id} ({gap:.2f} bp: {parts}): " + (
             "; ".join(differ) if differ else "the same side at every meeting"
         )
-    return Row(account_id, head, gap, line, note, before)
+    return Row(account_id, head, gap, line, note, before, formulation, check)
 
 
 def summary(rows: list[Row], seconds: float) -> None:
@@ -357,6 +386,12 @@ def summary(rows: list[Row], seconds: float) -> None:
         f" max {max(choosing):.3f} bp; whole shares: median {statistics.median(shares):.3f} bp,"
         f" max {max(shares):.3f} bp"
     )
+    print(
+        "  the same enumeration through the engine's own program differs from cvxpy's by at"
+        f" most {max(abs(r.formulation) for r in split):.4f} bp; objective() and the cvxpy"
+        " objective at optimize's trades by at most"
+        f" {max(abs(r.check) for r in split):.4f} bp"
+    )
     for row in rows:
         if row.note:
             print(f"  {row.note}")
@@ -371,6 +406,7 @@ def main() -> None:
     print(
         f"{'account':<14} {'secs':>4} {'lots':>4} {'meet':>4} {'solves':>6}"
         f" {'optimize':>10} {'optimum':>10} {'gap bp':>7} {'cont bp':>8} {'check bp':>8}"
+        f" {'prog bp':>8}"
     )
     rows: list[Row] = []
     started = time.perf_counter()
