@@ -48,10 +48,10 @@ excludes by construction; optimize never ships one).
 
 What is compared: the objective only — tracking error under the same factor model,
 lot-by-lot tax at the account's rates (a short-term gain about to turn long-term
-charged what waiting saves, as the engine charges it) and half-spread cost. What is
-not: whole shares (the optimum trades fractions, so a gap of a little is expected
-and cannot be negative unless rounding stepped outside a continuous limit, such as
-cash by a cent), the minimum trade size, commissions, and the rules a proposal is
+charged what waiting saves, as the engine charges it) and half-spread cost. What the
+optimum leaves out: whole shares (it trades fractions, so a gap of a little is
+expected, and it cannot be negative unless rounding stepped outside a continuous
+limit, such as cash by a cent), the minimum trade size, commissions, and the rules a proposal is
 checked against after rounding. A meeting here is any buy or loss sale at all; the
 engine calls a trade below half a grid step noise — so the optimum here is, if
 anything, a little stricter than the engine's.
