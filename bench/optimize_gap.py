@@ -62,14 +62,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cvxpy as cp
@@ -77,8 +73,6 @@ import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
 
-from poise.domain.errors import ValidationError
-from poise.monitor.book import BandPolicy
 from poise.optimize import program as program_
 from poise.optimize.problem import Problem
 from poise.optimize.program import Arrays, Limits
@@ -94,32 +88,16 @@ from poise.optimize.tax_aware import (
 )
 from poise.optimize.trades import Side, Trade
 from poise.settings import Settings
-from poise.store import repo
 from poise.store.engine import make_engine
-from poise.workflow.rebalance import load_history, load_problem
+from proposal_audit import AS_OF, demo_database, problems
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "gap"
-AS_OF = datetime(2022, 12, 28, 23, 59, 59, tzinfo=UTC)
 TRADED = 1e-7  # of the account's value ($0.10 in $1,000,000): less is a solver's noise
 MEDIAN_TARGET, MAX_TARGET = 0.5, 2.0  # bp
 
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
-
-
-def demo_database() -> str:
-    url = f"sqlite:///{OUT / 'demo.db'}"
-    if not (OUT / "demo.db").exists():
-        OUT.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "poise", "demo", "--json", "--out", str(OUT / "files")],
-            env={**os.environ, "POISE_DATABASE_URL": url},
-            cwd=OUT,
-            check=True,
-            capture_output=True,
-        )
-    return url
 
 
 class Continuous:
@@ -280,29 +258,10 @@ class Row:
 
 def accounts(engine: sa.Engine, settings: Settings) -> Iterator[tuple[str, Problem, RiskModel]]:
     """Each taxable account that is not held, its problem and risk model, by id."""
-    with engine.connect() as connection:
-        ids = [a.account_id for a in repo.accounts(connection)]
-    for account_id in ids:
-        try:
-            problem = load_problem(
-                engine,
-                account_id=account_id,
-                as_of=AS_OF,
-                firm_band=BandPolicy.preset(settings.band_preset).band(),
-                max_price_age=timedelta(days=settings.max_price_age_days),
-            )
-        except ValidationError:  # held, or no model: not rebalanced
-            continue
-        if not problem.account.registration.taxable:
-            continue
-        history = load_history(
-            engine,
-            problem=problem,
-            as_of=AS_OF,
-            lookback=timedelta(days=settings.risk_lookback_days),
-        )
-        ids_held = [h.security_id for h in problem.holdings]
-        yield account_id, problem, RiskModel.of(ids_held, history.covariance())
+    for problem, covariance in problems(engine, settings):
+        if problem.account.registration.taxable:
+            held = [h.security_id for h in problem.holdings]
+            yield problem.account.account_id, problem, RiskModel.of(held, covariance)
 
 
 def compare(account_id: str, problem: Problem, risk: RiskModel, most_meetings: int) -> Row:
@@ -402,7 +361,7 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=None)
     parser.add_argument("--most-meetings", type=int, default=10)
     args = parser.parse_args()
-    engine = make_engine(demo_database())
+    engine = make_engine(demo_database(OUT))
     print(
         f"{'account':<14} {'secs':>4} {'lots':>4} {'meet':>4} {'solves':>6}"
         f" {'optimize':>10} {'optimum':>10} {'gap bp':>7} {'cont bp':>8} {'check bp':>8}"

@@ -33,10 +33,15 @@ import os
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import sqlalchemy as sa
 
 from poise.domain.errors import ValidationError
 from poise.domain.money import ZERO
@@ -52,16 +57,18 @@ from poise.workflow.rebalance import load_history, load_problem
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out" / "audit"
 AS_OF = datetime(2022, 12, 28, 23, 59, 59, tzinfo=UTC)
+Floats = npt.NDArray[np.float64]
 
 
-def demo_database() -> str:
-    url = f"sqlite:///{OUT / 'demo.db'}"
-    if not (OUT / "demo.db").exists():
-        OUT.mkdir(parents=True, exist_ok=True)
+def demo_database(out: Path = OUT) -> str:
+    """The default demo firm, built once into ``out``: its database URL."""
+    url = f"sqlite:///{out / 'demo.db'}"
+    if not (out / "demo.db").exists():
+        out.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [sys.executable, "-m", "poise", "demo", "--json", "--out", str(OUT / "files")],
+            [sys.executable, "-m", "poise", "demo", "--json", "--out", str(out / "files")],
             env={**os.environ, "POISE_DATABASE_URL": url},
-            cwd=OUT,
+            cwd=out,
             check=True,
             capture_output=True,
         )
@@ -127,29 +134,12 @@ def breaches(
     return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=60)
-    parser.add_argument("--min-trade", type=Decimal, default=Decimal(1))
-    args = parser.parse_args()
-    engine = make_engine(demo_database())
-    settings = Settings()
+def problems(engine: sa.Engine, settings: Settings) -> Iterator[tuple[Problem, Floats]]:
+    """Each account that is not held, by id: its problem and the covariance of its
+    holdings, as ``poise rebalance`` loads them."""
     with engine.connect() as connection:
         ids = [a.account_id for a in repo.accounts(connection)]
-    base = optimize_settings(
-        min_trade=settings.min_trade, min_trade_fraction=settings.min_trade_fraction
-    )
-    methods = {
-        "bands": Scenario.of_method("bands", base),
-        "cash": Scenario.of_method("cash", base),
-        "optimize": Scenario.of_method("optimize", base),
-        "optimize, budget 0": Scenario.of_method("optimize", replace(base, tax_budget=ZERO)),
-    }
-    tally: dict[tuple[str, str], list[tuple[Decimal, str, str]]] = defaultdict(list)
-    audited = 0
     for account_id in ids:
-        if audited == args.accounts:
-            break
         try:
             problem = load_problem(
                 engine,
@@ -160,27 +150,73 @@ def main() -> None:
             )
         except ValidationError:  # held, or no model: not rebalanced
             continue
+        lookback = timedelta(days=settings.risk_lookback_days)
+        history = load_history(engine, problem=problem, as_of=AS_OF, lookback=lookback)
+        yield problem, history.covariance()
+
+
+METHODS = ("bands", "cash", "optimize", "optimize, budget 0")
+RULES = ("churn", "dust", "minimum", "cash", "budget", "replacement")
+Breach = tuple[str, str, str, Decimal, str]  # method, account, rule, how badly, example
+
+
+def audit(
+    engine: sa.Engine,
+    *,
+    methods: Sequence[str] = METHODS,
+    accounts: int | None = None,
+    dust: Decimal = Decimal(1),
+) -> tuple[int, list[Breach]]:
+    """Every method's proposal for each account (the first ``accounts`` not held), run
+    with the firm's smallest trade as ``poise rebalance`` runs it: how many accounts
+    were audited, and every rule a proposal breaks."""
+    settings = Settings()
+    base = optimize_settings(
+        min_trade=settings.min_trade, min_trade_fraction=settings.min_trade_fraction
+    )
+    scenarios = {
+        "bands": Scenario.of_method("bands", base),
+        "cash": Scenario.of_method("cash", base),
+        "optimize": Scenario.of_method("optimize", base),
+        "optimize, budget 0": Scenario.of_method("optimize", replace(base, tax_budget=ZERO)),
+    }
+    found: list[Breach] = []
+    audited = 0
+    for problem, covariance in problems(engine, settings):
+        if audited == accounts:
+            break
         audited += 1
-        history = load_history(
-            engine,
-            problem=problem,
-            as_of=AS_OF,
-            lookback=timedelta(days=settings.risk_lookback_days),
-        )
-        results = compare(problem, history.covariance(), list(methods.values()))
-        for (name, _), (_, proposal) in zip(methods.items(), results, strict=True):
-            budget = name.endswith("budget 0")
-            smallest = max(settings.min_trade, settings.min_trade_fraction * problem.value)
-            found = breaches(
-                problem, proposal, budget=budget, min_trade=args.min_trade, smallest=smallest
+        smallest = max(settings.min_trade, settings.min_trade_fraction * problem.value)
+        results = compare(problem, covariance, [scenarios[name] for name in methods])
+        for name, (_, proposal) in zip(methods, results, strict=True):
+            broken = breaches(
+                problem,
+                proposal,
+                budget=name.endswith("budget 0"),
+                min_trade=dust,
+                smallest=smallest,
             )
-            for rule, (size, example) in found.items():
-                tally[(name, rule)].append((size, account_id, example))
-    print(f"{audited} accounts as of {AS_OF:%Y-%m-%d}, {len(methods)} methods each")
+            found += [
+                (name, problem.account.account_id, rule, size, example)
+                for rule, (size, example) in broken.items()
+            ]
+    return audited, found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=60)
+    parser.add_argument("--min-trade", type=Decimal, default=Decimal(1))
+    args = parser.parse_args()
+    engine = make_engine(demo_database())
+    audited, found = audit(engine, accounts=args.accounts, dust=args.min_trade)
+    print(f"{audited} accounts as of {AS_OF:%Y-%m-%d}, {len(METHODS)} methods each")
     print(f"{'method':<20} {'rule':<12} {'proposals':>9}  worst")
-    for name in methods:
-        for rule in ("churn", "dust", "minimum", "cash", "budget", "replacement"):
-            cases = tally.get((name, rule), [])
+    for name in METHODS:
+        for rule in RULES:
+            cases = [
+                (size, account, why) for m, account, r, size, why in found if (m, r) == (name, rule)
+            ]
             worst = max(cases, default=None)
             shown = f"{worst[1]}: {worst[2]}" if worst else ""
             print(f"{name:<20} {rule:<12} {len(cases):>9}  {shown}")
