@@ -7,31 +7,20 @@ a loss has no tax value."""
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from bench.proposal_audit import audit
-
-from poise.demo import generate_firm, write_firm
-from poise.store.engine import make_engine
-from poise.store.migrate import upgrade
-from poise.workflow.ingest import ingest_paths
 
 
 @pytest.mark.slow
 def test_demo_when_every_account_is_rebalanced_then_no_proposal_breaks_a_rule(
-    tmp_path: Path,
+    demo_firm: sa.Engine,
 ) -> None:
-    # The rules do not depend on the database: SQLite is enough.
-    engine = make_engine(f"sqlite:///{tmp_path / 'poise.db'}")
-    upgrade(engine)
-    paths = write_firm(generate_firm(households=25, seed=7), tmp_path)
-    assert all(not r.refused for r in ingest_paths(engine, paths, today=date(2026, 1, 1)))
     # Dust is any trade below the firm's minimum here, not only below a dollar.
     audited, found = audit(
-        engine, methods=("bands", "optimize", "optimize, budget 0"), dust=Decimal(0)
+        demo_firm, methods=("bands", "optimize", "optimize, budget 0"), dust=Decimal(0)
     )
     assert audited >= 40
     assert found == []

@@ -66,6 +66,7 @@ def make(
     registration: Registration = Registration.TAXABLE,
     restrictions: Restrictions | None = None,
     recent: list[RecentTrade] | None = None,
+    securities: dict[str, Security] | None = None,
 ) -> Problem:
     cash_weight = D(1) - sum((D(w) for w in targets.values()), D(0))
     model = Model(
@@ -92,7 +93,7 @@ def make(
         lots=lots,
         prices={s: D(p) for s, p in prices.items()},
         model=resolve("M", {"M": model}),
-        securities=SECURITIES,
+        securities=securities or SECURITIES,
         today=TODAY,
         recent=recent or [],
         firm_band=Band(D("0.05"), D("0.25")),

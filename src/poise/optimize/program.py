@@ -39,6 +39,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 __all__ = [
+    "FINE",
     "TOLERANCE",
     "Arrays",
     "Continuous",
@@ -57,6 +58,7 @@ CUTS = 30  # outer-approximation rounds before the best integer solution found i
 NEAR = 2  # coarsest grid steps' weight either side of the continuous optimum
 FAER_FROM = 1000  # variables: from here on the faer factorisation is the faster one
 NODES = 200  # branch-and-bound nodes a mixed-integer solve may take; then its best stands
+FINE = 1e-5  # of the account: a grid step this small is a continuous variable, rounded after
 
 
 @contextmanager
@@ -170,7 +172,7 @@ class Continuous:
             np.concatenate([np.ones(n), -np.ones(n), np.ones(lots)]),
             a.held - a.target,
         )
-        zero = m.count
+        zero = self.lows = m.count
         # Nonnegative cone: −β ≤ 0, −σ ≤ 0, σ ≤ cap, β ≤ cap, cash, budgets.
         m.add(every_n, b_ + every_n, -1.0, np.zeros(n))
         m.add(every_lot, s_ + every_lot, -1.0, np.zeros(lots))
@@ -234,9 +236,13 @@ class Continuous:
         )
         self.blocks = (b_, s_, g_)
 
-    def solve(self, *, forbid: Bools | None = None, keep: Bools | None = None) -> Weights | None:
+    def solve(
+        self, *, forbid: Bools | None = None, keep: Bools | None = None,
+        fixed: Weights | None = None, free: Bools | None = None,
+    ) -> Weights | None:  # fmt: skip
         """The optimum with the securities ``forbid`` not bought and the lots ``keep``
-        not sold; None when no trades satisfy the constraints."""
+        not sold — or, given ``fixed``, every trade of a security not ``free`` exactly
+        as there; None when no trades satisfy the constraints."""
         a = self.a
         n, lots = len(a.held), len(a.lot_of)
         lot_cap = a.lot_cap if keep is None else np.where(keep, 0.0, a.lot_cap)
@@ -244,8 +250,16 @@ class Continuous:
         if forbid is not None:
             closed = closed | forbid
         rhs = self.rhs.copy()
+        rhs[self.lows : self.lows + n + lots] = 0.0
         rhs[self.caps : self.caps + lots] = lot_cap
         rhs[self.caps + lots : self.caps + lots + n] = np.where(closed, 0.0, self.most)
+        if fixed is not None and free is not None:
+            buy = np.where(free, 0.0, fixed.buy)
+            sell = np.where(free[a.lot_of], 0.0, fixed.sell)
+            rhs[self.lows : self.lows + n] = -buy
+            rhs[self.lows + n : self.lows + n + lots] = -sell
+            rhs[self.caps : self.caps + lots] = np.where(free[a.lot_of], lot_cap, sell)
+            rhs[self.caps + lots : self.caps + lots + n] = np.where(free & ~closed, self.most, buy)
         if not np.array_equal(rhs, self.rhs):
             self.solver.update(b=rhs)
             self.rhs = rhs
@@ -257,7 +271,8 @@ class Continuous:
             return None
         x = np.asarray(solution.x)
         b_, s_, g_ = self.blocks
-        return Weights(np.clip(x[b_:s_], 0, None), np.clip(np.minimum(x[s_:g_], lot_cap), 0, None))
+        buy = np.where(closed, 0.0, np.clip(x[b_:s_], 0, None))  # not a solver's 1e-12
+        return Weights(buy, np.clip(np.minimum(x[s_:g_], lot_cap), 0, None))
 
 
 def tracking(a: Arrays, gap: Floats) -> float:
@@ -281,14 +296,14 @@ class _Model:
 
     def columns(
         self, count: int, *, lower: Floats | float, upper: Floats | float, cost: Floats | float,
-        integer: bool = False,
+        integer: bool | Bools = False,
     ) -> int:  # fmt: skip
-        """Add ``count`` columns; the index of the first."""
+        """Add ``count`` columns (whole numbers where ``integer``); the index of the first."""
         first = self.count
         self.lower.append(np.broadcast_to(np.asarray(lower, dtype=np.float64), (count,)))
         self.upper.append(np.broadcast_to(np.asarray(upper, dtype=np.float64), (count,)))
         self.cost.append(np.broadcast_to(np.asarray(cost, dtype=np.float64), (count,)))
-        self.integer += [integer] * count
+        self.integer += np.broadcast_to(np.asarray(integer, dtype=bool), (count,)).tolist()
         self.count += count
         return first
 
@@ -399,8 +414,9 @@ def solve_shares(a: Arrays, limits: Limits, start: Weights | None) -> Steps | No
     if start is not None:
         _near(a, limits, start, (buy_low, buy_up), (sell_low, sell_up))
     m = _Model()
-    b_ = m.columns(n, lower=buy_low, upper=buy_up, cost=limits.cost * h * a.unit, integer=True)
-    s_ = m.columns(n, lower=sell_low, upper=sell_up, cost=0.0, integer=True)
+    whole = a.unit >= FINE  # a finer grid is solved continuous and rounded after
+    b_ = m.columns(n, lower=buy_low, upper=buy_up, cost=limits.cost * h * a.unit, integer=whole)
+    s_ = m.columns(n, lower=sell_low, upper=sell_up, cost=0.0, integer=whole)
     l_ = m.columns(lots, lower=0.0, upper=a.lot_cap, cost=limits.tax * a.lot_tax + limits.cost * h)
     drift = np.full(n, inf) if limits.drift is None else limits.drift
     g_ = m.columns(n, lower=-drift, upper=drift, cost=0.0)
@@ -412,8 +428,9 @@ def solve_shares(a: Arrays, limits: Limits, start: Weights | None) -> Steps | No
         m.row([(g_ + i, 1.0), (b_ + i, -a.unit[i]), (s_ + i, a.unit[i])], gap, gap)
     buys = [(b_ + i, a.unit[i]) for i in range(n)]
     sells = [(l_ + k, 1.0) for k in range(lots)]
+    margin = float(a.unit[~whole].sum()) * (1 + h)  # what rounding the fine grid may spend
     m.row([(c, (1 + h) * v) for c, v in buys] + [(c, -(1 - h)) for c, _ in sells], -inf,
-          a.cash)  # fmt: skip
+          a.cash - margin)  # fmt: skip
     if limits.turnover is not None:
         m.row(buys + sells, -inf, limits.turnover)
     if limits.gain is not None and lots:

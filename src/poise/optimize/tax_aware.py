@@ -16,17 +16,20 @@ budget (the most net realised gain allowed, possibly 0); optionally, every posit
 inside its band.
 
 A loss sale and a buy of the same (substantially identical) security in one proposal
-would be a wash sale: :func:`_continuous` decides, security by security, whether the
-harvest or the position wins, and a harvest's exposure comes back through the
-security's replacement candidates, which the problem includes.
+would be a wash sale: :mod:`poise.optimize.meetings` decides, identity by identity
+and all together, whether the harvest or the position wins, and a harvest's exposure
+comes back through the security's replacement candidates, which the problem includes.
 
 The arithmetic is in :mod:`poise.optimize.program`: the continuous problem is solved
-by Clarabel, called directly. Shares, not weights: a small account (``_small``) is also
-solved exactly in whole grid steps (mixed-integer, HiGHS; the minimum trade size
-exactly too), and the better of that and the heuristic is kept. The heuristic rounds
-each buy and each sale to the nearest grid step, leaves out a trade below the minimum
-size and solves the rest again, and trims buys when rounding leaves cash short. Either
-way the floats become share counts in :mod:`poise.optimize.grid`, exactly.
+by Clarabel, called directly. Shares, not weights: the continuous optimum is rounded
+to the nearest grid step, a trade below the minimum size left out and the rest solved
+again, and buys trimmed when rounding leaves cash short. In a small account
+(``_small``), where a share is a visible weight, two more ways to whole shares are
+tried and the best of the three kept: coordinate descent over the whole-share
+securities with the fractional ones solved again around them
+(:mod:`poise.optimize.whole`), and the problem solved in whole grid steps by HiGHS
+(mixed-integer; the minimum trade size exactly too). Either way the floats become
+share counts in :mod:`poise.optimize.grid`, exactly.
 Either way the result is checked against every rule like any method's, and never
 shipped broken.
 """
@@ -44,19 +47,12 @@ import numpy.typing as npt
 from poise.domain.lots import TaxLot
 from poise.domain.money import ZERO
 from poise.domain.relief import is_long_term, one_year_after
-from poise.optimize import grid
+from poise.optimize import grid, meetings, whole
 from poise.optimize.bands import finish, sell_lots, settle, summarise
 from poise.optimize.check import Costs, violations
 from poise.optimize.infeasible import why_nothing
 from poise.optimize.problem import Problem
-from poise.optimize.program import (
-    Arrays,
-    Continuous,
-    Limits,
-    Weights,
-    solve_shares,
-    tracking,
-)
+from poise.optimize.program import Arrays, Limits, Weights, solve_shares
 from poise.optimize.risk import RiskModel
 from poise.optimize.trades import Proposal, Side, Trade, TradeReason
 
@@ -76,7 +72,6 @@ EXACT_LOTS_UP_TO = 200
 CENT = Decimal("0.01")
 EXACT_STEP = 5e-4  # ... when a grid step of the median holding is this much of the account
 WAITING_LISTED = 5  # lots waiting to turn long-term named in a proposal; then a count
-RESOLVE_UP_TO = 100  # securities: wash-sale meetings left are solved both ways this far
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,103 +199,9 @@ def _limits(problem: Problem, settings: OptimizeSettings, *, relaxed: bool = Fal
 
 
 def _continuous(a: Arrays, limits: Limits) -> Weights | None:
-    """The continuous optimum, without a loss sale and a buy of the same identity.
-
-    Where the first solution has both, two ways out are solved and the better kept:
-    each identity goes the way the first solution moved it (a net seller harvests and
-    is not bought — replacements keep its exposure; a net buyer keeps its loss lots),
-    or every harvest wins. (Every position winning as a third way was never the best
-    in 1,000 random accounts, so it is not paid for.) Where meetings are left, the
-    problem is solved twice more, with their harvests winning and with their
-    positions winning, and the better kept — in an account of up to
-    ``RESOLVE_UP_TO`` securities. In a larger one (where the harvests winning was the
-    better way in every benchmark account, so it is the only one solved), their
-    harvests win once more, and what is still left loses the side the objective
-    misses less.
-    """
-    program = Continuous(a, limits)
-    solution = program.solve()
-    if solution is None:
-        return None
-    clash = _clash(a, solution)
-    if not clash.any():
-        return solution
-    members = _of_identities(a, a.identity[clash])
-    sold = np.bincount(a.lot_of, weights=solution.sell, minlength=len(a.held))
-    net = np.bincount(a.identity, weights=solution.buy - sold, minlength=len(a.held))
-    sellers = members & (net[a.identity] < 0)
-    nothing = np.zeros(len(a.held), dtype=bool)
-    decisions = [(sellers, members & ~sellers), (members, nothing)]
-    if len(a.held) > RESOLVE_UP_TO:  # measured: in large accounts the harvests win
-        decisions = [(members, nothing)]
-    ways = []
-    for forbid, kept in decisions:  # (securities not bought, securities whose losses stay)
-        way = program.solve(forbid=forbid, keep=a.lot_loss & kept[a.lot_of])
-        if way is not None:
-            ways.append((_value(a, limits, way), way, forbid, kept))
-    if not ways:
-        return None
-    _, best, forbid, kept = min(ways, key=lambda way: way[0])
-    if not _clash(a, best).any():
-        return best
-    if len(a.held) > RESOLVE_UP_TO:  # their harvests win once more; what is left untangles
-        left = _of_identities(a, a.identity[_clash(a, best)])
-        again = program.solve(forbid=forbid | left, keep=a.lot_loss & kept[a.lot_of])
-        return _untangle(a, limits, again if again is not None else best)
-    left = _of_identities(a, a.identity[_clash(a, best)])
-    last: list[tuple[float, Weights]] = []
-    for more_forbid, more_kept in ((left, nothing), (nothing, left)):
-        way = program.solve(
-            forbid=forbid | more_forbid, keep=a.lot_loss & (kept | more_kept)[a.lot_of]
-        )
-        if way is not None:
-            clash = _of_identities(a, a.identity[_clash(a, way)])  # rare: its buys go
-            way = Weights(np.where(clash, 0.0, way.buy), way.sell)
-            last.append((_value(a, limits, way), way))
-    return min(last, key=lambda way: way[0])[1] if last else None
-
-
-def _untangle(a: Arrays, limits: Limits, solution: Weights) -> Weights:
-    """Each meeting loses the side whose loss costs the objective less: the loss sales
-    or the buys."""
-    for identity in np.unique(a.identity[_clash(a, solution)]):
-        members = a.identity == identity
-        losses = a.lot_loss & members[a.lot_of]
-        ways = (
-            Weights(solution.buy, np.where(losses, 0.0, solution.sell)),
-            Weights(np.where(members, 0.0, solution.buy), solution.sell),
-        )
-        solution = min(ways, key=lambda way: _value(a, limits, way))
-    return solution
-
-
-def _value(a: Arrays, limits: Limits, weights: Weights) -> float:
-    """The objective of a continuous solution."""
-    sold = np.bincount(a.lot_of, weights=weights.sell, minlength=len(a.held))
-    gap = a.held - a.target + weights.buy - sold
-    traded = float(weights.buy.sum() + weights.sell.sum())
-    return (
-        limits.risk * tracking(a, gap)
-        + limits.tax * float(a.lot_tax @ weights.sell)
-        + limits.cost * a.half_spread * traded
-    )
-
-
-def _clash(a: Arrays, solution: Weights) -> Bools:
-    """Securities bought whose identity also sells a lot at a loss — each trade at
-    least half a grid step, below which it is a solver's noise and rounds away."""
-    half = a.unit / 2
-    sold = (solution.sell > half[a.lot_of]) & a.lot_loss
-    clash: Bools = _of_identities(a, a.identity[a.lot_of[sold]]) & (solution.buy > half)
-    return clash
-
-
-def _of_identities(a: Arrays, identities: npt.NDArray[np.int64]) -> Bools:
-    """The securities of any of ``identities``."""
-    chosen = np.zeros(len(a.held), dtype=bool)
-    chosen[identities] = True  # identities are numbered 0 … n−1
-    picked: Bools = chosen[a.identity]
-    return picked
+    """The continuous optimum, with every wash-sale meeting settled
+    (:mod:`poise.optimize.meetings`); None when no trades satisfy the constraints."""
+    return meetings.settle(a, limits).weights
 
 
 Choice = tuple[dict[int, Decimal], dict[int, Decimal]]  # shares to buy by security, to sell by lot
@@ -437,9 +338,14 @@ def rebalance_optimize(
                 break
     if choice is not None:
         choice = _shipped(problem, choice, settings, smallest)
-    if _small(a):  # whole shares matter: solve exactly in shares, keep the better
-        exact = _exact(problem, a, limits, weights)
-        choice = _better(problem, choice, exact, risk=model, settings=settings, smallest=smallest)
+    if _small(a):  # whole shares matter: two more ways to them, and the best is kept
+        for other in (
+            None if weights is None else _round(problem, a, whole.polish(a, limits, weights)),
+            _exact(problem, a, limits, weights),
+        ):
+            choice = _better(
+                problem, choice, other, risk=model, settings=settings, smallest=smallest
+            )
     if choice is None:
         why = why_nothing(
             problem, tax_budget=settings.tax_budget, max_turnover=settings.max_turnover
@@ -450,7 +356,7 @@ def rebalance_optimize(
         binding.append("not every position can end inside its band; none ends further out")
     trades = _sized(problem, choice, smallest)
     proposal = finish(problem, trades, method="optimize", costs=costs, binding=binding)
-    over = _over_budget(list(proposal.trades), settings.tax_budget)
+    over = _over_budget(problem, list(proposal.trades), settings.tax_budget)
     if over:  # the tax budget is never shipped broken
         binding = [*proposal.binding, over]
         return summarise(problem, [], method="optimize", costs=costs, binding=binding)
@@ -465,17 +371,17 @@ def _sized(problem: Problem, choice: Choice, smallest: Decimal) -> list[Trade]:
 
 
 def _better(
-    problem: Problem, choice: Choice | None, exact: Choice | None, *, risk: RiskModel,
+    problem: Problem, choice: Choice | None, other: Choice | None, *, risk: RiskModel,
     settings: OptimizeSettings, smallest: Decimal,
 ) -> Choice | None:  # fmt: skip
-    """The better of the heuristic's choice and the exact one, each as it would ship."""
-    if exact is None:
+    """The better of two choices, each as it would ship (``choice`` already is)."""
+    if other is None:
         return choice
-    exact = _shipped(problem, exact, settings, smallest)
-    if choice is None or _score(problem, exact, risk, settings, smallest) < _score(
+    other = _shipped(problem, other, settings, smallest)
+    if choice is None or _score(problem, other, risk, settings, smallest) < _score(
         problem, choice, risk, settings, smallest
     ):
-        return exact
+        return other
     return choice
 
 
@@ -527,14 +433,19 @@ def _cut(
             sell[k] -= take
 
 
-def _realised(trades: list[Trade]) -> Decimal:
-    """The net gain trades realise, lot by lot, as the proposal reports it."""
-    return sum((sale.gain for t in trades for sale in t.lots), ZERO)
+def _realised(problem: Problem, trades: list[Trade]) -> Decimal:
+    """The net gain trades realise, lot by lot, exactly: each lot's gain unrounded (a
+    proposal shows each to the cent, and cents of one way and the other can hide a
+    fraction of a cent of gain)."""
+    basis = {lot.lot_id: lot.basis_per_share for h in problem.holdings for lot in h.lots}
+    return sum(
+        (sale.quantity * (t.price - basis[sale.lot_id]) for t in trades for sale in t.lots), ZERO
+    )
 
 
-def _over_budget(trades: list[Trade], budget: Decimal | None) -> str:
+def _over_budget(problem: Problem, trades: list[Trade], budget: Decimal | None) -> str:
     """Why trades break the tax budget ("" when they keep it)."""
-    gains = _realised(trades)
+    gains = _realised(problem, trades)
     if budget is None or gains <= budget:
         return ""
     return (
@@ -557,7 +468,7 @@ def _within_budget(
     lots = _lots(problem)
     buy, sell = choice[0], dict(choice[1])
     for _ in range(4 * len(sell) + 4):
-        excess = _realised(_sized(problem, (buy, sell), smallest)) - budget
+        excess = _realised(problem, _sized(problem, (buy, sell), smallest)) - budget
         gaining = [k for k in sell if _gain_a_share(problem, lots[k]) > ZERO]
         if excess <= ZERO or not gaining:
             break

@@ -1,0 +1,235 @@
+"""Where a loss sale meets a buy of the same identity: which side wins.
+
+A loss sale and a buy of the same (or a substantially identical) security in one
+proposal would be a wash sale (IRS Publication 550), so at each such *meeting* one
+side must give way: the harvest wins (nothing of the identity is bought; a
+replacement, a security of another identity, keeps the exposure) or the position
+does (the identity's loss lots are kept). The choices are coupled — harvesting one
+identity may rule out the very security that would replace another's — so they are
+made together, by branch and bound over the continuous problem of
+:mod:`poise.optimize.program`:
+
+* the problem with both sides allowed everywhere is a relaxation: its optimum is a
+  lower bound on every way of settling the meetings, and so is the optimum of any
+  node (some meetings settled, the rest free) on every way below it;
+* a node whose solution has no meeting left is a way: the best found so far is the
+  incumbent; a node whose bound is no better than the incumbent is pruned;
+* otherwise the node branches on its largest meeting (the identity with the most
+  weight on its smaller side): harvest, or keep.
+
+A first incumbent comes from a dive — each meeting settled the way the solution moved
+it (a net seller harvests, a net buyer keeps), again until none is left — and from
+every harvest winning. Then the nodes are searched best bound first, each solved when
+it is taken (a re-solve is only a new right-hand side for Clarabel: under a
+millisecond in a small account). Where the first solution has up to
+``EXACT_MEETINGS`` meetings the search runs to the end and is exact, to ``GAP`` (at
+most ``2 ** (meetings + 1)`` solves; in the demo firm 6 at the median). Beyond, the
+relaxation is too loose to prove anything in time — each free meeting may sell its
+losses and buy them back — so the dives alone decide, in a few solves: a heuristic,
+measured against the exact search in ``bench/optimize_gap.py``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from poise.optimize.program import Arrays, Continuous, Limits, Weights, tracking
+
+__all__ = ["GAP", "Settled", "clash", "of_identities", "settle", "sides", "value"]
+
+Bools = npt.NDArray[np.bool_]
+GAP = 1e-7  # of the account's value: a bound this close to the incumbent cannot beat it
+EXACT_MEETINGS = 8  # meetings in the first solution: up to this many, the search is exact
+DIVE_SOLVES = 4  # solves after the first the dives may take beyond it
+LARGE = 100  # securities: from here on a solve costs tens of milliseconds ...
+LARGE_SOLVES = 2  # ... and the dive takes this many after the first
+
+Decisions = tuple[tuple[int, bool], ...]  # (identity, harvest?) sorted by identity
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """The way the meetings were settled: the solution, how many solves it took, and
+    whether the search finished (so the solution is the optimum, to ``GAP``)."""
+
+    weights: Weights | None
+    solves: int
+    proven: bool
+
+
+def value(a: Arrays, limits: Limits, weights: Weights) -> float:
+    """The objective of a continuous solution."""
+    sold = np.bincount(a.lot_of, weights=weights.sell, minlength=len(a.held))
+    gap = a.held - a.target + weights.buy - sold
+    traded = float(weights.buy.sum() + weights.sell.sum())
+    return (
+        limits.risk * tracking(a, gap)
+        + limits.tax * float(a.lot_tax @ weights.sell)
+        + limits.cost * a.half_spread * traded
+    )
+
+
+def clash(a: Arrays, solution: Weights) -> Bools:
+    """Securities bought whose identity also sells a lot at a loss — each trade at
+    least half a grid step, below which it is a solver's noise and rounds away."""
+    half = a.unit / 2
+    sold = (solution.sell > half[a.lot_of]) & a.lot_loss
+    found: Bools = of_identities(a, a.identity[a.lot_of[sold]]) & (solution.buy > half)
+    return found
+
+
+def of_identities(a: Arrays, identities: Iterable[int] | npt.NDArray[np.int64]) -> Bools:
+    """The securities of any of ``identities``."""
+    chosen = np.zeros(len(a.held), dtype=bool)
+    chosen[np.fromiter(identities, dtype=np.int64)] = True  # numbered 0 … n−1
+    picked: Bools = chosen[a.identity]
+    return picked
+
+
+def sides(a: Arrays, solution: Weights) -> tuple[Bools, Bools]:
+    """How a solution settled its meetings, as (securities not to be bought: those of
+    an identity it harvests; lots not to be sold: the loss lots of an identity it
+    buys)."""
+    half = a.unit / 2
+    harvested = a.identity[a.lot_of[(solution.sell > half[a.lot_of]) & a.lot_loss]]
+    bought = a.identity[solution.buy > half]
+    keep: Bools = a.lot_loss & of_identities(a, bought)[a.lot_of]
+    return of_identities(a, harvested), keep
+
+
+class _Search:
+    """The branch and bound: each node a set of decisions, each solved once."""
+
+    def __init__(self, a: Arrays, limits: Limits, solves: int) -> None:
+        self.a, self.limits = a, limits
+        self.program = Continuous(a, limits)
+        self.left = solves
+        self.solved: dict[Decisions, tuple[float, Weights] | None] = {}
+        self.best: tuple[float, Weights] | None = None
+
+    def solve(self, decisions: Decisions) -> tuple[float, Weights] | None:
+        """The node's optimum and its value (None: no trades satisfy it), once."""
+        if decisions not in self.solved:
+            self.left -= 1
+            harvest = [i for i, wins in decisions if wins]
+            kept = [i for i, wins in decisions if not wins]
+            a = self.a
+            forbid = of_identities(a, harvest)
+            keep = a.lot_loss & of_identities(a, kept)[a.lot_of]
+            way = self.program.solve(forbid=forbid, keep=keep)
+            found = None if way is None else (value(a, self.limits, way), way)
+            self.solved[decisions] = found
+            if (
+                found is not None
+                and not clash(a, found[1]).any()
+                and (self.best is None or found[0] < self.best[0])
+            ):
+                self.best = found
+        return self.solved[decisions]
+
+    def meetings(self, way: Weights) -> list[tuple[float, int, bool]]:
+        """A solution's meetings, largest first: (weight on the smaller side, identity,
+        whether the identity is a net seller)."""
+        a = self.a
+        met = np.unique(a.identity[clash(a, way)])
+        sold = np.bincount(a.lot_of, weights=way.sell, minlength=len(a.held))
+        losses = np.bincount(
+            a.lot_of, weights=np.where(a.lot_loss, way.sell, 0.0), minlength=len(a.held)
+        )
+        ids = len(a.held)
+        net = np.bincount(a.identity, weights=way.buy - sold, minlength=ids)
+        bought = np.bincount(a.identity, weights=way.buy, minlength=ids)
+        harvested = np.bincount(a.identity, weights=losses, minlength=ids)
+        found = [(float(min(bought[i], harvested[i])), int(i), bool(net[i] < 0)) for i in met]
+        return sorted(found, reverse=True)
+
+    def dive(self, *, all_harvest: bool) -> Weights:
+        """Settle every meeting the way the solution moved it (or as a harvest), solve
+        again, until none is left, no trades satisfy it, or the solves run out; the
+        last solution found."""
+        decisions: Decisions = ()
+        found = self.solved[decisions]
+        assert found is not None
+        last = found[1]
+        while self.left > 0:
+            found = self.solve(decisions)
+            if found is None:
+                return last
+            last = found[1]
+            met = self.meetings(last)
+            if not met:
+                return last
+            chosen = dict(decisions)
+            chosen.update((i, all_harvest or seller) for _, i, seller in met)
+            if tuple(sorted(chosen.items())) == decisions:
+                return last  # nothing left to settle here (its meetings are noise)
+            decisions = tuple(sorted(chosen.items()))
+        return last
+
+    def search(self, root: tuple[float, Weights]) -> bool:
+        """Best bound first from the root, each node solved when it is taken (bounded
+        until then by its parent's value); True when it finished."""
+        heap: list[tuple[float, int, Decisions]] = [(root[0], 0, ())]
+        order = 1
+        while heap:
+            bound, _, decisions = heapq.heappop(heap)
+            if self.best is not None and bound >= self.best[0] - GAP:
+                return True  # every node left is bounded by this one, or worse
+            if decisions not in self.solved and self.left <= 0:
+                return False
+            found = self.solve(decisions)
+            if found is None or (self.best is not None and found[0] >= self.best[0] - GAP):
+                continue
+            decided = dict(decisions)
+            met = [m for m in self.meetings(found[1]) if m[1] not in decided]
+            if not met:
+                continue
+            _, identity, _ = met[0]
+            for wins in (True, False):
+                heapq.heappush(
+                    heap, (found[0], order, tuple(sorted((*decisions, (identity, wins)))))
+                )
+                order += 1
+        return True
+
+
+def settle(a: Arrays, limits: Limits, *, exact_up_to: int = EXACT_MEETINGS) -> Settled:
+    """The continuous optimum with every meeting settled: see the module. Exactly
+    where the first solution has at most ``exact_up_to`` meetings; else by the
+    dives alone."""
+    large = len(a.held) >= LARGE
+    search = _Search(a, limits, 1)
+    root = search.solve(())
+    if root is None:
+        return Settled(None, 1, proven=True)
+    if search.best is root:
+        return Settled(root[1], 1, proven=True)
+    met = len(search.meetings(root[1]))
+    exact = met <= exact_up_to
+    search.left = 2 ** (met + 2) if exact else LARGE_SOLVES if large else DIVE_SOLVES
+    last = search.dive(all_harvest=large)  # in large accounts the harvests won, measured
+    if not large:
+        search.dive(all_harvest=True)
+    proven = exact and search.search(root)
+    if search.best is None:  # nothing settled in time: each meeting loses its cheaper side
+        return Settled(_untangle(a, limits, last), len(search.solved), proven=False)
+    return Settled(search.best[1], len(search.solved), proven)
+
+
+def _untangle(a: Arrays, limits: Limits, solution: Weights) -> Weights:
+    """Each meeting loses the side whose loss costs the objective less: the loss sales
+    or the buys."""
+    for identity in np.unique(a.identity[clash(a, solution)]):
+        members = a.identity == identity
+        losses = a.lot_loss & members[a.lot_of]
+        ways = (
+            Weights(solution.buy, np.where(losses, 0.0, solution.sell)),
+            Weights(np.where(members, 0.0, solution.buy), solution.sell),
+        )
+        solution = min(ways, key=lambda way: value(a, limits, way))
+    return solution
