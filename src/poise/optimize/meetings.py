@@ -14,19 +14,24 @@ made together, by branch and bound over the continuous problem of
   node (some meetings settled, the rest free) on every way below it;
 * a node whose solution has no meeting left is a way: the best found so far is the
   incumbent; a node whose bound is no better than the incumbent is pruned;
-* otherwise the node branches on its largest meeting (the identity with the most
-  weight on its smaller side): harvest, or keep.
+* otherwise the node branches on the meeting with the most at stake (the tax its
+  loss sales save on the part bought back): harvest, or keep.
 
-A first incumbent comes from a dive — each meeting settled the way the solution moved
-it (a net seller harvests, a net buyer keeps), again until none is left — and from
-every harvest winning. Then the nodes are searched best bound first, each solved when
-it is taken (a re-solve is only a new right-hand side for Clarabel: under a
-millisecond in a small account). Where the first solution has up to
+A first incumbent comes from dives — each meeting settled the way the solution moved
+it (a net seller harvests, a net buyer keeps), again until none is left; every
+harvest winning; and, where two identities that may meet are twins (a correlation of
+at least ``TWIN``: SPY and VTI), the pair settled one harvesting into the other,
+each way round, the rest both ways. Then the nodes are searched best bound first,
+each solved when it is taken (a re-solve is only a new right-hand side for Clarabel:
+under a millisecond in a small account). Where the first solution has up to
 ``EXACT_MEETINGS`` meetings the search runs to the end and is exact, to ``GAP`` (at
-most ``2 ** (meetings + 1)`` solves; in the demo firm 6 at the median). Beyond, the
-relaxation is too loose to prove anything in time — each free meeting may sell its
-losses and buy them back — so the dives alone decide, in a few solves: a heuristic,
-measured against the exact search in ``bench/optimize_gap.py``.
+most ``2 ** (meetings + 1)`` solves besides the dives; in the demo firm 6 at the
+median, 163 at most). Beyond, the relaxation is too loose to prove anything in time
+— each free meeting may sell its losses and buy them back — so the dives alone
+decide, in a few solves: a heuristic, measured against the exact search in
+``bench/optimize_gap.py``. In an account of ``LARGE`` securities or more only the
+dive where every harvest wins is taken (it was the better in every benchmark
+account).
 """
 
 from __future__ import annotations
@@ -43,9 +48,12 @@ from poise.optimize.program import Arrays, Continuous, Limits, Weights, tracking
 __all__ = ["GAP", "Settled", "clash", "of_identities", "settle", "sides", "value"]
 
 Bools = npt.NDArray[np.bool_]
+Floats = npt.NDArray[np.float64]
 GAP = 1e-7  # of the account's value: a bound this close to the incumbent cannot beat it
 EXACT_MEETINGS = 8  # meetings in the first solution: up to this many, the search is exact
 DIVE_SOLVES = 4  # solves after the first the dives may take beyond it
+TWIN = 0.95  # correlation: identities this alike are each other's replacement
+TWIN_SOLVES = 8  # solves the dives from the twins' pairing may take
 LARGE = 100  # securities: from here on a solve costs tens of milliseconds ...
 LARGE_SOLVES = 2  # ... and the dive takes this many after the first
 
@@ -133,27 +141,30 @@ class _Search:
         return self.solved[decisions]
 
     def meetings(self, way: Weights) -> list[tuple[float, int, bool]]:
-        """A solution's meetings, largest first: (weight on the smaller side, identity,
-        whether the identity is a net seller)."""
+        """A solution's meetings, the most at stake first: (the tax its loss sales save,
+        on the part bought back — what settling it takes away —, identity, whether
+        the identity is a net seller)."""
         a = self.a
+        n = len(a.held)
         met = np.unique(a.identity[clash(a, way)])
-        sold = np.bincount(a.lot_of, weights=way.sell, minlength=len(a.held))
-        losses = np.bincount(
-            a.lot_of, weights=np.where(a.lot_loss, way.sell, 0.0), minlength=len(a.held)
-        )
-        ids = len(a.held)
-        net = np.bincount(a.identity, weights=way.buy - sold, minlength=ids)
-        bought = np.bincount(a.identity, weights=way.buy, minlength=ids)
-        harvested = np.bincount(a.identity, weights=losses, minlength=ids)
-        found = [(float(min(bought[i], harvested[i])), int(i), bool(net[i] < 0)) for i in met]
+        losses = np.where(a.lot_loss, way.sell, 0.0)
+
+        def by_identity(per_lot: Floats) -> Floats:
+            per_security = np.bincount(a.lot_of, weights=per_lot, minlength=n)
+            return np.bincount(a.identity, weights=per_security, minlength=n).astype(np.float64)
+
+        net = np.bincount(a.identity, weights=way.buy, minlength=n) - by_identity(way.sell)
+        bought = np.bincount(a.identity, weights=way.buy, minlength=n)
+        harvested, saved = by_identity(losses), by_identity(-a.lot_tax * losses)
+        share = np.minimum(bought, harvested) / np.maximum(harvested, 1e-18)
+        found = [(float(saved[i] * share[i]), int(i), bool(net[i] < 0)) for i in met]
         return sorted(found, reverse=True)
 
-    def dive(self, *, all_harvest: bool) -> Weights:
-        """Settle every meeting the way the solution moved it (or as a harvest), solve
-        again, until none is left, no trades satisfy it, or the solves run out; the
-        last solution found."""
-        decisions: Decisions = ()
-        found = self.solved[decisions]
+    def dive(self, decisions: Decisions = (), *, all_harvest: bool = False) -> Weights:
+        """From ``decisions``, settle every meeting the way the solution moved it (or
+        as a harvest), solve again, until none is left, no trades satisfy it, or the
+        solves run out; the last solution found."""
+        found = self.solved[()]
         assert found is not None
         last = found[1]
         while self.left > 0:
@@ -215,10 +226,52 @@ def settle(a: Arrays, limits: Limits, *, exact_up_to: int = EXACT_MEETINGS) -> S
     last = search.dive(all_harvest=large)  # in large accounts the harvests won, measured
     if not large:
         search.dive(all_harvest=True)
+        paired = _twins(a)
+        if paired:  # the twins paired each way round, the rest as before: both ways
+            search.left += TWIN_SOLVES
+            flipped = tuple((i, not wins) for i, wins in paired)
+            for start in (paired, flipped):
+                search.dive(start, all_harvest=True)
+                search.dive(start)
     proven = exact and search.search(root)
     if search.best is None:  # nothing settled in time: each meeting loses its cheaper side
         return Settled(_untangle(a, limits, last), len(search.solved), proven=False)
     return Settled(search.best[1], len(search.solved), proven)
+
+
+def _twins(a: Arrays) -> Decisions:
+    """Twins among the identities that may meet (a loss lot that may be sold, a
+    security that may be bought) — whose securities move together (a correlation of
+    at least ``TWIN``), each one's harvest the other's replacement: in each pair the
+    one with the more tax to save by harvesting harvests, the other keeps its losses
+    and holds the exposure. Greedily, the largest savings first."""
+    harvestable = set(a.identity[a.lot_of[a.lot_loss & (a.lot_cap > 0)]].tolist())
+    met = sorted(harvestable & set(a.identity[a.buy_cap > 0].tolist()))
+    if len(met) < 2:
+        return ()
+    inside = np.flatnonzero(of_identities(a, met))  # their securities, by identity
+    inside = inside[np.argsort(a.identity[inside], kind="stable")]
+    covariance = a.covariance[np.ix_(inside, inside)]
+    scale = np.sqrt(np.clip(np.diag(covariance), 1e-18, None))
+    correlation = covariance / np.outer(scale, scale)
+    np.fill_diagonal(correlation, -1.0)
+    starts = np.flatnonzero(np.r_[True, np.diff(a.identity[inside]) != 0])
+    alike = np.maximum.reduceat(np.maximum.reduceat(correlation, starts, axis=0), starts, axis=1)
+    np.fill_diagonal(alike, -1.0)  # an identity's own members are not its twin
+    saved = -np.bincount(
+        a.identity[a.lot_of], weights=np.where(a.lot_loss, a.lot_tax * a.lot_cap, 0.0),
+        minlength=len(a.held),
+    )[met]  # fmt: skip
+    decisions: dict[int, bool] = {}
+    for i in np.argsort(-saved, kind="stable").tolist():
+        if met[i] in decisions:
+            continue
+        free = [k for k in range(len(met)) if k != i and met[k] not in decisions]
+        if free:
+            twin = max(free, key=lambda k: alike[i, k])
+            if alike[i, twin] >= TWIN:
+                decisions[met[i]], decisions[met[twin]] = True, False
+    return tuple(sorted(decisions.items()))
 
 
 def _untangle(a: Arrays, limits: Limits, solution: Weights) -> Weights:
