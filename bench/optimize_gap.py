@@ -73,9 +73,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import os
 import statistics
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +90,7 @@ import sqlalchemy as sa
 from poise.optimize import meetings as meetings_
 from poise.optimize import program as program_
 from poise.optimize.problem import Problem
-from poise.optimize.program import Arrays, Limits
+from poise.optimize.program import FINE, Arrays, Limits
 from poise.optimize.risk import RiskModel
 from poise.optimize.tax_aware import (
     OptimizeSettings,
@@ -97,7 +100,6 @@ from poise.optimize.tax_aware import (
     rebalance_optimize,
 )
 from poise.optimize.trades import Side, Trade
-from poise.optimize.whole import FINE
 from poise.settings import Settings
 from poise.store.engine import make_engine
 
@@ -215,6 +217,20 @@ def enumerate_optimum(a: Arrays, limits: Limits, met: list[int]) -> Optimum | No
     return None if best is None else Optimum(best.value, best.buy, best.sell, solves)
 
 
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Standard output, at the file-descriptor level, goes nowhere inside."""
+    sys.stdout.flush()
+    saved, sink = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(sink, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(sink)
+
+
 @dataclass(frozen=True, slots=True)
 class Whole:
     """The optimum in whole grid steps, as a generic mixed-integer solver found it."""
@@ -275,10 +291,11 @@ def whole_optimum(a: Arrays, limits: Limits, met: list[int]) -> Whole:
         ]
     problem = cp.Problem(cp.Minimize(objective_ * 1e4), constraints)
     started = time.perf_counter()
-    problem.solve(
-        solver=cp.SCIP,
-        scip_params={"limits/time": 120, "limits/gap": 1e-9, "numerics/feastol": FEASTOL},
-    )
+    with quiet():  # SCIP writes a line on its LP tolerance to standard output, each solve
+        problem.solve(
+            solver=cp.SCIP,
+            scip_params={"limits/time": 120, "limits/gap": 1e-9, "numerics/feastol": FEASTOL},
+        )
     seconds = time.perf_counter() - started
     found = float("inf") if problem.value is None else float(problem.value) / 1e4
     return Whole(found, str(problem.status), seconds)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.firm_files import price_history, write_firm
+from tests.firm_files import ACCOUNTS, price_history, write_firm
 from typer.testing import CliRunner
 
 from poise.cli import app
@@ -271,3 +271,32 @@ def test_rebalance_when_a_security_was_sold_at_a_loss_then_it_is_bought_back_onl
     buys = {t["security_id"] for t in json.loads(text)["trades"] if t["side"] == "buy"}
     assert ("MSFT" in buys) is bought
     assert "BOND" in buys  # the rest of the account is rebalanced all the same
+
+
+def test_rebalance_when_the_account_sets_its_own_minimum_trade_then_it_stands_unless_the_run_says(
+    database_url: str, tmp_path: Path
+) -> None:
+    # The firm's smallest trade is $100; account 10000001's own file row says $1,500 —
+    # a custodian that charges a ticket fee, say. A run's --min-trade overrides both.
+    accounts = tmp_path / "own" / "accounts.csv"
+    accounts.parent.mkdir()
+    header, first, *rest = ACCOUNTS.splitlines()
+    accounts.write_text("\n".join([f"{header},min_trade", f"{first},1500", *rest]) + "\n")
+    load(database_url, tmp_path, **{"history.csv": price_history(100)})
+    code, text = poise("ingest", str(accounts), "--json", database_url=database_url)
+    assert code == 0, text
+    code, text = poise("accounts", "show", "10000001", "--json", database_url=database_url)
+    assert json.loads(text)["account"]["min_trade"] == {"amount": "1500", "fraction": None}
+    code, text = poise("accounts", "show", "10000001", database_url=database_url)
+    assert "smallest trade (the account's own): 1,500.00" in text
+
+    def trades(*args: str) -> list[D]:
+        code, text = poise(*REBALANCE, "--method", "optimize", *args, "--json",
+                           database_url=database_url)  # fmt: skip
+        assert code == 0, text
+        return [D(t["quantity"]) * D(t["price"]) for t in json.loads(text)["trades"]]
+
+    own = trades()
+    assert own
+    assert min(own) >= 1500
+    assert min(trades("--min-trade", "0")) < 1500  # the run's word is the last

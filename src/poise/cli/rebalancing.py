@@ -110,8 +110,9 @@ def rebalance(
     With --scenario, every scenario named is run on the same account and risk model,
     their trade-offs are printed side by side, and the first one's proposal is kept.
     """
+    from poise.domain.accounts import MinTrade
     from poise.monitor.book import BandPolicy
-    from poise.optimize.scenarios import Scenario, choose, optimize_settings
+    from poise.optimize.scenarios import Scenario, choose, optimize_settings, with_min_trade
     from poise.settings import Settings
     from poise.workflow.rebalance import load_history, load_problem, propose
 
@@ -160,6 +161,12 @@ def rebalance(
     )
     history = load_history(
         engine, problem=problem, as_of=at, lookback=timedelta(days=settings.risk_lookback_days)
+    )
+    chosen = with_min_trade(
+        chosen,
+        problem.account.min_trade,
+        run=MinTrade(dollars, None if pct is None else pct / 100),
+        firm=MinTrade(settings.min_trade, settings.min_trade_fraction),
     )
     proposed = propose(engine, problem=problem, scenarios=chosen, history=history, as_of=at)
     kept_json: dict[str, object] = {}

@@ -333,6 +333,13 @@ def accounts_show(
             f"restrictions: do not buy {sorted(r.do_not_buy)}, do not sell {sorted(r.do_not_sell)},"
             f" excluded tags {sorted(r.excluded_tags)}"
         )
+    own = a.min_trade
+    if own.amount is not None or own.fraction is not None:
+        parts = [
+            "" if own.amount is None else _money(own.amount),
+            "" if own.fraction is None else f"{own.fraction:%} of the account",
+        ]
+        out.print(f"smallest trade (the account's own): {' or '.join(p for p in parts if p)}")
     table = Table(title="holdings")
     for column in ("security", "quantity", "basis", "value", "weight", "target", "gain"):
         _column(table, column, number=column != "security")
@@ -377,6 +384,10 @@ def _account_json(a: Account) -> dict[str, object]:
         "tolerance": {
             "absolute": ratio(a.tolerance.absolute),
             "relative": ratio(a.tolerance.relative),
+        },
+        "min_trade": {
+            "amount": a.min_trade.amount,
+            "fraction": ratio(a.min_trade.fraction),
         },
     }
 

@@ -18,6 +18,7 @@ __all__ = [
     "Account",
     "CashReserve",
     "Household",
+    "MinTrade",
     "Registration",
     "Restrictions",
     "TaxRates",
@@ -92,6 +93,21 @@ class CashReserve:
 
 
 @dataclass(frozen=True, slots=True)
+class MinTrade:
+    """An account's own smallest trade, overriding the firm's: dollars, a fraction of
+    the account's value, or both (the larger); None where the firm's stands."""
+
+    amount: Decimal | None = None
+    fraction: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if self.amount is not None and self.amount < ZERO:
+            raise ValidationError("a minimum trade cannot be negative")
+        if self.fraction is not None and not _is_rate(self.fraction):
+            raise ValidationError("a minimum trade fraction must lie between 0 and 1")
+
+
+@dataclass(frozen=True, slots=True)
 class Restrictions:
     """What may not be done in an account, by security id or by security tag."""
 
@@ -125,6 +141,7 @@ class Account:
     tax_rates: TaxRates = field(default_factory=TaxRates)
     harvest: bool = False
     tolerance: Band = field(default_factory=Band)  # overrides of the model's bands
+    min_trade: MinTrade = field(default_factory=MinTrade)  # overrides of the firm's
 
     def __post_init__(self) -> None:
         if not self.account_id.strip():

@@ -263,6 +263,8 @@ ACCOUNTS = FileFormat(
         Column("harvest", ColumnType.BOOLEAN, default="false", doc="loss harvesting on"),
         Column("band_abs", ColumnType.NON_NEGATIVE, doc="absolute band override"),
         Column("band_rel", ColumnType.NON_NEGATIVE, doc="relative band override"),
+        Column("min_trade", ColumnType.NON_NEGATIVE, doc="smallest trade override, dollars"),
+        Column("min_trade_pct", ColumnType.RATE, doc="smallest trade override, of value"),
     ),
 )
 

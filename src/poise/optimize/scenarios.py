@@ -23,6 +23,7 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
+from poise.domain.accounts import MinTrade
 from poise.domain.errors import ValidationError
 from poise.domain.money import ZERO, cents
 from poise.optimize.bands import BandSettings, rebalance_bands
@@ -45,6 +46,7 @@ __all__ = [
     "optimize_settings",
     "run",
     "tradeoffs",
+    "with_min_trade",
 ]
 
 Floats = npt.NDArray[np.float64]
@@ -186,6 +188,24 @@ def optimize_settings(
         within_bands=within_bands,
         long_term_wait_days=long_term_wait_days,
     )
+
+
+def with_min_trade(
+    scenarios: Sequence[Scenario], account: MinTrade, *, run: MinTrade, firm: MinTrade
+) -> list[Scenario]:
+    """``scenarios`` with the smallest trade each of its two parts — dollars, and a
+    fraction of the account — from the run where given, else from the account's own,
+    else the firm's."""
+
+    def first(*values: Decimal | None) -> Decimal:
+        return next((v for v in values if v is not None), ZERO)
+
+    amount = first(run.amount, account.amount, firm.amount)
+    fraction = first(run.fraction, account.fraction, firm.fraction)
+    return [
+        replace(s, settings=replace(s.settings, min_trade=amount, min_trade_fraction=fraction))
+        for s in scenarios
+    ]
 
 
 def run(problem: Problem, risk: Risk, scenario: Scenario) -> Proposal:

@@ -109,6 +109,8 @@ accounts = sa.Table(
     sa.Column("harvest", sa.Boolean, nullable=False),
     sa.Column("band_abs", Exact),
     sa.Column("band_rel", Exact),
+    sa.Column("min_trade", Exact),
+    sa.Column("min_trade_pct", Exact),
 )
 
 clients = sa.Table(

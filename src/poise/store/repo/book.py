@@ -13,6 +13,7 @@ from poise.domain.accounts import (
     Account,
     CashReserve,
     Household,
+    MinTrade,
     Registration,
     Restrictions,
     TaxRates,
@@ -64,6 +65,7 @@ def _account(row: sa.Row[tuple[object, ...]]) -> Account:
         tax_rates=TaxRates(short_term=m["st_rate"], long_term=m["lt_rate"], state=m["state_rate"]),
         harvest=bool(m["harvest"]),
         tolerance=Band(absolute=m["band_abs"], relative=m["band_rel"]),
+        min_trade=MinTrade(amount=m["min_trade"], fraction=m["min_trade_pct"]),
     )
 
 
