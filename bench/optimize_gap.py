@@ -241,39 +241,36 @@ class Whole:
 
 
 def whole_optimum(a: Arrays, limits: Limits, met: list[int]) -> Whole:
-    """The same problem with every security traded in whole grid steps (shares of a
-    stock, thousandths of a fund's share), through cvxpy and SCIP: the steps bought and
-    sold of each security are integers, each lot's sale continuous and summing to its
-    security's, and each meeting a binary — its loss lots sold or its securities
-    bought, not both. The objective is scaled to basis points for the solver, whose
-    tolerances are absolute."""
+    """The same problem in whole grid steps, through cvxpy and SCIP: the weight bought
+    and sold of each security whose step is at least ``FINE`` of the account is a
+    whole number of steps (an integer each), each lot's sale continuous and summing to
+    its security's, and each meeting a binary — its loss lots sold or its securities
+    bought, not both. Weights, not step counts, are the variables, and the objective
+    is in basis points: the solver's tolerances are absolute."""
     n, lots = len(a.held), len(a.lot_of)
     h = a.half_spread
     coarse = np.flatnonzero(a.unit >= FINE)
-    bought = cp.Variable(n)
-    sold_steps = cp.Variable(n)
+    buy = cp.Variable(n, nonneg=True)  # weights, so the solver sees figures of order one
+    sell = cp.Variable(lots, nonneg=True)
     whole_buy = cp.Variable(len(coarse), integer=True)
     whole_sale = cp.Variable(len(coarse), integer=True)
-    sell = cp.Variable(lots, nonneg=True)
     summed = np.zeros((n, lots))
     summed[a.lot_of, np.arange(lots)] = 1.0
-    buy = cp.multiply(a.unit, bought)
     gap = a.held - a.target + buy - summed @ sell
     risk = cp.norm(cp.hstack([a.exposures.T @ gap, cp.multiply(np.sqrt(a.specific), gap)]))
     traded = cp.sum(buy) + cp.sum(sell)
     objective_ = limits.risk * risk + limits.tax * (a.lot_tax @ sell) + limits.cost * h * traded
     most = max(a.cash, 0.0) + float(a.lot_cap.sum())
     constraints = [
-        bought >= 0,
-        sold_steps >= 0,
         sell <= a.lot_cap,
-        summed @ sell == cp.multiply(a.unit, sold_steps),
-        bought[coarse] == whole_buy,
-        sold_steps[coarse] == whole_sale,
+        buy[coarse] == cp.multiply(a.unit[coarse], whole_buy),
+        (summed @ sell)[coarse] == cp.multiply(a.unit[coarse], whole_sale),
+        whole_buy >= 0,
+        whole_sale >= 0,
         (1 + h) * cp.sum(buy) - (1 - h) * cp.sum(sell) <= a.cash,
     ]
     if (a.buy_cap <= 0).any():
-        constraints.append(bought[np.flatnonzero(a.buy_cap <= 0)] == 0)
+        constraints.append(buy[np.flatnonzero(a.buy_cap <= 0)] == 0)
     if limits.turnover is not None:
         constraints.append(traded <= limits.turnover)
     if limits.gain is not None and lots:

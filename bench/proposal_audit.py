@@ -52,6 +52,7 @@ from poise.optimize.trades import Proposal, Side, TradeReason
 from poise.settings import Settings
 from poise.store import repo
 from poise.store.engine import make_engine
+from poise.store.migrate import upgrade
 from poise.workflow.rebalance import load_history, load_problem
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,9 +62,14 @@ Floats = npt.NDArray[np.float64]
 
 
 def demo_database(out: Path = OUT) -> str:
-    """The default demo firm, built once into ``out``: its database URL."""
+    """The default demo firm, built once into ``out`` (its schema brought up to date
+    when it was built by an earlier revision): its database URL."""
     url = f"sqlite:///{out / 'demo.db'}"
-    if not (out / "demo.db").exists():
+    if (out / "demo.db").exists():
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+    else:
         out.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [sys.executable, "-m", "poise", "demo", "--json", "--out", str(out / "files")],
