@@ -5,8 +5,9 @@
 For each size — a 20-security / 80-lot account and a 500-security / 2,000-lot
 direct-indexing account, both of $1,000,000, built by ``rebalance_inputs.make_account``
 from the real shared prices — times ``rebalance_optimize`` end to end: the problem
-into arrays, the continuous solve (Clarabel, called directly; one to three solves
-when a loss sale and a buy of the same security meet), rounding to shares, lot
+into arrays, the continuous solves (Clarabel, called directly: one, then the search
+over where loss sales meet buys of the same identity — a few dives, or with up to 6
+such meetings the exact search, tens of solves), rounding to shares, lot
 instructions, the rule check and the proposal's figures. The risk model is built
 once per universe, as a firm-wide run builds it once for every account, and is not
 timed. Targets: ≤ 5 ms and ≤ 150 ms.

@@ -26,7 +26,7 @@ each solved when it is taken (a re-solve is only a new right-hand side for Clara
 under a millisecond in a small account). Where the first solution has up to
 ``EXACT_MEETINGS`` meetings the search runs to the end and is exact, to ``GAP`` (at
 most ``2 ** (meetings + 1)`` solves besides the dives; in the demo firm 6 at the
-median, 163 at most). Beyond, the relaxation is too loose to prove anything in time
+median, 128 at most). Beyond, the relaxation is too loose to prove anything in time
 — each free meeting may sell its losses and buy them back — so the dives alone
 decide, in a few solves: a heuristic, measured against the exact search in
 ``bench/optimize_gap.py``. In an account of ``LARGE`` securities or more only the
@@ -50,7 +50,7 @@ __all__ = ["GAP", "Settled", "clash", "of_identities", "settle", "sides", "value
 Bools = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float64]
 GAP = 1e-7  # of the account's value: a bound this close to the incumbent cannot beat it
-EXACT_MEETINGS = 8  # meetings in the first solution: up to this many, the search is exact
+EXACT_MEETINGS = 6  # meetings in the first solution: up to this many, the search is exact
 DIVE_SOLVES = 4  # solves after the first the dives may take beyond it
 TWIN = 0.95  # correlation: identities this alike are each other's replacement
 TWIN_SOLVES = 8  # solves the dives from the twins' pairing may take

@@ -122,19 +122,11 @@ def _arrays(problem: Problem, risk: RiskModel, settings: OptimizeSettings) -> Ar
     value = problem.value
     unit = np.array([float(h.security.trading.step * h.price / value) for h in holdings])
     gain = np.array([float(1 - lot.basis_per_share / holdings[i].price) for i, lot in lots])
-    rate = np.array(
-        [
-            float(
-                problem.long_rate
-                if is_long_term(lot.held_since, problem.today)
-                else problem.short_rate
-            )
-            for _, lot in lots
-        ]
-    )
-    waiting = np.array(
-        [float(_wait_rate(problem, lot, settings.long_term_wait_days)) for _, lot in lots]
-    )
+    days = [_days_to_long_term(lot, problem.today) for _, lot in lots]  # ≤ 0: long-term
+    short, long_ = float(problem.short_rate), float(problem.long_rate)
+    window = settings.long_term_wait_days
+    rate = np.array([long_ if d <= 0 else short for d in days])
+    waiting = np.array([short - long_ if 0 < d <= window else 0.0 for d in days])
     rate = rate + waiting * (gain > 0) if len(lots) else rate
     closed = np.array(
         [
@@ -215,17 +207,18 @@ def _round(problem: Problem, a: Arrays, weights: Weights) -> Choice:
     lots = _lots(problem)
     buy: dict[int, Decimal] = {}
     sell: dict[int, Decimal] = {}
+    sold = np.bincount(a.lot_of, weights=weights.sell, minlength=len(a.held))
+    near = 0.4 * a.unit  # less than this rounds to nothing: not worth the Decimal
     for i, h in enumerate(problem.holdings):
         trading, price = h.security.trading, float(h.price)
-        shares = grid.nearest(trading, float(weights.buy[i]) * value / price)
-        if shares > ZERO:
-            buy[i] = shares
-        mine = np.flatnonzero(a.lot_of == i)
-        if not len(mine):
-            continue
-        wanted = grid.nearest(trading, float(weights.sell[mine].sum()) * value / price)
-        if wanted > ZERO:
-            sell |= _from_lots(lots, mine, a, weights.sell, wanted)
+        if weights.buy[i] >= near[i]:
+            shares = grid.nearest(trading, float(weights.buy[i]) * value / price)
+            if shares > ZERO:
+                buy[i] = shares
+        if sold[i] >= near[i]:
+            wanted = grid.nearest(trading, float(sold[i]) * value / price)
+            if wanted > ZERO:
+                sell |= _from_lots(lots, np.flatnonzero(a.lot_of == i), a, weights.sell, wanted)
     return buy, sell
 
 
@@ -541,8 +534,10 @@ def _waiting(problem: Problem, trades: list[Trade], window: int) -> str:
     for h in problem.holdings:
         for lot in h.lots:
             shares = lot.quantity - sold[lot.lot_id]
+            if shares <= ZERO or h.price <= lot.basis_per_share:
+                continue
             rate = _wait_rate(problem, lot, window)
-            if shares > ZERO and rate > ZERO and h.price > lot.basis_per_share:
+            if rate > ZERO:
                 saves = shares * (h.price - lot.basis_per_share) * rate
                 days = _days_to_long_term(lot, problem.today)
                 kept.append(f"{h.security_id} lot {lot.lot_id} in {days} days (saves {saves:,.2f})")
