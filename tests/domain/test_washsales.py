@@ -10,7 +10,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from poise.domain.washsales import LossSale, Purchase, find_washes
+from poise.domain.lots import TaxLot
+from poise.domain.washsales import LossSale, Purchase, apply_washes, find_washes
 
 D = Decimal
 
@@ -229,3 +230,58 @@ def test_washsales_when_shares_are_sold_from_a_recent_purchase_then_it_does_not_
     other = bought("L2", 20, "1800", date(2024, 3, 20))
     (wash,) = find_washes([sale], [recent, other])
     assert (wash.replacement.lot_id, wash.shares, wash.disallowed) == ("L2", D(20), D(200))
+
+
+def lot_of(purchase: Purchase) -> TaxLot:
+    return TaxLot(purchase.lot_id, purchase.account_id, purchase.identity, purchase.quantity,
+                  purchase.cost, purchase.acquired)  # fmt: skip
+
+
+def test_apply_when_a_lot_is_all_replacement_shares_then_it_keeps_its_id_with_the_loss_added() -> (
+    None
+):
+    # Pub. 550 again: the 100 shares bought back for $800 carry the $250 loss.
+    sale = sold("L1", 100, "1000", "750", date(2024, 3, 1), since=date(2023, 1, 10))
+    new = bought("L2", 100, "800", date(2024, 3, 20))
+    (lot,) = apply_washes([lot_of(new)], find_washes([sale], [new]))
+    assert (lot.lot_id, lot.quantity, lot.cost_basis, lot.basis) == ("L2", 100, 800, 1050)
+    assert lot.disallowed_loss == 250
+    assert lot.held_since == date(2024, 3, 20) - (date(2024, 3, 1) - date(2023, 1, 10))
+
+
+def test_apply_when_part_of_a_lot_replaces_then_only_those_shares_change() -> None:
+    # 60 shares sold at a $10 loss each; 100 bought back for $9,000 in one lot: 60 of
+    # them are replacements ($5,400 + $600), the other 40 keep their cost and date.
+    sale = sold("L1", 60, "6000", "5400", date(2024, 3, 1), since=date(2023, 1, 10))
+    new = bought("L2", 100, "9000", date(2024, 3, 5))
+    parts = apply_washes([lot_of(new)], find_washes([sale], [new]))
+    assert [(p.lot_id, p.quantity, p.cost_basis, p.basis, p.held_since) for p in parts] == [
+        ("L2.1", 60, 5400, 6000, date(2024, 3, 5) - (date(2024, 3, 1) - date(2023, 1, 10))),
+        ("L2", 40, 3600, 3600, date(2024, 3, 5)),
+    ]
+
+
+def test_apply_when_the_replacement_is_in_a_roth_then_no_lot_changes() -> None:
+    sale = sold("L1", 100, "1000", "750", date(2024, 3, 1), since=date(2023, 1, 10))
+    roth = bought("R1", 100, "800", date(2024, 3, 5), account="ROTH", retirement=True)
+    assert apply_washes([lot_of(roth)], find_washes([sale], [roth])) == [lot_of(roth)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(histories())
+def test_apply_property_when_washes_are_applied_then_shares_and_basis_add_up_and_repeat(
+    history: tuple[list[LossSale], list[Purchase]],
+) -> None:
+    sales, purchases = history
+    lots = [lot_of(p) for p in purchases]
+    washes = find_washes(sales, purchases)
+    after = apply_washes(lots, washes)
+    assert sum(lot.quantity for lot in after) == sum(lot.quantity for lot in lots)
+    moved = sum((w.disallowed for w in washes if not w.permanent), D(0))
+    added = sum((lot.basis - lot.cost_basis for lot in after), D(0))
+    assert abs(added - moved) < D("1e-18")  # total basis + loss lost for good, conserved
+    assert abs(sum(lot.cost_basis for lot in after) - sum(lot.cost_basis for lot in lots)) < D(
+        "1e-18"
+    )
+    assert all(lot.basis >= lot.cost_basis for lot in after)
+    assert apply_washes(lots, find_washes(sales, purchases)) == after

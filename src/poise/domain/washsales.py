@@ -40,9 +40,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from poise.domain.errors import ValidationError
+from poise.domain.lots import TaxLot
 from poise.domain.money import ZERO
 
-__all__ = ["WINDOW_DAYS", "LossSale", "Purchase", "Wash", "find_washes"]
+__all__ = ["WINDOW_DAYS", "LossSale", "Purchase", "Wash", "apply_washes", "find_washes"]
 
 WINDOW_DAYS = 30  # either side of the sale: the 61-day period
 
@@ -169,3 +170,61 @@ def find_washes(sales: Sequence[LossSale], purchases: Sequence[Purchase]) -> lis
                 )
             )
     return washes
+
+
+def apply_washes(lots: Sequence[TaxLot], washes: Sequence[Wash]) -> list[TaxLot]:
+    """``lots`` with the washes' replacement shares adjusted: only those shares change
+    (§1091(d), §1223(3)). A lot whose shares are all one wash's replacements keeps its
+    id; otherwise each wash's shares become a lot of their own, ``<lot id>.<n>``, with
+    their part of the cost, the loss added and the holding period carried, and the
+    rest keeps the lot's id, cost share and dates. A loss lost for good (a retirement
+    account's replacement) moves nothing.
+
+    The adjustment is computed from each lot's cost, never added to a basis already
+    adjusted: applying the washes of the same history twice gives the same lots.
+    """
+    by_lot: dict[tuple[str, str], list[Wash]] = {}
+    for wash in washes:
+        if not wash.permanent:
+            key = (wash.replacement.account_id, wash.replacement.lot_id)
+            by_lot.setdefault(key, []).append(wash)
+    adjusted: list[TaxLot] = []
+    for lot in lots:
+        mine = by_lot.get((lot.account_id, lot.lot_id), [])
+        if not mine:
+            adjusted.append(lot)
+            continue
+        rest = lot.quantity - sum((w.shares for w in mine), ZERO)
+        if rest < ZERO:
+            raise ValidationError(f"lot {lot.lot_id}: washes replace more shares than it holds")
+        whole = len(mine) == 1 and rest == ZERO
+        for n, wash in enumerate(mine, start=1):
+            cost = lot.cost_basis if whole else lot.cost_basis * wash.shares / lot.quantity
+            adjusted.append(
+                TaxLot(
+                    lot_id=lot.lot_id if whole else f"{lot.lot_id}.{n}",
+                    account_id=lot.account_id,
+                    security_id=lot.security_id,
+                    quantity=wash.shares,
+                    cost_basis=cost,
+                    acquired=lot.acquired,
+                    adjusted_basis=cost + wash.disallowed,
+                    holding_start=wash.holding_start,
+                    disallowed_loss=wash.disallowed,
+                )
+            )
+        if rest > ZERO:
+            cost = lot.cost_basis - sum(
+                (lot.cost_basis * w.shares / lot.quantity for w in mine), ZERO
+            )
+            adjusted.append(
+                TaxLot(
+                    lot_id=lot.lot_id,
+                    account_id=lot.account_id,
+                    security_id=lot.security_id,
+                    quantity=rest,
+                    cost_basis=cost,
+                    acquired=lot.acquired,
+                )
+            )
+    return adjusted
