@@ -73,13 +73,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-import os
 import statistics
-import sys
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +88,7 @@ import sqlalchemy as sa
 from poise.optimize import meetings as meetings_
 from poise.optimize import program as program_
 from poise.optimize.problem import Problem
-from poise.optimize.program import FINE, Arrays, Limits
+from poise.optimize.program import FINE, Arrays, Limits, _no_stdout
 from poise.optimize.risk import RiskModel
 from poise.optimize.tax_aware import (
     OptimizeSettings,
@@ -218,20 +215,6 @@ def enumerate_optimum(a: Arrays, limits: Limits, met: list[int]) -> Optimum | No
     return None if best is None else Optimum(best.value, best.buy, best.sell, solves)
 
 
-@contextmanager
-def quiet() -> Iterator[None]:
-    """Standard output, at the file-descriptor level, goes nowhere inside."""
-    sys.stdout.flush()
-    saved, sink = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(sink, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(sink)
-
-
 @dataclass(frozen=True, slots=True)
 class Whole:
     """The optimum in whole grid steps, as a generic mixed-integer solver found it."""
@@ -291,7 +274,7 @@ def whole_optimum(a: Arrays, limits: Limits, met: list[int]) -> Whole:
     started = time.perf_counter()
     # SCIP writes a line on its LP tolerance to standard output each solve, and cvxpy
     # warns of an inaccurate answer: the status says so, in the row.
-    with quiet(), warnings.catch_warnings():
+    with _no_stdout(), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         problem.solve(
             solver=cp.SCIP,

@@ -396,6 +396,20 @@ def test_sell_property_when_any_lots_are_sold_then_no_other_choice_of_lots_pays_
     assert paid <= cheapest + D("1e-12")
 
 
+def sellable_value(given_problem: Problem) -> Decimal:
+    """What may be sold: not restricted, and no loss lot inside its wash-sale window."""
+    return sum(
+        (
+            lot.quantity * h.price
+            for h in given_problem.holdings
+            if not h.no_sell
+            for lot in h.lots
+            if not (h.no_loss_sale and lot.basis_per_share > h.price)
+        ),
+        D(0),
+    )
+
+
 @settings(max_examples=150, deadline=None)
 @given(accounts(), st.decimals(0, 30_000, places=2), st.booleans())
 def test_bands_property_when_a_withdrawal_can_be_raised_then_cash_ends_at_what_must_remain(
@@ -405,16 +419,6 @@ def test_bands_property_when_a_withdrawal_can_be_raised_then_cash_ends_at_what_m
     with_flow = replace(given_problem, reserve=given_problem.reserve + asked)
     proposal = rebalance_bands(with_flow, BandSettings(to_edge=to_edge, costs=costs))
     assert violations(with_flow, list(proposal.trades), costs) == []
-    # What may be sold: not restricted, and no loss lot inside its wash-sale window.
-    sellable = sum(
-        (
-            lot.quantity * h.price
-            for h in with_flow.holdings
-            if not h.no_sell
-            for lot in h.lots
-            if not (h.no_loss_sale and lot.basis_per_share > h.price)
-        ),
-        D(0),
-    )
+    sellable = sellable_value(with_flow)
     if sellable * D("0.99") > with_flow.reserve - with_flow.cash + 1000:
         assert proposal.cash_after >= with_flow.reserve

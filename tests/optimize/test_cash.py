@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.optimize.test_bands import TWO_GAINS, account, accounts, problem
+from tests.optimize.test_bands import TWO_GAINS, account, accounts, problem, sellable_value
 
 from poise.domain.accounts import CashReserve, Restrictions
 from poise.domain.relief import Term
@@ -103,17 +103,7 @@ def test_cash_property_when_any_account_raises_or_invests_then_every_rule_holds(
     assert violations(with_flow, trades, costs) == []
     after = outcome(with_flow, trades, costs)
     assert proposal.cash_after == after.cash
-    # What may be sold: not restricted, and no loss lot inside its wash-sale window.
-    sellable = sum(
-        (
-            lot.quantity * h.price
-            for h in with_flow.holdings
-            if not h.no_sell
-            for lot in h.lots
-            if not (h.no_loss_sale and lot.basis_per_share > h.price)
-        ),
-        D(0),
-    )
+    sellable = sellable_value(with_flow)
     if (
         with_flow.cash < with_flow.reserve
         and sellable * D("0.99") > with_flow.reserve - with_flow.cash + 1000

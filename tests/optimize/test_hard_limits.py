@@ -50,11 +50,7 @@ def test_optimize_when_rounding_would_push_a_sale_over_the_tax_budget_then_the_s
 def test_optimize_property_when_any_tax_budget_is_set_then_the_net_gain_realised_keeps_it(
     problem: Problem, budget: Decimal
 ) -> None:
-    names = [h.security_id for h in problem.holdings]
-    proposal = rebalance_optimize(
-        problem, covariance(names, ("AAA", "FND")), OptimizeSettings(tax_budget=budget)
-    )
-    assert realised(proposal) <= budget
+    assert realised(budgeted(problem, budget)) <= budget
 
 
 @settings(max_examples=15, deadline=None)
@@ -62,8 +58,11 @@ def test_optimize_property_when_any_tax_budget_is_set_then_the_net_gain_realised
 def test_optimize_property_when_a_large_account_is_rounded_by_heuristic_then_the_budget_holds(
     problem: Problem, budget: Decimal
 ) -> None:
+    assert realised(budgeted(problem, budget)) <= budget
+
+
+def budgeted(problem: Problem, budget: Decimal) -> Proposal:
     names = [h.security_id for h in problem.holdings]
-    proposal = rebalance_optimize(
+    return rebalance_optimize(
         problem, covariance(names, ("AAA", "FND")), OptimizeSettings(tax_budget=budget)
     )
-    assert realised(proposal) <= budget

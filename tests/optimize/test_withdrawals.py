@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.optimize.test_bands import account, accounts, problem, withdrawal
+from tests.optimize.test_bands import account, accounts, problem, sellable_value, withdrawal
 
 from poise.domain.lots import TaxLot
 from poise.optimize.bands import rebalance_bands
@@ -33,20 +33,6 @@ def optimize(given_problem: Problem, **changes: object) -> Proposal:
         given_problem,
         covariance(given_problem),
         OptimizeSettings(**changes),  # type: ignore[arg-type]
-    )
-
-
-def sellable(given_problem: Problem) -> Decimal:
-    """What may be sold: not restricted, and no loss lot inside its wash-sale window."""
-    return sum(
-        (
-            lot.quantity * h.price
-            for h in given_problem.holdings
-            if not h.no_sell
-            for lot in h.lots
-            if not (h.no_loss_sale and lot.basis_per_share > h.price)
-        ),
-        D(0),
     )
 
 
@@ -84,7 +70,7 @@ def test_optimize_property_when_a_withdrawal_can_be_raised_then_cash_ends_at_wha
     with_flow = replace(given_problem, reserve=given_problem.reserve + asked)
     proposal = optimize(with_flow)
     assert violations(with_flow, list(proposal.trades), Costs()) == []
-    if sellable(with_flow) * D("0.99") > with_flow.reserve - with_flow.cash + 1000:
+    if sellable_value(with_flow) * D("0.99") > with_flow.reserve - with_flow.cash + 1000:
         assert proposal.cash_after >= with_flow.reserve
 
 
