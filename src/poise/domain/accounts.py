@@ -118,9 +118,13 @@ class Restrictions:
 
 @dataclass(frozen=True, slots=True)
 class Household:
+    """A taxpayer unit: the scope of the wash-sale rule. ``model_id``: one allocation
+    across all its accounts (rebalanced as one), where it has one."""
+
     household_id: str
     name: str
     advisor: str = ""
+    model_id: str | None = None
 
     def __post_init__(self) -> None:
         if not self.household_id.strip():

@@ -203,20 +203,26 @@ SECURITIES = FileFormat(
 HOUSEHOLDS = FileFormat(
     kind="households",
     table="households",
-    rank=1,
+    rank=2,
     key=("household_id",),
     doc="Households: one taxpayer unit, the scope of the wash-sale rule.",
     columns=(
         _id("household_id", "stable household id"),
         Column("name", required=True),
         Column("advisor", doc="the adviser responsible"),
+        _id(
+            "model_id",
+            "one model across all its accounts (empty: each account to its own)",
+            ref="models",
+            required=False,
+        ),
     ),
 )
 
 MODELS = FileFormat(
     kind="models",
     table="model_targets",
-    rank=2,
+    rank=1,
     key=("model_id", "kind", "target_id"),
     group="model_id",
     doc=(

@@ -18,12 +18,13 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from poise.domain.accounts import Account
 from poise.domain.lots import TaxLot
 from poise.domain.money import ZERO, cents
+from poise.domain.recent import WASH_WINDOW, RecentTrade, wash_window
 from poise.domain.relief import Term, is_long_term
 from poise.domain.securities import Security
 
@@ -34,8 +35,6 @@ __all__ = [
     "find_opportunities",
     "harvest_opportunities",
 ]
-
-WASH_WINDOW = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,36 +107,45 @@ def find_opportunities(
 ) -> list[Opportunity]:
     """:func:`harvest_opportunities`, for a caller that already knows each account's
     household and which accounts harvest."""
-    household = household_of
 
     def identity(security_id: str) -> str:
         known = securities.get(security_id)
         return known.wash_sale_identity if known is not None else security_id
 
-    # A buy with no lot named is the lot(s) of that account, security and day, if any.
-    made: dict[tuple[str, str, date], set[str]] = defaultdict(set)
-    for lot in lots:
-        made[(lot.account_id, lot.security_id, lot.acquired)].add(lot.lot_id)
-    bought: dict[tuple[str, str], set[str]] = defaultdict(set)  # (household, identity) → lots
+    # Each household's wash-sale window: the same view the rebalancer reads.
+    wanted = {household_of[lot.account_id] for lot in lots if lot.account_id in household_of}
+    trades: dict[str, list[RecentTrade]] = defaultdict(list)
     for p in purchases:
-        if today - WASH_WINDOW <= p.day <= today and p.account_id in household:
-            lots_made = {p.lot_id} if p.lot_id else made.get((p.account_id, p.security_id, p.day))
-            key = (household[p.account_id], identity(p.security_id))
-            bought[key].update(lots_made or {f"buy {p.account_id} {p.day}"})
-    for lot in lots:  # a lot acquired in the window is a purchase too
-        if today - WASH_WINDOW <= lot.acquired <= today and lot.account_id in household:
-            bought[(household[lot.account_id], identity(lot.security_id))].add(lot.lot_id)
+        if household_of.get(p.account_id) in wanted:
+            trades[household_of[p.account_id]].append(
+                RecentTrade(
+                    p.security_id, p.day, bought=True, account_id=p.account_id, lot_id=p.lot_id
+                )
+            )
+    held: dict[str, list[TaxLot]] = defaultdict(list)
+    for lot in lots:
+        if lot.account_id in household_of:
+            held[household_of[lot.account_id]].append(lot)
+    windows = {
+        h: wash_window(trades.get(h, ()), held.get(h, ()), identity=identity, today=today)
+        for h in wanted
+    }
 
     found = []
     for lot in lots:
-        if lot.account_id not in harvesting or lot.security_id not in prices or not lot.quantity:
+        if (
+            lot.account_id not in harvesting
+            or lot.account_id not in household_of
+            or lot.security_id not in prices
+            or not lot.quantity
+        ):
             continue
         value = cents(lot.quantity * prices[lot.security_id])
         loss = lot.basis - value
         if loss <= ZERO or loss < min_loss or loss < min_loss_fraction * lot.basis:
             continue
-        others = bought.get((household[lot.account_id], identity(lot.security_id)), set())
-        if others - {lot.lot_id}:
+        window = windows[household_of[lot.account_id]]
+        if window.blocks_loss_sale(identity(lot.security_id), own={lot.lot_id}):
             continue  # a substantially identical purchase in the last 30 days
         term = Term.LONG if is_long_term(lot.held_since, today) else Term.SHORT
         found.append(

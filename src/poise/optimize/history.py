@@ -9,6 +9,7 @@ says which it is, so every proposal can say what its tracking errors rest on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -38,6 +39,25 @@ class PriceHistory:
                 f"price history of shape {self.prices.shape} for {len(self.days)} days"
                 f" and {len(self.security_ids)} securities"
             )
+
+    def select(self, security_ids: Sequence[str], *, after: date | None = None) -> PriceHistory:
+        """The history of ``security_ids`` only (NaN for one it lacks), on the days after
+        ``after`` on which any of them has a price — the history the store would give
+        for them alone, so that a firm read once serves each account as its own read."""
+        where = {s: i for i, s in enumerate(self.security_ids)}
+        columns = np.full((len(self.days), len(security_ids)), np.nan)
+        for j, name in enumerate(security_ids):
+            if name in where:
+                columns[:, j] = self.prices[:, where[name]]
+        rows = (
+            ~np.all(np.isnan(columns), axis=1)
+            if len(security_ids)
+            else np.zeros(len(self.days), bool)
+        )
+        if after is not None:
+            rows &= np.array([d > after for d in self.days], dtype=bool)
+        kept = np.flatnonzero(rows)
+        return PriceHistory(tuple(security_ids), tuple(self.days[i] for i in kept), columns[kept])
 
     @property
     def returns_in_common(self) -> int:

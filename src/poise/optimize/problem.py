@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from poise.domain.accounts import Account
@@ -14,24 +14,22 @@ from poise.domain.errors import ValidationError
 from poise.domain.lots import TaxLot
 from poise.domain.models import Band, ResolvedModel, position_band
 from poise.domain.money import ZERO, cents
+from poise.domain.recent import WASH_WINDOW, RecentTrade, WashWindow, wash_window
 from poise.domain.securities import Security
 from poise.domain.transactions import CashFlow
 
-__all__ = ["WASH_WINDOW", "HarvestMinimum", "Holding", "Problem", "RecentTrade", "build_problem"]
+__all__ = [
+    "WASH_WINDOW",
+    "HarvestMinimum",
+    "Holding",
+    "Problem",
+    "RecentTrade",
+    "WashWindow",
+    "build_problem",
+]
 
-WASH_WINDOW = timedelta(days=30)
 ONE = Decimal(1)
 NO_BAND = Band()
-
-
-@dataclass(frozen=True, slots=True)
-class RecentTrade:
-    """A trade in this account in the last 30 days; ``loss`` for a sale at a loss."""
-
-    security_id: str
-    day: date
-    bought: bool
-    loss: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +105,7 @@ def build_problem(
     securities: Mapping[str, Security],
     cash_flows: Sequence[CashFlow] = (),
     recent: Sequence[RecentTrade] = (),
+    wash: WashWindow | None = None,
     today: date,
     firm_band: Band = NO_BAND,
     harvest: HarvestMinimum = ANY_LOSS,
@@ -118,7 +117,10 @@ def build_problem(
     worth something: the account harvests (a taxable account with harvesting on) and
     one of the security's lots has a loss of at least ``harvest``'s minimum. Elsewhere
     a loss earns nothing worth a swap, and an unneeded security only tempts the solver
-    to trade for a sliver of tracking error."""
+    to trade for a sliver of tracking error.
+
+    What the wash-sale rule forbids comes from ``wash``, the household's window
+    (:mod:`poise.domain.recent`); without one, from ``recent`` and ``lots`` alone."""
     mine = [lot for lot in lots if lot.account_id == account.account_id and lot.quantity]
     by_security: dict[str, list[TaxLot]] = defaultdict(list)
     for lot in mine:
@@ -141,18 +143,11 @@ def build_problem(
         raise ValidationError(f"account {account.account_id}: no security or price for {missing}")
 
     def identity(security_id: str) -> str:
-        return securities[security_id].wash_sale_identity
+        known = securities.get(security_id)
+        return known.wash_sale_identity if known is not None else security_id
 
-    window = [r for r in recent if today - WASH_WINDOW <= r.day <= today]
-    sold_at_loss = {
-        identity(r.security_id)
-        for r in window
-        if not r.bought and r.loss and r.security_id in securities
-    }
-    bought = {identity(r.security_id) for r in window if r.bought and r.security_id in securities}
-    bought |= {
-        identity(lot.security_id) for lot in mine if today - WASH_WINDOW <= lot.acquired <= today
-    }
+    if wash is None:
+        wash = wash_window(recent, lots, identity=identity, today=today)
     restrictions = account.restrictions
     override = account.tolerance.width(ONE) is not None
 
@@ -168,7 +163,7 @@ def build_problem(
             else f"excluded tag {excluded[0]}"
             if excluded
             else "sold at a loss in the last 30 days"
-            if identity(name) in sold_at_loss
+            if wash.blocks_buy(identity(name))
             else ""
         )
         holdings.append(
@@ -181,7 +176,9 @@ def build_problem(
                 lots=tuple(by_security.get(name, ())),
                 no_buy=no_buy,
                 no_sell="do not sell" if name in restrictions.do_not_sell else "",
-                no_loss_sale="bought in the last 30 days" if identity(name) in bought else "",
+                no_loss_sale=(
+                    "bought in the last 30 days" if wash.blocks_loss_sale(identity(name)) else ""
+                ),
             )
         )
     withdrawals = sum(

@@ -127,7 +127,7 @@ class Limits:
     drift: Floats | None = None  # (n,) the most |weight − target| after, inf: any
 
 
-class _Rows:
+class Rows:
     """A sparse matrix built from (row, column, value) blocks, and its right-hand side."""
 
     def __init__(self, columns: int) -> None:
@@ -164,7 +164,7 @@ class Continuous:
         nvar = 2 * n + lots + 1
         b_, s_, g_, t_ = 0, n, n + lots, 2 * n + lots  # where each block starts
         every_n, every_lot = np.arange(n), np.arange(lots)
-        m = _Rows(nvar)
+        m = Rows(nvar)
         # Zero cone: g − β + Sσ = held − target.
         m.add(
             np.concatenate([every_n, every_n, a.lot_of]),

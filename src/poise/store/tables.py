@@ -74,6 +74,7 @@ households = sa.Table(
     _id("household_id", primary_key=True),
     sa.Column("name", sa.Text, nullable=False),
     _text("advisor"),
+    _id("model_id", nullable=True),  # one allocation across its accounts, where it has one
 )
 
 model_targets = sa.Table(
@@ -259,6 +260,24 @@ proposals = sa.Table(
     sa.Column("scenario", sa.String(32)),  # the named scenario it was kept from, if any
     _text("risk_model"),  # what the tracking errors rest on, in words
     sa.Column("superseded_by", sa.String(200)),  # the proposal that replaced it, if any
+    sa.Column("household_proposal_id", sa.String(200), index=True),  # the one it is part of
+)
+
+household_proposals = sa.Table(
+    "household_proposals",
+    metadata,
+    sa.Column("proposal_id", sa.String(200), primary_key=True),
+    _id("household_id", nullable=False, index=True),
+    sa.Column("method", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # proposed, superseded
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("as_of", UTCDateTime, nullable=False),
+    _id("model_id", nullable=True),  # the household's allocation, if it had one
+    sa.Column("run_id", sa.String(200), index=True),  # the firm-wide run that made it, if any
+    sa.Column("meetings", sa.Text, nullable=False),  # JSON: how each meeting was settled
+    sa.Column("location", sa.Text, nullable=False),  # JSON: where the assets are held, and why
+    sa.Column("held", sa.Text, nullable=False),  # JSON: account → why it was not rebalanced
+    sa.Column("superseded_by", sa.String(200)),
 )
 
 proposal_trades = sa.Table(

@@ -99,7 +99,12 @@ def account(connection: sa.Connection, *, account_id: str) -> Account:
 def households(connection: sa.Connection) -> list[Household]:
     h = t.households
     return [
-        Household(household_id=row.household_id, name=row.name, advisor=row.advisor or "")
+        Household(
+            household_id=row.household_id,
+            name=row.name,
+            advisor=row.advisor or "",
+            model_id=row.model_id or None,
+        )
         for row in connection.execute(sa.select(h).order_by(h.c.household_id))
     ]
 
