@@ -23,8 +23,9 @@ from poise.optimize.problem import Problem, RecentTrade
 from poise.optimize.scenarios import Scenario, choose
 from poise.store import repo
 from poise.store import tables as t
+from poise.workflow.households import recent_trades
 from poise.workflow.ingest import ingest_paths
-from poise.workflow.rebalance import load_history, load_problem, propose, recent_sales
+from poise.workflow.rebalance import load_history, load_problem, propose
 
 D = Decimal
 TODAY = date(2022, 12, 30)
@@ -175,8 +176,10 @@ def sale(amount: str, lots: tuple[LotRelieved, ...] = (LotRelieved("L6", D(5)),)
 def test_recent_sales_when_the_basis_is_known_then_the_loss_is_too_and_otherwise_assumed(
     the_sale: Transaction, loss: bool
 ) -> None:
-    assert recent_sales([the_sale], [LOT]) == [
-        RecentTrade("MSFT", date(2022, 12, 19), bought=False, loss=loss)
+    assert recent_trades([], [the_sale], [LOT]) == [
+        RecentTrade(
+            "MSFT", date(2022, 12, 19), bought=False, loss=loss, account_id=the_sale.account_id
+        )
     ]
 
 

@@ -468,8 +468,13 @@ def rebalance_household(
     covariance: Covariance,
     scenario: Scenario,
     settings: HouseholdSettings | None = None,
+    *,
+    per_account: Mapping[str, Scenario] | None = None,
 ) -> HouseholdProposal:
-    """The household's proposal: each account's trades, decided together."""
+    """The household's proposal: each account's trades, decided together, by
+    ``scenario`` — or, for an account ``per_account`` names, by its own (the same
+    method, with the account's smallest trade)."""
+    scenarios = per_account or {}
     settings = settings or HouseholdSettings()
     risks: dict[tuple[str, ...], RiskModel] = {}
 
@@ -479,11 +484,15 @@ def rebalance_household(
             risks[ids] = RiskModel.of(list(ids), covariance(ids))
         return risks[ids]
 
+    def scenario_of(problem: Problem) -> Scenario:
+        return scenarios.get(problem.account.account_id, scenario)
+
     def solve(problem: Problem) -> Proposal:
-        return run(problem, risk_of(problem), scenario)
+        return run(problem, risk_of(problem), scenario_of(problem))
 
     def score(r: AccountResult) -> float:  # in dollars: accounts differ in size
-        fraction = objective(r.problem, r.proposal.trades, risk_of(r.problem), scenario.settings)
+        settings = scenario_of(r.problem).settings
+        fraction = objective(r.problem, r.proposal.trades, risk_of(r.problem), settings)
         return fraction * float(r.problem.value)
 
     problems = list(hp.problems)

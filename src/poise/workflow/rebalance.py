@@ -3,7 +3,6 @@ scenarios (or one method), keep the first one's proposal."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,43 +10,18 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from poise.domain.errors import ValidationError
-from poise.domain.lots import TaxLot
-from poise.domain.models import Band, resolve
-from poise.domain.money import ZERO
-from poise.domain.transactions import Transaction, sale_gain
-from poise.monitor.holds import find_holds
+from poise.domain.models import Band
 from poise.monitor.plausible import LOOKBACK, PriceCheck
 from poise.optimize.history import PriceHistory
-from poise.optimize.problem import (
-    WASH_WINDOW,
-    HarvestMinimum,
-    Problem,
-    RecentTrade,
-    build_problem,
-)
+from poise.optimize.problem import HarvestMinimum, Problem
 from poise.optimize.scenarios import Scenario, compare
 from poise.optimize.trades import Proposal
 from poise.settings import Settings
 from poise.store import repo
-from poise.workflow.monitor import find_implausible, price_check
+from poise.workflow.households import account_problem, load_firm
+from poise.workflow.monitor import price_check
 
-__all__ = ["Proposed", "load_history", "load_problem", "propose", "recent_sales"]
-
-
-def recent_sales(sales: Sequence[Transaction], lots: Sequence[TaxLot]) -> list[RecentTrade]:
-    """The account's recent sales as the wash-sale rule sees them. A sale is at a loss
-    when its proceeds are below the basis of the lots it relieved; when that cannot be
-    known (it names no lots, or a lot the books no longer hold with shares), it counts
-    as a loss: not buying the security back for 30 days is the safe side of the rule."""
-    by_id = {lot.lot_id: lot for lot in lots}
-    found = []
-    for sale in sales:
-        if sale.security_id is None:
-            continue
-        gain = sale_gain(sale, by_id)
-        loss = gain is None or gain < ZERO
-        found.append(RecentTrade(sale.security_id, sale.trade_date, bought=False, loss=loss))
-    return found
+__all__ = ["Proposed", "harvest_minimum", "load_history", "load_problem", "propose"]
 
 
 def load_problem(
@@ -59,72 +33,30 @@ def load_problem(
     max_price_age: timedelta,
     check: PriceCheck | None = None,
 ) -> Problem:
-    """One account's problem from the store, with prices as they stood at ``as_of``.
+    """One account's problem from the store, with prices as they stood at ``as_of``,
+    under its household's wash-sale window (every account of the household's trades
+    of the last 30 days).
 
     An account on hold — stale or implausible prices, lots that disagree with the
     custodian, an open break — is refused: bad data is never traded. Prices are judged
     by ``check`` (None: as the settings have it, like the monitor's), and a harvest
     replacement whose price is implausible is not offered.
     """
-    since = as_of.date() - WASH_WINDOW
     with engine.connect() as connection:
         account = repo.account(connection, account_id=account_id)
-        lots = repo.account_lots(connection, account_id=account_id)
-        models = repo.models(connection)
-        securities = repo.securities(connection)
-        latest = repo.latest_prices(connection, as_of=as_of)
-        flows = [f for f in repo.cash_flows(connection) if f.account_id == account_id]
-        buys = repo.buys_since(connection, since=since)
-        sales = repo.sales_since(connection, account_id=account_id, since=since)
-        positions = repo.latest_positions(connection)
-        breaks = repo.open_breaks(connection)
-        wanted = {lot.security_id for lot in lots}
-        if account.model_id in models:
-            with contextlib.suppress(ValidationError):  # a model that does not resolve holds
-                wanted |= set(resolve(account.model_id, models).securities)
-        wanted |= {r for s in wanted if s in securities for r in securities[s].replacements}
-        history = repo.price_history(
-            connection,
-            security_ids=sorted(wanted & latest.keys()),
-            since=as_of - LOOKBACK,
-            until=as_of,
-        )
-    prices = {s: p for s, (p, _) in latest.items()}
-    price_times = {s: at for s, (_, at) in latest.items()}
-    _, implausible = find_implausible(
-        prices={s: prices[s] for s in history.security_ids},
-        price_times=price_times,
-        history=history,
+    firm = load_firm(
+        engine,
+        as_of=as_of,
+        lookback=LOOKBACK,  # the risk model's history is read apart: load_history
         check=check or price_check(Settings()),
+        household_ids=[account.household_id],
     )
-    holds = find_holds(
-        accounts=[account],
-        lots=lots,
-        securities=frozenset(securities),
-        price_times=price_times,
-        implausible=implausible,
-        models=models,
-        positions={k: v for k, v in positions.items() if k == account_id},
-        open_breaks={k: v for k, v in breaks.items() if k == account_id},
-        now=as_of,
-        max_price_age=max_price_age,
-    )
-    if holds.holds:
-        reasons = "; ".join(f"{h.cause.value}: {h.detail}" for h in holds.holds)
-        raise ValidationError(f"account {account_id} is held, not rebalanced: {reasons}")
-    if account.model_id is None:
-        raise ValidationError(f"account {account_id} has no model")
-    bought = [RecentTrade(s, d, bought=True) for a, s, d in buys if a == account_id]
-    return build_problem(
-        account=account,
-        lots=lots,
-        prices={s: p for s, p in prices.items() if s not in implausible},
-        model=resolve(account.model_id, models),
-        securities=securities,
-        cash_flows=flows,
-        recent=[*bought, *recent_sales(sales, lots)],
-        today=as_of.date(),
+    return account_problem(
+        firm.reference,
+        firm.books[account.household_id],
+        account_id,
         firm_band=firm_band,
+        max_price_age=max_price_age,
         harvest=harvest_minimum(Settings()),
     )
 

@@ -1,5 +1,6 @@
 """Keyword-only repository functions: the queries the shells need, and rows into domain
-objects, one module per context (``files``, ``book``, ``prices``, ``requests``, ``proposals``)."""
+objects, one module per context (``files``, ``book``, ``prices``, ``requests``, ``proposals``,
+``history``)."""
 
 from __future__ import annotations
 
@@ -26,16 +27,29 @@ from poise.store.repo.files import (
     store_quarantine,
     table_for,
 )
+from poise.store.repo.history import (
+    frame_lots,
+    household,
+    household_transactions,
+    households_of,
+    lock_lots,
+    lots_frame,
+    trading_households,
+    write_lots,
+)
 from poise.store.repo.prices import latest_prices, price_history
 from poise.store.repo.proposals import (
     PROPOSAL_STATUSES,
+    HouseholdProposalRecord,
     ProposalFilter,
     Saved,
     count_proposals,
     find_proposals,
+    household_proposal,
     proposal,
     proposal_base_id,
     proposals,
+    save_household_proposal,
     save_proposal,
 )
 from poise.store.repo.requests import (
@@ -54,6 +68,7 @@ __all__ = [
     "PROPOSAL_STATUSES",
     "REQUEST_STATUSES",
     "FileLoad",
+    "HouseholdProposalRecord",
     "ProposalFilter",
     "Quarantined",
     "RequestFilter",
@@ -68,13 +83,20 @@ __all__ = [
     "count_proposals",
     "count_requests",
     "find_proposals",
+    "frame_lots",
+    "household",
+    "household_proposal",
+    "household_transactions",
     "households",
+    "households_of",
     "key_series",
     "latest_positions",
     "latest_prices",
     "list_quarantine",
     "list_requests",
+    "lock_lots",
     "lots",
+    "lots_frame",
     "models",
     "open_breaks",
     "open_request_reasons",
@@ -84,10 +106,13 @@ __all__ = [
     "proposals",
     "record_load",
     "sales_since",
+    "save_household_proposal",
     "save_proposal",
     "save_requests",
     "securities",
     "store_quarantine",
     "stored_request_ids",
     "table_for",
+    "trading_households",
+    "write_lots",
 ]

@@ -250,19 +250,23 @@ def _relieved(text: str | None) -> tuple[LotRelieved, ...]:
     )
 
 
-def sales_since(connection: sa.Connection, *, account_id: str, since: date) -> list[Transaction]:
-    """The account's sales traded on or after ``since``, with the lots they relieved."""
+def sales_since(
+    connection: sa.Connection, *, since: date, account_id: str | None = None
+) -> list[Transaction]:
+    """The account's (None: every account's) sales traded on or after ``since``, with
+    the lots they relieved."""
     x = t.transactions
     query = (
         sa.select(x)
         .where(
-            (x.c.account_id == account_id)
-            & (x.c.kind == TxnKind.SELL.value)
+            (x.c.kind == TxnKind.SELL.value)
             & (x.c.trade_date >= since)
             & x.c.security_id.is_not(None)
         )
         .order_by(x.c.trade_date, x.c.txn_id)
     )
+    if account_id is not None:
+        query = query.where(x.c.account_id == account_id)
     return [
         Transaction(
             txn_id=row.txn_id,

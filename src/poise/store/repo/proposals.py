@@ -22,13 +22,16 @@ __all__ = [
     "PROPOSAL_STATUSES",
     "PROPOSED",
     "SUPERSEDED",
+    "HouseholdProposalRecord",
     "ProposalFilter",
     "Saved",
     "count_proposals",
     "find_proposals",
+    "household_proposal",
     "proposal",
     "proposal_base_id",
     "proposals",
+    "save_household_proposal",
     "save_proposal",
 ]
 
@@ -78,12 +81,14 @@ def save_proposal(
     created_at: datetime,
     scenario: str | None = None,
     risk_model: str | None = None,
+    household_proposal_id: str | None = None,
 ) -> Saved:
     """Keep a proposal (status ``proposed``); the earlier ``proposed`` ones of its
     account and method become ``superseded`` (``superseded_by`` it). Its id is
     :func:`proposal_base_id`; a second run of the same base id is kept beside the first
     as ``base.2``, a third as ``base.3``, and so on — nothing is overwritten. ``scenario``
-    names the scenario it was kept from, ``risk_model`` what its tracking errors rest on."""
+    names the scenario it was kept from, ``risk_model`` what its tracking errors rest on,
+    ``household_proposal_id`` the household's proposal it is part of, if any."""
     p, pt = t.proposals, t.proposal_trades
     earlier = tuple(
         connection.execute(
@@ -120,6 +125,7 @@ def save_proposal(
         "tracking_after": proposal.tracking_after,
         "scenario": scenario,
         "risk_model": risk_model,
+        "household_proposal_id": household_proposal_id,
     }
     for _ in range(_ATTEMPTS):
         proposal_id = _numbered(base, number)
@@ -166,6 +172,117 @@ def save_proposal(
             ],
         )
     return Saved(proposal_id, earlier)
+
+
+def save_household_proposal(
+    connection: sa.Connection,
+    *,
+    household_id: str,
+    method: str,
+    as_of: datetime,
+    created_at: datetime,
+    model_id: str | None,
+    run_id: str | None,
+    meetings: Sequence[str],
+    location: Sequence[str],
+    held: dict[str, str],
+) -> Saved:
+    """Keep a household's proposal — the record its accounts' proposals point to —
+    under ``household/as-of date/method`` (numbered like an account's); the earlier
+    ``proposed`` one of the household and method becomes ``superseded``."""
+    h = t.household_proposals
+    earlier = tuple(
+        connection.execute(
+            sa.select(h.c.proposal_id).where(
+                (h.c.household_id == household_id)
+                & (h.c.method == method)
+                & (h.c.status == PROPOSED)
+            )
+        ).scalars()
+    )
+    base = "/".join([household_id, as_of.astimezone(UTC).date().isoformat(), method])
+    taken = connection.execute(
+        sa.select(h.c.proposal_id).where(
+            (h.c.proposal_id == base) | h.c.proposal_id.startswith(f"{base}.", autoescape=True)
+        )
+    ).scalars()
+    numbers = [
+        int(i[len(base) + 1 :]) if i != base and i[len(base) + 1 :].isdigit() else 1 for i in taken
+    ]
+    number = max(numbers, default=0) + 1
+    row = {
+        "household_id": household_id,
+        "method": method,
+        "status": PROPOSED,
+        "created_at": created_at,
+        "as_of": as_of,
+        "model_id": model_id,
+        "run_id": run_id,
+        "meetings": json.dumps(list(meetings)),
+        "location": json.dumps(list(location)),
+        "held": json.dumps(held, sort_keys=True),
+    }
+    for _ in range(_ATTEMPTS):
+        proposal_id = _numbered(base, number)
+        try:
+            with connection.begin_nested():
+                connection.execute(sa.insert(h).values(proposal_id=proposal_id, **row))
+            break
+        except sa.exc.IntegrityError:
+            number += 1
+    else:
+        raise StoreError(f"no free household proposal id after {base}.{number - 1}")
+    if earlier:
+        connection.execute(
+            sa.update(h)
+            .where(h.c.proposal_id.in_(earlier))
+            .values(status=SUPERSEDED, superseded_by=proposal_id)
+        )
+    return Saved(proposal_id, earlier)
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdProposalRecord:
+    """A household's proposal as the store keeps it, with its accounts' proposal ids."""
+
+    proposal_id: str
+    household_id: str
+    method: str
+    status: str
+    created_at: datetime
+    as_of: datetime
+    model_id: str | None
+    run_id: str | None
+    meetings: tuple[str, ...]
+    location: tuple[str, ...]
+    held: dict[str, str]
+    accounts: tuple[str, ...]  # the accounts' proposal ids
+
+
+def household_proposal(connection: sa.Connection, *, proposal_id: str) -> HouseholdProposalRecord:
+    h, p = t.household_proposals, t.proposals
+    row = connection.execute(sa.select(h).where(h.c.proposal_id == proposal_id)).first()
+    if row is None:
+        raise NotFoundError(f"no household proposal {proposal_id}")
+    parts = connection.execute(
+        sa.select(p.c.proposal_id)
+        .where(p.c.household_proposal_id == proposal_id)
+        .order_by(p.c.account_id)
+    ).scalars()
+    return HouseholdProposalRecord(
+        proposal_id=row.proposal_id,
+        household_id=row.household_id,
+        method=row.method,
+        status=row.status,
+        created_at=row.created_at,
+        as_of=row.as_of,
+        model_id=row.model_id,
+        run_id=row.run_id,
+        meetings=tuple(json.loads(row.meetings)),
+        location=tuple(json.loads(row.location)),
+        held=dict(json.loads(row.held)),
+        accounts=tuple(parts),
+    )
 
 
 @dataclass(frozen=True, slots=True)

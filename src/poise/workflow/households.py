@@ -1,0 +1,486 @@
+"""The household rebalancer's shell: the firm read once, each household planned from
+what was read — without the store, so a plan can run in another process or on another
+machine — and each plan kept as it comes.
+
+:func:`load_firm` reads everything a run needs in a handful of queries, whatever the
+number of accounts: the reference data every household shares (securities, models,
+prices, the risk model's price history) and each household's own book (accounts,
+lots, cash flows, custodian positions and breaks, and its recent trades for the
+wash-sale rule). :func:`plan_household` is pure: one household's book and the
+reference in, its proposal (or why its accounts are held) out. :func:`save_plan`
+keeps it: the household's proposal, each account's, and the requests they answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+import sqlalchemy as sa
+
+from poise.domain.accounts import Account, Household, MinTrade
+from poise.domain.errors import ValidationError
+from poise.domain.lots import TaxLot
+from poise.domain.models import Band, Model, resolve
+from poise.domain.recent import WASH_WINDOW, RecentTrade, WashWindow, wash_window
+from poise.domain.securities import Security
+from poise.domain.transactions import CashFlow, Transaction, sale_gain
+from poise.monitor.holds import find_holds
+from poise.monitor.plausible import LOOKBACK, PriceCheck
+from poise.optimize.history import PriceHistory
+from poise.optimize.household import (
+    HouseholdProblem,
+    HouseholdProposal,
+    HouseholdSettings,
+    rebalance_household,
+)
+from poise.optimize.problem import HarvestMinimum, Problem, build_problem
+from poise.optimize.scenarios import Scenario, with_min_trade
+from poise.store import repo
+from poise.workflow.monitor import find_implausible
+
+__all__ = [
+    "Firm",
+    "HouseholdBook",
+    "HouseholdPlan",
+    "PlanOptions",
+    "Reference",
+    "SavedPlan",
+    "account_problem",
+    "household_problems",
+    "load_firm",
+    "plan_household",
+    "recent_trades",
+    "save_plan",
+]
+
+Floats = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    """How every household of a run is rebalanced."""
+
+    scenario: Scenario
+    firm_band: Band
+    max_price_age: timedelta
+    harvest: HarvestMinimum
+    firm_min_trade: MinTrade  # the firm's smallest trade
+    run_min_trade: MinTrade = field(default_factory=lambda: MinTrade(None, None))
+    household: HouseholdSettings = field(default_factory=HouseholdSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """What every household of a run shares, read once."""
+
+    as_of: datetime
+    securities: Mapping[str, Security]
+    models: Mapping[str, Model]
+    prices: Mapping[str, Decimal]  # the latest, implausible ones left out
+    price_times: Mapping[str, datetime]
+    implausible: Mapping[str, str]  # security → why its latest price is not believed
+    history: PriceHistory  # daily prices over the risk model's lookback
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdBook:
+    """One household's own records, as a run reads them."""
+
+    household: Household
+    accounts: tuple[Account, ...]
+    lots: tuple[TaxLot, ...]
+    cash_flows: tuple[CashFlow, ...] = ()
+    positions: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
+    open_breaks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    recent: tuple[RecentTrade, ...] = ()  # trades in the wash-sale window
+
+    @property
+    def household_id(self) -> str:
+        return self.household.household_id
+
+
+@dataclass(frozen=True, slots=True)
+class Firm:
+    reference: Reference
+    books: Mapping[str, HouseholdBook]  # by household id, in order
+
+
+def recent_trades(
+    buys: Sequence[tuple[str, str, date]], sales: Sequence[Transaction], lots: Sequence[TaxLot]
+) -> list[RecentTrade]:
+    """Buys and sales as the wash-sale rule sees them. A sale is at a loss when its
+    proceeds are below the basis of the lots it relieved; when that cannot be known
+    (it names no lots, or a lot the books no longer hold with shares), it counts as a
+    loss: not buying the security back for 30 days is the safe side of the rule."""
+    by_account: dict[str, dict[str, TaxLot]] = defaultdict(dict)
+    for lot in lots:
+        by_account[lot.account_id][lot.lot_id] = lot
+    found = [
+        RecentTrade(security_id, day, bought=True, account_id=account_id)
+        for account_id, security_id, day in buys
+    ]
+    for sale in sales:
+        if sale.security_id is None:
+            continue
+        gain = sale_gain(sale, by_account.get(sale.account_id, {}))
+        found.append(
+            RecentTrade(
+                sale.security_id,
+                sale.trade_date,
+                bought=False,
+                loss=gain is None or gain < 0,
+                account_id=sale.account_id,
+            )
+        )
+    return found
+
+
+def load_firm(
+    engine: sa.Engine,
+    *,
+    as_of: datetime,
+    lookback: timedelta,
+    check: PriceCheck,
+    household_ids: Collection[str] | None = None,
+) -> Firm:
+    """The firm (or the households named) as the store has it, prices as they stood at
+    ``as_of``: one read of each table, not one per account."""
+    since = as_of.date() - WASH_WINDOW
+    wanted = None if household_ids is None else set(household_ids)
+    with engine.connect() as connection:
+        households = [
+            h for h in repo.households(connection) if wanted is None or h.household_id in wanted
+        ]
+        if wanted is not None:
+            missing = wanted - {h.household_id for h in households}
+            if missing:
+                raise ValidationError(f"no household {', '.join(sorted(missing))}")
+        kept = {h.household_id for h in households}
+        accounts = [a for a in repo.accounts(connection) if a.household_id in kept]
+        ids = {a.account_id for a in accounts}
+        lots = repo.lots(connection, account_ids=ids if wanted is not None else None)
+        securities = repo.securities(connection)
+        models = repo.models(connection)
+        latest = repo.latest_prices(connection, as_of=as_of)
+        flows = [f for f in repo.cash_flows(connection) if f.account_id in ids]
+        buys = [b for b in repo.buys_since(connection, since=since) if b[0] in ids]
+        sales = [s for s in repo.sales_since(connection, since=since) if s.account_id in ids]
+        positions = {k: v for k, v in repo.latest_positions(connection).items() if k in ids}
+        breaks = {k: tuple(v) for k, v in repo.open_breaks(connection).items() if k in ids}
+        names = _wanted_securities(households, accounts, lots, models, securities)
+        priced = sorted(names & latest.keys())
+        history = repo.price_history(
+            connection, security_ids=priced, since=as_of - lookback, until=as_of
+        )
+        checked = repo.price_history(
+            connection, security_ids=priced, since=as_of - LOOKBACK, until=as_of
+        )
+    prices = {s: p for s, (p, _) in latest.items()}
+    price_times = {s: at for s, (_, at) in latest.items()}
+    _, implausible = find_implausible(
+        prices={s: prices[s] for s in checked.security_ids},
+        price_times=price_times,
+        history=checked,
+        check=check,
+    )
+    reference = Reference(
+        as_of=as_of,
+        securities=securities,
+        models=models,
+        prices={s: p for s, p in prices.items() if s not in implausible},
+        price_times=price_times,
+        implausible=implausible,
+        history=history,
+    )
+    accounts_of: dict[str, list[Account]] = defaultdict(list)
+    for a in accounts:
+        accounts_of[a.household_id].append(a)
+    household_of = {a.account_id: a.household_id for a in accounts}
+    lots_of: dict[str, list[TaxLot]] = defaultdict(list)
+    for lot in lots:
+        if lot.account_id in household_of:
+            lots_of[household_of[lot.account_id]].append(lot)
+    flows_of: dict[str, list[CashFlow]] = defaultdict(list)
+    for f in flows:
+        flows_of[household_of[f.account_id]].append(f)
+    recent_of: dict[str, list[RecentTrade]] = defaultdict(list)
+    for trade in recent_trades(buys, sales, lots):
+        recent_of[household_of[trade.account_id]].append(trade)
+    books = {
+        h.household_id: HouseholdBook(
+            household=h,
+            accounts=tuple(accounts_of[h.household_id]),
+            lots=tuple(lots_of[h.household_id]),
+            cash_flows=tuple(flows_of[h.household_id]),
+            positions={
+                a.account_id: positions[a.account_id]
+                for a in accounts_of[h.household_id]
+                if a.account_id in positions
+            },
+            open_breaks={
+                a.account_id: breaks[a.account_id]
+                for a in accounts_of[h.household_id]
+                if a.account_id in breaks
+            },
+            recent=tuple(recent_of[h.household_id]),
+        )
+        for h in households
+    }
+    return Firm(reference, books)
+
+
+def _wanted_securities(
+    households: Sequence[Household],
+    accounts: Sequence[Account],
+    lots: Sequence[TaxLot],
+    models: Mapping[str, Model],
+    securities: Mapping[str, Security],
+) -> set[str]:
+    """Every security a run may price: held, in a model used, or a replacement."""
+    names = {lot.security_id for lot in lots}
+    used = {a.model_id for a in accounts if a.model_id} | {
+        h.model_id for h in households if h.model_id
+    }
+    for model_id in used:
+        if model_id in models:
+            with contextlib.suppress(ValidationError):  # a model that does not resolve holds
+                names |= set(resolve(model_id, models).securities)
+    names |= {r for s in names if s in securities for r in securities[s].replacements}
+    return names
+
+
+# ── one household, pure ──────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdPlan:
+    """What a run decided for one household: its proposal (None when every account
+    is held), why each held account was not rebalanced, and what each account's
+    tracking errors rest on (in words, and whether the default risk model was used)."""
+
+    household_id: str
+    model_id: str | None
+    proposal: HouseholdProposal | None
+    held: Mapping[str, str]
+    risk_models: Mapping[str, tuple[str, bool]]
+
+
+def _identity(securities: Mapping[str, Security]) -> Callable[[str], str]:
+    def identity(security_id: str) -> str:
+        known = securities.get(security_id)
+        return known.wash_sale_identity if known is not None else security_id
+
+    return identity
+
+
+def _held(
+    reference: Reference, book: HouseholdBook, accounts: Sequence[Account], max_price_age: timedelta
+) -> dict[str, str]:
+    """Why each of ``accounts`` is held for bad data (stale or implausible prices, lots
+    that disagree with the custodian, an open break): bad data is never traded."""
+    r = reference
+    holds = find_holds(
+        accounts=list(accounts),
+        lots=list(book.lots),
+        securities=frozenset(r.securities),
+        price_times=r.price_times,
+        implausible=r.implausible,
+        models=r.models,
+        positions=book.positions,
+        open_breaks=book.open_breaks,
+        now=r.as_of,
+        max_price_age=max_price_age,
+    )
+    held: dict[str, str] = {}
+    for h in holds.holds:
+        reason = f"{h.cause.value}: {h.detail}"
+        held[h.account_id] = f"{held[h.account_id]}; {reason}" if h.account_id in held else reason
+    return held
+
+
+def _window(reference: Reference, book: HouseholdBook) -> WashWindow:
+    return wash_window(
+        book.recent,
+        book.lots,
+        identity=_identity(reference.securities),
+        today=reference.as_of.date(),
+    )
+
+
+def account_problem(
+    reference: Reference,
+    book: HouseholdBook,
+    account_id: str,
+    *,
+    firm_band: Band,
+    max_price_age: timedelta,
+    harvest: HarvestMinimum,
+) -> Problem:
+    """One account's problem, to its own model, under its household's wash-sale window;
+    a held account, or one with no model, is refused with the reason."""
+    account = next((a for a in book.accounts if a.account_id == account_id), None)
+    if account is None:
+        raise ValidationError(f"account {account_id} is not in household {book.household_id}")
+    held = _held(reference, book, [account], max_price_age)
+    if account_id in held:
+        raise ValidationError(f"account {account_id} is held, not rebalanced: {held[account_id]}")
+    if account.model_id is None:
+        raise ValidationError(f"account {account_id} has no model")
+    r = reference
+    return build_problem(
+        account=account,
+        lots=book.lots,
+        prices=r.prices,
+        model=resolve(account.model_id, r.models),
+        securities=r.securities,
+        cash_flows=book.cash_flows,
+        wash=_window(reference, book),
+        today=r.as_of.date(),
+        firm_band=firm_band,
+        harvest=harvest,
+    )
+
+
+def household_problems(
+    reference: Reference, book: HouseholdBook, options: PlanOptions
+) -> tuple[list[Problem], dict[str, str]]:
+    """The problem of each account of the household that may be rebalanced — to the
+    household's model where it has one, else to the account's own — and why each of
+    the others may not (held for bad data, or no model)."""
+    r = reference
+    held = _held(reference, book, book.accounts, options.max_price_age)
+    window = _window(reference, book)
+    household_model = book.household.model_id
+    problems = []
+    for account in book.accounts:
+        if account.account_id in held:
+            continue
+        model_id = household_model or account.model_id
+        if model_id is None:
+            held[account.account_id] = "no model"
+            continue
+        try:
+            problems.append(
+                build_problem(
+                    account=account,
+                    lots=book.lots,
+                    prices=r.prices,
+                    model=resolve(model_id, r.models),
+                    securities=r.securities,
+                    cash_flows=book.cash_flows,
+                    wash=window,
+                    today=r.as_of.date(),
+                    firm_band=options.firm_band,
+                    harvest=options.harvest,
+                )
+            )
+        except ValidationError as e:
+            held[account.account_id] = str(e)
+    return problems, held
+
+
+def plan_household(
+    reference: Reference, book: HouseholdBook, options: PlanOptions
+) -> HouseholdPlan:
+    """One household's plan, from what was read — no store, no clock."""
+    problems, held = household_problems(reference, book, options)
+    risk_models = {}
+    for p in problems:
+        history = reference.history.select([h.security_id for h in p.holdings])
+        risk_models[p.account.account_id] = (history.describe(), history.falls_back)
+    if not problems:
+        return HouseholdPlan(book.household_id, book.household.model_id, None, held, risk_models)
+    covariances: dict[tuple[str, ...], Floats] = {}
+
+    def covariance(ids: Sequence[str]) -> Floats:
+        key = tuple(ids)
+        if key not in covariances:
+            covariances[key] = reference.history.select(list(key)).covariance()
+        return covariances[key]
+
+    scenario = options.scenario
+    per_account = {
+        p.account.account_id: with_min_trade(
+            [scenario],
+            p.account.min_trade,
+            run=options.run_min_trade,
+            firm=options.firm_min_trade,
+        )[0]
+        for p in problems
+    }
+    proposal = rebalance_household(
+        HouseholdProblem(
+            book.household_id, tuple(problems), joint=book.household.model_id is not None
+        ),
+        covariance,
+        scenario,
+        options.household,
+        per_account=per_account,
+    )
+    return HouseholdPlan(book.household_id, book.household.model_id, proposal, held, risk_models)
+
+
+# ── keeping a plan ───────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class SavedPlan:
+    household_proposal_id: str | None
+    proposals: Mapping[str, str]  # account → its proposal's id
+    answered: tuple[str, ...]  # the requests the proposals answer
+
+
+def save_plan(
+    connection: sa.Connection,
+    plan: HouseholdPlan,
+    *,
+    as_of: datetime,
+    run_id: str | None = None,
+    created_at: datetime | None = None,
+) -> SavedPlan:
+    """Keep a household's plan in ``connection``'s transaction: its household proposal,
+    each account's proposal (superseding the account's earlier one of the method), and
+    the account's open requests raised by ``as_of``, answered."""
+    if plan.proposal is None:
+        return SavedPlan(None, {}, ())
+    created_at = created_at or datetime.now(UTC)
+    hp = plan.proposal
+    saved = repo.save_household_proposal(
+        connection,
+        household_id=plan.household_id,
+        method=hp.method,
+        as_of=as_of,
+        created_at=created_at,
+        model_id=plan.model_id,
+        run_id=run_id,
+        meetings=hp.meetings,
+        location=hp.location,
+        held=dict(plan.held),
+    )
+    ids, answered = {}, []
+    for part in hp.accounts:
+        account_id = part.problem.account.account_id
+        kept = repo.save_proposal(
+            connection,
+            proposal=part.proposal,
+            as_of=as_of,
+            created_at=created_at,
+            risk_model=plan.risk_models.get(account_id, ("", False))[0] or None,
+            household_proposal_id=saved.proposal_id,
+        )
+        ids[account_id] = kept.proposal_id
+        answered += repo.answer_requests(
+            connection,
+            proposal_id=kept.proposal_id,
+            account_id=account_id,
+            as_of=as_of,
+            superseded=kept.superseded,
+        )
+    return SavedPlan(saved.proposal_id, ids, tuple(answered))
