@@ -1,7 +1,8 @@
 """Value types and pure rules shared by every stage.
 
 Owns: money, securities, households and accounts, tax lots, transactions, prices,
-model portfolios, client profiles, lot relief and realised gains.
+model portfolios, client profiles, lot relief and realised gains, wash sales (the
+matcher in ``washsales``, a household's books read into it in ``washhistory``).
 May not touch: the store, the bus, files, the network or the clock. Everything here is
 plain data in, plain data out.
 """
