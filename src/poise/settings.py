@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     min_trade: Decimal = Decimal(100)  # the smallest trade, in dollars
     min_trade_fraction: Decimal = Decimal("0.0005")  # ... as a fraction of the account
     long_term_wait_days: int = 31  # a short-term gain this close to long-term is charged
+    location_weight: float = 0.01  # households: a year's cost of the most misplaced asset
+    location_file: Path | None = None  # households: the firm's asset-location ranking (CSV)
+
+    # Firm-wide runs
+    workers: int | None = None  # local worker processes; None: one per CPU; 1: no processes
+    dask_scheduler: str | None = None  # a Dask scheduler's address: runs fan out to its cluster
 
     # Events
     bus: str = "inprocess"  # or "nats"
