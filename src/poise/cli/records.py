@@ -211,6 +211,11 @@ def _ingest_notes(reports: Sequence[FileReport]) -> None:
             err.print(f"[red]failed:[/red] {r.failed} (--verbose shows where)")
         for x in r.rejects[:5]:
             err.print(f"[yellow]{Path(r.path).name}:{x.line}[/yellow] {x.reason}")
+        if r.wash_sale_lots:
+            err.print(
+                f"{Path(r.path).name}: wash sales adjusted {r.wash_sale_lots:,} other lot rows"
+                " (poise washsales --household ID shows them)"
+            )
         if len(r.rejects) > 5:
             err.print(f"… and {len(r.rejects) - 5:,} more: poise ingest --quarantine")
 

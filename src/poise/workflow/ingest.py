@@ -4,7 +4,9 @@ For each file: read it whole, refuse it if it is not a table of a known format,
 validate every row against what the store already holds, then in one transaction
 upsert the valid rows, keep the rejected ones in quarantine and record the load. A
 crash part-way leaves that file all loaded or not loaded at all; running the same
-command again finishes the job and changes nothing that was already there.
+command again finishes the job and changes nothing that was already there. A file of
+lots or transactions brings the wash sales of the households it touches into their
+lots in the same transaction (:mod:`poise.workflow.washsales`).
 
 Whatever happens to one file — refused, missing, or failed for a reason nobody
 foresaw — becomes that file's report, and the next file is loaded all the same.
@@ -28,6 +30,7 @@ from poise.ingest.parse import LINE, PARQUET_MAGIC, Reject, csv_header, read_tab
 from poise.ingest.validate import check_types, validate
 from poise.store import repo
 from poise.store.bulk import upsert
+from poise.workflow import washsales
 
 __all__ = ["FileReport", "ingest_paths", "sniff_kind"]
 
@@ -54,6 +57,7 @@ class FileReport:
     failed: str = ""  # why its load failed for an unforeseen reason (nothing of it loaded)
     missing: bool = False  # refused because no file has that name (or matches that pattern)
     rejects: tuple[Reject, ...] = field(default=(), repr=False)
+    wash_sale_lots: int = 0  # other lot rows the load's wash sales wrote or removed
 
     @property
     def loaded(self) -> int:
@@ -140,13 +144,15 @@ def ingest_file(
     batch = validate(table, fmt, known=known, today=today)
     log.info("writing %s: %d rows as %s", name, batch.rows.height, fmt.kind)
     with engine.execution_options(writes=True).begin() as connection:
+        plan = washsales.before_load(connection, kind=fmt.kind, rows=batch.rows.drop(LINE))
         counts = upsert(
             connection,
             table=repo.table_for(fmt.table),
-            rows=batch.rows.drop(LINE),
+            rows=plan.rows,
             key=fmt.key,
             group=fmt.group,
         )
+        washed = washsales.after_load(connection, plan)
         at = now()
         repo.store_quarantine(
             connection,
@@ -164,6 +170,7 @@ def ingest_file(
             unchanged=counts.unchanged,
             quarantined=len(batch.rejects),
             rejects=batch.rejects,
+            wash_sale_lots=washed,
         )
         repo.record_load(
             connection,

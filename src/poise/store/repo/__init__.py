@@ -35,6 +35,7 @@ from poise.store.repo.history import (
     lock_lots,
     lots_frame,
     trading_households,
+    with_lots,
     write_lots,
 )
 from poise.store.repo.prices import latest_prices, price_history
@@ -114,5 +115,6 @@ __all__ = [
     "stored_request_ids",
     "table_for",
     "trading_households",
+    "with_lots",
     "write_lots",
 ]

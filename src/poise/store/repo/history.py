@@ -28,6 +28,7 @@ __all__ = [
     "lock_lots",
     "lots_frame",
     "trading_households",
+    "with_lots",
     "write_lots",
 ]
 
@@ -163,6 +164,15 @@ def lots_frame(lots: Sequence[TaxLot]) -> pl.DataFrame:
             "disallowed_loss": pl.String,
         },
     )
+
+
+def with_lots(rows: pl.DataFrame, lots: Sequence[TaxLot]) -> pl.DataFrame:
+    """Rows of a validated lots file with ``lots`` in place of the rows of their keys."""
+    import polars as pl
+
+    replaced = lots_frame(lots).select(rows.columns)
+    key = ["account_id", "lot_id"]
+    return pl.concat([rows.join(replaced.select(key), on=key, how="anti"), replaced])
 
 
 def frame_lots(rows: pl.DataFrame) -> list[TaxLot]:

@@ -1,0 +1,173 @@
+"""The wash-sale shell: a household's history from the store, its washes found by
+:mod:`poise.domain.washhistory`, and its lots written as the washes leave them.
+
+Ingest calls :func:`before_load` and :func:`after_load` around the upsert of a lots or
+transactions file, in the file's own transaction, so that a load and the adjustments
+it brings are committed together or not at all:
+
+* a **lots** file: the households it touches are washed on the store's lots with the
+  file's rows in their place — a row of the file is the custodian's whole lot, so the
+  parts an earlier wash split off it (``<lot>.<n>``) are dropped, unless the file holds
+  them too. The file's rows are then stored as the washes leave them: loading the same
+  file again finds every row unchanged. The rest (new parts, parts dropped, other
+  lots of the household) is written after the upsert.
+* a **transactions** file: the households it touches are washed on the store once the
+  rows are in.
+
+Only households that have both bought and sold are washed: no other can hold a wash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from poise.domain.accounts import Account, Household
+from poise.domain.lots import TaxLot
+from poise.domain.washhistory import WashHistory, book_washes, lot_changes, split_parts
+from poise.store import repo
+
+if TYPE_CHECKING:
+    import polars as pl
+    import sqlalchemy as sa
+
+    from poise.domain.securities import Security
+
+__all__ = [
+    "HouseholdWashes",
+    "LoadPlan",
+    "after_load",
+    "apply_household_washes",
+    "before_load",
+    "household_washes",
+]
+
+WASHED_KINDS = frozenset({"lots", "transactions"})
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdWashes:
+    """A household's wash sales, and how many lot rows the books still lack to hold
+    the lots as its washes leave them (``pending``: 0 once a load has applied them)."""
+
+    household: Household
+    accounts: Mapping[str, Account]
+    history: WashHistory
+    pending: int
+
+
+def household_washes(connection: sa.Connection, *, household_id: str) -> HouseholdWashes:
+    """Raise :class:`~poise.domain.errors.NotFoundError` for a household the store lacks."""
+    household = repo.household(connection, household_id=household_id)
+    securities = repo.securities(connection)
+    accounts, lots, history = _wash(connection, household_id, securities, overlay=())
+    return HouseholdWashes(
+        household=household,
+        accounts={a.account_id: a for a in accounts},
+        history=history,
+        pending=len(lot_changes(lots, history.lots)),
+    )
+
+
+def _wash(
+    connection: sa.Connection,
+    household_id: str,
+    securities: Mapping[str, Security],
+    *,
+    overlay: Sequence[TaxLot],
+) -> tuple[list[Account], list[TaxLot], WashHistory]:
+    """The household's accounts, its lots as stored, and its washes found on those lots
+    with ``overlay``'s rows in place of the stored ones (and of their split parts)."""
+    accounts = repo.accounts(connection, household_id=household_id)
+    stored = repo.lots(connection, account_ids=[a.account_id for a in accounts])
+    lots = stored
+    if overlay:
+        mine = {a.account_id for a in accounts}
+        incoming = [lot for lot in overlay if lot.account_id in mine]
+        keys = {(lot.account_id, lot.lot_id) for lot in incoming}
+        gone = keys | {(part.account_id, part.lot_id) for part in split_parts(stored, keys)}
+        lots = [lot for lot in stored if (lot.account_id, lot.lot_id) not in gone] + incoming
+    transactions = repo.household_transactions(connection, household_id=household_id)
+    history = book_washes(
+        accounts=accounts, lots=lots, securities=securities, transactions=transactions
+    )
+    return accounts, stored, history
+
+
+def apply_household_washes(connection: sa.Connection, *, household_ids: Iterable[str]) -> int:
+    """Write each household's lots as its washes leave them, in the caller's
+    transaction; the number of lot rows written or removed."""
+    ids = sorted(set(household_ids))
+    if not ids:
+        return 0
+    repo.lock_lots(connection)
+    securities = repo.securities(connection)
+    written = 0
+    for household_id in ids:
+        _, stored, history = _wash(connection, household_id, securities, overlay=())
+        changes = lot_changes(stored, history.lots)
+        written += repo.write_lots(connection, write=changes.write, remove=changes.remove)
+    return written
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPlan:
+    """What the wash-sale engine does around one file's load: the file's ``rows`` as
+    they are to be stored, the households to wash, and (for a lots file) each one's
+    lots as the washes leave them, worked out before the load."""
+
+    kind: str
+    rows: pl.DataFrame
+    households: tuple[str, ...] = ()
+    desired: Mapping[str, tuple[TaxLot, ...]] = field(default_factory=dict)
+
+
+def before_load(connection: sa.Connection, *, kind: str, rows: pl.DataFrame) -> LoadPlan:
+    """Plan the washes of a load of ``rows`` (validated rows of a file of ``kind``)."""
+    if kind not in WASHED_KINDS or rows.is_empty():
+        return LoadPlan(kind=kind, rows=rows)
+    touched = tuple(sorted(repo.households_of(connection, account_ids=rows["account_id"])))
+    if kind != "lots":  # washed once its rows are in
+        return LoadPlan(kind=kind, rows=rows, households=touched)
+    households = tuple(sorted(set(touched) & repo.trading_households(connection)))
+    if not households:
+        return LoadPlan(kind=kind, rows=rows)
+    repo.lock_lots(connection)  # the lots read here are the ones the load replaces
+    securities = repo.securities(connection)
+    incoming = repo.frame_lots(rows)
+    desired = {}
+    for household_id in households:
+        _, _, history = _wash(connection, household_id, securities, overlay=incoming)
+        desired[household_id] = history.lots
+    # The file's rows as the washes leave them: a row the washes change takes its new
+    # values (a row split away whole stays as sent, and goes after the load).
+    keys = {(lot.account_id, lot.lot_id): lot for lot in incoming}
+    changed = [
+        lot
+        for lots in desired.values()
+        for lot in lots
+        if (lot.account_id, lot.lot_id) in keys and keys[(lot.account_id, lot.lot_id)] != lot
+    ]
+    if changed:
+        rows = repo.with_lots(rows, changed)
+    return LoadPlan(kind=kind, rows=rows, households=households, desired=desired)
+
+
+def after_load(connection: sa.Connection, plan: LoadPlan) -> int:
+    """Write what the load's washes change beyond its own rows; the number of lot rows
+    written or removed."""
+    if not plan.households:
+        return 0
+    if plan.kind != "lots":
+        trading = repo.trading_households(connection)
+        return apply_household_washes(
+            connection, household_ids=[h for h in plan.households if h in trading]
+        )
+    written = 0
+    for household_id, desired in plan.desired.items():
+        accounts = repo.accounts(connection, household_id=household_id)
+        stored = repo.lots(connection, account_ids=[a.account_id for a in accounts])
+        changes = lot_changes(stored, desired)
+        written += repo.write_lots(connection, write=changes.write, remove=changes.remove)
+    return written
