@@ -2,7 +2,8 @@
 
 Owns: the command line — ``common`` (the app, options, printing), ``records`` (schema,
 ingest, accounts, demo), ``monitoring`` (drift, holds, requests, monitor, replays),
-``rebalancing`` and ``proposals`` (finding proposals, and the one JSON shape of one).
+``rebalancing`` and ``proposals`` (finding proposals, and the one JSON shape of one),
+``washsales`` (a household's wash sales).
 May not hold finance rules: commands call the workflow shells.
 """
 
@@ -17,12 +18,13 @@ from poise.cli import records  # demo, ingest, accounts, db
 from poise.cli import monitoring  # drift, holds, monitor, requests, prices
 from poise.cli import rebalancing  # rebalance
 from poise.cli import proposals  # proposals
+from poise.cli import washsales  # washsales
 
 # isort: on
 from poise.cli.common import app, err
 from poise.domain.errors import PoiseError
 
-__all__ = ["app", "main", "monitoring", "proposals", "rebalancing", "records"]
+__all__ = ["app", "main", "monitoring", "proposals", "rebalancing", "records", "washsales"]
 
 
 def main() -> None:
