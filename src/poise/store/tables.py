@@ -294,3 +294,28 @@ proposal_trades = sa.Table(
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Column("lots", sa.Text, nullable=False),  # JSON: lot, quantity, basis, proceeds, term
 )
+
+rebalance_runs = sa.Table(
+    "rebalance_runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),  # e.g. 20261206-101502-3f2a
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),  # None while it runs, or if it never finished
+    sa.Column("as_of", UTCDateTime, nullable=False),  # prices as of
+    sa.Column("method", sa.String(32), nullable=False),
+    sa.Column("selection", sa.Text, nullable=False),  # JSON: which households were asked for
+    sa.Column("options", sa.Text, nullable=False),  # JSON: the run's options
+    sa.Column("status", sa.String(16), nullable=False),  # running, finished, interrupted
+    sa.Column("summary", sa.Text),  # JSON: what the run came to, once it ends
+)
+
+run_households = sa.Table(
+    "run_households",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("rebalance_runs.run_id"), primary_key=True),
+    _id("household_id", primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # done, failed
+    sa.Column("household_proposal_id", sa.String(200)),  # what a household done was given
+    _text("reason"),  # why a household failed: the exception's type and message
+    sa.Column("finished_at", UTCDateTime, nullable=False),
+)

@@ -1,6 +1,6 @@
 """Keyword-only repository functions: the queries the shells need, and rows into domain
 objects, one module per context (``files``, ``book``, ``prices``, ``requests``, ``proposals``,
-``history``)."""
+``history``, ``runs``)."""
 
 from __future__ import annotations
 
@@ -64,15 +64,32 @@ from poise.store.repo.requests import (
     save_requests,
     stored_request_ids,
 )
+from poise.store.repo.runs import (
+    RUN_STATUSES,
+    RebalanceRun,
+    RunHousehold,
+    finish_rebalance_run,
+    finished_households,
+    household_done,
+    household_failed,
+    rebalance_run,
+    rebalance_runs,
+    resume_rebalance_run,
+    run_households,
+    start_rebalance_run,
+)
 
 __all__ = [
     "PROPOSAL_STATUSES",
     "REQUEST_STATUSES",
+    "RUN_STATUSES",
     "FileLoad",
     "HouseholdProposalRecord",
     "ProposalFilter",
     "Quarantined",
+    "RebalanceRun",
     "RequestFilter",
+    "RunHousehold",
     "Saved",
     "account",
     "account_lots",
@@ -84,8 +101,12 @@ __all__ = [
     "count_proposals",
     "count_requests",
     "find_proposals",
+    "finish_rebalance_run",
+    "finished_households",
     "frame_lots",
     "household",
+    "household_done",
+    "household_failed",
     "household_proposal",
     "household_transactions",
     "households",
@@ -105,12 +126,17 @@ __all__ = [
     "proposal",
     "proposal_base_id",
     "proposals",
+    "rebalance_run",
+    "rebalance_runs",
     "record_load",
+    "resume_rebalance_run",
+    "run_households",
     "sales_since",
     "save_household_proposal",
     "save_proposal",
     "save_requests",
     "securities",
+    "start_rebalance_run",
     "store_quarantine",
     "stored_request_ids",
     "table_for",
