@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from poise.domain.accounts import Account, Household
 from poise.domain.lots import TaxLot
+from poise.domain.transactions import TxnKind
 from poise.domain.washhistory import WashHistory, book_washes, lot_changes, split_parts
 from poise.store import repo
 
@@ -43,7 +44,8 @@ __all__ = [
     "household_washes",
 ]
 
-WASHED_KINDS = frozenset({"lots", "transactions"})
+WASHED_KINDS = frozenset({"lots", "transactions"})  # the loads that bring washes
+TRADES = frozenset({TxnKind.BUY, TxnKind.SELL})  # the transactions a wash is made of
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,7 @@ def _wash(
         keys = {(lot.account_id, lot.lot_id) for lot in incoming}
         gone = keys | {(part.account_id, part.lot_id) for part in split_parts(stored, keys)}
         lots = [lot for lot in stored if (lot.account_id, lot.lot_id) not in gone] + incoming
-    transactions = repo.household_transactions(connection, household_id=household_id)
+    transactions = repo.household_transactions(connection, household_id=household_id, kinds=TRADES)
     history = book_washes(
         accounts=accounts, lots=lots, securities=securities, transactions=transactions
     )
@@ -103,12 +105,14 @@ def apply_household_washes(connection: sa.Connection, *, household_ids: Iterable
         return 0
     repo.lock_lots(connection)
     securities = repo.securities(connection)
-    written = 0
+    write: list[TaxLot] = []
+    remove: list[tuple[str, str]] = []
     for household_id in ids:
         _, stored, history = _wash(connection, household_id, securities, overlay=())
         changes = lot_changes(stored, history.lots)
-        written += repo.write_lots(connection, write=changes.write, remove=changes.remove)
-    return written
+        write.extend(changes.write)
+        remove.extend(changes.remove)
+    return repo.write_lots(connection, write=write, remove=remove)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +168,12 @@ def after_load(connection: sa.Connection, plan: LoadPlan) -> int:
         return apply_household_washes(
             connection, household_ids=[h for h in plan.households if h in trading]
         )
-    written = 0
+    write: list[TaxLot] = []
+    remove: list[tuple[str, str]] = []
     for household_id, desired in plan.desired.items():
         accounts = repo.accounts(connection, household_id=household_id)
         stored = repo.lots(connection, account_ids=[a.account_id for a in accounts])
         changes = lot_changes(stored, desired)
-        written += repo.write_lots(connection, write=changes.write, remove=changes.remove)
-    return written
+        write.extend(changes.write)
+        remove.extend(changes.remove)
+    return repo.write_lots(connection, write=write, remove=remove)
