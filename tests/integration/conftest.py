@@ -22,3 +22,15 @@ def demo_firm(tmp_path_factory: pytest.TempPathFactory) -> sa.Engine:
     paths = write_firm(generate_firm(households=25, seed=7), folder)
     assert all(not r.refused for r in ingest_paths(engine, paths, today=date(2026, 1, 1)))
     return engine
+
+
+@pytest.fixture(scope="session")
+def default_demo_firm(tmp_path_factory: pytest.TempPathFactory) -> sa.Engine:
+    """The demo firm `poise demo` builds — 200 households — whose accounts the issues
+    name."""
+    folder = tmp_path_factory.mktemp("default-demo-firm")
+    engine = make_engine(f"sqlite:///{folder / 'poise.db'}")
+    upgrade(engine)
+    paths = write_firm(generate_firm(), folder)
+    assert all(not r.refused for r in ingest_paths(engine, paths, today=date(2026, 1, 1)))
+    return engine

@@ -55,8 +55,8 @@ Progress = Callable[[str, int, int], None]
 
 KINDS: tuple[str, ...] = (
     "securities",
-    "households",
     "models",
+    "households",
     "accounts",
     "clients",
     "lots",
@@ -140,8 +140,8 @@ class Firm:
         """The tables by kind, in load order."""
         return {
             "securities": self.securities,
-            "households": self.households,
             "models": self.models,
+            "households": self.households,
             "accounts": self.accounts,
             "clients": self.clients,
             "lots": self.lots,

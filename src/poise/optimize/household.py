@@ -137,8 +137,11 @@ def _identity(problem: Problem, security_id: str) -> str:
 
 
 def _loss_sold(problem: Problem, proposal: Proposal) -> dict[str, Decimal]:
-    """Identity → the loss its sales in ``proposal`` realise (positive)."""
+    """Identity → the loss its sales in ``proposal`` realise (positive). Only a taxable
+    account's: a loss inside an IRA or a Roth is no loss to the tax law."""
     found: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    if not problem.account.registration.taxable:
+        return {}
     for trade in proposal.trades:
         loss = sum((-s.gain for s in trade.lots if s.gain < ZERO), ZERO)
         if loss > ZERO:
@@ -200,16 +203,47 @@ def _names(ids: Sequence[str]) -> str:
 
 def _settle(
     results: dict[str, AccountResult],
-    solve: Callable[[Problem], Proposal],
+    solve: Callable[[Problem, bool], Proposal],
     score: Callable[[AccountResult], float],
 ) -> list[str]:
     """Settle every meeting across the accounts of ``results`` (changed in place);
-    how each was settled, in words."""
+    how each was settled, in words. ``solve(problem, quick)``: the account's proposal —
+    quick (no whole-share search) to weigh the two ways of a meeting; the accounts
+    whose constraints changed are then solved in full, and any meeting that makes is
+    settled in turn."""
     said: list[str] = []
+    for _ in range(MAX_ROUNDS):
+        changed = _settle_quickly(results, solve, score, said)
+        if not changed:
+            return said
+        for account_id in sorted(changed):
+            problem = results[account_id].problem
+            results[account_id] = AccountResult(problem, solve(problem, False))
+    for m in meetings(results):  # what is left: every harvest wins
+        for account_id in sorted(m.buyers - set(m.sellers)) or sorted(m.buyers):
+            problem = _closed(
+                results[account_id].problem, m.identity, buy=True, why="a loss sale elsewhere"
+            )
+            results[account_id] = AccountResult(problem, solve(problem, False))
+        said.append(f"{m.identity}: the harvest wins; no account of the household buys it")
+    if meetings(results):
+        raise ValidationError("the household's meetings could not be settled")
+    return said
+
+
+def _settle_quickly(
+    results: dict[str, AccountResult],
+    solve: Callable[[Problem, bool], Proposal],
+    score: Callable[[AccountResult], float],
+    said: list[str],
+) -> set[str]:
+    """Settle the meetings one by one, the largest loss first, each way weighed with
+    quick solves; the accounts whose constraints changed."""
+    changed: set[str] = set()
     for _ in range(MAX_ROUNDS):
         found = meetings(results)
         if not found:
-            return said
+            break
         m = found[0]
         buyers = sorted(m.buyers - set(m.sellers)) or sorted(m.buyers)
         sellers = sorted(m.sellers)
@@ -217,7 +251,7 @@ def _settle(
         why_sell = f"{m.identity} is bought in account {_names(buyers)} of the household"
         ways = {}
         for harvest in (True, False):
-            changed = {}
+            solved = {}
             for account_id in buyers if harvest else sellers:
                 problem = _closed(
                     results[account_id].problem,
@@ -225,11 +259,12 @@ def _settle(
                     buy=harvest,
                     why=why_buy if harvest else why_sell,
                 )
-                changed[account_id] = AccountResult(problem, solve(problem))
-            worse = sum(score(changed[a]) - score(results[a]) for a in changed)
-            ways[harvest] = (worse, changed)
+                solved[account_id] = AccountResult(problem, solve(problem, True))
+            worse = sum(score(solved[a]) - score(results[a]) for a in solved)
+            ways[harvest] = (worse, solved)
         harvest = ways[True][0] <= ways[False][0]
         results.update(ways[harvest][1])
+        changed |= set(ways[harvest][1])
         permanent = [a for a in buyers if not results[a].problem.account.registration.taxable]
         lost = (
             f" (in {_names(permanent)}, a retirement account, the loss would be lost for good)"
@@ -243,16 +278,7 @@ def _settle(
             else f"{m.identity}: account {_names(buyers)} buys it, so account"
             f" {_names(sellers)} keeps its loss lots rather than have the loss washed{lost}"
         )
-    for m in meetings(results):  # what is left: every harvest wins
-        for account_id in sorted(m.buyers - set(m.sellers)) or sorted(m.buyers):
-            problem = _closed(
-                results[account_id].problem, m.identity, buy=True, why="a loss sale elsewhere"
-            )
-            results[account_id] = AccountResult(problem, solve(problem))
-        said.append(f"{m.identity}: the harvest wins; no account of the household buys it")
-    if meetings(results):
-        raise ValidationError("the household's meetings could not be settled")
-    return said
+    return changed
 
 
 # ── one allocation across the accounts ───────────────────────────────────────
@@ -487,8 +513,11 @@ def rebalance_household(
     def scenario_of(problem: Problem) -> Scenario:
         return scenarios.get(problem.account.account_id, scenario)
 
-    def solve(problem: Problem) -> Proposal:
-        return run(problem, risk_of(problem), scenario_of(problem))
+    def solve(problem: Problem, quick: bool = False) -> Proposal:
+        chosen = scenario_of(problem)
+        if quick:
+            chosen = replace(chosen, settings=replace(chosen.settings, exact=False))
+        return run(problem, risk_of(problem), chosen)
 
     def score(r: AccountResult) -> float:  # in dollars: accounts differ in size
         settings = scenario_of(r.problem).settings

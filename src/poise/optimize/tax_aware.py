@@ -87,6 +87,7 @@ class OptimizeSettings:
     harvest_only: bool = False  # sell only lots at a loss (and buy to keep exposure)
     within_bands: bool = False  # every position ends inside its band (where it can)
     long_term_wait_days: int = 31  # a short-term gain this close to long-term is charged
+    exact: bool = True  # small accounts: also solve in whole shares with HiGHS (slow)
 
 
 Risk = RiskModel | Floats  # a factor model, or a covariance aligned with the holdings
@@ -334,7 +335,7 @@ def rebalance_optimize(
     if _small(a):  # whole shares matter: two more ways to them, and the best is kept
         for other in (
             None if weights is None else _round(problem, a, whole.polish(a, limits, weights)),
-            _exact(problem, a, limits, weights),
+            _exact(problem, a, limits, weights) if settings.exact else None,
         ):
             choice = _better(
                 problem, choice, other, risk=model, settings=settings, smallest=smallest

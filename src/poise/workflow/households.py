@@ -113,12 +113,18 @@ class Firm:
 
 
 def recent_trades(
-    buys: Sequence[tuple[str, str, date]], sales: Sequence[Transaction], lots: Sequence[TaxLot]
+    buys: Sequence[tuple[str, str, date]],
+    sales: Sequence[Transaction],
+    lots: Sequence[TaxLot],
+    *,
+    untaxed: Collection[str] = (),
 ) -> list[RecentTrade]:
     """Buys and sales as the wash-sale rule sees them. A sale is at a loss when its
     proceeds are below the basis of the lots it relieved; when that cannot be known
     (it names no lots, or a lot the books no longer hold with shares), it counts as a
-    loss: not buying the security back for 30 days is the safe side of the rule."""
+    loss: not buying the security back for 30 days is the safe side of the rule. A
+    sale in an ``untaxed`` account (an IRA, a Roth) is never a loss sale: the tax law
+    sees no loss inside one."""
     by_account: dict[str, dict[str, TaxLot]] = defaultdict(dict)
     for lot in lots:
         by_account[lot.account_id][lot.lot_id] = lot
@@ -135,7 +141,7 @@ def recent_trades(
                 sale.security_id,
                 sale.trade_date,
                 bought=False,
-                loss=gain is None or gain < 0,
+                loss=sale.account_id not in untaxed and (gain is None or gain < 0),
                 account_id=sale.account_id,
             )
         )
@@ -211,7 +217,8 @@ def load_firm(
     for f in flows:
         flows_of[household_of[f.account_id]].append(f)
     recent_of: dict[str, list[RecentTrade]] = defaultdict(list)
-    for trade in recent_trades(buys, sales, lots):
+    untaxed = {a.account_id for a in accounts if not a.registration.taxable}
+    for trade in recent_trades(buys, sales, lots, untaxed=untaxed):
         recent_of[household_of[trade.account_id]].append(trade)
     books = {
         h.household_id: HouseholdBook(
