@@ -274,7 +274,6 @@ class _Bought:
     identity: str
     retirement: bool
     per_share: Decimal  # cost a share
-    shares: Decimal  # bought
 
 
 def _shared(amount: Decimal, parts: Sequence[Decimal]) -> list[Decimal]:
@@ -381,7 +380,6 @@ class _Book:
                     identity=self.identity(lot.security_id),
                     retirement=not self.registration[key[0]].taxable,
                     per_share=per_share,
-                    shares=shares,
                 )
                 self.shares[key] = _Shares(shares)
 
