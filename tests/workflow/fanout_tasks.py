@@ -57,3 +57,14 @@ def wait(firm: Firm, household: str) -> str:
 def unpicklable(firm: Firm, household: str) -> object:
     """A result that cannot travel back from a worker process."""
     return lambda: household
+
+
+class Unwelcome:
+    """Shared data that no worker can take: unpickling it fails, as when poise is not
+    installed where the workers run."""
+
+    def __init__(self) -> None:
+        self.prices = {"AAA": 1}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        raise ModuleNotFoundError("No module named 'poise'")

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import dask
+import distributed
 import pytest
-from tests.workflow.fanout_tasks import Firm, arrivals, tax, unpicklable, wait
+from tests.workflow.fanout_tasks import Firm, Unwelcome, arrivals, tax, unpicklable, wait
 
 from poise.domain.errors import ConfigError
 from poise.workflow.fanout import (
@@ -30,6 +31,7 @@ from poise.workflow.fanout import (
     cpu_count,
     fan_out,
 )
+from poise.workflow.fanout_dask import PLUGIN, SharedData
 
 HOUSEHOLDS = [f"{rate}{number}" for rate in "AB" for number in range(1, 11)]
 
@@ -37,7 +39,6 @@ HOUSEHOLDS = [f"{rate}{number}" for rate in "AB" for number in range(1, 11)]
 @pytest.fixture(scope="module")
 def dask_scheduler() -> Iterator[str]:
     """A real Dask cluster: two worker processes of one thread each, on loopback."""
-    distributed = pytest.importorskip("distributed")
     # The active memory manager drops copies of data it finds held twice every 2 s;
     # here every 50 ms, so that a run of a second meets it many times.
     amm = {"distributed.scheduler.active-memory-manager.interval": "50ms"}
@@ -201,9 +202,8 @@ def test_pool_when_the_caller_stops_early_then_its_worker_processes_end() -> Non
 
 
 def test_dask_when_a_run_ends_then_the_cluster_keeps_nothing_of_it(dask_scheduler: str) -> None:
-    """Neither the shared data nor a result stays on the cluster after the run, run to
-    its end or left early."""
-    distributed = pytest.importorskip("distributed")
+    """Neither the shared data nor a task stays on the cluster after the run, run to its
+    end or left early."""
     firm = Firm({"A": 2}, token=uuid.uuid4().hex)
     fanout = DaskCluster(dask_scheduler)
     with fan_out(tax, [f"A{i}" for i in range(1, 9)], shared=firm, fanout=fanout) as run:
@@ -214,7 +214,37 @@ def test_dask_when_a_run_ends_then_the_cluster_keeps_nothing_of_it(dask_schedule
         deadline = time.monotonic() + 5
         while (held := client.run_on_scheduler(_keys)) and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert client.run_on_scheduler(_plugins) == []
     assert held == []
+
+
+def test_dask_when_the_workers_cannot_take_the_shared_data_then_the_run_stops_saying_why(
+    dask_scheduler: str,
+) -> None:
+    """Not one failure a household: nothing can run, and the error says what to mend."""
+    fanout = DaskCluster(dask_scheduler)
+    with pytest.raises(ConfigError, match=r"ModuleNotFoundError.*No module named 'poise'"):
+        list(fan_out(tax, ["A1", "A2"], shared=Unwelcome(), fanout=fanout))
+    with distributed.Client(dask_scheduler, set_as_default=False) as client:
+        assert client.run_on_scheduler(_plugins) == []
+
+
+def test_dask_when_a_run_died_without_cleaning_up_then_the_next_run_sweeps_its_data_away(
+    dask_scheduler: str,
+) -> None:
+    with distributed.Client(dask_scheduler, set_as_default=False) as dead:
+        dead.register_plugin(SharedData(Firm({"A": 1})), name=f"{PLUGIN}{dead.id}")
+    with distributed.Client(dask_scheduler, set_as_default=False) as client:
+        assert client.run_on_scheduler(_plugins) == [f"{PLUGIN}{dead.id}"]
+        with fan_out(
+            tax, ["A1", "A2"], shared=Firm({"A": 1}), fanout=DaskCluster(dask_scheduler)
+        ) as run:
+            assert len(list(run)) == 2
+        assert client.run_on_scheduler(_plugins) == []
+
+
+def _plugins(dask_scheduler: Any) -> list[str]:
+    return [name for name in dask_scheduler.worker_plugins if name.startswith("poise")]
 
 
 def _keys(dask_scheduler: Any) -> list[str]:

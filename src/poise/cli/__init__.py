@@ -3,7 +3,8 @@
 Owns: the command line — ``common`` (the app, options, printing), ``records`` (schema,
 ingest, accounts, demo), ``monitoring`` (drift, holds, requests, monitor, replays),
 ``rebalancing`` and ``proposals`` (finding proposals, and the one JSON shape of one),
-``washsales`` (a household's wash sales).
+``washsales`` (a household's wash sales), ``runs`` (the cluster firm-wide runs fan out
+to, and a run's progress).
 May not hold finance rules: commands call the workflow shells.
 """
 
@@ -19,12 +20,22 @@ from poise.cli import monitoring  # drift, holds, monitor, requests, prices
 from poise.cli import rebalancing  # rebalance
 from poise.cli import proposals  # proposals
 from poise.cli import washsales  # washsales
+from poise.cli import runs  # cluster
 
 # isort: on
 from poise.cli.common import app, err
 from poise.domain.errors import PoiseError
 
-__all__ = ["app", "main", "monitoring", "proposals", "rebalancing", "records", "washsales"]
+__all__ = [
+    "app",
+    "main",
+    "monitoring",
+    "proposals",
+    "rebalancing",
+    "records",
+    "runs",
+    "washsales",
+]
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ client is no longer connected.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -66,7 +67,7 @@ def run(
     try:
         _sweep(client)
         _wait_for_workers(client, address, worker_wait)
-        client.register_plugin(SharedData(shared), name=plugin)
+        _share(client, address, plugin, shared)
         room = in_flight * max(1, sum(client.nthreads().values()))
         waiting = iter(range(len(tasks)))
         completed = as_completed(loop=client.loop)
@@ -100,7 +101,8 @@ def run(
             if pending:
                 client.cancel([future for _, future in pending.values()])
             if plugin in _plugins(client):
-                client.unregister_worker_plugin(plugin)
+                with contextlib.suppress(Exception):  # a worker that never took it
+                    client.unregister_worker_plugin(plugin)
         finally:
             client.close()
 
@@ -112,6 +114,17 @@ def _connect(address: str, timeout: float) -> Client:
         raise ConfigError(
             f"cannot reach the Dask scheduler at {address}: {exc} — is it running"
             " (poise cluster)? (POISE_DASK_SCHEDULER)"
+        ) from None
+
+
+def _share(client: Client, address: str, plugin: str, shared: Any) -> None:
+    try:
+        client.register_plugin(SharedData(shared), name=plugin)
+    except Exception as exc:  # raised on a worker, and sent back wrapped
+        why = str(exc) if type(exc) is Exception else f"{type(exc).__name__}: {exc}"
+        raise ConfigError(
+            f"the workers of the Dask cluster at {address} cannot take the run's data:"
+            f" {why} — is poise, at this version, installed where they run?"
         ) from None
 
 
