@@ -21,6 +21,7 @@ from poise.cli.common import (
     _engine,
     _money,
     _print_json,
+    _progress,
     app,
     out,
 )
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
     from poise.optimize.scenarios import Tradeoff
     from poise.optimize.trades import Proposal
     from poise.workflow.rebalance import Proposed
+    from poise.workflow.run import RunReport
 
 # ── options ──────────────────────────────────────────────────────────────────
 
@@ -56,7 +58,50 @@ def _weight(value: float | None) -> float:
 
 @app.command()
 def rebalance(
-    account: Annotated[str, typer.Option("--account", help="The account to rebalance.")],
+    account: Annotated[
+        str | None, typer.Option("--account", help="The account to rebalance.", show_default=False)
+    ] = None,
+    household: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--household",
+            help="Rebalance this household as one (repeat for several).",
+            show_default=False,
+        ),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Rebalance every household of the firm.")
+    ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Rebalance the households with an account on this model.", show_default=False
+        ),
+    ] = None,
+    custodian: Annotated[
+        str | None,
+        typer.Option(
+            help="Rebalance the households with an account at this custodian.", show_default=False
+        ),
+    ] = None,
+    requests: Annotated[
+        bool,
+        typer.Option("--requests", help="Rebalance the households with open rebalance requests."),
+    ] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Finish an interrupted run: plan only the households it did not.",
+            show_default=False,
+        ),
+    ] = None,
+    location_weight: Annotated[
+        float | None,
+        typer.Option(
+            help="Households with one model: asset-location weight (POISE_LOCATION_WEIGHT).",
+            show_default=False,
+        ),
+    ] = None,
     method: Annotated[
         str | None,
         typer.Option(help=f"{', '.join(METHOD_NAMES)} (default bands).", show_default=False),
@@ -105,11 +150,50 @@ def rebalance(
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Propose trades for one account and keep the proposal (status proposed).
+    """Propose trades for one account, or for households as a run, and keep the
+    proposals (status proposed).
 
-    With --scenario, every scenario named is run on the same account and risk model,
-    their trade-offs are printed side by side, and the first one's proposal is kept.
+    With --account: one account, to its own model, under its household's wash-sale
+    window. With --scenario, every scenario named is run on the same account and risk
+    model, their trade-offs are printed side by side, and the first one's proposal is
+    kept.
+
+    With --household, --all, --model, --custodian or --requests: a run — each household
+    rebalanced as one (its accounts' trades decided together: no wash sale across them;
+    one model across them where the household has one), each kept as it finishes, on a
+    process pool or the Dask cluster of POISE_DASK_SCHEDULER. --resume RUN finishes an
+    interrupted run.
     """
+    selectors = bool(household) or every or model is not None or custodian is not None
+    if selectors or requests or resume is not None:
+        if account is not None or scenario:
+            raise ValidationError("--account and --scenario are for one account, not a run")
+        _run(
+            household=tuple(household or ()),
+            every=every,
+            model=model,
+            custodian=custodian,
+            requests=requests,
+            resume=resume,
+            method=method,
+            weights=(risk_weight, tax_weight, cost_weight),
+            tax_budget=_number(tax_budget, "--tax-budget"),
+            max_turnover=_number(max_turnover, "--max-turnover"),
+            within_bands=within_bands,
+            min_trade=_number(min_trade, "--min-trade"),
+            min_trade_pct=_number(min_trade_pct, "--min-trade-pct"),
+            location_weight=location_weight,
+            as_of=as_of,
+            bands=bands,
+            as_json=as_json,
+            database_url=database_url,
+        )
+        return
+    if account is None:
+        raise ValidationError(
+            "give --account, or households to run: --household, --all, --model, --custodian,"
+            " --requests or --resume"
+        )
     from poise.domain.accounts import MinTrade
     from poise.monitor.book import BandPolicy
     from poise.optimize.scenarios import Scenario, choose, optimize_settings, with_min_trade
@@ -187,6 +271,112 @@ def rebalance(
         f"[bold]{proposed.proposal_id}[/bold]  ({proposal.method}, prices as of {at:%Y-%m-%d})"
     )
     _print_proposal(proposal, proposed)
+
+
+def _run(
+    *,
+    household: tuple[str, ...],
+    every: bool,
+    model: str | None,
+    custodian: str | None,
+    requests: bool,
+    resume: str | None,
+    method: str | None,
+    weights: tuple[float | None, float | None, float | None],
+    tax_budget: Decimal | None,
+    max_turnover: Decimal | None,
+    within_bands: bool,
+    min_trade: Decimal | None,
+    min_trade_pct: Decimal | None,
+    location_weight: float | None,
+    as_of: str | None,
+    bands: str | None,
+    as_json: bool,
+    database_url: str | None,
+) -> None:
+    """A firm-wide run (or the rest of one), with a progress bar and its summary."""
+    from poise.workflow.run import RunOptions, Selection, rebalance_run
+
+    engine = _engine(database_url)
+    selection = None
+    if resume is None:
+        selection = Selection(
+            all=every,
+            households=household,
+            model_id=model,
+            custodian=custodian,
+            requests=requests,
+        )
+    elif household or every or model or custodian or requests:
+        raise ValidationError("--resume finishes a run as it was asked: give no households")
+    risk, tax, cost = weights
+    options = RunOptions(
+        method=method or "bands",
+        risk=_weight(risk),
+        tax=_weight(tax),
+        cost=_weight(cost),
+        tax_budget=None if tax_budget is None else str(tax_budget),
+        max_turnover=None if max_turnover is None else str(max_turnover),
+        within_bands=within_bands,
+        min_trade=None if min_trade is None else str(min_trade),
+        min_trade_fraction=None if min_trade_pct is None else str(min_trade_pct / 100),
+        location_weight=location_weight,
+        bands=bands,
+    )
+    with _progress(disable=as_json) as bar:
+        task = bar.add_task("rebalancing households", total=None)
+
+        def tick(report: RunReport) -> None:
+            failed = f", {len(report.failed)} failed" if report.failed else ""
+            bar.update(
+                task,
+                total=report.households,
+                completed=report.resumed + report.done + len(report.failed),
+                description=f"rebalancing households{failed}",
+            )
+
+        report = rebalance_run(
+            engine,
+            as_of=_as_of(as_of),
+            selection=selection,
+            options=options,
+            resume=resume,
+            progress=tick,
+        )
+    if as_json:
+        _print_json({"run_id": report.run_id, **report.summary()})
+    else:
+        _print_run(report)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _print_run(report: RunReport) -> None:
+    table = Table(title=f"run {report.run_id}", show_header=False)
+    table.add_column("", no_wrap=True)
+    table.add_column("", justify="right")
+    rows = [
+        ("households", f"{report.households:,}"),
+        ("finished earlier (resumed)", f"{report.resumed:,}"),
+        ("planned now", f"{report.done:,}"),
+        ("account proposals", f"{report.proposals:,}"),
+        ("trades", f"{report.trades:,}"),
+        ("estimated tax", _money(report.estimated_tax)),
+        ("losses harvested", _money(report.harvested)),
+        ("accounts held", f"{report.held:,}"),
+        ("requests answered", f"{report.answered:,}"),
+        ("failed", f"{len(report.failed):,}"),
+        ("ran on", report.fanout),
+    ]
+    for name, value in rows:
+        if name == "finished earlier (resumed)" and not report.resumed:
+            continue
+        table.add_row(name, value)
+    out.print(table)
+    for household_id, reason in sorted(report.failed.items()):
+        out.print(f"[red]failed:[/red] {household_id}: {reason}")
+    if report.failed:
+        out.print(f"finish it with: poise rebalance --resume {report.run_id}")
 
 
 def _pct_of(value: Decimal | None) -> str:

@@ -100,6 +100,7 @@ class HouseholdBook:
     positions: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
     open_breaks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     recent: tuple[RecentTrade, ...] = ()  # trades in the wash-sale window
+    broken: tuple[str, ...] = ()  # rows of its books the store holds but no rule allows
 
     @property
     def household_id(self) -> str:
@@ -169,9 +170,13 @@ def load_firm(
             if missing:
                 raise ValidationError(f"no household {', '.join(sorted(missing))}")
         kept = {h.household_id for h in households}
-        accounts = [a for a in repo.accounts(connection) if a.household_id in kept]
+        broken: dict[str, list[str]] = {}  # a household's broken rows fail it, not the run
+        accounts = [a for a in repo.accounts(connection, broken=broken) if a.household_id in kept]
         ids = {a.account_id for a in accounts}
-        lots = repo.lots(connection, account_ids=ids if wanted is not None else None)
+        broken_lots: dict[str, list[str]] = {}
+        lots = repo.lots(
+            connection, account_ids=ids if wanted is not None else None, broken=broken_lots
+        )
         securities = repo.securities(connection)
         models = repo.models(connection)
         latest = repo.latest_prices(connection, as_of=as_of)
@@ -209,6 +214,9 @@ def load_firm(
     for a in accounts:
         accounts_of[a.household_id].append(a)
     household_of = {a.account_id: a.household_id for a in accounts}
+    for account_id, reasons in broken_lots.items():
+        if account_id in household_of:
+            broken.setdefault(household_of[account_id], []).extend(reasons)
     lots_of: dict[str, list[TaxLot]] = defaultdict(list)
     for lot in lots:
         if lot.account_id in household_of:
@@ -237,6 +245,7 @@ def load_firm(
                 if a.account_id in breaks
             },
             recent=tuple(recent_of[h.household_id]),
+            broken=tuple(broken.get(h.household_id, ())),
         )
         for h in households
     }
@@ -396,7 +405,13 @@ def household_problems(
 def plan_household(
     reference: Reference, book: HouseholdBook, options: PlanOptions
 ) -> HouseholdPlan:
-    """One household's plan, from what was read — no store, no clock."""
+    """One household's plan, from what was read — no store, no clock. A household whose
+    books hold a row no rule allows is refused: it fails alone, with the rows named."""
+    if book.broken:
+        shown = "; ".join(book.broken[:3]) + (
+            f"; {len(book.broken) - 3} more" if len(book.broken) > 3 else ""
+        )
+        raise ValidationError(f"household {book.household_id}: its books are broken: {shown}")
     problems, held = household_problems(reference, book, options)
     risk_models = {}
     for p in problems:

@@ -18,7 +18,7 @@ from poise.domain.accounts import (
     Restrictions,
     TaxRates,
 )
-from poise.domain.errors import NotFoundError
+from poise.domain.errors import NotFoundError, ValidationError
 from poise.domain.lots import TaxLot
 from poise.domain.models import Band, Model, ModelTarget, TargetKind
 from poise.domain.money import ZERO
@@ -75,7 +75,10 @@ def accounts(
     household_id: str | None = None,
     model_id: str | None = None,
     registration: str | None = None,
+    broken: dict[str, list[str]] | None = None,
 ) -> list[Account]:
+    """The accounts (those filters pick). A row that is no valid account raises — or,
+    given ``broken``, is left out and its reason kept there by household."""
     a = t.accounts
     query = sa.select(a).order_by(a.c.account_id)
     if household_id is not None:
@@ -84,7 +87,15 @@ def accounts(
         query = query.where(a.c.model_id == model_id)
     if registration is not None:
         query = query.where(a.c.registration == registration)
-    return [_account(row) for row in connection.execute(query)]
+    found = []
+    for row in connection.execute(query):
+        try:
+            found.append(_account(row))
+        except (ValidationError, ValueError, TypeError) as e:
+            if broken is None:
+                raise
+            broken.setdefault(row.household_id, []).append(f"account {row.account_id}: {e}")
+    return found
 
 
 def account(connection: sa.Connection, *, account_id: str) -> Account:
@@ -134,12 +145,27 @@ def account_lots(connection: sa.Connection, *, account_id: str) -> list[TaxLot]:
     return [_lot(row) for row in connection.execute(query)]
 
 
-def lots(connection: sa.Connection, *, account_ids: Iterable[str] | None = None) -> list[TaxLot]:
+def lots(
+    connection: sa.Connection,
+    *,
+    account_ids: Iterable[str] | None = None,
+    broken: dict[str, list[str]] | None = None,
+) -> list[TaxLot]:
+    """The lots (of ``account_ids``; None: every account's). A row that is no valid lot
+    raises — or, given ``broken``, is left out and its reason kept there by account."""
     lt = t.lots
     query = sa.select(lt).order_by(lt.c.account_id, lt.c.security_id, lt.c.lot_id)
     if account_ids is not None:
         query = query.where(lt.c.account_id.in_(list(account_ids)))
-    return [_lot(row) for row in connection.execute(query)]
+    found = []
+    for row in connection.execute(query):
+        try:
+            found.append(_lot(row))
+        except (ValidationError, ValueError, TypeError) as e:
+            if broken is None:
+                raise
+            broken.setdefault(row.account_id, []).append(f"account {row.account_id}: {e}")
+    return found
 
 
 def securities(connection: sa.Connection) -> dict[str, Security]:

@@ -1,0 +1,339 @@
+"""Firm-wide rebalancing runs: every household selected, each a task, the firm read once.
+
+A run reads the firm once (:func:`poise.workflow.households.load_firm`), ships what
+every household shares to the workers once (:mod:`poise.workflow.fanout`: a local
+process pool, or a Dask cluster), and plans each household where it lands. Each plan
+is kept the moment it comes back, in one transaction with the run's record of that
+household — so a run killed at any point holds every household it finished, and
+``--resume RUN`` plans only the rest (a household that failed is tried again). A
+household that fails — its data broken, its problem unsolvable — is recorded with its
+reason and does not stop the run. At the end the run's summary (households,
+proposals, trades, estimated tax, losses harvested, failures) is kept with it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from poise.domain.accounts import MinTrade
+from poise.domain.errors import ValidationError
+from poise.domain.location import Location, read_location
+from poise.domain.money import ZERO
+from poise.monitor.book import BandPolicy
+from poise.optimize.household import HouseholdSettings
+from poise.optimize.scenarios import Scenario, optimize_settings
+from poise.settings import Settings
+from poise.store import repo
+from poise.store import tables as t
+from poise.workflow.fanout import Done, Fanout, fan_out
+from poise.workflow.households import (
+    HouseholdBook,
+    HouseholdPlan,
+    PlanOptions,
+    Reference,
+    load_firm,
+    plan_household,
+    save_plan,
+)
+from poise.workflow.monitor import price_check
+from poise.workflow.rebalance import harvest_minimum
+
+__all__ = [
+    "RunOptions",
+    "RunReport",
+    "Selection",
+    "plan_options",
+    "rebalance_run",
+    "selected_households",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which households a run rebalances: every one, those named, those with an
+    account on a model or at a custodian, or those with open rebalance requests."""
+
+    all: bool = False
+    households: tuple[str, ...] = ()
+    model_id: str | None = None
+    custodian: str | None = None
+    requests: bool = False
+
+    def __post_init__(self) -> None:
+        given = [
+            self.all,
+            bool(self.households),
+            self.model_id is not None,
+            self.custodian is not None,
+            self.requests,
+        ]
+        if sum(given) != 1:
+            raise ValidationError(
+                "choose the households one way: --all, --household, --model, --custodian"
+                " or --requests"
+            )
+
+    def describe(self) -> str:
+        if self.all:
+            return "every household"
+        if self.households:
+            return f"household {', '.join(self.households)}"
+        if self.model_id is not None:
+            return f"households with an account on model {self.model_id}"
+        if self.custodian is not None:
+            return f"households with an account at {self.custodian}"
+        return "households with open rebalance requests"
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What a run was asked, as kept with it (so ``--resume`` plans the rest the same
+    way): the method and the settings given; the rest comes from the settings."""
+
+    method: str = "bands"
+    risk: float = 1.0
+    tax: float = 1.0
+    cost: float = 1.0
+    tax_budget: str | None = None
+    max_turnover: str | None = None
+    within_bands: bool = False
+    min_trade: str | None = None  # the run's overrides, dollars and a fraction
+    min_trade_fraction: str | None = None
+    location_weight: float | None = None
+    bands: str | None = None
+
+    def json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def of_json(cls, text: str) -> RunOptions:
+        return cls(**json.loads(text))
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def plan_options(options: RunOptions, settings: Settings) -> PlanOptions:
+    """The plan options of a run: ``options`` over the settings."""
+    dollars, fraction = _decimal(options.min_trade), _decimal(options.min_trade_fraction)
+    base = optimize_settings(
+        risk=options.risk,
+        tax=options.tax,
+        cost=options.cost,
+        tax_budget=_decimal(options.tax_budget),
+        max_turnover=_decimal(options.max_turnover),
+        min_trade=settings.min_trade if dollars is None else dollars,
+        min_trade_fraction=settings.min_trade_fraction if fraction is None else fraction,
+        within_bands=options.within_bands,
+        long_term_wait_days=settings.long_term_wait_days,
+    )
+    location = read_location(settings.location_file) if settings.location_file else Location()
+    weight = (
+        settings.location_weight if options.location_weight is None else options.location_weight
+    )
+    return PlanOptions(
+        scenario=Scenario.of_method(options.method, base),
+        firm_band=BandPolicy.preset(options.bands or settings.band_preset).band(),
+        max_price_age=timedelta(days=settings.max_price_age_days),
+        harvest=harvest_minimum(settings),
+        firm_min_trade=MinTrade(settings.min_trade, settings.min_trade_fraction),
+        run_min_trade=MinTrade(dollars, fraction),
+        household=HouseholdSettings(location_weight=weight, location=location),
+    )
+
+
+def selected_households(
+    connection: sa.Connection, selection: Selection, *, as_of: datetime
+) -> list[str]:
+    """The ids of the households ``selection`` picks, in order."""
+    h, a, r = t.households, t.accounts, t.rebalance_requests
+    if selection.all:
+        query = sa.select(h.c.household_id)
+    elif selection.households:
+        known = set(
+            connection.execute(
+                sa.select(h.c.household_id).where(h.c.household_id.in_(selection.households))
+            ).scalars()
+        )
+        missing = [x for x in selection.households if x not in known]
+        if missing:
+            raise ValidationError(f"no household {', '.join(missing)}")
+        return sorted(set(selection.households))
+    elif selection.model_id is not None:
+        on_model = sa.select(h.c.household_id).where(h.c.model_id == selection.model_id)
+        found = set(connection.execute(on_model).scalars())
+        query = sa.select(a.c.household_id).where(a.c.model_id == selection.model_id)
+        return sorted(found | set(connection.execute(query).scalars()))
+    elif selection.custodian is not None:
+        query = sa.select(a.c.household_id).where(a.c.custodian == selection.custodian)
+    else:
+        query = (
+            sa.select(a.c.household_id)
+            .join(r, r.c.account_id == a.c.account_id)
+            .where((r.c.status == "open") & (r.c.as_of <= as_of))
+        )
+    return sorted(set(connection.execute(query).scalars()))
+
+
+def _plan(shared: tuple[Reference, PlanOptions], book: HouseholdBook) -> HouseholdPlan:
+    """One household's task, where it runs."""
+    reference, options = shared
+    return plan_household(reference, book, options)
+
+
+@dataclass(slots=True)
+class RunReport:
+    """What a run did, so far or in all."""
+
+    run_id: str
+    households: int  # selected
+    resumed: int = 0  # finished by an earlier attempt of the run, not planned again
+    done: int = 0
+    proposals: int = 0  # accounts' proposals kept
+    trades: int = 0
+    estimated_tax: Decimal = ZERO
+    harvested: Decimal = ZERO  # losses sold in taxable accounts
+    held: int = 0  # accounts not rebalanced, for the reasons their plans give
+    failed: dict[str, str] = field(default_factory=dict)  # household → reason
+    answered: int = 0  # requests answered
+    fanout: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "households": self.households,
+            "resumed": self.resumed,
+            "done": self.done,
+            "proposals": self.proposals,
+            "trades": self.trades,
+            "estimated_tax": str(self.estimated_tax),
+            "harvested_losses": str(self.harvested),
+            "held_accounts": self.held,
+            "failed": len(self.failed),
+            "failures": dict(sorted(self.failed.items())),
+            "requests_answered": self.answered,
+            "fanout": self.fanout,
+        }
+
+    def add(self, plan: HouseholdPlan) -> None:
+        self.done += 1
+        self.held += len(plan.held)
+        if plan.proposal is None:
+            return
+        for part in plan.proposal.accounts:
+            p = part.proposal
+            self.proposals += 1
+            self.trades += len(p.trades)
+            self.estimated_tax += p.estimated_tax
+            if part.problem.account.registration.taxable:
+                self.harvested += sum(
+                    (-s.gain for tr in p.trades for s in tr.lots if s.gain < ZERO), ZERO
+                )
+
+
+Progress = Callable[[RunReport], None]
+
+
+def rebalance_run(
+    engine: sa.Engine,
+    *,
+    as_of: datetime,
+    selection: Selection | None = None,
+    options: RunOptions | None = None,
+    resume: str | None = None,
+    settings: Settings | None = None,
+    fanout: Fanout | None = None,
+    progress: Progress | None = None,
+) -> RunReport:
+    """Rebalance the households ``selection`` picks as one run (or, with ``resume``, the
+    households an earlier run of that id did not finish, as it was asked), keeping each
+    household's proposal as it comes back."""
+    settings = settings or Settings()
+    if resume is not None:
+        with engine.execution_options(writes=True).begin() as connection:
+            run = repo.resume_rebalance_run(connection, run_id=resume)
+        run_id, as_of = run.run_id, run.as_of
+        selection = Selection(**_selection_of(run.selection))
+        options = RunOptions.of_json(json.dumps(run.options))
+    elif selection is None:
+        raise ValidationError("a run needs a selection of households, or a run to resume")
+    options = options or RunOptions()
+    plan_with = plan_options(options, settings)
+    with engine.connect() as connection:
+        chosen = selected_households(connection, selection, as_of=as_of)
+    if resume is None:
+        with engine.execution_options(writes=True).begin() as connection:
+            run_id = repo.start_rebalance_run(
+                connection,
+                as_of=as_of,
+                selection={**asdict(selection), "households": list(selection.households)},
+                options=asdict(options),
+                started_at=datetime.now(UTC),
+            )
+        finished: set[str] = set()
+    else:
+        with engine.connect() as connection:
+            finished = set(repo.finished_households(connection, run_id=run_id))
+        # Those done stay done; those failed are tried again.
+    todo = [h for h in chosen if h not in finished]
+    report = RunReport(run_id, households=len(chosen), resumed=len(chosen) - len(todo))
+    firm = load_firm(
+        engine,
+        as_of=as_of,
+        lookback=timedelta(days=settings.risk_lookback_days),
+        check=price_check(settings),
+        household_ids=todo,
+    )
+    books = [firm.books[h] for h in todo]
+    if progress is not None:
+        progress(report)
+    with fan_out(
+        _plan,
+        books,
+        shared=(firm.reference, plan_with),
+        fanout=fanout,
+        workers=settings.workers,
+        dask_scheduler=settings.dask_scheduler,
+    ) as outcomes:
+        report.fanout = outcomes.fanout.name
+        for outcome in outcomes:
+            household_id = outcome.task.household_id
+            with engine.execution_options(writes=True).begin() as connection:
+                if isinstance(outcome, Done):
+                    saved = save_plan(connection, outcome.value, as_of=as_of, run_id=run_id)
+                    repo.household_done(
+                        connection,
+                        run_id=run_id,
+                        household_id=household_id,
+                        proposal_id=saved.household_proposal_id,
+                    )
+                    report.add(outcome.value)
+                    report.answered += len(saved.answered)
+                else:
+                    reason = outcome.failure.reason
+                    repo.household_failed(
+                        connection, run_id=run_id, household_id=household_id, reason=reason
+                    )
+                    report.failed[household_id] = reason
+            if progress is not None:
+                progress(report)
+    with engine.execution_options(writes=True).begin() as connection:
+        repo.finish_rebalance_run(
+            connection, run_id=run_id, summary=report.summary(), finished_at=datetime.now(UTC)
+        )
+    return report
+
+
+def _selection_of(kept: Mapping[str, Any]) -> dict[str, Any]:
+    return {**kept, "households": tuple(kept.get("households") or ())}
+
+
+def households_of(books: Sequence[HouseholdBook]) -> list[str]:
+    return [b.household_id for b in books]
