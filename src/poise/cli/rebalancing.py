@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -21,7 +22,6 @@ from poise.cli.common import (
     _engine,
     _money,
     _print_json,
-    _progress,
     app,
     out,
 )
@@ -29,6 +29,7 @@ from poise.domain.errors import ValidationError
 from poise.optimize.names import ALL, METHOD_NAMES, SCENARIO_NAMES
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
+    from poise.cli.runs import RunProgress
     from poise.optimize.scenarios import Tradeoff
     from poise.optimize.trades import Proposal
     from poise.workflow.rebalance import Proposed
@@ -295,6 +296,7 @@ def _run(
     database_url: str | None,
 ) -> None:
     """A firm-wide run (or the rest of one), with a progress bar and its summary."""
+    from poise.cli.runs import RunProgress
     from poise.workflow.run import RunOptions, Selection, rebalance_run
 
     engine = _engine(database_url)
@@ -323,17 +325,20 @@ def _run(
         location_weight=location_weight,
         bands=bands,
     )
-    with _progress(disable=as_json) as bar:
-        task = bar.add_task("rebalancing households", total=None)
+    bars: list[RunProgress] = []  # made when the run knows how many households it has
+    with contextlib.ExitStack() as stack:
 
         def tick(report: RunReport) -> None:
-            failed = f", {len(report.failed)} failed" if report.failed else ""
-            bar.update(
-                task,
-                total=report.households,
-                completed=report.resumed + report.done + len(report.failed),
-                description=f"rebalancing households{failed}",
-            )
+            if not bars:
+                bars.append(
+                    stack.enter_context(
+                        RunProgress(
+                            total=report.households, resumed=report.resumed, enabled=not as_json
+                        )
+                    )
+                )
+            failed = len(report.failed)
+            bars[0].update(done=report.resumed + report.done + failed, failed=failed)
 
         report = rebalance_run(
             engine,
