@@ -5,10 +5,11 @@ The data every task shares goes to each worker in a worker plugin, unpickled the
 once, when the worker takes the plugin (and on a worker that joins during the run,
 when it joins). A broadcast scatter was measured too (``bench/fanout.py``): it sends
 48 MB to two workers in about half the time, but the scattered data is an ordinary
-key of the cluster, and its active memory manager drops copies of a key held on more
-workers than have tasks waiting for it — so a worker idle for a moment while the
-caller stores an outcome lost its copy and was sent it again, two or three times in
-a run of forty tasks. A plugin is not a key: it stays until the run unregisters it.
+key of the cluster, and its active memory manager drops the copies of a key held on
+more workers than have tasks waiting for it — so a worker idle for a moment while
+the caller stores an outcome loses its copy and is sent it again: up to three times
+a worker in a 5-second run at Dask's own 2-second interval, up to twenty at 100 ms. A
+plugin is not a key: it stays until the run unregisters it.
 
 A run that dies without unregistering its plugin (killed, its machine gone) leaves
 it on the cluster; the next run from any client sweeps away every poise plugin whose
