@@ -71,6 +71,7 @@ EXACT_UP_TO = 40  # securities: accounts this small are solved exactly in shares
 EXACT_LOTS_UP_TO = 200
 CENT = Decimal("0.01")
 EXACT_STEP = 5e-4  # ... when a grid step of the median holding is this much of the account
+EXACT_GAIN = 2e-5  # of the account (0.2 bp): an answer this near the bound is not searched on
 WAITING_LISTED = 5  # lots waiting to turn long-term named in a proposal; then a count
 
 
@@ -333,13 +334,9 @@ def rebalance_optimize(
     if choice is not None:
         choice = _shipped(problem, choice, settings, smallest)
     if _small(a):  # whole shares matter: two more ways to them, and the best is kept
-        for other in (
-            None if weights is None else _round(problem, a, whole.polish(a, limits, weights)),
-            _exact(problem, a, limits, weights) if settings.exact else None,
-        ):
-            choice = _better(
-                problem, choice, other, risk=model, settings=settings, smallest=smallest
-            )
+        choice = _whole_shares(
+            problem, a, limits, weights, choice, risk=model, settings=settings, smallest=smallest
+        )
     if choice is None:
         why = why_nothing(
             problem, tax_budget=settings.tax_budget, max_turnover=settings.max_turnover
@@ -480,6 +477,29 @@ def _within_budget(
 def _gain_a_share(problem: Problem, lot: tuple[int, TaxLot]) -> Decimal:
     i, held = lot
     return problem.holdings[i].price - held.basis_per_share
+
+
+def _whole_shares(
+    problem: Problem, a: Arrays, limits: Limits, weights: Weights | None,
+    choice: Choice | None, *, risk: RiskModel, settings: OptimizeSettings, smallest: Decimal,
+) -> Choice | None:  # fmt: skip
+    """The best of ``choice``, the continuous optimum polished in whole shares
+    (:mod:`poise.optimize.whole`), and — unless the best so far is within
+    ``EXACT_GAIN`` of the continuous optimum, a bound no answer in whole shares can
+    beat — the optimum in whole shares (HiGHS, the slow part)."""
+    if weights is not None:
+        polished = _round(problem, a, whole.polish(a, limits, weights))
+        choice = _better(problem, choice, polished, risk=risk, settings=settings, smallest=smallest)
+    near = (
+        weights is not None
+        and choice is not None
+        and _score(problem, choice, risk, settings, smallest) - meetings.value(a, limits, weights)
+        <= EXACT_GAIN
+    )
+    if settings.exact and not near:
+        exact = _exact(problem, a, limits, weights)
+        choice = _better(problem, choice, exact, risk=risk, settings=settings, smallest=smallest)
+    return choice
 
 
 def _small(a: Arrays) -> bool:
