@@ -26,6 +26,7 @@ from poise.cli.common import (
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
     from poise.optimize.trades import Proposal
+    from poise.store.repo import HouseholdProposalRecord
 
 proposals_app = command_group("Rebalance proposals: find them, or show one whole.")
 app.add_typer(proposals_app, name="proposals")
@@ -73,6 +74,7 @@ def proposal_json(record: Mapping[str, Any], *, whole: bool = True) -> dict[str,
         "proposal_id": record.get("proposal_id"),
         "account_id": record["account_id"],
         "household_id": record.get("household_id"),
+        "household_proposal_id": record.get("household_proposal_id"),
         "method": record["method"],
         "scenario": record.get("scenario"),
         "status": record.get("status"),
@@ -255,15 +257,72 @@ def proposals_show(
 ) -> None:
     """One proposal whole: its figures, trades and lots, what bound it, the requests it
     answers."""
+    from poise.domain.errors import NotFoundError
     from poise.store import repo
 
     engine = _engine(database_url)
     with engine.connect() as connection:
-        shown = proposal_json(repo.proposal(connection, proposal_id=proposal_id))
+        try:
+            shown = proposal_json(repo.proposal(connection, proposal_id=proposal_id))
+        except NotFoundError as missing:  # a household's: its accounts' proposals, each whole
+            try:
+                household = repo.household_proposal(connection, proposal_id=proposal_id)
+            except NotFoundError:
+                raise missing from None
+            parts = [
+                proposal_json(repo.proposal(connection, proposal_id=part))
+                for part in household.accounts
+            ]
+            if as_json:
+                _print_json(household_json(household, parts))
+                return
+            _print_household(household, parts)
+            return
     if as_json:
         _print_json(shown)
         return
     _print_whole(shown)
+
+
+def household_json(
+    household: HouseholdProposalRecord, parts: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A household's proposal in JSON: its own figures and each account's proposal."""
+    return {
+        "household_proposal_id": household.proposal_id,
+        "household_id": household.household_id,
+        "method": household.method,
+        "status": household.status,
+        "as_of": household.as_of,
+        "created_at": household.created_at,
+        "model_id": household.model_id,
+        "run_id": household.run_id,
+        "meetings": list(household.meetings),
+        "location": list(household.location),
+        "held": household.held,
+        "accounts": parts,
+    }
+
+
+def _print_household(household: HouseholdProposalRecord, parts: list[dict[str, Any]]) -> None:
+    """A household's proposal for a person: how its accounts were decided together,
+    then each account's proposal whole."""
+    model = f", one model across its accounts: {household.model_id}" if household.model_id else ""
+    run = f", run {household.run_id}" if household.run_id else ""
+    out.print(f"[bold]{household.proposal_id}[/bold]  {household.status}")
+    out.print(
+        f"household {household.household_id}, {household.method}{model}{run};"
+        f" prices as of {household.as_of:%Y-%m-%d %H:%M} UTC; {len(parts)} account proposals"
+    )
+    for line in household.meetings:
+        out.print(f"[cyan]wash sale avoided:[/cyan] {line}")
+    for line in household.location:
+        out.print(f"[cyan]location:[/cyan] {line}")
+    for account_id, reason in sorted(household.held.items()):
+        out.print(f"[yellow]not rebalanced:[/yellow] {account_id}: {reason}")
+    for p in parts:
+        out.print()
+        _print_whole(p)
 
 
 def _pct(value: float | None) -> str:
