@@ -11,14 +11,25 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from poise.cli.common import JsonOption, _print_json, app, err, out
+from poise.cli.common import (
+    DatabaseOption,
+    JsonOption,
+    _engine,
+    _print_json,
+    app,
+    command_group,
+    err,
+    out,
+)
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
     from rich.console import Console
     from rich.progress import Progress, Task, TaskID
     from rich.text import Text
 
-__all__ = ["RunProgress", "cluster"]
+    from poise.store.repo import RebalanceRun
+
+__all__ = ["RunProgress", "cluster", "runs_list", "runs_show"]
 
 SCHEDULER_PORT = 8786  # Dask's own defaults, so that its tools find the cluster
 DASHBOARD_PORT = 8787
@@ -218,3 +229,100 @@ def _wait_for_a_stop() -> None:
         signal.signal(number, on_signal)
     while not stop.wait(0.2):
         pass
+
+
+# ── poise runs ───────────────────────────────────────────────────────────────
+
+runs_app = command_group("Firm-wide rebalancing runs: list them, or show one.")
+app.add_typer(runs_app, name="runs")
+
+
+def _run_json(run: RebalanceRun) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "method": run.method,
+        "as_of": run.as_of,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "selection": run.selection,
+        "options": run.options,
+        "done": run.done,
+        "failed": run.failed,
+        "summary": run.summary,
+    }
+
+
+@runs_app.command("list")
+def runs_list(
+    status: Annotated[
+        str | None, typer.Option(help="Only runs of this status: running, finished, interrupted.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, the latest first (0: all).")] = 20,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """The runs, the latest first: when, what was asked, how far each got."""
+    from rich.table import Table
+
+    from poise.store import repo
+
+    engine = _engine(database_url)
+    with engine.connect() as connection:
+        found = repo.rebalance_runs(connection, status=status, limit=limit)
+    if as_json:
+        _print_json([_run_json(r) for r in found])
+        return
+    table = Table(title=f"rebalance runs ({len(found)})")
+    for column in ("run", "status", "method", "as of", "started", "done", "failed"):
+        table.add_column(
+            column, justify="right" if column in ("done", "failed") else "left", no_wrap=True
+        )
+    for r in found:
+        table.add_row(
+            r.run_id,
+            r.status,
+            r.method,
+            f"{r.as_of:%Y-%m-%d}",
+            f"{r.started_at:%Y-%m-%d %H:%M}",
+            f"{r.done:,}",
+            f"[red]{r.failed:,}[/red]" if r.failed else "0",
+        )
+    out.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """One run: what was asked, its summary, and each household that failed, with why."""
+    from poise.store import repo
+
+    engine = _engine(database_url)
+    with engine.connect() as connection:
+        run = repo.rebalance_run(connection, run_id=run_id)
+        failed = repo.run_households(connection, run_id=run_id, status="failed")
+    if as_json:
+        _print_json(
+            {
+                **_run_json(run),
+                "failures": [{"household_id": h.household_id, "reason": h.reason} for h in failed],
+            }
+        )
+        return
+    finished = f", finished {run.finished_at:%Y-%m-%d %H:%M} UTC" if run.finished_at else ""
+    out.print(
+        f"[bold]{run.run_id}[/bold]  {run.status}; {run.method}, prices as of"
+        f" {run.as_of:%Y-%m-%d}; started {run.started_at:%Y-%m-%d %H:%M} UTC{finished}"
+    )
+    out.print(f"asked: {run.selection}; options {run.options}")
+    out.print(f"households done {run.done:,}, failed {run.failed:,}")
+    for key, value in (run.summary or {}).items():
+        if key != "failures":
+            out.print(f"  {key.replace('_', ' ')}: {value}")
+    for h in failed:
+        out.print(f"[red]failed:[/red] {h.household_id}: {h.reason}")
+    if run.status != "finished" or failed:
+        out.print(f"finish it with: poise rebalance --resume {run.run_id}")
