@@ -5,12 +5,14 @@ proposal shown whole (poise proposals show)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from tests.cli.test_rebalance import AS_OF, load, poise
 
 from poise.domain.errors import ValidationError
+from poise.monitor.triggers import Reason, RebalanceRequest
 from poise.store import repo
 from poise.store.engine import make_engine
 
@@ -84,3 +86,26 @@ def test_rebalance_when_the_households_are_asked_wrongly_then_it_says_so(
     load(database_url, tmp_path)
     with pytest.raises(ValidationError, match=message):  # the CLI's exit 3, with the message
         poise("rebalance", *args, "--as-of", AS_OF, database_url=database_url)
+
+
+def test_rebalance_when_requests_are_open_then_the_run_takes_their_households_and_answers_them(
+    database_url: str, tmp_path: Path
+) -> None:
+    load(database_url, tmp_path)
+    asked = RebalanceRequest(
+        "10000003", "H2", (Reason.BAND_BREACH,), datetime(2022, 12, 28, 23, 0, tzinfo=UTC)
+    )
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        repo.save_requests(connection, requests=[asked.to_payload()], received_at=datetime.now(UTC))
+    code, text = poise(
+        "rebalance", "--requests", "--as-of", AS_OF, "--json", database_url=database_url
+    )
+    assert code == 0, text
+    summary = json.loads(text)
+    assert (summary["households"], summary["requests_answered"]) == (1, 1)  # H2 only
+    with engine.connect() as connection:
+        (request,) = repo.list_requests(connection)
+    engine.dispose()
+    assert request["status"] == "answered"
+    assert request["answered_by"] == f"10000003/{AS_OF}/bands"
