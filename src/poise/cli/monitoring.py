@@ -300,7 +300,9 @@ def requests_list(
     household: Annotated[
         str | None, typer.Option("--household", help="Only this household.")
     ] = None,
-    status: Annotated[str | None, typer.Option(help="Only this status: open or answered.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only this status: open, answered or failed.")
+    ] = None,
     reason: Annotated[
         str | None, typer.Option(help="Only requests with this reason (band_breach, …).")
     ] = None,
@@ -314,7 +316,8 @@ def requests_list(
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Rebalance requests raised so far, newest first, and the proposal that answered each."""
+    """Rebalance requests raised so far, newest first, and the proposal that answered
+    each (or, for one the worker could not answer, why)."""
     from poise.cli.proposals import of_total, one_of, request_json
     from poise.monitor.triggers import Reason
     from poise.store import repo
@@ -334,6 +337,8 @@ def requests_list(
     if as_json:
         _print_json({"total": total, "requests": found})
         return
+    from rich.markup import escape
+
     table = Table(title=f"rebalance requests ({of_total(len(found), total)})")
     columns = ("as of", "account", "household", "reasons", "max drift", "status", "answered by")
     for column in columns:
@@ -346,7 +351,7 @@ def requests_list(
             ", ".join(r["reasons"]),
             f"{r['figures'].get('max_drift', 0) * 100:.1f}",
             r["status"],
-            r["answered_by"] or "",
+            r["answered_by"] or (f"[red]{escape(r['failure'])}[/red]" if r["failure"] else ""),
         )
     out.print(table)
 

@@ -233,8 +233,9 @@ rebalance_requests = sa.Table(
     sa.Column("figures", sa.Text, nullable=False),  # JSON
     sa.Column("as_of", UTCDateTime, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # open, answered
+    sa.Column("status", sa.String(16), nullable=False),  # open, answered, failed
     sa.Column("answered_by", sa.String(200), nullable=True, index=True),  # a proposal's id
+    _text("failure"),  # why the worker could not answer it (status failed)
 )
 
 proposals = sa.Table(

@@ -1,5 +1,5 @@
-"""Rebalance requests: kept once by id, found by filters, which are open, and which a
-proposal answers."""
+"""Rebalance requests: kept once by id, found by filters, which are open, which a
+proposal answers, and which the worker could not answer (and why)."""
 
 from __future__ import annotations
 
@@ -11,25 +11,33 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from poise.domain.errors import ValidationError
 from poise.store import tables as t
 
 __all__ = [
     "ANSWERED",
+    "FAILED",
     "OPEN",
     "REQUEST_STATUSES",
     "RequestFilter",
+    "RequestState",
+    "answer_household_requests",
     "answer_requests",
     "answered_requests",
     "count_requests",
+    "fail_requests",
+    "household_requests",
     "list_requests",
     "open_request_reasons",
+    "request_states",
     "save_requests",
     "stored_request_ids",
 ]
 
 OPEN = "open"  # raised, and no proposal has answered it yet
 ANSWERED = "answered"  # a proposal of its account answers it (``answered_by``)
-REQUEST_STATUSES = (OPEN, ANSWERED)
+FAILED = "failed"  # the worker could not answer it (``failure`` says why); not tried again
+REQUEST_STATUSES = (OPEN, ANSWERED, FAILED)
 
 
 def save_requests(
@@ -206,6 +214,129 @@ def list_requests(
             "as_of": row.as_of,
             "status": row.status,
             "answered_by": row.answered_by,
+            "failure": row.failure,
         }
         for row in connection.execute(query)
     ]
+
+
+# ── the worker's view: one request's state, a household's, and closing them ─────
+
+
+@dataclass(frozen=True, slots=True)
+class RequestState:
+    """Where a stored request stands."""
+
+    request_id: str
+    account_id: str | None
+    household_id: str | None
+    as_of: datetime
+    status: str
+    answered_by: str | None
+    failure: str | None
+
+
+def _states(connection: sa.Connection, query: sa.Select[Any], *, lock: bool) -> list[RequestState]:
+    r = t.rebalance_requests
+    if lock:  # PostgreSQL: a second worker waits here; SQLite's IMMEDIATE writer already has
+        query = query.with_for_update()
+    return [
+        RequestState(
+            row.request_id,
+            row.account_id,
+            row.household_id,
+            row.as_of,
+            row.status,
+            row.answered_by,
+            row.failure,
+        )
+        for row in connection.execute(query.order_by(r.c.as_of, r.c.request_id))
+    ]
+
+
+def _state_columns() -> sa.Select[Any]:
+    r = t.rebalance_requests
+    return sa.select(
+        r.c.request_id,
+        r.c.account_id,
+        r.c.household_id,
+        r.c.as_of,
+        r.c.status,
+        r.c.answered_by,
+        r.c.failure,
+    )
+
+
+def request_states(
+    connection: sa.Connection, *, ids: Sequence[str], lock: bool = False
+) -> dict[str, RequestState]:
+    """The state of each of ``ids`` the store holds; ``lock``: their rows are locked for
+    the rest of the transaction (PostgreSQL), so two workers cannot both answer one."""
+    r = t.rebalance_requests
+    found: dict[str, RequestState] = {}
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        query = _state_columns().where(r.c.request_id.in_(chunk))
+        found.update((s.request_id, s) for s in _states(connection, query, lock=lock))
+    return found
+
+
+def household_requests(
+    connection: sa.Connection,
+    *,
+    household_id: str,
+    account_ids: Sequence[str] = (),
+    status: str = OPEN,
+    until: datetime | None = None,
+    lock: bool = False,
+) -> list[RequestState]:
+    """The requests of a household (by the household they name, or any of
+    ``account_ids``) that have ``status``, raised by ``until`` if given; oldest first."""
+    r = t.rebalance_requests
+    mine = r.c.household_id == household_id
+    if account_ids:
+        mine = mine | r.c.account_id.in_(list(account_ids))
+    query = _state_columns().where(mine & (r.c.status == status))
+    if until is not None:
+        query = query.where(r.c.as_of <= until)
+    return _states(connection, query, lock=lock)
+
+
+def answer_household_requests(
+    connection: sa.Connection, *, household_id: str, proposal_id: str, as_of: datetime
+) -> list[str]:
+    """Close the household's own open requests (those naming no account) raised by
+    ``as_of``: its household proposal ``proposal_id`` answers them. Their ids."""
+    r = t.rebalance_requests
+    where = (
+        (r.c.household_id == household_id)
+        & r.c.account_id.is_(None)
+        & (r.c.status == OPEN)
+        & (r.c.as_of <= as_of)
+    )
+    ids = list(connection.execute(sa.select(r.c.request_id).where(where)).scalars())
+    if ids:
+        connection.execute(
+            sa.update(r)
+            .where(r.c.request_id.in_(ids))
+            .values(status=ANSWERED, answered_by=proposal_id)
+        )
+    return sorted(ids)
+
+
+def fail_requests(connection: sa.Connection, *, failures: Mapping[str, str]) -> list[str]:
+    """Mark open requests failed, each with why (``failures``: request id → reason);
+    one already answered or failed is left as it is. The ids marked."""
+    r = t.rebalance_requests
+    marked = []
+    for request_id, reason in sorted(failures.items()):
+        if not reason:
+            raise ValidationError(f"a failed request needs its reason: {request_id}")
+        changed = connection.execute(
+            sa.update(r)
+            .where((r.c.request_id == request_id) & (r.c.status == OPEN))
+            .values(status=FAILED, failure=reason)
+        ).rowcount
+        if changed:
+            marked.append(request_id)
+    return marked
