@@ -4,7 +4,7 @@ Owns: the command line — ``common`` (the app, options, printing), ``records`` 
 ingest, accounts, demo), ``monitoring`` (drift, holds, requests, monitor, replays),
 ``rebalancing`` and ``proposals`` (finding proposals, and the one JSON shape of one),
 ``washsales`` (a household's wash sales), ``runs`` (the cluster firm-wide runs fan out
-to, and a run's progress).
+to, and a run's progress), ``worker`` (answering rebalance requests as they arrive).
 May not hold finance rules: commands call the workflow shells.
 """
 
@@ -21,6 +21,7 @@ from poise.cli import rebalancing  # rebalance
 from poise.cli import proposals  # proposals
 from poise.cli import washsales  # washsales
 from poise.cli import runs  # cluster
+from poise.cli import worker  # worker
 
 # isort: on
 from poise.cli.common import app, err
@@ -35,6 +36,7 @@ __all__ = [
     "records",
     "runs",
     "washsales",
+    "worker",
 ]
 
 
