@@ -6,6 +6,7 @@ why and does not stop the worker."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,9 +25,11 @@ from tests.workflow.worker_firm import (
     requests,
     until,
 )
+from typer.testing import CliRunner
 
 from poise.bus.inprocess import InProcessBus
 from poise.bus.port import Bus
+from poise.cli import app
 from poise.monitor.triggers import manual_request
 from poise.store import repo
 from poise.store.engine import make_engine
@@ -216,3 +219,30 @@ def test_answer_request_when_every_account_is_held_then_the_request_fails_with_t
     row = requests(engine)[asked.request_id]
     assert (row["status"], row["failure"]) == ("failed", handled.reason)
     assert household_proposals(engine) == {}
+
+
+def test_poise_worker_once_when_requests_are_open_then_it_answers_them_and_says_so(
+    engine: sa.Engine, database_url: str, tmp_path: Path
+) -> None:
+    """``poise worker --once``: the requests open in the store, answered household by
+    household, then a summary — and nothing left open."""
+    load_demo(engine, tmp_path / "firm")
+    found = evening_before(engine)
+    with engine.begin() as connection:
+        repo.save_requests(
+            connection,
+            requests=[r.to_payload() for r in found.requests],
+            received_at=datetime.now(UTC),
+        )
+    done = CliRunner().invoke(app, ["worker", "--once", "--json", "--database-url", database_url])
+    assert done.exit_code == 0, done.output
+    households = {r.household_id for r in found.requests}
+    assert json.loads(done.stdout) == {
+        "taken": len(found.requests),
+        "skipped": len(found.requests) - len(households),
+        "proposals": len(households),
+        "answered": len(found.requests),
+        "failed": 0,
+    }
+    assert "INFO answered request=" in done.stderr
+    assert {r["status"] for r in requests(engine).values()} == {"answered"}

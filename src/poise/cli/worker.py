@@ -173,13 +173,9 @@ async def _serve(
     import asyncio
 
     from poise.bus.registry import open_bus
-    from poise.workflow.worker import WorkerService, serve
+    from poise.workflow.worker import WORKER_CONSUMER, serve
 
     log = logging.getLogger("poise.worker")
-    if bus_name is None:  # --once
-        service = WorkerService(engine, None, planned)
-        await service.sweep()
-        return service
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -190,13 +186,26 @@ async def _serve(
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping)
+    if bus_name is None:  # --once: the store's open requests, no bus
+        log.info("started method=%s: the requests open in the store, once", planned.method)
+        try:
+            return await serve(engine, None, planned, stop=stop, once=True)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
     opened = await open_bus(bus_name, url=nats_url)
     try:
-        if bus_name == "inprocess":
-            how = f"the store every {poll:g} s" if poll else "the store once"
-            log.info("worker started: in-process bus, so answering the requests open in %s", how)
+        if bus_name == "inprocess":  # no other process can publish on it
+            how = f"every {poll:g} s" if poll else "once"
+            log.info(
+                "started method=%s bus=inprocess: the requests open in the store, %s",
+                planned.method,
+                how,
+            )
         else:
-            log.info("worker started: following the %s bus as %s", bus_name, "poise-worker")
+            log.info(
+                "started method=%s bus=%s durable=%s", planned.method, bus_name, WORKER_CONSUMER
+            )
         return await serve(engine, opened, planned, stop=stop, poll=poll)
     finally:
         await opened.close()
@@ -212,7 +221,8 @@ def _print_summary(service: WorkerService, *, as_json: bool) -> None:
     out.print(
         f"{summary['taken']:,} requests taken, {summary['skipped']:,} of them already answered"
         f" or failed; {summary['proposals']:,} household proposals kept, answering "
-        f"{summary['answered']:,} requests; {summary['failed']:,} requests failed"
+        f"{summary['answered']:,} requests; {summary['failed']:,} requests failed",
+        soft_wrap=True,
     )
     if summary["failed"]:
         err.print("[yellow]poise requests list --status failed[/yellow] says why")

@@ -137,7 +137,6 @@ class Handled:
     failed: Mapping[str, str] = field(default_factory=dict)  # requests failed, and why
     reason: str = ""  # skipped: how it stands; failed: why
     seconds: float = 0.0  # from the request read to the commit
-    done_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # after the commit
 
     def fields(self) -> dict[str, Any]:
         """The log line's fields, in order."""
@@ -397,14 +396,18 @@ class WorkerService:
     _turn: asyncio.Lock = field(default_factory=asyncio.Lock)
     _stopping: bool = False
 
-    async def start(self, *, sweep: bool = True) -> None:
-        """Answer what the store holds open (``sweep``), then follow the bus."""
+    async def start(self, *, sweep: bool = True, follow: bool = True) -> None:
+        """Answer what the store holds open (``sweep``), then follow the bus (``follow``)."""
         if sweep:
             await self.sweep()
-        if self.bus is not None and not self._stopping:
+        if follow and self.bus is not None and not self._stopping:
             self._subscription = await self.bus.subscribe(
                 f"{REQUESTS}.>", durable=WORKER_CONSUMER, handler=self._event
             )
+
+    def halt(self) -> None:
+        """Begin no more requests from a sweep (the bus's are stopped by :meth:`stop`)."""
+        self._stopping = True
 
     async def stop(self) -> None:
         """Stop taking requests; the one in hand is finished, kept and acknowledged."""
@@ -485,14 +488,17 @@ async def serve(
     stop: asyncio.Event,
     poll: float = 5.0,
     sweep: bool = True,
+    once: bool = False,
     on_handled: OnHandled | None = None,
 ) -> WorkerService:
     """Run a worker until ``stop`` is set: a sweep at start (``sweep``), the bus, and a
-    sweep every ``poll`` seconds (0: none after the first)."""
+    sweep every ``poll`` seconds (0: none after the first); ``once``: the first sweep
+    alone. Once ``stop`` is set no request is begun, and the one in hand is finished."""
     service = WorkerService(engine, bus, options, on_handled=on_handled)
+    halting = asyncio.create_task(_halt_on(stop, service))
     try:
-        await service.start(sweep=sweep)
-        while not stop.is_set():
+        await service.start(sweep=sweep or once, follow=not once)
+        while not once and not stop.is_set():
             if poll <= 0:
                 await stop.wait()
                 break
@@ -501,5 +507,11 @@ async def serve(
             if not stop.is_set():
                 await service.sweep()
     finally:
+        halting.cancel()
         await service.stop()
     return service
+
+
+async def _halt_on(stop: asyncio.Event, service: WorkerService) -> None:
+    await stop.wait()
+    service.halt()
