@@ -57,7 +57,7 @@ TOLERANCE = 1e-6  # of the account's value: $1 in a $1,000,000 account
 CUTS = 30  # outer-approximation rounds before the best integer solution found is taken
 NEAR = 2  # coarsest grid steps' weight either side of the continuous optimum
 FAER_FROM = 1000  # variables: from here on the faer factorisation is the faster one
-NODES = 200  # branch-and-bound nodes a mixed-integer solve may take; then its best stands
+NODES = 50  # branch-and-bound nodes a mixed-integer solve may take; then its best stands
 FINE = 1e-5  # of the account: a grid step this small is a continuous variable, rounded after
 
 
