@@ -487,5 +487,9 @@ def _outer_approximation(
             break  # out of nodes: the best found stands
         if limits.risk * (error - x[t_]) <= TOLERANCE:
             break
+        # The cuts only under-estimate tracking error, so the solver's bound is a bound
+        # on the true optimum too: once the best found is this close to it, stop.
+        if best[0] - info.mip_dual_bound <= TOLERANCE:
+            break
         cut(x[g_:t_])
     return None if best is None else best[1]
