@@ -191,3 +191,98 @@ def test_list_requests_when_filtered_then_each_filter_narrows_and_the_count_agre
             "A2/2022-12-28/cash_excess",
         ]
         assert len(repo.list_requests(connection, limit=1)) == 1
+
+
+def test_save_proposals_when_many_are_kept_at_once_then_each_is_kept_as_if_one_after_another(
+    engine: sa.Engine,
+) -> None:
+    """
+    A1 was proposed once on 29 December. A run keeps, at once, A1 again, A2, A1 a third
+    time and A1 by another method: A1's runs are numbered in order, each superseding
+    the one before, as if kept one after another; A2 and the other method stand alone.
+    """
+    with engine.begin() as connection:
+        first = keep(connection, DAY)
+        kept = repo.save_proposals(
+            connection,
+            proposals=[
+                repo.ProposalToKeep(a_proposal("A1"), risk_model="sample"),
+                repo.ProposalToKeep(a_proposal("A2")),
+                repo.ProposalToKeep(a_proposal("A1")),
+                repo.ProposalToKeep(a_proposal("A1", "optimize")),
+            ],
+            as_of=DAY,
+            created_at=datetime.now(UTC),
+        )
+        found = {p["proposal_id"]: p for p in repo.find_proposals(connection)}
+    base = "A1/2022-12-29"
+    assert [(k.proposal_id, k.superseded) for k in kept] == [
+        (f"{base}/bands.2", (first,)),
+        ("A2/2022-12-29/bands", ()),
+        (f"{base}/bands.3", (f"{base}/bands.2",)),
+        (f"{base}/optimize", ()),
+    ]
+    assert [(i, found[i]["status"], found[i]["superseded_by"]) for i in sorted(found)] == [
+        (first, "superseded", f"{base}/bands.2"),
+        (f"{base}/bands.2", "superseded", f"{base}/bands.3"),
+        (f"{base}/bands.3", "proposed", None),
+        (f"{base}/optimize", "proposed", None),
+        ("A2/2022-12-29/bands", "proposed", None),
+    ]
+    assert found[f"{base}/bands.2"]["risk_model"] == "sample"
+
+
+def test_save_proposal_when_a_day_has_more_runs_than_are_looked_up_at_once_then_the_next_is_free(
+    engine: sa.Engine,
+) -> None:
+    """Numbered ids are looked up eight at a time after the first: the eleventh run of
+    a day follows the tenth, across two such windows."""
+    with engine.begin() as connection:
+        ids = [keep(connection, DAY) for _ in range(11)]
+    assert ids[8:] == [f"A1/2022-12-29/bands.{n}" for n in (9, 10, 11)]
+
+
+def test_answer_all_requests_when_one_account_is_answered_twice_at_once_then_the_later_takes_over(
+    engine: sa.Engine,
+) -> None:
+    """
+    A1 was asked to rebalance on 27 and 28 December, A2 on 28 December. Three proposals
+    as of the 29th are answered at once: A1's, A2's, and a second of A1's that
+    supersedes the first — it takes A1's requests over, as if answered after it.
+    """
+    with engine.begin() as connection:
+        repo.save_requests(
+            connection,
+            requests=[
+                request("A1", date(2022, 12, 27), "band_breach"),
+                request("A1", date(2022, 12, 28), "harvest"),
+                request("A2", date(2022, 12, 28), "band_breach"),
+            ],
+            received_at=datetime.now(UTC),
+        )
+        answered = repo.answer_all_requests(
+            connection,
+            answering=[
+                repo.Answering("P1", "A1"),
+                repo.Answering("P2", "A2"),
+                repo.Answering("P3", "A1", superseded=("P1",)),
+            ],
+            as_of=DAY,
+        )
+        by_id = {r["request_id"]: r["answered_by"] for r in repo.list_requests(connection)}
+    a1 = ["A1/2022-12-27/band_breach", "A1/2022-12-28/harvest"]
+    assert answered == {"P1": a1, "P2": ["A2/2022-12-28/band_breach"], "P3": a1}
+    assert by_id == {**dict.fromkeys(a1, "P3"), "A2/2022-12-28/band_breach": "P2"}
+
+
+def test_lots_when_asked_for_more_accounts_than_one_query_takes_then_every_lot_comes_in_order(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    firm = generate_firm(households=8, seed=11, data_dir=DATA)
+    ingest_paths(engine, write_firm(firm, tmp_path), today=date(2026, 1, 1))
+    with engine.connect() as connection:
+        every = repo.lots(connection)
+        ids = sorted({lot.account_id for lot in every})
+        asked = [*ids[1:], *(f"X{i:05d}" for i in range(1_200))]  # ranges of 500 accounts
+        found = repo.lots(connection, account_ids=asked)
+    assert found == [lot for lot in every if lot.account_id != ids[0]]

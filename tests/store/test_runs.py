@@ -236,3 +236,29 @@ def test_runs_when_a_run_id_does_not_exist_then_each_function_says_so(engine: sa
             ).scalar_one()
             == 0
         )
+
+
+def test_households_finished_when_many_are_kept_at_once_then_each_is_kept_as_one_at_a_time(
+    engine: sa.Engine,
+) -> None:
+    """H1 was done and H2 failed by an earlier attempt. Kept at once: H1, H2 and H3
+    done, H4 failed — H1 stays as it was (the first proposal kept for it is the run's),
+    H2 is done now, H3 and H4 are new."""
+    run_id = start(engine)
+    done(engine, run_id, "H1", "P1")
+    failed(engine, run_id, "H2", "TimeoutError: solver")
+    with engine.execution_options(writes=True).begin() as connection:
+        changed = repo.households_finished(
+            connection,
+            run_id=run_id,
+            done={"H1": "P1.2", "H2": "P2", "H3": None},
+            failed={"H4": "ValueError: no price for XYZ"},
+        )
+        kept = repo.run_households(connection, run_id=run_id)
+    assert changed == {"H2", "H3", "H4"}
+    assert sorted((h.household_id, h.status, h.household_proposal_id, h.reason) for h in kept) == [
+        ("H1", "done", "P1", None),
+        ("H2", "done", "P2", None),
+        ("H3", "done", None, None),
+        ("H4", "failed", None, "ValueError: no price for XYZ"),
+    ]

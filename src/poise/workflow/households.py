@@ -14,8 +14,9 @@ keeps it: the household's proposal, each account's, and the requests they answer
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -58,6 +59,7 @@ __all__ = [
     "plan_household",
     "recent_trades",
     "save_plan",
+    "save_plans",
 ]
 
 Floats = npt.NDArray[np.float64]
@@ -159,12 +161,40 @@ def load_firm(
 ) -> Firm:
     """The firm (or the households named) as the store has it, prices as they stood at
     ``as_of``: one read of each table, not one per account."""
+    with _collector_paused():
+        return _load_firm(
+            engine, as_of=as_of, lookback=lookback, check=check, household_ids=household_ids
+        )
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a firm is read: it would walk the
+    hundreds of thousands of lots and rows made again and again as they pile up (a
+    quarter of the read of a 10,000-account firm — bench/RESULTS.md). Nothing read
+    is cyclic garbage."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load_firm(
+    engine: sa.Engine,
+    *,
+    as_of: datetime,
+    lookback: timedelta,
+    check: PriceCheck,
+    household_ids: Collection[str] | None,
+) -> Firm:
     since = as_of.date() - WASH_WINDOW
     wanted = None if household_ids is None else set(household_ids)
     with engine.connect() as connection:
-        households = [
-            h for h in repo.households(connection) if wanted is None or h.household_id in wanted
-        ]
+        every = repo.households(connection)
+        households = [h for h in every if wanted is None or h.household_id in wanted]
         if wanted is not None:
             missing = wanted - {h.household_id for h in households}
             if missing:
@@ -175,7 +205,9 @@ def load_firm(
         ids = {a.account_id for a in accounts}
         broken_lots: dict[str, list[str]] = {}
         lots = repo.lots(
-            connection, account_ids=ids if wanted is not None else None, broken=broken_lots
+            connection,
+            account_ids=ids if len(households) < len(every) else None,  # all: no list
+            broken=broken_lots,
         )
         securities = repo.securities(connection)
         models = repo.models(connection)
@@ -470,39 +502,72 @@ def save_plan(
     """Keep a household's plan in ``connection``'s transaction: its household proposal,
     each account's proposal (superseding the account's earlier one of the method), and
     the account's open requests raised by ``as_of``, answered."""
-    if plan.proposal is None:
-        return SavedPlan(None, {}, ())
+    return save_plans(connection, [plan], as_of=as_of, run_id=run_id, created_at=created_at)[0]
+
+
+def save_plans(
+    connection: sa.Connection,
+    plans: Sequence[HouseholdPlan],
+    *,
+    as_of: datetime,
+    run_id: str | None = None,
+    created_at: datetime | None = None,
+) -> list[SavedPlan]:
+    """Keep many households' plans in ``connection``'s transaction, as :func:`save_plan`
+    keeps each, one after another — in a few statements for them all."""
     created_at = created_at or datetime.now(UTC)
-    hp = plan.proposal
-    saved = repo.save_household_proposal(
+    proposed = [
+        (i, plan, plan.proposal) for i, plan in enumerate(plans) if plan.proposal is not None
+    ]
+    households = repo.save_household_proposals(
         connection,
-        household_id=plan.household_id,
-        method=hp.method,
+        households=[
+            repo.HouseholdProposalToKeep(
+                household_id=plan.household_id,
+                method=hp.method,
+                model_id=plan.model_id,
+                meetings=hp.meetings,
+                location=hp.location,
+                held=dict(plan.held),
+            )
+            for _, plan, hp in proposed
+        ],
         as_of=as_of,
         created_at=created_at,
-        model_id=plan.model_id,
         run_id=run_id,
-        meetings=hp.meetings,
-        location=hp.location,
-        held=dict(plan.held),
     )
-    ids, answered = {}, []
-    for part in hp.accounts:
-        account_id = part.problem.account.account_id
-        kept = repo.save_proposal(
-            connection,
-            proposal=part.proposal,
-            as_of=as_of,
-            created_at=created_at,
-            risk_model=plan.risk_models.get(account_id, ("", False))[0] or None,
-            household_proposal_id=saved.proposal_id,
-        )
-        ids[account_id] = kept.proposal_id
-        answered += repo.answer_requests(
-            connection,
-            proposal_id=kept.proposal_id,
-            account_id=account_id,
-            as_of=as_of,
-            superseded=kept.superseded,
-        )
-    return SavedPlan(saved.proposal_id, ids, tuple(answered))
+    parts = [
+        (i, plan.risk_models, household.proposal_id, part)
+        for (i, plan, hp), household in zip(proposed, households, strict=True)
+        for part in hp.accounts
+    ]
+    accounts = repo.save_proposals(
+        connection,
+        proposals=[
+            repo.ProposalToKeep(
+                part.proposal,
+                risk_model=risk_models.get(part.problem.account.account_id, ("", False))[0] or None,
+                household_proposal_id=household_proposal_id,
+            )
+            for _, risk_models, household_proposal_id, part in parts
+        ],
+        as_of=as_of,
+        created_at=created_at,
+    )
+    answered = repo.answer_all_requests(
+        connection,
+        answering=[
+            repo.Answering(kept.proposal_id, part.problem.account.account_id, kept.superseded)
+            for (*_, part), kept in zip(parts, accounts, strict=True)
+        ],
+        as_of=as_of,
+    )
+    ids: dict[int, dict[str, str]] = defaultdict(dict)
+    answers: dict[int, list[str]] = defaultdict(list)
+    for (i, *_, part), kept in zip(parts, accounts, strict=True):
+        ids[i][part.problem.account.account_id] = kept.proposal_id
+        answers[i] += answered[kept.proposal_id]
+    saved = [SavedPlan(None, {}, ())] * len(plans)
+    for (i, *_), household in zip(proposed, households, strict=True):
+        saved[i] = SavedPlan(household.proposal_id, ids[i], tuple(answers[i]))
+    return saved

@@ -3,9 +3,10 @@ cash flows, recent trades, custodian positions and breaks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -120,25 +121,41 @@ def households(connection: sa.Connection) -> list[Household]:
     ]
 
 
-def _lot(row: sa.Row[tuple[object, ...]]) -> TaxLot:
-    m = row._mapping
+_LOT = (
+    t.lots.c.account_id,
+    t.lots.c.lot_id,
+    t.lots.c.security_id,
+    t.lots.c.quantity,
+    t.lots.c.cost_basis,
+    t.lots.c.acquired,
+    t.lots.c.adjusted_basis,
+    t.lots.c.holding_start,
+    t.lots.c.disallowed_loss,
+)
+_CHUNK = 500  # accounts in one IN list
+
+
+def _lot(row: Sequence[Any]) -> TaxLot:
+    """A row of the :data:`_LOT` columns as a lot (unpacked by position: a firm's run
+    reads hundreds of thousands)."""
+    account_id, lot_id, security_id, quantity, cost_basis, acquired, adjusted, start, lost = row
     return TaxLot(
-        lot_id=m["lot_id"],
-        account_id=m["account_id"],
-        security_id=m["security_id"],
-        quantity=m["quantity"],
-        cost_basis=m["cost_basis"],
-        acquired=m["acquired"],
-        adjusted_basis=m["adjusted_basis"],
-        holding_start=m["holding_start"],
-        disallowed_loss=m["disallowed_loss"] if m["disallowed_loss"] is not None else ZERO,
+        lot_id=lot_id,
+        account_id=account_id,
+        security_id=security_id,
+        quantity=quantity,
+        cost_basis=cost_basis,
+        acquired=acquired,
+        adjusted_basis=adjusted,
+        holding_start=start,
+        disallowed_loss=lost if lost is not None else ZERO,
     )
 
 
 def account_lots(connection: sa.Connection, *, account_id: str) -> list[TaxLot]:
     lt = t.lots
     query = (
-        sa.select(lt)
+        sa.select(*_LOT)
         .where(lt.c.account_id == account_id)
         .order_by(lt.c.security_id, lt.c.acquired, lt.c.lot_id)
     )
@@ -151,20 +168,28 @@ def lots(
     account_ids: Iterable[str] | None = None,
     broken: dict[str, list[str]] | None = None,
 ) -> list[TaxLot]:
-    """The lots (of ``account_ids``; None: every account's). A row that is no valid lot
-    raises — or, given ``broken``, is left out and its reason kept there by account."""
+    """The lots (of ``account_ids``; None: every account's), by account, security and
+    lot. A row that is no valid lot raises — or, given ``broken``, is left out and its
+    reason kept there by account."""
     lt = t.lots
-    query = sa.select(lt).order_by(lt.c.account_id, lt.c.security_id, lt.c.lot_id)
-    if account_ids is not None:
-        query = query.where(lt.c.account_id.in_(list(account_ids)))
+    query = sa.select(*_LOT).order_by(lt.c.account_id, lt.c.security_id, lt.c.lot_id)
+    if account_ids is None:
+        queries = [query]
+    else:  # in ranges of accounts, in order: SQLite takes at most 32,766 values a query
+        ids = sorted(set(account_ids))
+        queries = [
+            query.where(lt.c.account_id.in_(ids[start : start + _CHUNK]))
+            for start in range(0, len(ids), _CHUNK)
+        ]
     found = []
-    for row in connection.execute(query):
-        try:
-            found.append(_lot(row))
-        except (ValidationError, ValueError, TypeError) as e:
-            if broken is None:
-                raise
-            broken.setdefault(row.account_id, []).append(f"account {row.account_id}: {e}")
+    for chunk in queries:
+        for row in connection.execute(chunk):
+            try:
+                found.append(_lot(row))
+            except (ValidationError, ValueError, TypeError) as e:
+                if broken is None:
+                    raise
+                broken.setdefault(row.account_id, []).append(f"account {row.account_id}: {e}")
     return found
 
 
@@ -224,8 +249,8 @@ def latest_positions(connection: sa.Connection) -> dict[str, dict[str, Decimal]]
         newest, (p.c.account_id == newest.c.account_id) & (p.c.as_of == newest.c.as_of)
     )
     found: dict[str, dict[str, Decimal]] = {}
-    for row in connection.execute(query):
-        found.setdefault(row.account_id, {})[row.security_id] = row.quantity
+    for account_id, security_id, quantity in connection.execute(query):
+        found.setdefault(account_id, {})[security_id] = quantity
     return found
 
 

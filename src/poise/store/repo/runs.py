@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -37,6 +37,8 @@ __all__ = [
     "finished_households",
     "household_done",
     "household_failed",
+    "household_statuses",
+    "households_finished",
     "rebalance_run",
     "rebalance_runs",
     "resume_rebalance_run",
@@ -140,34 +142,10 @@ def start_rebalance_run(
     raise StoreError(f"no free run id for a run started at {started_at.isoformat()}")
 
 
-def _status(connection: sa.Connection, run_id: str, household_id: str) -> str | None:
-    rh = t.run_households
-    found = connection.execute(
-        sa.select(rh.c.status).where((rh.c.run_id == run_id) & (rh.c.household_id == household_id))
-    ).scalar_one_or_none()
-    if found is None:
-        _must_exist(connection, run_id)
-    return found
-
-
 def _must_exist(connection: sa.Connection, run_id: str) -> None:
     r = t.rebalance_runs
     if connection.execute(sa.select(r.c.run_id).where(r.c.run_id == run_id)).first() is None:
         raise NotFoundError(f"no rebalance run {run_id!r}")
-
-
-def _keep(
-    connection: sa.Connection, run_id: str, household_id: str, earlier: str | None, **row: Any
-) -> None:
-    rh = t.run_households
-    if earlier is None:
-        connection.execute(sa.insert(rh).values(run_id=run_id, household_id=household_id, **row))
-    else:
-        connection.execute(
-            sa.update(rh)
-            .where((rh.c.run_id == run_id) & (rh.c.household_id == household_id))
-            .values(**row)
-        )
 
 
 def household_done(
@@ -183,20 +161,14 @@ def household_done(
     it was — the first proposal kept for it is the run's — and a household that failed
     in an earlier attempt is done now. Call it in the transaction that keeps the
     proposal, so that a household is done exactly when its proposal is kept."""
-    earlier = _status(connection, run_id, household_id)
-    if earlier == DONE:
-        return False
-    _keep(
+    changed = households_finished(
         connection,
-        run_id,
-        household_id,
-        earlier,
-        status=DONE,
-        household_proposal_id=proposal_id,
-        reason=None,
-        finished_at=finished_at or datetime.now(UTC),
+        run_id=run_id,
+        done={household_id: proposal_id},
+        failed={},
+        finished_at=finished_at,
     )
-    return True
+    return household_id in changed
 
 
 def household_failed(
@@ -210,22 +182,93 @@ def household_failed(
     """Mark a household of the run failed, with the reason (the exception's type and
     message). Whether anything changed: a household done is never marked failed; one
     that failed again keeps the latest reason."""
-    if not reason:
-        raise ValidationError("a household that failed needs its reason")
-    earlier = _status(connection, run_id, household_id)
-    if earlier == DONE:
-        return False
-    _keep(
+    changed = households_finished(
         connection,
-        run_id,
-        household_id,
-        earlier,
-        status=FAILED,
-        household_proposal_id=None,
-        reason=reason,
-        finished_at=finished_at or datetime.now(UTC),
+        run_id=run_id,
+        done={},
+        failed={household_id: reason},
+        finished_at=finished_at,
     )
-    return True
+    return household_id in changed
+
+
+def household_statuses(
+    connection: sa.Connection, *, run_id: str, household_ids: Sequence[str]
+) -> dict[str, str]:
+    """How each of ``household_ids`` the run has finished stands (done or failed); the
+    others are not in it."""
+    _must_exist(connection, run_id)
+    rh = t.run_households
+    found: dict[str, str] = {}
+    ids = sorted(set(household_ids))
+    for start in range(0, len(ids), 500):
+        query = sa.select(rh.c.household_id, rh.c.status).where(
+            (rh.c.run_id == run_id) & rh.c.household_id.in_(ids[start : start + 500])
+        )
+        found.update((household, status) for household, status in connection.execute(query))
+    return found
+
+
+def households_finished(
+    connection: sa.Connection,
+    *,
+    run_id: str,
+    done: Mapping[str, str | None],
+    failed: Mapping[str, str],
+    finished_at: datetime | None = None,
+    statuses: Mapping[str, str] | None = None,
+) -> frozenset[str]:
+    """:func:`household_done` for each household of ``done`` (with its household
+    proposal) and :func:`household_failed` for each of ``failed`` (with its reason), in
+    a few statements. ``statuses``: what :func:`household_statuses` said of them earlier
+    in this transaction, if it was asked. The households whose record changed."""
+    if set(done) & set(failed):
+        raise ValidationError("a household is done or failed, not both at once")
+    if any(not reason for reason in failed.values()):
+        raise ValidationError("a household that failed needs its reason")
+    earlier = (
+        household_statuses(connection, run_id=run_id, household_ids=[*done, *failed])
+        if statuses is None
+        else statuses
+    )
+    finished_at = finished_at or datetime.now(UTC)
+    rows = [
+        {"household_id": h, "status": DONE, "household_proposal_id": p, "reason": None}
+        for h, p in done.items()
+        if earlier.get(h) != DONE
+    ] + [
+        {"household_id": h, "status": FAILED, "household_proposal_id": None, "reason": why}
+        for h, why in failed.items()
+        if earlier.get(h) != DONE
+    ]
+    rh = t.run_households
+    new = [row for row in rows if row["household_id"] not in earlier]
+    if new:
+        connection.execute(
+            sa.insert(rh), [{**row, "run_id": run_id, "finished_at": finished_at} for row in new]
+        )
+    again = [row for row in rows if row["household_id"] in earlier]
+    if again:  # failed in an earlier attempt
+        connection.execute(
+            sa.update(rh)
+            .where((rh.c.run_id == run_id) & (rh.c.household_id == sa.bindparam("household")))
+            .values(
+                status=sa.bindparam("now"),
+                household_proposal_id=sa.bindparam("proposal"),
+                reason=sa.bindparam("why"),
+                finished_at=finished_at,
+            ),
+            [
+                {
+                    "household": row["household_id"],
+                    "now": row["status"],
+                    "proposal": row["household_proposal_id"],
+                    "why": row["reason"],
+                }
+                for row in again
+            ],
+        )
+    return frozenset(h for h in [*done, *failed] if earlier.get(h) != DONE)
 
 
 def finished_households(connection: sa.Connection, *, run_id: str) -> frozenset[str]:
