@@ -478,3 +478,40 @@ def test_book_property_when_any_history_is_booked_then_shares_and_cost_are_kept_
     gone = keys | {(p.account_id, p.lot_id) for p in split_parts(found.lots, keys)}
     resent = [one for one in found.lots if (one.account_id, one.lot_id) not in gone] + books
     assert sorted(wash(resent, transactions).lots, key=repr) == sorted(found.lots, key=repr)
+
+
+def test_book_when_a_lot_split_by_a_wash_is_sold_by_its_own_id_then_booking_again_repeats() -> None:
+    # T's lot L1 (16 SPYA bought 1 January) is split into parts L1.1 and L1.2 by the
+    # washes of J's loss the 3rd; T's own sale of L1 on the 2nd still names L1 — the
+    # lot the custodian knows, which the books now hold only as its parts. Booked again
+    # on the books the first booking left, the sale must find it: the same washes.
+    day = date(2024, 1, 1)
+    books = [
+        TaxLot("L0", "J", "SPYA", D(13), D("663.00"), day),
+        TaxLot("L1", "T", "SPYA", D(2), D("102.00"), day),
+        TaxLot("L2", "T", "SPYA", D(1), D(50), day + timedelta(days=2)),
+    ]
+
+    def trade(
+        txn: str, account: str, kind: TxnKind, *, shares: int, amount: str, on: int
+    ) -> Transaction:
+        when = day + timedelta(days=on)
+        relieved = (
+            (LotRelieved("L0" if account == "J" else "L1", D(shares)),)
+            if kind is TxnKind.SELL
+            else ()
+        )
+        return Transaction(txn, account, kind, when, when, D(amount), "SPYA", D(shares), relieved)
+
+    transactions = [
+        trade("B0", "J", TxnKind.BUY, shares=82, amount="4182", on=0),
+        trade("B1", "T", TxnKind.BUY, shares=16, amount="816", on=0),
+        trade("B2", "T", TxnKind.BUY, shares=1, amount="50", on=2),
+        trade("S3", "J", TxnKind.SELL, shares=69, amount="3450", on=2),
+        trade("S4", "T", TxnKind.SELL, shares=14, amount="700", on=1),
+    ]
+    found = wash(books, transactions)
+    assert {lot.lot_id for lot in found.lots} == {"L0", "L1.1", "L1.2", "L2"}
+    again = wash(found.lots, transactions)
+    assert again.unknown == ()
+    assert (again.lots, again.washes) == (found.lots, found.washes)

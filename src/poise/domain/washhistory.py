@@ -317,7 +317,9 @@ class _Book:
         self.securities = securities
         self.rows = families([lot for lot in lots if lot.account_id in self.registration])
         self.whole = {key: _whole(key, rows) for key, rows in self.rows.items()}
+        # A row's lot, and a lot's own id (a lot split into parts has no row of its id).
         self.row_of = {(r.account_id, r.lot_id): k for k, rows in self.rows.items() for r in rows}
+        self.row_of |= {key: key for key in self.rows}
         mine = [
             t
             for t in transactions
