@@ -301,6 +301,22 @@ def _relieved(text: str | None) -> tuple[LotRelieved, ...]:
     )
 
 
+def transaction(row: sa.Row[Any]) -> Transaction:
+    """A ``transactions`` row as a domain object, a sale with the lots it relieved."""
+    return Transaction(
+        txn_id=row.txn_id,
+        account_id=row.account_id,
+        kind=TxnKind(row.kind),
+        trade_date=row.trade_date,
+        settle_date=row.settle_date,
+        amount=row.amount,
+        security_id=row.security_id,
+        quantity=row.quantity,
+        lots=_relieved(row.lots),
+        description=row.description or "",
+    )
+
+
 def sales_since(
     connection: sa.Connection, *, since: date, account_id: str | None = None
 ) -> list[Transaction]:
@@ -318,18 +334,4 @@ def sales_since(
     )
     if account_id is not None:
         query = query.where(x.c.account_id == account_id)
-    return [
-        Transaction(
-            txn_id=row.txn_id,
-            account_id=row.account_id,
-            kind=TxnKind(row.kind),
-            trade_date=row.trade_date,
-            settle_date=row.settle_date,
-            amount=row.amount,
-            security_id=row.security_id,
-            quantity=row.quantity,
-            lots=_relieved(row.lots),
-            description=row.description or "",
-        )
-        for row in connection.execute(query)
-    ]
+    return [transaction(row) for row in connection.execute(query)]

@@ -15,7 +15,7 @@ from poise.domain.lots import TaxLot
 from poise.domain.money import plain
 from poise.domain.transactions import Transaction, TxnKind
 from poise.store import tables as t
-from poise.store.repo.book import _relieved
+from poise.store.repo.book import transaction
 
 if TYPE_CHECKING:
     import polars as pl
@@ -65,21 +65,7 @@ def household_transactions(
         query = query.where(x.c.trade_date <= until)
     if kinds is not None:
         query = query.where(x.c.kind.in_(sorted(kind.value for kind in kinds)))
-    return [
-        Transaction(
-            txn_id=row.txn_id,
-            account_id=row.account_id,
-            kind=TxnKind(row.kind),
-            trade_date=row.trade_date,
-            settle_date=row.settle_date,
-            amount=row.amount,
-            security_id=row.security_id,
-            quantity=row.quantity,
-            lots=_relieved(row.lots),
-            description=row.description or "",
-        )
-        for row in connection.execute(query)
-    ]
+    return [transaction(row) for row in connection.execute(query)]
 
 
 def trading_households(connection: sa.Connection) -> set[str]:
