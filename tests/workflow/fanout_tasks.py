@@ -21,6 +21,7 @@ class Firm:
     failing: frozenset[str] = frozenset()
     release: str = ""  # a file that the task "wait" waits for
     die: str = ""  # the household whose task kills its worker process
+    pause: float = 0.0  # seconds every other task takes
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -33,6 +34,7 @@ def tax(firm: Firm, household: str) -> int:
         raise ValueError(f"no lots for {household}")
     if household == firm.die:
         os._exit(3)
+    time.sleep(firm.pause)
     return firm.rates[household[0]] * int(household[1:])
 
 

@@ -151,8 +151,10 @@ def test_pool_when_a_task_kills_its_worker_then_the_tasks_in_hand_fail_and_the_r
 ):
     """A7 ends its worker process. The pool breaks; A7 and the tasks the pool held then
     (at most two a worker) are failed with the reason, and the rest are done in a
-    fresh pool: every task has one outcome."""
-    firm = Firm({"A": 2, "B": 3}, die="A7")
+    fresh pool: every task has one outcome. The other tasks take 50 ms each, so the
+    pool notices the death long before the last task is handed out, however busy the
+    machine."""
+    firm = Firm({"A": 2, "B": 3}, die="A7", pause=0.05)
     with fan_out(tax, HOUSEHOLDS, shared=firm, fanout=ProcessPool(2)) as run:
         outcomes = list(run)
     assert sorted(o.index for o in outcomes) == list(range(len(HOUSEHOLDS)))
