@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     long_term_wait_days: int = 31  # a short-term gain this close to long-term is charged
     location_weight: float = 0.01  # households: a year's cost of the most misplaced asset
     location_file: Path | None = None  # households: the firm's asset-location ranking (CSV)
+    # Runs and the worker: small accounts' whole shares also searched by the
+    # mixed-integer solver (rarely better, by a basis point or less; the slow part).
+    # One account (`poise rebalance --account`) always is.
+    exact_shares: bool = False
 
     # Firm-wide runs
     workers: int | None = None  # local worker processes; None: one per CPU; 1: no processes

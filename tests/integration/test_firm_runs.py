@@ -4,6 +4,7 @@ whose books are broken failing alone, and requests answered by the run."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -17,11 +18,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from poise.settings import Settings
 from poise.store import repo
 from poise.store import tables as t
 from poise.store.engine import make_engine
 from poise.workflow.fanout import DaskCluster, Inline, ProcessPool
-from poise.workflow.run import RunOptions, Selection, rebalance_run
+from poise.workflow.run import RunOptions, Selection, plan_options, rebalance_run
 
 AS_OF = datetime(2022, 12, 28, 23, 59, 59, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,3 +196,23 @@ def test_run_when_killed_half_way_then_resume_finishes_the_rest_without_redoing_
         run = repo.rebalance_run(connection, run_id=run_id)
     assert counts == dict.fromkeys(every, 1)  # one proposal each, none twice
     assert run.status == "finished"
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_run_when_started_then_it_keeps_whether_whole_shares_are_searched_exactly(
+    demo_firm: sa.Engine, tmp_path: Path, exact: bool
+) -> None:
+    # POISE_EXACT_SHARES is read when a run starts and kept with it, so that a resumed
+    # run plans the rest the same way whatever the settings are by then.
+    engine, _ = copy_of(demo_firm, tmp_path)
+    one = Selection(households=tuple(households(engine)[:1]))
+    settings = Settings(exact_shares=exact)
+    report = rebalance_run(
+        engine, as_of=AS_OF, selection=one, options=OPTIMIZE, settings=settings, fanout=Inline()
+    )
+    with engine.connect() as connection:
+        kept = RunOptions.of_json(
+            json.dumps(repo.rebalance_run(connection, run_id=report.run_id).options)
+        )
+    assert kept.exact is exact
+    assert plan_options(kept, Settings(exact_shares=not exact)).scenario.settings.exact is exact

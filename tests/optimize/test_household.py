@@ -174,6 +174,23 @@ def test_household_when_the_twin_is_all_the_ira_may_buy_then_the_cheaper_side_gi
     assert "keeps its loss lots" in result.meetings[0]
 
 
+@pytest.mark.parametrize("exact", [True, False])
+def test_household_when_meetings_are_weighed_quickly_then_each_account_ends_as_its_own_solve(
+    exact: bool,
+) -> None:
+    # Meetings are weighed with quick solves; whatever the household decided, each
+    # account's proposal is then what the one-account engine gives for the constraints
+    # it ended with — with the whole-share search where the settings ask for it.
+    scenario = Scenario.of_method("optimize", OptimizeSettings(exact=exact))
+    problems = a_loss_in_the_taxable_account_and_an_ira_that_would_buy_its_twin()
+    result = rebalance_household(HouseholdProblem("H1", tuple(problems)), covariance, scenario)
+    assert result.meetings  # the IRA was closed to SPY's identity
+    for part in result.accounts:
+        ids = [h.security_id for h in part.problem.holdings]
+        alone = run(part.problem, covariance(ids), scenario)
+        assert part.proposal.trades == alone.trades
+
+
 def check_cash_is_each_accounts_own(result: HouseholdProposal) -> None:
     for part in result.accounts:
         p, proposal = part.problem, part.proposal

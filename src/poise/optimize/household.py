@@ -205,20 +205,27 @@ def _settle(
     results: dict[str, AccountResult],
     solve: Callable[[Problem, bool], Proposal],
     score: Callable[[AccountResult], float],
+    searched: Callable[[Problem], bool],
 ) -> list[str]:
-    """Settle every meeting across the accounts of ``results`` (changed in place);
-    how each was settled, in words. ``solve(problem, quick)``: the account's proposal —
-    quick (no whole-share search) to weigh the two ways of a meeting; the accounts
-    whose constraints changed are then solved in full, and any meeting that makes is
-    settled in turn."""
+    """Settle every meeting across the accounts of ``results`` (changed in place; each
+    a quick solve to begin with); how each was settled, in words. ``solve(problem,
+    quick)``: the account's proposal — quick (no whole-share search) to weigh the two
+    ways of a meeting. Then each account whose full solve may differ (``searched``) is
+    solved in full, once for the constraints it ends with, and any meeting that makes
+    is settled in turn."""
     said: list[str] = []
+    full: set[str] = set()  # accounts whose result is the full solve of their problem now
     for _ in range(MAX_ROUNDS):
-        changed = _settle_quickly(results, solve, score, said)
-        if not changed:
-            return said
-        for account_id in sorted(changed):
+        full -= _settle_quickly(results, solve, score, said)
+        todo = [a for a in sorted(results) if a not in full and searched(results[a].problem)]
+        for account_id in todo:
             problem = results[account_id].problem
             results[account_id] = AccountResult(problem, solve(problem, False))
+            full.add(account_id)
+        if not meetings(results):
+            return said
+        if not todo:  # the quick settling ran out of rounds
+            break
     for m in meetings(results):  # what is left: every harvest wins
         for account_id in sorted(m.buyers - set(m.sellers)) or sorted(m.buyers):
             problem = _closed(
@@ -529,8 +536,14 @@ def rebalance_household(
         o = scenario.settings
         weights = allocate(hp, covariance, settings=settings, risk=o.risk, tax=o.tax, cost=o.cost)
         problems = [_targeted(p, weights[p.account.account_id]) for p in problems]
-    results = {p.account.account_id: AccountResult(p, solve(p)) for p in problems}
-    said = _settle(results, solve, score) if len(results) > 1 else []
+
+    def searched(problem: Problem) -> bool:  # its full solve may differ from a quick one
+        chosen = scenario_of(problem)
+        return chosen.method == "optimize" and chosen.settings.exact
+
+    quick = len(problems) > 1  # meetings are weighed quickly; the end is solved in full
+    results = {p.account.account_id: AccountResult(p, solve(p, quick)) for p in problems}
+    said = _settle(results, solve, score, searched) if quick else []
     ordered = tuple(results[p.account.account_id] for p in problems)
     return HouseholdProposal(
         household_id=hp.household_id,

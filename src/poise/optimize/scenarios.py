@@ -156,6 +156,7 @@ def optimize_settings(
     min_trade_fraction: Decimal = ZERO,
     within_bands: bool = False,
     long_term_wait_days: int = 31,
+    exact: bool = True,
 ) -> OptimizeSettings:
     """Settings a person gave, checked: no weight, budget or size below zero."""
     found = [
@@ -187,6 +188,7 @@ def optimize_settings(
         min_trade_fraction=min_trade_fraction,
         within_bands=within_bands,
         long_term_wait_days=long_term_wait_days,
+        exact=exact,
     )
 
 

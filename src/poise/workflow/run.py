@@ -23,7 +23,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -120,6 +120,7 @@ class RunOptions:
     min_trade_fraction: str | None = None
     location_weight: float | None = None
     bands: str | None = None
+    exact: bool | None = None  # whole shares searched exactly; None: POISE_EXACT_SHARES
 
     def json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -146,6 +147,7 @@ def plan_options(options: RunOptions, settings: Settings) -> PlanOptions:
         min_trade_fraction=settings.min_trade_fraction if fraction is None else fraction,
         within_bands=options.within_bands,
         long_term_wait_days=settings.long_term_wait_days,
+        exact=settings.exact_shares if options.exact is None else options.exact,
     )
     location = read_location(settings.location_file) if settings.location_file else Location()
     weight = (
@@ -277,6 +279,8 @@ def rebalance_run(
     elif selection is None:
         raise ValidationError("a run needs a selection of households, or a run to resume")
     options = options or RunOptions()
+    if options.exact is None:  # kept as it was, so that a resumed run plans the same way
+        options = replace(options, exact=settings.exact_shares)
     plan_with = plan_options(options, settings)
     with engine.connect() as connection:
         chosen = selected_households(connection, selection, as_of=as_of)
