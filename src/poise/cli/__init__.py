@@ -3,7 +3,8 @@
 Owns: the command line — ``common`` (the app, options, printing), ``records`` (schema,
 ingest, accounts, demo), ``monitoring`` (drift, holds, requests, monitor, replays),
 ``rebalancing`` and ``proposals`` (finding proposals, and the one JSON shape of one),
-``washsales`` (a household's wash sales), ``runs`` (the cluster firm-wide runs fan out
+``washsales`` (a household's wash sales), ``backtest`` (methods compared after tax on
+a price history, and the backtests kept), ``runs`` (the cluster firm-wide runs fan out
 to, and a run's progress), ``worker`` (answering rebalance requests as they arrive).
 May not hold finance rules: commands call the workflow shells.
 """
@@ -20,6 +21,7 @@ from poise.cli import monitoring  # drift, holds, monitor, requests, prices
 from poise.cli import rebalancing  # rebalance
 from poise.cli import proposals  # proposals
 from poise.cli import washsales  # washsales
+from poise.cli import backtest  # backtest, backtests
 from poise.cli import runs  # cluster
 from poise.cli import worker  # worker
 
@@ -29,6 +31,7 @@ from poise.domain.errors import PoiseError
 
 __all__ = [
     "app",
+    "backtest",
     "main",
     "monitoring",
     "proposals",

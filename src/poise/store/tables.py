@@ -320,3 +320,32 @@ run_households = sa.Table(
     _text("reason"),  # why a household failed: the exception's type and message
     sa.Column("finished_at", UTCDateTime, nullable=False),
 )
+
+backtests = sa.Table(
+    "backtests",
+    metadata,
+    sa.Column("backtest_id", sa.String(64), primary_key=True),  # a uuid4, in hex
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("prices_file", sa.Text, nullable=False),  # the name it was given
+    sa.Column("prices_digest", sa.String(64), nullable=False),  # sha256 of the file's bytes
+    _id("model_id", nullable=False),
+    sa.Column("start", sa.Date, nullable=False),
+    sa.Column("end", sa.Date, nullable=False),
+    sa.Column("inputs", sa.Text, nullable=False),  # JSON: everything asked, to run it again
+    sa.Column("digest", sa.String(64), nullable=False),  # sha256 of the results
+)
+
+backtest_methods = sa.Table(
+    "backtest_methods",
+    metadata,
+    sa.Column(
+        "backtest_id",
+        sa.String(64),
+        sa.ForeignKey("backtests.backtest_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("method", sa.String(32), primary_key=True),
+    sa.Column("summary", sa.Text, nullable=False),  # JSON: the method's figures
+    sa.Column("years", sa.Text, nullable=False),  # JSON: a row per calendar year
+    sa.Column("series", sa.Text, nullable=False),  # JSON: days, pre-tax and after-tax wealth
+)

@@ -1,9 +1,16 @@
 """Keyword-only repository functions: the queries the shells need, and rows into domain
 objects, one module per context (``files``, ``book``, ``prices``, ``requests``, ``proposals``,
-``history``, ``runs``)."""
+``history``, ``runs``, ``backtests``)."""
 
 from __future__ import annotations
 
+from poise.store.repo.backtests import (
+    BacktestMethod,
+    BacktestRecord,
+    backtest,
+    backtests,
+    save_backtest,
+)
 from poise.store.repo.book import (
     account,
     account_lots,
@@ -97,6 +104,8 @@ __all__ = [
     "REQUEST_STATUSES",
     "RUN_STATUSES",
     "Answering",
+    "BacktestMethod",
+    "BacktestRecord",
     "FileLoad",
     "HouseholdProposalRecord",
     "HouseholdProposalToKeep",
@@ -115,6 +124,8 @@ __all__ = [
     "answer_household_requests",
     "answer_requests",
     "answered_requests",
+    "backtest",
+    "backtests",
     "buys_since",
     "cash_flows",
     "count_proposals",
@@ -156,6 +167,7 @@ __all__ = [
     "resume_rebalance_run",
     "run_households",
     "sales_since",
+    "save_backtest",
     "save_household_proposal",
     "save_household_proposals",
     "save_proposal",
