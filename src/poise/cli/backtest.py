@@ -174,6 +174,13 @@ def backtest(
     state_rate: Annotated[
         float, typer.Option("--state-rate", min=0, max=1, help="State rate, on both.")
     ] = 0.0,
+    risk_weight: Annotated[
+        float, typer.Option(min=0, help="optimize: weight of tracking error.")
+    ] = 1.0,
+    tax_weight: Annotated[float, typer.Option(min=0, help="optimize: weight of tax.")] = 1.0,
+    cost_weight: Annotated[
+        float, typer.Option(min=0, help="optimize: weight of trading cost.")
+    ] = 1.0,
     out_dir: Annotated[
         Path | None,
         typer.Option("--out", help="Where the charts go (default: backtest-<id>/ here)."),
@@ -226,7 +233,9 @@ def backtest(
     known = {**stocks(history.securities), **known}
     wanted = _model_securities(models, model_id)
     # A harvest's replacements are bought too: those in the file must be whole as well.
-    replacing = {r for s in wanted for r in known[s].replacements} & set(history.securities)
+    replacing = {r for s in wanted if s in known for r in known[s].replacements} & set(
+        history.securities
+    )
     first, last = check_history(
         history,
         securities=sorted(set(wanted) | replacing),
@@ -252,6 +261,9 @@ def backtest(
         min_trade=_min_trade(settings),
         lookback_days=settings.risk_lookback_days,
         optimize=OptimizeSettings(
+            risk=risk_weight,
+            tax=tax_weight,
+            cost=cost_weight,
             min_trade=settings.min_trade,
             min_trade_fraction=settings.min_trade_fraction,
             long_term_wait_days=settings.long_term_wait_days,
@@ -280,6 +292,7 @@ def backtest(
         "monthly": monthly,
         "liquidate": liquidate,
         "rates": {"short": short_rate, "long": long_rate, "state": state_rate},
+        "weights": {"risk": risk_weight, "tax": tax_weight, "cost": cost_weight},
     }
     record = _keep(done, backtest_id, prices, inputs, database_url)
     if as_json:

@@ -497,7 +497,7 @@ def demo(
     On a database that already holds a firm, the demo refuses (exit 7) rather than
     merge into it; --reset drops what is there first and says what it dropped.
     """
-    from poise.demo import generate_firm, write_firm
+    from poise.demo import generate_firm, write_backtest_inputs, write_firm
     from poise.settings import Settings
     from poise.store.reset import clear
     from poise.workflow.ingest import ingest_paths
@@ -530,6 +530,7 @@ def demo(
     refused = [r for r in reports if r.refused or r.failed]
     if refused:
         raise PoiseError("; ".join(r.refused or r.failed for r in refused))
+    write_backtest_inputs(out_dir / "backtest", data_dir or settings.data_dir)
     summary = firm_summary(engine)
     if as_json:
         _print_json(

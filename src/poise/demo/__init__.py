@@ -7,7 +7,7 @@ market data and writes one canonical CSV a kind.
 May not touch: the store or the bus. What it writes is ingested like any firm's files.
 """
 
-from poise.demo.files import generate_firm, read_market, write_firm
+from poise.demo.files import generate_firm, read_market, write_backtest_inputs, write_firm
 from poise.demo.firm import KINDS, Firm, Progress, build_firm
 from poise.demo.market import Market, build_market
 
@@ -20,5 +20,6 @@ __all__ = [
     "build_market",
     "generate_firm",
     "read_market",
+    "write_backtest_inputs",
     "write_firm",
 ]

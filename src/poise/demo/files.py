@@ -9,6 +9,7 @@ text, so no close is ever a float, and hands them to the pure generator;
 
 from __future__ import annotations
 
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 import polars as pl
@@ -17,7 +18,15 @@ from poise.demo.firm import Firm, Progress, build_firm
 from poise.demo.market import Market, build_market
 from poise.domain.errors import ConfigError
 
-__all__ = ["DATA_DIR", "INDEX_FILE", "PRICES_FILE", "generate_firm", "read_market", "write_firm"]
+__all__ = [
+    "DATA_DIR",
+    "INDEX_FILE",
+    "PRICES_FILE",
+    "generate_firm",
+    "read_market",
+    "write_backtest_inputs",
+    "write_firm",
+]
 
 DATA_DIR = Path(__file__).with_name("data")  # package data: installed with poise
 PRICES_FILE = "sp500_prices.csv.gz"
@@ -67,3 +76,26 @@ def write_firm(firm: Firm, out_dir: Path) -> list[Path]:
         frame.with_columns(pl.all().replace("", None)).write_csv(path)
         paths.append(path)
     return paths
+
+
+def write_backtest_inputs(out_dir: Path, data_dir: Path | None = None) -> list[Path]:
+    """A price history and a model for ``poise backtest``: the stocks' closes as they
+    ship (a Date column and one a stock), and ``model.csv`` holding each stock alike,
+    2% in cash. The paths."""
+    data_dir = DATA_DIR if data_dir is None else data_dir
+    source = data_dir / PRICES_FILE
+    if not source.is_file():
+        raise ConfigError(f"market data file not found: {source}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prices = out_dir / "prices.csv.gz"
+    prices.write_bytes(source.read_bytes())
+    stocks = [c for c in _read_text_csv(source).columns if c.lower() != "date"]
+    weight = Decimal("0.98") / len(stocks) if stocks else Decimal(0)
+    weight = weight.quantize(Decimal("0.0001"), rounding=ROUND_DOWN)
+    rows = [("EQUAL", "Each stock alike", "security", s, str(weight)) for s in stocks]
+    rows.append(("EQUAL", "Each stock alike", "cash", "", str(1 - weight * len(stocks))))
+    model = out_dir / "model.csv"
+    pl.DataFrame(
+        rows, schema=["model_id", "model_name", "kind", "target_id", "weight"], orient="row"
+    ).with_columns(pl.col("target_id").replace("", None)).write_csv(model)
+    return [prices, model]

@@ -407,7 +407,7 @@ def _check_range(days: tuple[date, ...], *, start: date | None, end: date | None
         raise HistoryError(
             f"the backtest starts on {start}, before {runs}: start later, or add earlier prices"
         )
-    if end is not None and end > last:
+    if end is not None and end > last + timedelta(days=MAX_GAP_DAYS):  # a weekend, a holiday
         raise HistoryError(
             f"the backtest ends on {end}, after {runs}: end on {last} or earlier,"
             " or add later prices"

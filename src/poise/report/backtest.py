@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from poise.domain.money import cents
 from poise.domain.taxes import YearTax
 
 __all__ = [
@@ -111,13 +112,13 @@ def year_rows(years: Sequence[YearTax]) -> list[dict[str, Any]]:
     return [
         {
             "year": y.year,
-            "short_gains": str(y.short_gains),
-            "long_gains": str(y.long_gains),
-            "carried_in": str(y.carried_in.short + y.carried_in.long),
-            "taxed_short": str(y.taxed_short),
-            "taxed_long": str(y.taxed_long),
-            "deducted": str(y.deducted),
-            "carried_out": str(y.carried_out.short + y.carried_out.long),
+            "short_gains": str(cents(y.short_gains)),
+            "long_gains": str(cents(y.long_gains)),
+            "carried_in": str(cents(y.carried_in.short + y.carried_in.long)),
+            "taxed_short": str(cents(y.taxed_short)),
+            "taxed_long": str(cents(y.taxed_long)),
+            "deducted": str(cents(y.deducted)),
+            "carried_out": str(cents(y.carried_out.short + y.carried_out.long)),
             "tax": str(y.tax),
         }
         for y in years
@@ -170,8 +171,8 @@ def summarise(
             tracking_error=tracking_error(pre, model),
             turnover=float(result.sold.sum() / max(float(result.value.mean()), 1.0) / years),
             trades=result.trades,
-            losses_harvested=result.losses_harvested,
-            losses_disallowed=result.disallowed,
+            losses_harvested=cents(result.losses_harvested),
+            losses_disallowed=cents(result.disallowed),
             tax_paid=tax,
             final_value=Decimal(repr(float(result.value[-1]))).quantize(Decimal("0.01")),
             final_after_tax=Decimal(repr(float(result.after_tax[-1]))).quantize(Decimal("0.01")),

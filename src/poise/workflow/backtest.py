@@ -748,7 +748,7 @@ def simulate(
         after = _traded(books)
         sold[n], bought[n] = after[0] - before[0], after[1] - before[1]
         last = i == spec.end
-        trades = books.trades
+        trades, losses, washed = books.trades, books.losses, books.disallowed
         if last and spec.liquidate:
             books.liquidate(prices, day, spec.costs)
         if last or days[i + 1].year != day.year:
@@ -757,7 +757,6 @@ def simulate(
         after_tax[n] = float(books.value(prices) - run.owed(day.year))
         if progress is not None and (n % 64 == 0 or last):
             progress(n + 1)
-    disallowed = books.disallowed
     return MethodResult(
         method=method,
         days=tuple(days[spec.start : spec.end + 1]),
@@ -768,8 +767,8 @@ def simulate(
         sold=sold,
         bought=bought,
         trades=trades,
-        losses_harvested=books.losses - disallowed,
-        disallowed=disallowed,
+        losses_harvested=losses - washed,  # the method's, not the liquidation's
+        disallowed=washed,
         years=tuple(run.years),
         final_tax=run.tax_due,
     )
