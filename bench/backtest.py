@@ -3,17 +3,17 @@ time, and what it comes to after tax.
 
     .venv/bin/python bench/backtest.py [--from 2000-01-01] [--to 2022-12-28]
         [--methods buy_and_hold annual quarterly bands cash optimize]
-        [--weights 1/1/1 2/1/1] [--liquidate] [--deposits 1000/month]
+        [--weights 1/1/1 0.5/1/1/bands] [--liquidate] [--deposits 1000/month]
 
 The 20 stocks of ``../shared/data/sp500_prices.csv.gz`` (real adjusted closes), a
 model holding each at 4.9% and 2% cash, a taxable account of $1,000,000, rates 37% /
 20%, the firm's default smallest trade and harvest test — what ``poise backtest``
 runs with those files and its defaults. Each method is simulated on its own and
 timed (one process, one core); ``optimize`` once per ``--weights`` (risk / tax /
-cost). Prints Markdown rows for ``bench/RESULTS.md``: each method's time, its
-annualised returns before and after tax, its tax drag (the difference), tax alpha
-against ``bands``, tracking error, turnover, trades, losses harvested and washed,
-and tax paid.
+cost, and ``/bands`` for every position kept inside its band). Prints Markdown rows
+for ``bench/RESULTS.md``: each method's time, its annualised returns before and
+after tax, its tax drag (the difference), tax alpha against ``bands``, tracking
+error, turnover, trades, losses harvested and washed, and tax paid.
 
 Target (``optimize``): tax alpha ≥ 1% a year at a tracking error no worse than
 ``bands``'.
@@ -120,8 +120,14 @@ def main() -> None:
             runs.append((method, "", spec))
             continue
         for weights in args.weights:
-            risk, tax, cost = (float(w) for w in weights.split("/"))
-            tuned = replace(spec, optimize=replace(spec.optimize, risk=risk, tax=tax, cost=cost))
+            parts = weights.split("/")
+            risk, tax, cost = (float(w) for w in parts[:3])
+            tuned = replace(
+                spec,
+                optimize=replace(
+                    spec.optimize, risk=risk, tax=tax, cost=cost, within_bands="bands" in parts
+                ),
+            )
             runs.append((method, weights, tuned))
     base = None
     if "bands" not in args.methods:

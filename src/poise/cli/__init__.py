@@ -5,7 +5,8 @@ ingest, accounts, demo), ``monitoring`` (drift, holds, requests, monitor, replay
 ``rebalancing`` and ``proposals`` (finding proposals, and the one JSON shape of one),
 ``washsales`` (a household's wash sales), ``backtest`` (methods compared after tax on
 a price history, and the backtests kept), ``runs`` (the cluster firm-wide runs fan out
-to, and a run's progress), ``worker`` (answering rebalance requests as they arrive).
+to, and a run's progress), ``worker`` (answering rebalance requests as they arrive),
+``serve`` (the API).
 May not hold finance rules: commands call the workflow shells.
 """
 
@@ -24,6 +25,7 @@ from poise.cli import washsales  # washsales
 from poise.cli import backtest  # backtest, backtests
 from poise.cli import runs  # cluster
 from poise.cli import worker  # worker
+from poise.cli import serve  # serve
 
 # isort: on
 from poise.cli.common import app, err
@@ -38,6 +40,7 @@ __all__ = [
     "rebalancing",
     "records",
     "runs",
+    "serve",
     "washsales",
     "worker",
 ]

@@ -181,6 +181,13 @@ def backtest(
     cost_weight: Annotated[
         float, typer.Option(min=0, help="optimize: weight of trading cost.")
     ] = 1.0,
+    within_bands: Annotated[
+        bool,
+        typer.Option(
+            "--within-bands",
+            help="optimize: every position ends inside its band, as bands keeps them.",
+        ),
+    ] = False,
     out_dir: Annotated[
         Path | None,
         typer.Option("--out", help="Where the charts go (default: backtest-<id>/ here)."),
@@ -264,6 +271,7 @@ def backtest(
             risk=risk_weight,
             tax=tax_weight,
             cost=cost_weight,
+            within_bands=within_bands,
             min_trade=settings.min_trade,
             min_trade_fraction=settings.min_trade_fraction,
             long_term_wait_days=settings.long_term_wait_days,
@@ -293,6 +301,7 @@ def backtest(
         "liquidate": liquidate,
         "rates": {"short": short_rate, "long": long_rate, "state": state_rate},
         "weights": {"risk": risk_weight, "tax": tax_weight, "cost": cost_weight},
+        "within_bands": within_bands,
     }
     record = _keep(done, backtest_id, prices, inputs, database_url)
     if as_json:

@@ -7,8 +7,10 @@ reach the shell, which reports it.
 from __future__ import annotations
 
 __all__ = [
+    "AuthError",
     "ConfigError",
     "ConflictError",
+    "ForbiddenError",
     "FormatError",
     "NotFoundError",
     "PoiseError",
@@ -66,3 +68,21 @@ class ConflictError(PoiseError):
 
     exit_code = 7
     http_status = 409
+
+
+class AuthError(PoiseError):
+    """Who is asking is not known: no credentials, or credentials that do not hold (a
+    wrong password, an expired or tampered token, a revoked one, a locked account).
+    Its message tells a guesser nothing to go on: an unknown user and a wrong password
+    read the same."""
+
+    exit_code = 1  # the command line does not sign in: only the API raises it
+    http_status = 401
+
+
+class ForbiddenError(PoiseError):
+    """Who is asking is known but may not do this (a client approving trades, a token
+    with only the ``read`` scope writing)."""
+
+    exit_code = 1  # the command line does not sign in: only the API raises it
+    http_status = 403
