@@ -14,9 +14,9 @@ from contextlib import asynccontextmanager
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from poise.api import problems
+from poise.api import auth, problems
 from poise.api.logs import RequestLog
-from poise.api.routes import health
+from poise.api.routes import book, health
 from poise.settings import Settings
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -55,4 +55,6 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     problems.install(app)
     app.add_middleware(RequestLog)
     app.include_router(health.router, prefix=API_PREFIX)
+    app.include_router(auth.router, prefix=API_PREFIX)
+    app.include_router(book.router, prefix=API_PREFIX)
     return app

@@ -6,7 +6,7 @@ ingest, accounts, demo), ``monitoring`` (drift, holds, requests, monitor, replay
 ``washsales`` (a household's wash sales), ``backtest`` (methods compared after tax on
 a price history, and the backtests kept), ``runs`` (the cluster firm-wide runs fan out
 to, and a run's progress), ``worker`` (answering rebalance requests as they arrive),
-``serve`` (the API).
+``serve`` (the API), ``users`` (who may sign in to it: users, passwords, tokens).
 May not hold finance rules: commands call the workflow shells.
 """
 
@@ -26,6 +26,7 @@ from poise.cli import backtest  # backtest, backtests
 from poise.cli import runs  # cluster
 from poise.cli import worker  # worker
 from poise.cli import serve  # serve
+from poise.cli import users  # users
 
 # isort: on
 from poise.cli.common import app, err
@@ -41,6 +42,7 @@ __all__ = [
     "records",
     "runs",
     "serve",
+    "users",
     "washsales",
     "worker",
 ]

@@ -14,13 +14,14 @@ module says only what each may see.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from poise.domain.errors import ValidationError
 
-__all__ = ["FIRM_WIDE", "Role", "Scope", "User", "scope_of"]
+__all__ = ["FIRM_WIDE", "Role", "Scope", "User", "scope_of", "username_of"]
 
 
 class Role(enum.StrEnum):
@@ -35,6 +36,22 @@ class Role(enum.StrEnum):
 FIRM_WIDE = frozenset(
     {Role.PORTFOLIO_MANAGER, Role.OPERATIONS, Role.COMPLIANCE, Role.ADMIN}
 )  # roles that see every household
+
+
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._@+-]{0,63}")
+
+
+def username_of(text: str) -> str:
+    """A username as poise keeps it: trimmed and lower-cased, so that ``Pat`` and ``pat``
+    are one user; up to 64 letters, digits and ``._@+-``, starting with a letter or a
+    digit (an e-mail address will do)."""
+    username = text.strip().lower()
+    if not USERNAME.fullmatch(username):
+        raise ValidationError(
+            f"{text!r} is not a username: up to 64 letters, digits and . _ @ + -,"
+            " starting with a letter or a digit"
+        )
+    return username
 
 
 @dataclass(frozen=True, slots=True)

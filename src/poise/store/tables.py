@@ -349,3 +349,63 @@ backtest_methods = sa.Table(
     sa.Column("years", sa.Text, nullable=False),  # JSON: a row per calendar year
     sa.Column("series", sa.Text, nullable=False),  # JSON: days, pre-tax and after-tax wealth
 )
+
+# ── who signs in ─────────────────────────────────────────────────────────────
+# A user's household, and an adviser's, refer to the households table as accounts do:
+# ingest upserts households and never deletes one, so the reference holds.
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("user_id", sa.String(32), primary_key=True),  # a uuid4, in hex
+    sa.Column("username", sa.String(64), nullable=False, unique=True),  # lower-cased
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),  # a Role's value
+    _id("household_id", sa.ForeignKey("households.household_id"), nullable=True),  # a client's
+    sa.Column("password_hash", sa.Text),  # Argon2id, PHC string; None: signs in only by OIDC
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("failed_logins", sa.Integer, nullable=False),  # wrong passwords in a row
+    sa.Column("locked_until", UTCDateTime),  # refused until then, even the right password
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("password_changed_at", UTCDateTime),  # tokens issued before it no longer hold
+)
+
+user_households = sa.Table(  # the households assigned to an adviser
+    "user_households",
+    metadata,
+    sa.Column(
+        "user_id",
+        sa.String(32),
+        sa.ForeignKey("users.user_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    _id("household_id", sa.ForeignKey("households.household_id"), primary_key=True),
+)
+
+api_tokens = sa.Table(  # personal access tokens: poise_pat_<token_id>_<secret>
+    "api_tokens",
+    metadata,
+    sa.Column("token_id", sa.String(32), primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.String(32),
+        sa.ForeignKey("users.user_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),  # sha256 of the secret, in hex
+    sa.Column("scopes", sa.Text, nullable=False),  # space-separated: read, write
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime),  # None: never
+    sa.Column("revoked_at", UTCDateTime),
+    sa.Column("last_used_at", UTCDateTime),
+)
+
+service_secrets = sa.Table(  # made once per store, so that restarts keep sessions valid
+    "service_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),  # e.g. jwt
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

@@ -38,7 +38,12 @@ def household(connection: sa.Connection, *, household_id: str) -> Household:
     row = connection.execute(sa.select(h).where(h.c.household_id == household_id)).first()
     if row is None:
         raise NotFoundError(f"no household {household_id}")
-    return Household(household_id=row.household_id, name=row.name, advisor=row.advisor or "")
+    return Household(
+        household_id=row.household_id,
+        name=row.name,
+        advisor=row.advisor or "",
+        model_id=row.model_id or None,
+    )
 
 
 def household_transactions(

@@ -1,0 +1,194 @@
+"""The book: households, accounts, their holdings and tax lots — each within the
+caller's scope (:mod:`poise.api.scoping`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from fastapi import Request, Response
+from pydantic import BaseModel, RootModel
+
+from poise.api.deps import EngineDep
+from poise.api.http import LimitQuery, OffsetQuery, PageOut, tagged
+from poise.api.scoping import ScopedDep, scoped_router
+from poise.domain.accounts import Account, Household
+from poise.domain.money import ZERO, cents
+from poise.domain.relief import is_long_term
+from poise.store import repo
+
+__all__ = ["router"]
+
+router = scoped_router(tags=["book"])
+
+
+class HouseholdOut(BaseModel):
+    household_id: str
+    name: str
+    advisor: str
+    model_id: str | None
+
+    @classmethod
+    def of(cls, h: Household) -> HouseholdOut:
+        return cls(household_id=h.household_id, name=h.name, advisor=h.advisor,
+                   model_id=h.model_id)  # fmt: skip
+
+
+class AccountOut(BaseModel):
+    account_id: str
+    household_id: str
+    registration: str
+    custodian: str
+    name: str
+    model_id: str | None
+    cash: str  # an exact decimal, as every amount of money
+    harvest: bool
+
+    @classmethod
+    def of(cls, a: Account) -> AccountOut:
+        return cls(
+            account_id=a.account_id,
+            household_id=a.household_id,
+            registration=a.registration.value,
+            custodian=a.custodian,
+            name=a.name,
+            model_id=a.model_id,
+            cash=str(a.cash),
+            harvest=a.harvest,
+        )
+
+
+class HoldingOut(BaseModel):
+    security_id: str
+    quantity: str
+    price: str | None  # the latest price, if any
+    value: str | None
+    weight: str | None  # of the account, to six places
+
+
+class AccountDetail(AccountOut):
+    value: str  # cash and every position at its latest price
+    holdings: list[HoldingOut]
+
+
+class LotOut(BaseModel):
+    lot_id: str
+    security_id: str
+    quantity: str
+    cost_basis: str
+    basis: str  # adjusted for wash sales, where they moved a loss into it
+    acquired: date
+    held_since: date
+    price: str | None
+    value: str | None
+    gain: str | None
+    term: str  # short or long, if sold today
+
+
+class HouseholdDetail(HouseholdOut):
+    accounts: list[AccountOut]
+
+
+@router.get("/households", response_model=PageOut[HouseholdOut], summary="Households")
+def list_households(
+    request: Request, who: ScopedDep, engine: EngineDep,
+    model_id: str | None = None, limit: LimitQuery = 100, offset: OffsetQuery = 0,
+) -> Response:  # fmt: skip
+
+    with engine.connect() as connection:
+        page = repo.households_page(
+            connection, scope=who.scope, model_id=model_id, limit=limit, offset=offset
+        )
+    items = [HouseholdOut.of(h) for h in page.items]
+    return tagged(request, PageOut[HouseholdOut](items=items, total=page.total, limit=limit,
+                                                 offset=offset))  # fmt: skip
+
+
+@router.get("/households/{household_id}", response_model=HouseholdDetail, summary="A household")
+def get_household(
+    request: Request, household_id: str, who: ScopedDep, engine: EngineDep
+) -> Response:
+
+    with engine.connect() as connection:
+        household = repo.household(connection, household_id=household_id)
+        accounts = repo.accounts(connection, household_id=household_id)
+    body = HouseholdDetail(
+        **HouseholdOut.of(household).model_dump(), accounts=[AccountOut.of(a) for a in accounts]
+    )
+    return tagged(request, body)
+
+
+@router.get("/accounts", response_model=PageOut[AccountOut], summary="Accounts")
+def list_accounts(
+    request: Request, who: ScopedDep, engine: EngineDep,
+    household_id: str | None = None, model_id: str | None = None,
+    registration: str | None = None, limit: LimitQuery = 100, offset: OffsetQuery = 0,
+) -> Response:  # fmt: skip
+
+    with engine.connect() as connection:
+        page = repo.accounts_page(
+            connection, scope=who.scope, household_id=household_id, model_id=model_id,
+            registration=registration, limit=limit, offset=offset,
+        )  # fmt: skip
+    items = [AccountOut.of(a) for a in page.items]
+    return tagged(request, PageOut[AccountOut](items=items, total=page.total, limit=limit,
+                                               offset=offset))  # fmt: skip
+
+
+@router.get(
+    "/accounts/{account_id}", response_model=AccountDetail, summary="An account, its holdings"
+)
+def get_account(request: Request, account_id: str, who: ScopedDep, engine: EngineDep) -> Response:
+
+    with engine.connect() as connection:
+        account = repo.account(connection, account_id=account_id)
+        lots = repo.account_lots(connection, account_id=account_id)
+        prices = repo.latest_prices(connection)
+    held: dict[str, Decimal] = {}
+    for lot in lots:
+        held[lot.security_id] = held.get(lot.security_id, ZERO) + lot.quantity
+    values = {s: q * prices[s][0] for s, q in held.items() if s in prices}
+    total = account.cash + sum(values.values(), ZERO)
+    holdings = [
+        HoldingOut(
+            security_id=s,
+            quantity=str(q),
+            price=str(prices[s][0]) if s in prices else None,
+            value=str(cents(values[s])) if s in values else None,
+            weight=f"{values[s] / total:.6f}" if s in values and total > 0 else None,
+        )
+        for s, q in sorted(held.items())
+    ]
+    body = AccountDetail(**AccountOut.of(account).model_dump(), value=str(cents(total)),
+                         holdings=holdings)  # fmt: skip
+    return tagged(request, body)
+
+
+@router.get(
+    "/accounts/{account_id}/lots", response_model=list[LotOut], summary="An account's tax lots"
+)
+def get_lots(request: Request, account_id: str, who: ScopedDep, engine: EngineDep) -> Response:
+
+    with engine.connect() as connection:
+        lots = repo.account_lots(connection, account_id=account_id)
+        prices = repo.latest_prices(connection)
+    today = date.today()  # noqa: DTZ011 - the term a sale today would have
+    out = []
+    for lot in lots:
+        price = prices.get(lot.security_id, (None, None))[0]
+        value = None if price is None else lot.quantity * price
+        out.append(
+            LotOut(
+                lot_id=lot.lot_id, security_id=lot.security_id, quantity=str(lot.quantity),
+                cost_basis=str(lot.cost_basis), basis=str(lot.basis), acquired=lot.acquired,
+                held_since=lot.held_since, price=None if price is None else str(price),
+                value=None if value is None else str(cents(value)),
+                gain=None if value is None else str(cents(value - lot.basis)),
+                term="long" if is_long_term(lot.held_since, today) else "short",
+            )
+        )  # fmt: skip
+    return tagged(request, _Lots(out))
+
+
+class _Lots(RootModel[list[LotOut]]):
+    pass
