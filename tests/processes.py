@@ -59,10 +59,16 @@ def start_poise(*args: str, database_url: str, cwd: Path) -> subprocess.Popen[st
 
 
 def run_poise(
-    *args: str, database_url: str, cwd: Path, as_other_user: bool = False, timeout: float = 300
+    *args: str,
+    database_url: str,
+    cwd: Path,
+    as_other_user: bool = False,
+    timeout: float = 300,
+    stdin: str | None = None,
 ) -> Run:
     done = subprocess.run(
         _command(args, as_other_user=as_other_user),
+        input=stdin,
         capture_output=True,
         text=True,
         cwd=cwd,

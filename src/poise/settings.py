@@ -49,3 +49,7 @@ class Settings(BaseSettings):
     # Events
     bus: str = "inprocess"  # or "nats"
     nats_url: str = "nats://127.0.0.1:4222"
+
+    # The service (poise serve)
+    cookie_secure: bool = True  # the session cookie only over HTTPS (and localhost)
+    session_hours: int = 8  # a web session ends this long after signing in

@@ -12,11 +12,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from poise import web
 from poise.api import auth, problems
 from poise.api.logs import RequestLog
-from poise.api.routes import book, health
+from poise.api.routes import (
+    backtests,
+    book,
+    health,
+    monitoring,
+    proposals,
+    reference,
+    runs,
+    transactions,
+)
 from poise.settings import Settings
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -27,21 +37,23 @@ VERSION = "1"
 
 def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = None) -> FastAPI:
     """The service for ``settings`` (default: from ``POISE_*``), on ``engine`` if given
-    (else the store ``POISE_DATABASE_URL`` names, opened at start-up)."""
+    (else the store ``POISE_DATABASE_URL`` names, opened here and closed when the
+    application stops)."""
+    from poise.store.migrate import open_store  # noqa: PLC0415 - the store loads late
+
     settings = settings or Settings()
+    owned = engine is None
+    store = engine if engine is not None else open_store(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from poise.store.migrate import open_store  # noqa: PLC0415 - the store loads late
-
-        owned = engine is None
-        app.state.engine = engine if engine is not None else open_store(settings.database_url)
+        app.state.engine = store
         app.state.settings = settings
         try:
             yield
         finally:
             if owned:
-                app.state.engine.dispose()
+                store.dispose()
 
     app = FastAPI(
         title="poise",
@@ -51,10 +63,19 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
         lifespan=lifespan,
+        responses=problems.RESPONSES,
+        dependencies=[Depends(problems.plain_text)],
     )
     problems.install(app)
+    web.install(app, store, settings)
     app.add_middleware(RequestLog)
     app.include_router(health.router, prefix=API_PREFIX)
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(book.router, prefix=API_PREFIX)
+    app.include_router(transactions.router, prefix=API_PREFIX)
+    app.include_router(reference.router, prefix=API_PREFIX)
+    app.include_router(monitoring.router, prefix=API_PREFIX)
+    app.include_router(proposals.router, prefix=API_PREFIX)
+    app.include_router(runs.router, prefix=API_PREFIX)
+    app.include_router(backtests.router, prefix=API_PREFIX)
     return app

@@ -35,7 +35,7 @@ from poise.domain.errors import AuthError, ForbiddenError, NotFoundError, PoiseE
 from poise.domain.users import Scope, User, scope_of, username_of
 from poise.store import repo
 
-__all__ = ["ATTEMPTS", "Principal", "PrincipalDep", "router"]
+__all__ = ["ATTEMPTS", "Principal", "PrincipalDep", "authenticate", "router"]
 
 ATTEMPTS = 20  # sign-ins a minute from one address
 TOUCH_EVERY = 60  # seconds: a token's last use is written at most this often
@@ -168,20 +168,36 @@ class AccessToken(BaseModel):
 def sign_in(
     request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], engine: EngineDep
 ) -> AccessToken:
+    now = datetime.now(UTC)
+    user = authenticate(engine, form.username, form.password, address=_address(request), now=now)
+    key = _key(request, engine)
+    scopes = " ".join(security.SCOPES)
+    token = security.issue_jwt(user, key=key, scopes=scopes, now=now)
+    return AccessToken(access_token=token, expires_in=security.JWT_MINUTES * 60)
 
-    address = request.client.host if request.client else "-"
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+def authenticate(
+    engine: sa.Engine, username: str, password: str, *, address: str, now: datetime
+) -> User:
+    """The user a username and password sign in, for the API and the web pages alike:
+    throttled by address, wrong passwords counted (and kept, even though the sign-in is
+    refused), a user locked out or disabled refused; an :class:`AuthError` that says no
+    more than it must."""
     if not _attempts.allow(address):
         raise TooManyRequestsError("too many sign-ins from this address: wait a minute")
-    now = datetime.now(UTC)
     try:
-        username = username_of(form.username)
+        name = username_of(username)
     except PoiseError:
-        username = ""
+        name = ""
     refused = ""  # why, once the transaction that counted the wrong password is kept
     with engine.execution_options(writes=True).begin() as connection:
-        held = repo.credentials(connection, username=username) if username else None
+        held = repo.credentials(connection, username=name) if name else None
         ok, rehashed = security.verify_password(
-            form.password, None if held is None else held.password_hash
+            password, None if held is None else held.password_hash
         )
         if held is None or held.user.disabled:
             refused = "wrong username or password"
@@ -199,11 +215,7 @@ def sign_in(
                 repo.rehash_password(connection, user_id=held.user.user_id, password_hash=rehashed)
     if refused or held is None:
         raise AuthError(refused or "wrong username or password")
-    user = held.user
-    key = _key(request, engine)
-    scopes = " ".join(security.SCOPES)
-    token = security.issue_jwt(user, key=key, scopes=scopes, now=now)
-    return AccessToken(access_token=token, expires_in=security.JWT_MINUTES * 60)
+    return held.user
 
 
 class TooManyRequestsError(ForbiddenError):

@@ -19,7 +19,8 @@ __all__ = ["LimitQuery", "OffsetQuery", "PageOut", "tagged"]
 T = TypeVar("T")
 
 LimitQuery = Annotated[int, Query(ge=1, le=500, description="At most this many items.")]
-OffsetQuery = Annotated[int, Query(ge=0, description="Items to skip.")]
+# At most what a database's integer holds: a larger offset is a 422, not an overflow.
+OffsetQuery = Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip.")]
 
 
 class PageOut(BaseModel, Generic[T]):

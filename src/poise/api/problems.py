@@ -15,16 +15,55 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from poise.api.logs import request_id
-from poise.domain.errors import PoiseError
+from poise.domain.errors import PoiseError, ValidationError
 
-__all__ = ["MEDIA_TYPE", "install", "problem"]
+__all__ = [
+    "MEDIA_TYPE",
+    "RESPONSES",
+    "Problem",
+    "http_problem",
+    "install",
+    "plain_text",
+    "poise_problem",
+    "problem",
+]
 
 MEDIA_TYPE = "application/problem+json"
 TYPES = "https://poise.invalid/problems/"  # a problem type names its kind; not fetched
 log = logging.getLogger("poise.api")
+
+
+class Problem(BaseModel):
+    """A problem details document (RFC 9457), as every error of the API answers."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[dict[str, str]] | None = None  # a request that cannot be read: each complaint
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {MEDIA_TYPE: {"schema": Problem.model_json_schema()}},
+    }
+
+
+# What any route may answer besides its own success, as the OpenAPI document says.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _documented("no credentials, or credentials that do not hold"),
+    403: _documented("the credentials may not do this"),
+    404: _documented("no such object, or not one the caller may see"),
+    422: _documented("the request cannot be read"),
+    429: _documented("too many requests: wait and try again"),
+    500: _documented("an unexpected error: quote the request id"),
+}
 
 
 def problem(status: int, detail: str, *, kind: str | None = None, **extra: Any) -> JSONResponse:
@@ -44,7 +83,7 @@ def problem(status: int, detail: str, *, kind: str | None = None, **extra: Any) 
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
-async def _poise_error(request: Request, exc: Exception) -> JSONResponse:
+async def poise_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PoiseError)
     kind = type(exc).__name__.removesuffix("Error").lower() or "error"
     return problem(exc.http_status, str(exc), kind=kind)
@@ -60,7 +99,7 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     return problem(422, f"the request cannot be read: {shown}", kind="invalid", errors=errors)
 
 
-async def _http(request: Request, exc: Exception) -> JSONResponse:
+async def http_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     response = problem(exc.status_code, str(exc.detail))
     for name, value in (exc.headers or {}).items():
@@ -73,9 +112,17 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem(500, f"an unexpected error; quote request {request_id()} when reporting it")
 
 
+def plain_text(request: Request) -> None:
+    """Every route's first check: no query parameter holds a control character (a NUL
+    byte, say), which no id, filter or date does and some databases refuse outright."""
+    for name, value in request.query_params.multi_items():
+        if any(ord(c) < 32 or ord(c) == 127 for c in name + value):
+            raise ValidationError(f"the query parameter {name!r} holds a control character")
+
+
 def install(app: FastAPI) -> None:
     """Every error the application can raise answered as a problem."""
-    app.add_exception_handler(PoiseError, _poise_error)
+    app.add_exception_handler(PoiseError, poise_problem)
     app.add_exception_handler(RequestValidationError, _invalid)
-    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(StarletteHTTPException, http_problem)
     app.add_exception_handler(Exception, _unexpected)

@@ -7,26 +7,49 @@ parameter that names an object, the household that object belongs to — and ans
 the caller's :class:`~poise.domain.users.Scope`. A path parameter with no rule here
 is a server error, never a silent pass: a new route cannot skip the check. Lists are
 scoped by their queries, which take the caller's scope.
+
+Some objects belong to no household yet are not everyone's: a firm-wide run is for the
+firm-wide roles only, a backtest for the firm's people (not its clients). Their rule
+names the roles that may see them: anyone else is answered 404 for one (as for one that
+does not exist), and 403 for the list: a router's role rule, :data:`firm_only` or
+:data:`staff_only`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 
 from poise.api.auth import Principal, PrincipalDep
 from poise.api.deps import EngineDep
-from poise.domain.errors import NotFoundError
+from poise.domain.errors import ForbiddenError, NotFoundError
+from poise.domain.users import FIRM_WIDE, Role
 from poise.store import tables as t
 
-__all__ = ["OWNERS", "ScopedDep", "guard", "scoped_router"]
+__all__ = [
+    "EVERYONE",
+    "FIRM_WIDE",
+    "OWNERS",
+    "STAFF",
+    "Rule",
+    "ScopedDep",
+    "firm_only",
+    "guard",
+    "scoped_router",
+    "staff_only",
+]
+
+EVERYONE = frozenset(Role)
+STAFF = EVERYONE - {Role.CLIENT}  # the firm's own people
 
 # Path parameter → the household of the object it names (None: an object of no
-# household, any signed-in user's to see); NotFoundError when there is no such object.
+# household, for every role the rule allows); NotFoundError when there is no such object.
 Owner = Callable[[sa.Connection, str], str | None]
+NOWHERE = ""  # the household of an object whose household is gone: the firm's roles' alone
 
 
 def _household(connection: sa.Connection, household_id: str) -> str:
@@ -49,9 +72,79 @@ def _account(connection: sa.Connection, account_id: str) -> str:
     return str(found)
 
 
-OWNERS: dict[str, tuple[str, Owner]] = {
-    "household_id": ("household", _household),
-    "account_id": ("account", _account),
+def _exists(column: sa.Column[Any], label: str) -> Owner:
+    """The rule of an object of no household: that it exists."""
+
+    def owner(connection: sa.Connection, value: str) -> None:
+        found = connection.execute(sa.select(column).where(column == value).limit(1)).first()
+        if found is None:
+            raise NotFoundError(f"no {label} {value}")
+
+    return owner
+
+
+def _proposal(connection: sa.Connection, proposal_id: str) -> str:
+    """An account's proposal is its account's household's."""
+    p, a = t.proposals, t.accounts
+    found = connection.execute(
+        sa.select(a.c.household_id)
+        .select_from(p.outerjoin(a, a.c.account_id == p.c.account_id))
+        .where(p.c.proposal_id == proposal_id)
+    ).first()
+    if found is None:
+        raise NotFoundError(f"no proposal {proposal_id}")
+    return str(found.household_id or NOWHERE)
+
+
+def _household_proposal(connection: sa.Connection, proposal_id: str) -> str:
+    h = t.household_proposals
+    found = connection.execute(
+        sa.select(h.c.household_id).where(h.c.proposal_id == proposal_id)
+    ).scalar()
+    if found is None:
+        raise NotFoundError(f"no household proposal {proposal_id}")
+    return str(found)
+
+
+def _request(connection: sa.Connection, request_id: str) -> str:
+    """A request is its account's household's; one of a whole household, that one's."""
+    r, a = t.rebalance_requests, t.accounts
+    found = connection.execute(
+        sa.select(a.c.household_id.label("of_account"), r.c.account_id, r.c.household_id)
+        .select_from(r.outerjoin(a, a.c.account_id == r.c.account_id))
+        .where(r.c.request_id == request_id)
+    ).first()
+    if found is None:
+        raise NotFoundError(f"no request {request_id}")
+    if found.account_id is not None:
+        return str(found.of_account or NOWHERE)
+    return str(found.household_id or NOWHERE)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """How a path parameter is traced: ``label`` names the object in the 404,
+    ``owner`` finds its household, ``roles`` may see such objects at all."""
+
+    label: str
+    owner: Owner
+    roles: frozenset[Role] = EVERYONE
+
+
+OWNERS: dict[str, Rule] = {
+    "household_id": Rule("household", _household),
+    "account_id": Rule("account", _account),
+    "proposal_id": Rule("proposal", _proposal),
+    "household_proposal_id": Rule("household proposal", _household_proposal),
+    "request_id": Rule("request", _request),
+    # Objects of no household. Securities, prices and models are market facts and the
+    # firm's published models: every role, clients too, may read them.
+    "security_id": Rule("security", _exists(t.securities.c.security_id, "security")),
+    "model_id": Rule("model", _exists(t.model_targets.c.model_id, "model")),
+    # A run spans the firm: for the firm-wide roles. A backtest is the firm's analysis:
+    # for its people, not its clients.
+    "run_id": Rule("run", _exists(t.rebalance_runs.c.run_id, "run"), FIRM_WIDE),
+    "backtest_id": Rule("backtest", _exists(t.backtests.c.backtest_id, "backtest"), STAFF),
 }
 
 
@@ -60,23 +153,53 @@ class NoRuleError(RuntimeError):
 
 
 def guard(request: Request, who: PrincipalDep, engine: EngineDep) -> Principal:
-    """The caller, once every object the path names is theirs to see (else 404)."""
+    """The caller, once every object the path names is theirs to see (else 404): one
+    that does not exist, one of a household out of their scope and one their role may
+    not see are answered alike, ``no <label> <id>``."""
     if request.path_params:
         with engine.connect() as connection:
             for name, value in request.path_params.items():
                 rule = OWNERS.get(name)
                 if rule is None:
                     raise NoRuleError(f"no scoping rule for the path parameter {name!r}")
-                label, owner = rule
-                household = owner(connection, str(value))
-                if not who.scope.sees(household):
-                    raise NotFoundError(f"no {label} {value}")
+                if not _printable(str(value)):  # no id holds a control character
+                    raise NotFoundError(f"no {rule.label} {value!r}")
+                try:
+                    household = rule.owner(connection, str(value))
+                    seen = who.user.role in rule.roles and who.scope.sees(household)
+                except NotFoundError:
+                    seen = False
+                if not seen:
+                    raise NotFoundError(f"no {rule.label} {value}")
     return who
+
+
+def _printable(text: str) -> bool:
+    return not any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
 ScopedDep = Annotated[Principal, Depends(guard)]
 
 
-def scoped_router(**kwargs: object) -> APIRouter:
-    """A router whose every route is guarded."""
-    return APIRouter(dependencies=[Depends(guard)], **kwargs)  # type: ignore[arg-type]
+def _only(roles: frozenset[Role]) -> Callable[[Principal], Principal]:
+    named = ", ".join(sorted(r.value for r in roles))
+
+    def only(who: ScopedDep) -> Principal:
+        if who.user.role not in roles:
+            raise ForbiddenError(f"only these roles may see this: {named}")
+        return who
+
+    return only
+
+
+firm_only = _only(FIRM_WIDE)
+"""A role rule, as a dependency: 403 unless the caller has a firm-wide role."""
+staff_only = _only(STAFF)
+"""A role rule, as a dependency: 403 for a client."""
+
+
+def scoped_router(*, dependencies: Sequence[Any] = (), **kwargs: Any) -> APIRouter:
+    """A router whose every route is guarded, then depends on ``dependencies`` — a role
+    rule (``Depends(firm_only)``) makes a list of such objects 403 to the other roles;
+    one object of them is a 404 to those roles by its rule in :data:`OWNERS`."""
+    return APIRouter(dependencies=[Depends(guard), *dependencies], **kwargs)

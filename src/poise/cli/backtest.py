@@ -27,7 +27,6 @@ from poise.cli.common import (
     command_group,
     err,
     out,
-    ratio,
 )
 from poise.domain.errors import ValidationError
 
@@ -305,7 +304,9 @@ def backtest(
     }
     record = _keep(done, backtest_id, prices, inputs, database_url)
     if as_json:
-        _print_json(_document(record, charts))
+        from poise.workflow.documents import backtest_json
+
+        _print_json(backtest_json(record, charts))
         return
     _print_summary(done, history.days[first], history.days[last], backtest_id, charts)
 
@@ -433,30 +434,6 @@ def _print_summary(
         err.print("tax alpha is measured against bands, which was not run")
 
 
-def _document(record: BacktestRecord, charts: dict[str, str] | None) -> dict[str, Any]:
-    return {
-        "backtest_id": record.backtest_id,
-        "created_at": record.created_at,
-        "prices_file": record.prices_file,
-        "prices_digest": record.prices_digest,
-        "model_id": record.model_id,
-        "from": record.start,
-        "to": record.end,
-        "inputs": record.inputs,
-        "digest": record.digest,
-        "charts": charts,
-        "methods": {
-            m: {
-                "summary": {
-                    k: ratio(v) if isinstance(v, float) else v for k, v in b.summary.items()
-                },
-                "years": b.years,
-            }
-            for m, b in record.methods.items()
-        },
-    }
-
-
 @backtests_app.command("list")
 def backtests_list(
     limit: Annotated[int, typer.Option("--limit", min=0, help="At most this many (0: all).")] = 20,
@@ -465,11 +442,12 @@ def backtests_list(
 ) -> None:
     """The backtests kept, newest first."""
     from poise.store import repo
+    from poise.workflow.documents import backtest_json
 
     with _engine(database_url).connect() as connection:
         found = repo.backtests(connection, limit=limit)
     if as_json:
-        _print_json([_document(r, None) for r in found])
+        _print_json([backtest_json(r, None) for r in found])
         return
     table = Table()
     for name in ("backtest", "when", "model", "from", "to"):
@@ -497,10 +475,11 @@ def backtests_show(
 ) -> None:
     """One kept backtest: what it was asked, and each method's figures and years."""
     from poise.store import repo
+    from poise.workflow.documents import backtest_json
 
     with _engine(database_url).connect() as connection:
         record = repo.backtest(connection, backtest_id=backtest_id)
-    document = _document(record, None)
+    document = backtest_json(record, None)
     if as_json:
         _print_json(document)
         return

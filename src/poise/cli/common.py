@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from poise.domain.money import cents
+from poise.workflow.documents import jsonable
+from poise.workflow.documents import ratio as ratio  # noqa: PLC0414 - re-exported: commands use it
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
     import sqlalchemy as sa
@@ -52,41 +52,8 @@ def _engine(database_url: str | None, *, create: bool = False) -> sa.Engine:
     return open_store(database_url or Settings().database_url, create=create)
 
 
-RATIO_PLACES = 6  # weights, drifts, tracking errors and fractions in JSON: six places
-
-
-def ratio(value: Decimal | float | None) -> float | None:
-    """A ratio as JSON shows it: a number rounded to :data:`RATIO_PLACES` places (28
-    digits of a Decimal quotient, or a float's last bits, are noise to a reader)."""
-    return None if value is None else round(float(value), RATIO_PLACES)
-
-
-def _jsonable(value: Any) -> Any:
-    """The one JSON convention of every command (docs/operations.md#json-output): money,
-    prices and quantities exact, as decimal strings; dates and times ISO 8601; enums
-    their value. Ratios are rounded by the command with :func:`ratio` before this."""
-    if isinstance(value, Enum):
-        value = value.value
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = sorted(value) if isinstance(value, set | frozenset) else value
-        return [_jsonable(v) for v in items]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return _scalar(value)
-
-
-def _scalar(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return value
-
-
 def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(_jsonable(value), indent=2) + "\n")
+    sys.stdout.write(json.dumps(jsonable(value), indent=2) + "\n")
 
 
 def _money(amount: Decimal) -> str:

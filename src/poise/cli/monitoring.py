@@ -34,7 +34,6 @@ from poise.cli.common import (
     command_group,
     err,
     out,
-    ratio,
 )
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
@@ -42,6 +41,7 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
 
     from poise.bus.events import Event
     from poise.monitor.triggers import Reason, RebalanceRequest
+    from poise.workflow.drift import DriftRow
     from poise.workflow.monitor import Evaluation
     from poise.workflow.watching import PriceTick
 
@@ -69,103 +69,6 @@ DRIFT_BUCKETS = ((0.01, "under 1 point"), (0.02, "1–2 points"), (0.05, "2–5 
                  (0.10, "5–10 points"), (float("inf"), "10 points or more"))  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class OutOfBand:
-    """A position outside its band: its weight's drift from target, and the band."""
-
-    security_id: str
-    drift: float  # weight − target
-    band: float | None  # the band's half-width; None for a holding outside the model
-
-
-@dataclass(frozen=True, slots=True)
-class DriftRow:
-    account_id: str
-    household_id: str | None
-    model_id: str
-    value: str  # dollars, to the cent
-    max_drift: float
-    out_of_band: bool
-    positions: list[OutOfBand]
-    cash_status: str | None  # "short", "excess" or None
-    held: str | None  # the hold's cause
-    hold: str | None  # the hold, in words
-    reasons: list[str]  # the reasons of a request raised now
-    open_request: list[str]  # the reasons of the account's requests already open
-
-    @property
-    def attention(self) -> bool:
-        return bool(self.out_of_band or self.cash_status or self.held or self.reasons)
-
-    def json(self) -> dict[str, object]:
-        return {
-            **{k: getattr(self, k) for k in ("account_id", "household_id", "model_id", "value")},
-            "max_drift": ratio(self.max_drift),
-            "out_of_band": self.out_of_band,
-            "positions": [
-                {"security_id": p.security_id, "drift": ratio(p.drift), "band": ratio(p.band)}
-                for p in self.positions
-            ],
-            **{
-                k: getattr(self, k)
-                for k in ("cash_status", "held", "hold", "reasons", "open_request")
-            },
-        }
-
-
-def _drift_rows(
-    found: Evaluation,
-    open_requests: Mapping[str, frozenset[Reason]],
-    *,
-    model: str | None,
-    household: str | None,
-) -> list[DriftRow]:
-    """Every account's drift, largest first, with why it needs attention."""
-    import numpy as np
-
-    held = {h.account_id: h for h in reversed(found.holds.holds)}
-    requested = {r.account_id: r for r in found.requests}
-    names = found.book.securities
-    rows: list[DriftRow] = []
-    for d in found.drifts:
-        block = d.block
-        for row, account_id in enumerate(block.account_ids):
-            if model is not None and block.layout.model_id != model:
-                continue
-            if household is not None and found.watch.household_of.get(account_id) != household:
-                continue
-            request = requested.get(account_id)
-            positions = [
-                OutOfBand(
-                    block.layout.securities[j], float(d.drift[row, j]), float(d.width[row, j])
-                )
-                for j in np.flatnonzero(d.breach[row])
-            ] + [
-                OutOfBand(names[block.extra_security[row, e]], float(d.extra_weight[row, e]), None)
-                for e in np.flatnonzero(d.extra_breach[row])
-            ]
-            positions.sort(key=lambda p: -abs(p.drift))
-            cash = "short" if d.cash_short[row] else "excess" if d.cash_excess[row] else None
-            rows.append(
-                DriftRow(
-                    account_id=account_id,
-                    household_id=found.watch.household_of.get(account_id),
-                    model_id=block.layout.model_id,
-                    value=f"{d.value[row]:.2f}",
-                    max_drift=float(d.max_drift[row]),
-                    out_of_band=bool(d.out_of_band[row]),
-                    positions=positions,
-                    cash_status=cash,
-                    held=held[account_id].cause.value if account_id in held else None,
-                    hold=held[account_id].detail if account_id in held else None,
-                    reasons=[r.value for r in request.reasons] if request else [],
-                    open_request=sorted(r.value for r in open_requests.get(account_id, ())),
-                )
-            )
-    rows.sort(key=lambda r: (-r.max_drift, r.account_id))
-    return rows
-
-
 @app.command()
 def drift(
     model: Annotated[str | None, typer.Option(help="Only accounts on this model.")] = None,
@@ -185,8 +88,10 @@ def drift(
     whether or not a rebalance request is already open for it (the "request" column
     says which are).
     """
+    from poise.workflow.drift import drift_rows
+
     found, open_requests = _evaluate(database_url, as_of, bands)
-    rows = _drift_rows(found, open_requests, model=model, household=household)
+    rows = drift_rows(found, open_requests, model=model, household=household)
     attention = [r for r in rows if r.attention]
     listed = rows if everything else attention
     shown = listed[:limit] if limit else listed
@@ -267,12 +172,13 @@ def holds(
     database_url: DatabaseOption = None,
 ) -> None:
     """Accounts that will not be traded because their data is wrong, and why."""
+    from poise.workflow.drift import holds_json
+
     found, _ = _evaluate(database_url, as_of, None)
-    listed = [asdict(h) for h in found.holds.holds]
     if as_json:
-        _print_json({"as_of": found.at, "holds": listed, "flagged": dict(found.holds.flagged)})
+        _print_json(holds_json(found))
         return
-    if not listed:
+    if not found.holds.holds:
         out.print(f"no holds as of {found.at:%Y-%m-%d %H:%M} UTC")
         return
     if found.holds.flagged:
@@ -282,7 +188,7 @@ def holds(
         for security, why in sorted(found.holds.flagged.items()):
             flagged.add_row(security, why)
         out.print(flagged)
-    table = Table(title=f"holds ({len(listed):,} on {len(found.holds.held):,} accounts)")
+    table = Table(title=f"holds ({len(found.holds.holds):,} on {len(found.holds.held):,} accounts)")
     for column in ("account", "cause", "detail"):
         table.add_column(column)
     for h in found.holds.holds:
@@ -318,9 +224,10 @@ def requests_list(
 ) -> None:
     """Rebalance requests raised so far, newest first, and the proposal that answered
     each (or, for one the worker could not answer, why)."""
-    from poise.cli.proposals import of_total, one_of, request_json
+    from poise.cli.proposals import of_total, one_of
     from poise.monitor.triggers import Reason
     from poise.store import repo
+    from poise.workflow.documents import request_json
 
     where = repo.RequestFilter(
         account_id=account,

@@ -1,10 +1,11 @@
-"""Commands that find rebalance proposals and show one whole; and the one JSON shape of
-a proposal, which ``poise rebalance --json`` prints too."""
+"""Commands that find rebalance proposals and show one whole. The one JSON shape of a
+proposal (which ``poise rebalance --json`` and the API show too) is
+:func:`poise.workflow.documents.proposal_json`; an unsaved one is read by it through
+:func:`record_of`."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -21,7 +22,12 @@ from poise.cli.common import (
     app,
     command_group,
     out,
-    ratio,
+)
+from poise.workflow.documents import (  # the one shape, which the API answers too
+    MONEY,
+    RATIOS,
+    household_json,
+    proposal_json,
 )
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
@@ -32,71 +38,6 @@ proposals_app = command_group("Rebalance proposals: find them, or show one whole
 app.add_typer(proposals_app, name="proposals")
 
 # ── one shape for a proposal ─────────────────────────────────────────────────
-
-MONEY = ("cash_before", "cash_after", "realised_short", "realised_long", "estimated_tax", "cost")
-RATIOS = ("drift_before", "drift_after", "tracking_before", "tracking_after")
-
-
-def _lot_json(lot: Mapping[str, Any]) -> dict[str, Any]:
-    quantity, basis, proceeds = (Decimal(lot[k]) for k in ("quantity", "basis", "proceeds"))
-    return {
-        "lot_id": lot["lot_id"],
-        "quantity": quantity,
-        "basis": basis,
-        "proceeds": proceeds,
-        "gain": proceeds - basis,
-        "term": lot["term"],
-    }
-
-
-def _trade_json(trade: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "seq": trade["seq"],
-        "security_id": trade["security_id"],
-        "side": trade["side"],
-        "quantity": trade["quantity"],
-        "price": trade["price"],
-        "value": trade["quantity"] * trade["price"],
-        "reason": trade["reason"],
-        "lots": [_lot_json(lot) for lot in trade["lots"]],
-    }
-
-
-def proposal_json(record: Mapping[str, Any], *, whole: bool = True) -> dict[str, Any]:
-    """A proposal as every command prints it in JSON (docs/rebalancing.md#a-proposal-in-json).
-
-    ``record`` is a proposal as the store gives it back (``repo.proposal``), or an
-    unsaved one made by :func:`record_of`. ``whole`` adds its risk model, what bound it,
-    its trades with their lots and the requests it answers; without it, a summary row
-    counts its trades and requests instead."""
-    trades = record["trades"]
-    shown: dict[str, Any] = {
-        "proposal_id": record.get("proposal_id"),
-        "account_id": record["account_id"],
-        "household_id": record.get("household_id"),
-        "household_proposal_id": record.get("household_proposal_id"),
-        "method": record["method"],
-        "scenario": record.get("scenario"),
-        "status": record.get("status"),
-        "superseded_by": record.get("superseded_by"),
-        "as_of": record.get("as_of"),
-        "created_at": record.get("created_at"),
-        **{k: record[k] for k in MONEY},
-        "turnover": sum((t["quantity"] * t["price"] for t in trades), Decimal(0)),
-        **{k: ratio(record[k]) for k in RATIOS},
-    }
-    if not whole:
-        return {**shown, "trade_count": len(trades), "request_count": len(record["requests"])}
-    return {
-        **shown,
-        "risk_model": record.get("risk_model"),
-        "binding": list(record["binding"]),
-        "trades": [_trade_json(t) for t in trades],
-        "requests": [
-            {"request_id": q["request_id"], "reasons": q["reasons"], "as_of": q["as_of"]}
-            for q in record["requests"]
-        ],
-    }
 
 
 def record_of(proposal: Proposal) -> dict[str, Any]:
@@ -130,38 +71,6 @@ def record_of(proposal: Proposal) -> dict[str, Any]:
         ],
         "requests": [],
     }
-
-
-# ── the shape of a request ──────────────────────────────────────────────────
-
-CENT = Decimal("0.01")
-REQUEST_MONEY = frozenset({"value", "pending_in", "pending_out", "loss"})
-REQUEST_RATIOS = frozenset(
-    {"max_drift", "cash_weight", "cash_target", "outside_model"}
-    | {"weight", "target", "drift", "band"}  # of a position or an asset class
-)
-
-
-def _figure(key: str, value: Any) -> Any:
-    """One of a request's figures in the JSON convention: money an exact decimal, a
-    ratio rounded to six places; objects and lists figure by figure."""
-    if isinstance(value, dict):
-        return {k: _figure(k, v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_figure(key, v) for v in value]
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return value
-    if key in REQUEST_MONEY:  # the monitor rounds money to cents, as a float or a string
-        return Decimal(value) if isinstance(value, str) else Decimal(str(value)).quantize(CENT)
-    if key in REQUEST_RATIOS and not isinstance(value, str):
-        return ratio(value)
-    return value
-
-
-def request_json(request: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored request as ``requests list`` prints it: its figures (as the monitor
-    found them) in the JSON convention."""
-    return {**request, "figures": _figure("figures", request["figures"])}
 
 
 # ── options ──────────────────────────────────────────────────────────────────
@@ -282,26 +191,6 @@ def proposals_show(
         _print_json(shown)
         return
     _print_whole(shown)
-
-
-def household_json(
-    household: HouseholdProposalRecord, parts: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """A household's proposal in JSON: its own figures and each account's proposal."""
-    return {
-        "household_proposal_id": household.proposal_id,
-        "household_id": household.household_id,
-        "method": household.method,
-        "status": household.status,
-        "as_of": household.as_of,
-        "created_at": household.created_at,
-        "model_id": household.model_id,
-        "run_id": household.run_id,
-        "meetings": list(household.meetings),
-        "location": list(household.location),
-        "held": household.held,
-        "accounts": parts,
-    }
 
 
 def _print_household(household: HouseholdProposalRecord, parts: list[dict[str, Any]]) -> None:

@@ -256,8 +256,8 @@ def rebalance(
     proposed = propose(engine, problem=problem, scenarios=chosen, history=history, as_of=at)
     kept_json: dict[str, object] = {}
     if as_json:  # the kept proposal as the store has it, in the one JSON shape of a proposal
-        from poise.cli.proposals import proposal_json
         from poise.store import repo
+        from poise.workflow.documents import proposal_json
 
         with engine.connect() as connection:
             kept_json = proposal_json(repo.proposal(connection, proposal_id=proposed.proposal_id))
@@ -443,9 +443,9 @@ TRADEOFF_RATIOS = ("tracking_before", "tracking_after", "drift_before", "drift_a
 def _print_scenarios(
     proposed: Proposed, at: datetime, *, as_json: bool, kept_json: dict[str, object]
 ) -> None:
-    from poise.cli.common import ratio
-    from poise.cli.proposals import proposal_json, record_of
+    from poise.cli.proposals import record_of
     from poise.optimize.scenarios import tradeoffs
+    from poise.workflow.documents import proposal_json, ratio
 
     rows = tradeoffs(proposed.results)
     kept, proposal = proposed.kept

@@ -500,6 +500,7 @@ def demo(
     from poise.demo import generate_firm, write_backtest_inputs, write_firm
     from poise.settings import Settings
     from poise.store.reset import clear
+    from poise.workflow.demo_users import make_demo_users
     from poise.workflow.ingest import ingest_paths
 
     settings = Settings()
@@ -531,11 +532,21 @@ def demo(
     if refused:
         raise PoiseError("; ".join(r.refused or r.failed for r in refused))
     write_backtest_inputs(out_dir / "backtest", data_dir or settings.data_dir)
+    people = make_demo_users(engine)
     summary = firm_summary(engine)
     if as_json:
         _print_json(
             {
                 "dropped": dropped,
+                "users": [
+                    {
+                        "username": u.username,
+                        "role": u.role.value,
+                        "password": u.password,
+                        "sees": u.sees,
+                    }
+                    for u in people
+                ],
                 "files": [_report_json(r) for r in reports],
                 "summary": asdict(summary),
             }
@@ -548,6 +559,13 @@ def demo(
         )
     out.print(_ingest_table(reports))
     _print_summary(summary, engine_url=url, files=out_dir, as_of=firm.as_of)
+    if people:
+        out.print(
+            "\nSign in to the pages and the API (poise serve, http://127.0.0.1:8000) as —"
+            " these passwords are shown once:"
+        )
+        for u in people:
+            out.print(f"  {u.username:<8} {u.password}   {u.role.value}: sees {u.sees}")
 
 
 def _refuse_a_second_firm(engine: sa.Engine, url: str) -> None:

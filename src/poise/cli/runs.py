@@ -27,7 +27,6 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
     from rich.progress import Progress, Task, TaskID
     from rich.text import Text
 
-    from poise.store.repo import RebalanceRun
 
 __all__ = ["RunProgress", "cluster", "runs_list", "runs_show"]
 
@@ -237,22 +236,6 @@ runs_app = command_group("Firm-wide rebalancing runs: list them, or show one.")
 app.add_typer(runs_app, name="runs")
 
 
-def _run_json(run: RebalanceRun) -> dict[str, Any]:
-    return {
-        "run_id": run.run_id,
-        "status": run.status,
-        "method": run.method,
-        "as_of": run.as_of,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "selection": run.selection,
-        "options": run.options,
-        "done": run.done,
-        "failed": run.failed,
-        "summary": run.summary,
-    }
-
-
 @runs_app.command("list")
 def runs_list(
     status: Annotated[
@@ -266,12 +249,13 @@ def runs_list(
     from rich.table import Table
 
     from poise.store import repo
+    from poise.workflow.documents import run_json
 
     engine = _engine(database_url)
     with engine.connect() as connection:
         found = repo.rebalance_runs(connection, status=status, limit=limit)
     if as_json:
-        _print_json([_run_json(r) for r in found])
+        _print_json([run_json(r) for r in found])
         return
     table = Table(title=f"rebalance runs ({len(found)})")
     for column in ("run", "status", "method", "as of", "started", "done", "failed"):
@@ -299,6 +283,7 @@ def runs_show(
 ) -> None:
     """One run: what was asked, its summary, and each household that failed, with why."""
     from poise.store import repo
+    from poise.workflow.documents import run_json
 
     engine = _engine(database_url)
     with engine.connect() as connection:
@@ -307,7 +292,7 @@ def runs_show(
     if as_json:
         _print_json(
             {
-                **_run_json(run),
+                **run_json(run),
                 "failures": [{"household_id": h.household_id, "reason": h.reason} for h in failed],
             }
         )

@@ -1,0 +1,88 @@
+"""What the routes share beyond the book's: a document that a command prints too,
+answered in the same shape; the kinds of value answers hold; and the problems a route
+documents.
+
+A document (a proposal, a request, a run, a backtest, the drift report) is made by the
+function its command uses (:mod:`poise.workflow.documents`), written in the one JSON
+convention — money, prices and quantities exact decimal strings, ratios rounded
+numbers, times ISO 8601 — and checked against the model the OpenAPI document shows
+for it (:class:`Document`: no field it does not name), so that what the document
+promises and what is answered cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from poise.api.http import tagged
+from poise.api.problems import MEDIA_TYPE
+from poise.workflow.documents import jsonable
+
+__all__ = [
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "SIGNED_IN",
+    "Document",
+    "Exact",
+    "Moment",
+    "answer",
+]
+
+Exact = Annotated[str, Field(description="An exact decimal, as a string.", examples=["1234.50"])]
+Moment = Annotated[
+    str,
+    Field(
+        description="A time, ISO 8601, UTC.",
+        examples=["2022-12-28T23:59:59+00:00"],
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+
+
+class Document(BaseModel):
+    """A document's shape: exactly the fields named (a field the shared function adds
+    and the model does not name is an error, found by the tests, not a silent extra)."""
+
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
+
+
+D = TypeVar("D", bound=Document)
+
+
+def answer(request: Request, shape: type[D], document: Any) -> Response:
+    """``document`` in the one JSON convention, as ``shape``, with its ETag."""
+    return tagged(request, shape.model_validate(jsonable(document)))
+
+
+class _Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+
+
+class _Invalid(_Problem):
+    errors: list[dict[str, str]] = []  # each complaint: where (query.limit, say), message
+
+
+def _problem(description: str, shape: type[BaseModel] = _Problem) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {MEDIA_TYPE: {"schema": shape.model_json_schema()}},
+    }
+
+
+SIGNED_IN: dict[int | str, dict[str, Any]] = {  # every route of a router answers these
+    401: _problem("No credentials, or credentials that do not hold."),
+    422: _problem("A parameter that cannot be read (each complaint in `errors`).", _Invalid),
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: _problem("No such object — or one the caller may not see: the same answer."),
+}
+FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: _problem("The caller's role may not see these."),
+}

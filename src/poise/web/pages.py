@@ -1,0 +1,157 @@
+"""The pages' routes. Each page needs a signed-in user (else the browser is sent to
+sign in and brought back) and shows only what the user's scope holds: another
+household's page is not found, as one that does not exist."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from poise.api.auth import _address, authenticate
+from poise.api.deps import EngineDep
+from poise.domain.errors import AuthError, ConfigError, NotFoundError
+from poise.domain.users import Role
+from poise.web import views
+from poise.web.session import WebUser, check_csrf, csrf_token, sign_in, sign_out
+
+__all__ = ["STATIC", "router", "templates"]
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.globals["csrf_token"] = csrf_token
+
+
+def _money(value: Any) -> str:
+    return "" if value is None else f"{value:,.2f}"
+
+
+def _pct(value: float | None, places: int = 1) -> str:
+    return "" if value is None else f"{value * 100:.{places}f}%"
+
+
+templates.env.filters["money"] = _money
+templates.env.filters["pct"] = _pct
+
+router = APIRouter(include_in_schema=False)
+
+
+def _installed(package: str, *parts: str) -> Path:
+    """A file of an installed package (htmx's, plotly's): found, never fetched."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ConfigError(f"the package {package} is not installed: reinstall poise")
+    return Path(spec.origin).parent.joinpath(*parts)
+
+
+def _static_files() -> dict[str, Path]:
+    return {
+        "htmx.min.js": _installed("js_lib_htmx", "static", "htmx", "htmx.min.js"),
+        "plotly.min.js": _installed("plotly", "package_data", "plotly.min.js"),
+        "poise.css": HERE / "static" / "poise.css",
+    }
+
+
+STATIC = _static_files()
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    path = STATIC.get(name)
+    if path is None:
+        raise NotFoundError(f"no file {name}")
+    return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+
+
+def _safe_next(text: str | None) -> str:
+    """Only a path of this site: a sign-in never sends the browser elsewhere."""
+    if not text:
+        return "/"
+    parts = urlsplit(text)
+    if parts.scheme or parts.netloc or not text.startswith("/") or text.startswith("//"):
+        return "/"
+    return text
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_page(request: Request, next: str | None = None) -> Response:
+    return templates.TemplateResponse(
+        request, "sign_in.html", {"next": _safe_next(next), "error": None, "user": None}
+    )
+
+
+@router.post("/sign-in", response_class=HTMLResponse)
+def sign_in_form(
+    request: Request,
+    engine: EngineDep,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    check_csrf(request, csrf)
+    try:
+        user = authenticate(
+            engine, username, password, address=_address(request), now=datetime.now(UTC)
+        )
+    except AuthError as exc:
+        return templates.TemplateResponse(
+            request, "sign_in.html",
+            {"next": _safe_next(next), "error": str(exc), "user": None, "username": username},
+            status_code=401,
+        )  # fmt: skip
+    sign_in(request, user)
+    target = "/client" if user.role is Role.CLIENT else _safe_next(next)
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/sign-out")
+def sign_out_form(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf)
+    sign_out(request)
+    return RedirectResponse("/sign-in", status_code=303)
+
+
+@router.get("/", response_class=HTMLResponse)
+def firm_page(request: Request, who: WebUser, engine: EngineDep) -> Response:
+    if who.user.role is Role.CLIENT:
+        return RedirectResponse("/client", status_code=303)
+    firm = views.firm_view(engine, who.scope)
+    return templates.TemplateResponse(request, "firm.html", {"user": who.user, "firm": firm})
+
+
+@router.get("/households/{household_id}", response_class=HTMLResponse)
+def household_page(
+    request: Request, household_id: str, who: WebUser, engine: EngineDep
+) -> Response:
+    if not who.scope.sees(household_id):
+        raise NotFoundError(f"no household {household_id}")
+    view = views.household_view(engine, household_id)
+    return templates.TemplateResponse(request, "household.html", {"user": who.user, "view": view})
+
+
+@router.get("/accounts/{account_id}", response_class=HTMLResponse)
+def account_page(request: Request, account_id: str, who: WebUser, engine: EngineDep) -> Response:
+    view = views.account_view(engine, account_id)
+    if not who.scope.sees(view.account.household_id):
+        raise NotFoundError(f"no account {account_id}")
+    return templates.TemplateResponse(request, "account.html", {"user": who.user, "view": view})
+
+
+@router.get("/client", response_class=HTMLResponse)
+def client_page(request: Request, who: WebUser, engine: EngineDep) -> Response:
+    if who.user.role is not Role.CLIENT or who.user.household_id is None:
+        return RedirectResponse("/", status_code=303)
+    view = views.household_view(engine, who.user.household_id)
+    return templates.TemplateResponse(request, "client.html", {"user": who.user, "view": view})
+
+
+def sign_in_redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(f"/sign-in?next={quote(path)}", status_code=303)

@@ -1,0 +1,235 @@
+"""The JSON documents poise shows, in one shape whoever shows them: a command's
+``--json`` and the API's answer are made by the same functions here.
+
+Owns: the one JSON convention (docs/operations.md#json-output) — money, prices and
+quantities exact, as decimal strings; ratios rounded to :data:`RATIO_PLACES` places;
+dates and times ISO 8601; enums their value (:func:`jsonable`, :func:`ratio`) — and
+the documents of a proposal (:func:`proposal_json`), a household's proposal
+(:func:`household_json`), a rebalance request (:func:`request_json`), a firm-wide run
+(:func:`run_json`) and a kept backtest (:func:`backtest_json`).
+May not touch: the store or the bus (the callers read the records and hand them in),
+nor load a heavy module: every command imports this when it starts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from poise.store.repo import BacktestRecord, HouseholdProposalRecord, RebalanceRun
+
+__all__ = [
+    "MONEY",
+    "RATIOS",
+    "RATIO_PLACES",
+    "backtest_json",
+    "household_json",
+    "jsonable",
+    "proposal_json",
+    "ratio",
+    "request_json",
+    "run_json",
+]
+
+# ── the convention ───────────────────────────────────────────────────────────
+
+RATIO_PLACES = 6  # weights, drifts, tracking errors and fractions in JSON: six places
+
+
+def ratio(value: Decimal | float | None) -> float | None:
+    """A ratio as JSON shows it: a number rounded to :data:`RATIO_PLACES` places (28
+    digits of a Decimal quotient, or a float's last bits, are noise to a reader)."""
+    return None if value is None else round(float(value), RATIO_PLACES)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` in the one JSON convention (docs/operations.md#json-output): money,
+    prices and quantities exact, as decimal strings; dates and times ISO 8601; enums
+    their value; sets sorted. Ratios are rounded with :func:`ratio` before this."""
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value) if isinstance(value, set | frozenset) else value
+        return [jsonable(v) for v in items]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+# ── a proposal ───────────────────────────────────────────────────────────────
+
+MONEY = ("cash_before", "cash_after", "realised_short", "realised_long", "estimated_tax", "cost")
+RATIOS = ("drift_before", "drift_after", "tracking_before", "tracking_after")
+
+
+def _lot_json(lot: Mapping[str, Any]) -> dict[str, Any]:
+    quantity, basis, proceeds = (Decimal(lot[k]) for k in ("quantity", "basis", "proceeds"))
+    return {
+        "lot_id": lot["lot_id"],
+        "quantity": quantity,
+        "basis": basis,
+        "proceeds": proceeds,
+        "gain": proceeds - basis,
+        "term": lot["term"],
+    }
+
+
+def _trade_json(trade: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "seq": trade["seq"],
+        "security_id": trade["security_id"],
+        "side": trade["side"],
+        "quantity": trade["quantity"],
+        "price": trade["price"],
+        "value": trade["quantity"] * trade["price"],
+        "reason": trade["reason"],
+        "lots": [_lot_json(lot) for lot in trade["lots"]],
+    }
+
+
+def proposal_json(record: Mapping[str, Any], *, whole: bool = True) -> dict[str, Any]:
+    """A proposal as every command prints it in JSON (docs/rebalancing.md#a-proposal-in-json).
+
+    ``record`` is a proposal as the store gives it back (``repo.proposal``), or an
+    unsaved one (``poise.cli.proposals.record_of``). ``whole`` adds its risk model, what
+    bound it, its trades with their lots and the requests it answers; without it, a
+    summary row counts its trades and requests instead."""
+    trades = record["trades"]
+    shown: dict[str, Any] = {
+        "proposal_id": record.get("proposal_id"),
+        "account_id": record["account_id"],
+        "household_id": record.get("household_id"),
+        "household_proposal_id": record.get("household_proposal_id"),
+        "method": record["method"],
+        "scenario": record.get("scenario"),
+        "status": record.get("status"),
+        "superseded_by": record.get("superseded_by"),
+        "as_of": record.get("as_of"),
+        "created_at": record.get("created_at"),
+        **{k: record[k] for k in MONEY},
+        "turnover": sum((t["quantity"] * t["price"] for t in trades), Decimal(0)),
+        **{k: ratio(record[k]) for k in RATIOS},
+    }
+    if not whole:
+        return {**shown, "trade_count": len(trades), "request_count": len(record["requests"])}
+    return {
+        **shown,
+        "risk_model": record.get("risk_model"),
+        "binding": list(record["binding"]),
+        "trades": [_trade_json(t) for t in trades],
+        "requests": [
+            {"request_id": q["request_id"], "reasons": q["reasons"], "as_of": q["as_of"]}
+            for q in record["requests"]
+        ],
+    }
+
+
+def household_json(
+    household: HouseholdProposalRecord, parts: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A household's proposal in JSON: its own figures and each account's proposal
+    (``parts``: each made by :func:`proposal_json`, whole)."""
+    return {
+        "household_proposal_id": household.proposal_id,
+        "household_id": household.household_id,
+        "method": household.method,
+        "status": household.status,
+        "as_of": household.as_of,
+        "created_at": household.created_at,
+        "model_id": household.model_id,
+        "run_id": household.run_id,
+        "meetings": list(household.meetings),
+        "location": list(household.location),
+        "held": household.held,
+        "accounts": parts,
+    }
+
+
+# ── a rebalance request ──────────────────────────────────────────────────────
+
+CENT = Decimal("0.01")
+REQUEST_MONEY = frozenset({"value", "pending_in", "pending_out", "loss"})
+REQUEST_RATIOS = frozenset(
+    {"max_drift", "cash_weight", "cash_target", "outside_model"}
+    | {"weight", "target", "drift", "band"}  # of a position or an asset class
+)
+
+
+def _figure(key: str, value: Any) -> Any:
+    """One of a request's figures in the JSON convention: money an exact decimal, a
+    ratio rounded to six places; objects and lists figure by figure."""
+    if isinstance(value, dict):
+        return {k: _figure(k, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_figure(key, v) for v in value]
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return value
+    if key in REQUEST_MONEY:  # the monitor rounds money to cents, as a float or a string
+        return Decimal(value) if isinstance(value, str) else Decimal(str(value)).quantize(CENT)
+    if key in REQUEST_RATIOS and not isinstance(value, str):
+        return ratio(value)
+    return value
+
+
+def request_json(request: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored request as ``requests list`` prints it: its figures (as the monitor
+    found them) in the JSON convention."""
+    return {**request, "figures": _figure("figures", request["figures"])}
+
+
+# ── a run, a backtest ────────────────────────────────────────────────────────
+
+
+def run_json(run: RebalanceRun) -> dict[str, Any]:
+    """A firm-wide run as ``poise runs list --json`` prints it."""
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "method": run.method,
+        "as_of": run.as_of,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "selection": run.selection,
+        "options": run.options,
+        "done": run.done,
+        "failed": run.failed,
+        "summary": run.summary,
+    }
+
+
+def backtest_json(record: BacktestRecord, charts: dict[str, str] | None) -> dict[str, Any]:
+    """A kept backtest as ``poise backtests show --json`` prints it: what it was asked,
+    and each method's figures and years (not its wealth day by day); ``charts``: where
+    the run that made it wrote its charts, if it did."""
+    return {
+        "backtest_id": record.backtest_id,
+        "created_at": record.created_at,
+        "prices_file": record.prices_file,
+        "prices_digest": record.prices_digest,
+        "model_id": record.model_id,
+        "from": record.start,
+        "to": record.end,
+        "inputs": record.inputs,
+        "digest": record.digest,
+        "charts": charts,
+        "methods": {
+            m: {
+                "summary": {
+                    k: ratio(v) if isinstance(v, float) else v for k, v in b.summary.items()
+                },
+                "years": b.years,
+            }
+            for m, b in record.methods.items()
+        },
+    }
