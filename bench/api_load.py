@@ -15,7 +15,10 @@ the load comes from this process, apart from the server's: an asyncio client (ht
 holding a number of keep-alive connections (each of ``--connections``: 1, the time
 one request takes; 16, many callers at once), each sending its next request as soon
 as the last is answered (a closed loop), for ``--warmup`` seconds untimed and then
-``--seconds`` timed, endpoint after endpoint:
+``--seconds`` timed, endpoint after endpoint. The callers start one after another
+over the first half of the warm-up: opened in one burst, every connection lands on the
+worker that accepts first. How many each worker then holds is shown beside the
+number of connections (from ``ss``).
 
 - ``account`` — ``GET /api/v1/accounts/{id}``, an account of the firm drawn at random
   for each request;
@@ -37,6 +40,11 @@ py-spy``) while it serves the account read to the most connections; the folded s
 are written to ``bench/out/api/profile-account.txt``, and the functions the samples of
 threads at work fall in most (in themselves, and with what they call) are printed.
 
+``--in-process``: afterwards, what one request costs the application itself, apart
+from HTTP and whatever else the machine runs: the processor time of 1,000 requests of
+each endpoint (and ``/api/v1/health``), one after another, calling the application
+through ASGI in this process.
+
 Prints Markdown rows for ``bench/RESULTS.md``.
 """
 
@@ -44,8 +52,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -155,8 +165,13 @@ class Server:
         return found
 
     def worker_pids(self) -> list[int]:
-        pids = self.pids()
-        return pids if self.workers == 1 else pids[1:]  # uvicorn's supervisor serves nothing
+        """The processes that serve: uvicorn's spawned workers (its supervisor and the
+        resource tracker beside them serve nothing), or the one process."""
+        if self.workers == 1:
+            return [self.process.pid]
+        return sorted(
+            p for p in self.pids() if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
+        )
 
     def rss(self) -> int:
         """Bytes resident, the processes together (VmRSS, as ``ps`` shows it)."""
@@ -168,6 +183,16 @@ class Server:
                 continue
             total += sum(int(x.split()[1]) * 1024 for x in lines if x.startswith("VmRSS:"))
         return total
+
+    def spread(self) -> str:
+        """How many of the client's connections each worker holds (``ss``)."""
+        port = self.base.rsplit(":", 1)[1]
+        shown = subprocess.run(
+            ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+            capture_output=True, text=True, check=False,
+        ).stdout  # fmt: skip
+        held = Counter(re.findall(r"pid=(\d+)", shown))
+        return "+".join(str(held[str(pid)]) for pid in self.worker_pids())
 
     def cpu(self) -> float:
         """Processor seconds the processes have used (user and system)."""
@@ -207,7 +232,7 @@ def start_server(database: Path, workers: int) -> Server:
             ready = httpx.get(f"{server.base}/api/v1/ready", timeout=1).status_code == 200
         except httpx.TransportError:
             ready = False
-        if ready and (workers == 1 or len(server.pids()) > workers):
+        if ready and len(server.worker_pids()) == workers:
             return server
         time.sleep(0.2)
     stop_server(server)
@@ -236,6 +261,7 @@ class Figures:
     errors: Counter[str] = field(default_factory=Counter)
     rss_before: int = 0
     rss_peak: int = 0
+    spread: str = ""  # the connections each worker holds, as the timing starts
     server_cores: float = 0.0
     client_cores: float = 0.0
     other_cores: float = 0.0  # every other process on the machine: it is shared
@@ -260,7 +286,8 @@ class Figures:
         shown = f"{errors:,}" + (f" ({dict(self.errors)})" if errors else "")
         mib = 1024 * 1024
         return (
-            f"| {day} | {self.workers} | {self.endpoint} | {self.connections} | "
+            f"| {day} | {self.workers} | {self.endpoint} | {self.connections} "
+            f"({self.spread}) | "
             f"{self.rps:,.0f} | {' | '.join(ms)} | {shown} | "
             f"{self.rss_before / mib:.0f} → {self.rss_peak / mib:.0f} | "
             f"{self.server_cores:.2f} / {self.client_cores:.2f} / {self.other_cores:.2f} | "
@@ -284,6 +311,10 @@ async def load(
 
     async def client(number: int, http: httpx.AsyncClient) -> None:
         rng = random.Random(number)
+        # Callers arrive one after another, as they would: a burst of new connections
+        # all lands on whichever worker accepts first (uvicorn's workers share one
+        # listening socket), leaving the other idle.
+        await asyncio.sleep(number * warmup / 2 / connections)
         while (sent := loop.time()) < until:
             try:
                 answer = await http.get(path_of(rng, accounts))
@@ -301,6 +332,7 @@ async def load(
     async def watch() -> None:
         await asyncio.sleep(max(0.0, timed_from - loop.time()))
         cpu["from"] = (server.cpu(), time.process_time(), machine_cpu())
+        figures.spread = server.spread()
         while loop.time() < until:
             figures.rss_peak = max(figures.rss_peak, server.rss())
             await asyncio.sleep(min(0.5, max(0.0, until - loop.time())))
@@ -317,6 +349,57 @@ async def load(
 
 
 # ── where the time goes ───────────────────────────────────────────────────────
+
+
+def in_process(database: Path, token: str, accounts: list[str], requests: int = 1000) -> None:
+    """What one request costs the application itself, whatever else the machine runs:
+    processor time a request, the application called in this process through ASGI (no
+    HTTP, no sockets, no uvicorn), one request after another, as ``poise serve``
+    makes it (its JSON log on standard error, here thrown away)."""
+    os.environ["POISE_DATABASE_URL"] = f"sqlite:///{database}"
+    from poise.api.app import create_app  # noqa: PLC0415 - its store comes from the variable
+    from poise.api.logs import configure  # noqa: PLC0415
+
+    configure("info")
+    for handler in logging.getLogger("poise").handlers:
+        handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - for the process's life
+    app = create_app()
+    headers = [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())]
+
+    async def call(target: str) -> None:
+        path, _, query = target.partition("?")
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+                 "query_string": query.encode(), "root_path": "", "headers": headers,
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {}}  # fmt: skip
+        statuses: list[int] = []
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, object]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(int(str(message["status"])))
+
+        await app(scope, receive, send)
+        assert statuses == [200], (target, statuses)
+
+    async def run() -> None:
+        async with app.router.lifespan_context(app):
+            for endpoint, path_of in {"health": lambda r, a: "/api/v1/health",
+                                      **ENDPOINTS}.items():  # fmt: skip
+                rng = random.Random(0)
+                for _ in range(50):
+                    await call(path_of(rng, accounts))
+                cpu, wall = time.process_time(), time.perf_counter()
+                for _ in range(requests):
+                    await call(path_of(rng, accounts))
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                print(f"  {endpoint:<10} {cpu / requests * 1000:5.2f} ms of processor a request"
+                      f" ({wall / requests * 1000:5.2f} ms wall)")  # fmt: skip
+
+    print(f"\nin process, {requests:,} requests each, one after another:")
+    asyncio.run(run())
 
 
 def profile(database: Path, token: str, accounts: list[str], args: argparse.Namespace) -> None:
@@ -387,7 +470,7 @@ def _frame(text: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])  # none: no server
     parser.add_argument(
         "--endpoints", nargs="+", choices=sorted(ENDPOINTS), default=list(ENDPOINTS)
     )
@@ -396,6 +479,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--households", type=int, default=200)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--in-process", action="store_true")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     database = firm_database(args.households)
@@ -415,10 +499,13 @@ def main() -> None:
         finally:
             stop_server(server)
     print(f"\n{len(accounts):,} accounts; {args.seconds:g} s timed after {args.warmup:g} s\n")
-    print("| date | workers | endpoint | connections | req/s | p50 ms | p95 ms | p99 ms | errors |"
-          " server RSS MiB (idle → peak) | cores: server / client / others | target |")  # fmt: skip
+    print("| date | workers | endpoint | connections (a worker) | req/s | p50 ms | p95 ms "
+          "| p99 ms | errors | server RSS MiB (idle → peak) | cores: server / client / others "
+          "| target |")  # fmt: skip
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     print("\n".join(rows))
+    if args.in_process:
+        in_process(database, token, accounts)
     if args.profile:
         profile(database, token, accounts, args)
 

@@ -83,10 +83,11 @@ def test_problem_when_a_typed_error_is_raised_then_its_status_and_message(
 def test_problem_when_something_unexpected_breaks_then_500_without_the_exception(
     client: TestClient,
 ) -> None:
-    answer = client.get(f"{API_PREFIX}/test/crash")
+    answer = client.get(f"{API_PREFIX}/test/crash", headers={"X-Request-ID": "crash-7"})
     assert answer.status_code == 500
     assert "swordfish" not in answer.text
-    assert answer.json()["detail"].startswith("an unexpected error; quote request ")
+    assert answer.json()["detail"] == "an unexpected error; quote request crash-7 when reporting it"
+    assert answer.json()["instance"] == "urn:poise:request:crash-7"
 
 
 def test_problem_when_the_route_is_unknown_then_404_as_a_problem(client: TestClient) -> None:

@@ -209,3 +209,33 @@ def test_demo_when_built_then_its_printed_users_sign_in(
     page.wait_for_url(f"{base}/client")  # type: ignore[attr-defined]
     assert page.goto(f"{base}/households/H0001").status == 200  # type: ignore[attr-defined]
     assert page.goto(f"{base}/households/H0002").status == 404  # type: ignore[attr-defined]
+
+
+def test_adviser_when_rebalancing_an_account_then_sees_the_scenarios_and_the_proposal(
+    server: tuple[str, dict[str, str]], page: object
+) -> None:
+    base, _ = server
+    sign_in(page, base, "ana", PASSWORDS["ana"])
+    page.wait_for_url(f"{base}/")  # type: ignore[attr-defined]
+    page.locator("#most-drifted td:first-child a").first.click()  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Rebalance now").click()  # type: ignore[attr-defined]
+    page.wait_for_selector("#scenarios")  # type: ignore[attr-defined]
+    names = [c.inner_text().split("\n")[0] for c in page.locator("#scenarios td:first-child").all()]  # type: ignore[attr-defined]
+    assert names[0].startswith("full")
+    assert "(kept)" in names[0]
+    assert len(names) >= 4  # every preset, side by side
+    assert page.locator("#tradeoff .main-svg").first.is_visible()  # type: ignore[attr-defined]
+    assert page.locator("#trades tbody tr").count() > 0  # type: ignore[attr-defined]
+    proposal_id = page.locator("#proposal-id").inner_text().split(" · ")[0]  # type: ignore[attr-defined]
+    answer = page.goto(f"{base}/proposals/{proposal_id}")  # type: ignore[attr-defined]
+    assert answer.status == 200  # the kept proposal, on its own page
+    assert page.locator("#trades tbody tr").count() > 0  # type: ignore[attr-defined]
+
+
+def test_client_when_posting_a_rebalance_then_refused(
+    server: tuple[str, dict[str, str]], page: object
+) -> None:
+    base, _ = server
+    sign_in(page, base, "garcia", PASSWORDS["garcia"])
+    page.wait_for_url(f"{base}/client")  # type: ignore[attr-defined]
+    assert page.get_by_role("button", name="Rebalance now").count() == 0  # type: ignore[attr-defined]

@@ -77,6 +77,7 @@ class RequestLog:
         given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         rid = given if SANE.match(given) else uuid.uuid4().hex
         token = _request.set(rid)
+        scope.setdefault("state", {})["request_id"] = rid  # for handlers outside this one
         started = time.perf_counter()
         status = 500
 

@@ -66,7 +66,9 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def problem(status: int, detail: str, *, kind: str | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    status: int, detail: str, *, kind: str | None = None, rid: str | None = None, **extra: Any
+) -> JSONResponse:
     """A problem details response: ``type`` (a URI naming the kind), ``title`` (the
     status's phrase), ``status``, ``detail`` (this occurrence), ``instance`` (the
     request id), and any ``extra`` members."""
@@ -76,7 +78,7 @@ def problem(status: int, detail: str, *, kind: str | None = None, **extra: Any) 
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": f"urn:poise:request:{request_id()}",
+        "instance": f"urn:poise:request:{rid or request_id()}",
         **extra,
     }
     headers = {"WWW-Authenticate": 'Bearer realm="poise"'} if status == 401 else None
@@ -108,8 +110,13 @@ async def http_problem(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error", exc_info=exc)
-    return problem(500, f"an unexpected error; quote request {request_id()} when reporting it")
+    # This handler runs outermost, after the request's own context is gone: its id is
+    # read from the request's state, where the request log left it.
+    rid = str(request.scope.get("state", {}).get("request_id") or request_id())
+    log.exception("unexpected error", exc_info=exc, extra={"fields": {"request_id": rid}})
+    response = problem(500, f"an unexpected error; quote request {rid} when reporting it", rid=rid)
+    response.headers["X-Request-ID"] = rid
+    return response
 
 
 def plain_text(request: Request) -> None:

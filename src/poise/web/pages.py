@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from poise.api.auth import _address, authenticate
 from poise.api.deps import EngineDep
-from poise.domain.errors import AuthError, ConfigError, NotFoundError
+from poise.domain.errors import AuthError, ConfigError, ForbiddenError, NotFoundError
 from poise.domain.users import Role
 from poise.web import views
 from poise.web.session import WebUser, check_csrf, csrf_token, sign_in, sign_out
@@ -35,7 +35,12 @@ def _pct(value: float | None, places: int = 1) -> str:
     return "" if value is None else f"{value * 100:.{places}f}%"
 
 
+def _day(value: Any) -> str:
+    return value.strftime("%Y-%m-%d") if hasattr(value, "strftime") else str(value)[:10]
+
+
 templates.env.filters["money"] = _money
+templates.env.filters["day"] = _day
 templates.env.filters["pct"] = _pct
 
 router = APIRouter(include_in_schema=False)
@@ -143,6 +148,36 @@ def account_page(request: Request, account_id: str, who: WebUser, engine: Engine
     if not who.scope.sees(view.account.household_id):
         raise NotFoundError(f"no account {account_id}")
     return templates.TemplateResponse(request, "account.html", {"user": who.user, "view": view})
+
+
+@router.post("/accounts/{account_id}/rebalance", response_class=HTMLResponse)
+def rebalance_now(
+    request: Request, account_id: str, who: WebUser, engine: EngineDep,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    """Every scenario for the account now (as of the latest prices), the full optimum
+    kept as its proposal, the others beside it."""
+    check_csrf(request, csrf)
+    view = views.account_view(engine, account_id)
+    if not who.scope.sees(view.account.household_id):
+        raise NotFoundError(f"no account {account_id}")
+    if who.user.role is Role.CLIENT:
+        raise ForbiddenError("a client does not rebalance: ask your adviser")
+    found = views.rebalance_view(engine, account_id)
+    return templates.TemplateResponse(
+        request, "proposal.html", {"user": who.user, "view": found, "account": view.account}
+    )
+
+
+@router.get("/proposals/{proposal_id:path}", response_class=HTMLResponse)
+def proposal_page(request: Request, proposal_id: str, who: WebUser, engine: EngineDep) -> Response:
+    found = views.proposal_view(engine, proposal_id)
+    if not who.scope.sees(found.household_id):
+        raise NotFoundError(f"no proposal {proposal_id}")
+    view = views.account_view(engine, found.account_id)
+    return templates.TemplateResponse(
+        request, "proposal.html", {"user": who.user, "view": found, "account": view.account}
+    )
 
 
 @router.get("/client", response_class=HTMLResponse)

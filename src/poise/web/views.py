@@ -27,6 +27,7 @@ __all__ = ["AccountView", "FirmView", "HouseholdView", "account_view", "firm_vie
            "household_view", "latest_price_time"]  # fmt: skip
 
 TOP = 15  # most drifted accounts listed on the firm page
+HOVER = "%{text}: tracking error %{x:.2f}%, tax %{y:,.0f}<extra></extra>"
 
 
 def latest_price_time(connection: sa.Connection) -> datetime:
@@ -310,4 +311,67 @@ def household_view(engine: sa.Engine, household_id: str) -> HouseholdView:
         unrealised=cents(unrealised),
         chart=json.dumps(chart),
         positions=positions,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalView:
+    """A kept proposal, in the one JSON shape of a proposal, and — right after a
+    rebalance — every scenario's figures beside it."""
+
+    proposal: dict[str, Any]
+    account_id: str
+    household_id: str | None
+    scenarios: list[dict[str, Any]]  # name, about, figures (empty: only the kept one)
+    chart: str  # tracking error after against estimated tax, by scenario (plotly JSON)
+    risk_model: str
+
+
+def proposal_view(engine: sa.Engine, proposal_id: str) -> ProposalView:
+    from poise.workflow.documents import proposal_json  # noqa: PLC0415
+
+    with engine.connect() as connection:
+        record = repo.proposal(connection, proposal_id=proposal_id)
+        account = repo.account(connection, account_id=str(record["account_id"]))
+    document = proposal_json(record)
+    return ProposalView(document, account.account_id, account.household_id, [], "", "")
+
+
+def rebalance_view(engine: sa.Engine, account_id: str) -> ProposalView:
+    """Rebalance the account now: every scenario, the first kept (see
+    :func:`poise.workflow.rebalance.propose_scenarios`)."""
+    from poise.optimize.scenarios import tradeoffs  # noqa: PLC0415
+    from poise.workflow.documents import proposal_json  # noqa: PLC0415
+    from poise.workflow.rebalance import propose_scenarios  # noqa: PLC0415
+
+    with engine.connect() as connection:
+        at = latest_price_time(connection)
+    proposed = propose_scenarios(engine, account_id=account_id, as_of=at, settings=Settings())
+    with engine.connect() as connection:
+        record = repo.proposal(connection, proposal_id=proposed.proposal_id)
+        account = repo.account(connection, account_id=account_id)
+    rows = tradeoffs(proposed.results)
+    scenarios = [
+        {"name": s.name, "about": s.about, "method": s.method, "row": row, "kept": n == 0}
+        for n, ((s, _), row) in enumerate(zip(proposed.results, rows, strict=True))
+    ]
+    points = [r for r in rows if r.tracking_after is not None]
+    chart = {
+        "data": [{"type": "scatter", "mode": "markers+text",
+                  "x": [float(r.tracking_after or 0) * 100 for r in points],
+                  "y": [float(r.estimated_tax) for r in points],
+                  "text": [r.scenario for r in points], "textposition": "top center",
+                  "marker": {"size": 12, "color": "#1f5f8b"},
+                  "hovertemplate": HOVER}],
+        "layout": {"height": 300, "margin": {"t": 20, "r": 20, "b": 50, "l": 70},
+                   "xaxis": {"title": {"text": "tracking error after, % a year"}},
+                   "yaxis": {"title": {"text": "estimated tax, dollars"}}},
+    }  # fmt: skip
+    return ProposalView(
+        proposal=proposal_json(record),
+        account_id=account.account_id,
+        household_id=account.household_id,
+        scenarios=scenarios,
+        chart=json.dumps(chart),
+        risk_model=proposed.risk_model,
     )

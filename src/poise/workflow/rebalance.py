@@ -9,19 +9,35 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from poise.domain.accounts import MinTrade
 from poise.domain.errors import ValidationError
 from poise.domain.models import Band
+from poise.monitor.book import BandPolicy
 from poise.monitor.plausible import LOOKBACK, PriceCheck
 from poise.optimize.history import PriceHistory
 from poise.optimize.problem import HarvestMinimum, Problem
-from poise.optimize.scenarios import Scenario, compare
+from poise.optimize.scenarios import (
+    ALL,
+    Scenario,
+    choose,
+    compare,
+    optimize_settings,
+    with_min_trade,
+)
 from poise.optimize.trades import Proposal
 from poise.settings import Settings
 from poise.store import repo
 from poise.workflow.households import account_problem, load_firm
 from poise.workflow.monitor import price_check
 
-__all__ = ["Proposed", "harvest_minimum", "load_history", "load_problem", "propose"]
+__all__ = [
+    "Proposed",
+    "harvest_minimum",
+    "load_history",
+    "load_problem",
+    "propose",
+    "propose_scenarios",
+]
 
 
 def load_problem(
@@ -132,3 +148,32 @@ def propose(
     return Proposed(
         saved.proposal_id, tuple(results), described, history.falls_back, tuple(answered)
     )
+
+
+def propose_scenarios(
+    engine: sa.Engine, *, account_id: str, as_of: datetime, settings: Settings
+) -> Proposed:
+    """Every preset scenario for one account at ``as_of``, with the firm's settings —
+    what "rebalance now" on an account's page does, as ``poise rebalance --account ID
+    --scenario all`` does: the first (the full optimum) kept, the others shown beside
+    it."""
+    base = optimize_settings(
+        min_trade=settings.min_trade,
+        min_trade_fraction=settings.min_trade_fraction,
+        long_term_wait_days=settings.long_term_wait_days,
+    )
+    problem = load_problem(
+        engine,
+        account_id=account_id,
+        as_of=as_of,
+        firm_band=BandPolicy.preset(settings.band_preset).band(),
+        max_price_age=timedelta(days=settings.max_price_age_days),
+    )
+    history = load_history(
+        engine, problem=problem, as_of=as_of, lookback=timedelta(days=settings.risk_lookback_days)
+    )
+    firm = MinTrade(settings.min_trade, settings.min_trade_fraction)
+    scenarios = with_min_trade(
+        choose([ALL], base), problem.account.min_trade, run=MinTrade(None, None), firm=firm
+    )
+    return propose(engine, problem=problem, scenarios=scenarios, history=history, as_of=as_of)
