@@ -139,11 +139,10 @@ def list_accounts(
     "/accounts/{account_id}", response_model=AccountDetail, summary="An account, its holdings"
 )
 def get_account(request: Request, account_id: str, who: ScopedDep, engine: EngineDep) -> Response:
-
     with engine.connect() as connection:
         account = repo.account(connection, account_id=account_id)
         lots = repo.account_lots(connection, account_id=account_id)
-        prices = repo.latest_prices(connection)
+        prices = repo.latest_prices(connection, security_ids={lot.security_id for lot in lots})
     held: dict[str, Decimal] = {}
     for lot in lots:
         held[lot.security_id] = held.get(lot.security_id, ZERO) + lot.quantity
@@ -171,7 +170,7 @@ def get_lots(request: Request, account_id: str, who: ScopedDep, engine: EngineDe
 
     with engine.connect() as connection:
         lots = repo.account_lots(connection, account_id=account_id)
-        prices = repo.latest_prices(connection)
+        prices = repo.latest_prices(connection, security_ids={lot.security_id for lot in lots})
     today = date.today()  # noqa: DTZ011 - the term a sale today would have
     out = []
     for lot in lots:

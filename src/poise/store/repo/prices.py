@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -18,13 +18,22 @@ __all__ = ["latest_prices", "price_history"]
 
 
 def latest_prices(
-    connection: sa.Connection, *, as_of: datetime | None = None
+    connection: sa.Connection,
+    *,
+    as_of: datetime | None = None,
+    security_ids: Collection[str] | None = None,
 ) -> dict[str, tuple[Decimal, datetime]]:
-    """The latest price of every security (at or before ``as_of``), with its time."""
+    """The latest price of every security (of ``security_ids`` only, when given: one
+    account's page reads its own few, not the whole table) at or before ``as_of``,
+    with its time."""
     p = t.prices
     latest = sa.select(p.c.security_id, sa.func.max(p.c.as_of).label("as_of"))
     if as_of is not None:
         latest = latest.where(p.c.as_of <= as_of)
+    if security_ids is not None:
+        if not security_ids:
+            return {}
+        latest = latest.where(p.c.security_id.in_(sorted(set(security_ids))))
     newest = latest.group_by(p.c.security_id).subquery()
     query = sa.select(p.c.security_id, p.c.price, p.c.as_of).join(
         newest, (p.c.security_id == newest.c.security_id) & (p.c.as_of == newest.c.as_of)
