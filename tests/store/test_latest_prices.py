@@ -35,7 +35,9 @@ def test_latest_prices_when_some_securities_are_named_then_only_theirs(engine: s
         every = repo.latest_prices(connection)
         some = repo.latest_prices(connection, security_ids=["AAA", "CCC", "ZZZ"])
         none = repo.latest_prices(connection, security_ids=[])
+        earlier = repo.latest_prices(connection, security_ids=["AAA", "CCC"], as_of=day[0])
     assert some == {"AAA": every["AAA"], "CCC": every["CCC"]}
     assert some["AAA"] == (Decimal(11), day[1])
     assert set(every) == {"AAA", "BBB", "CCC"}
     assert none == {}
+    assert earlier == {"AAA": (Decimal(10), day[0])}  # CCC had no price by then

