@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -82,3 +83,11 @@ def run_poise(
 def finish(process: subprocess.Popen[str], timeout: float = 300) -> Run:
     stdout, stderr = process.communicate(timeout=timeout)
     return Run(process.returncode, stdout, stderr)
+
+
+def free_port() -> int:
+    """A port on loopback nobody listens on now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
-from tests.processes import start_poise
+from tests.processes import free_port, start_poise
 
 from poise.api.app import API_PREFIX, create_app
 from poise.api.logs import JsonFormatter
@@ -115,13 +114,6 @@ def test_openapi_when_fetched_then_it_is_under_the_api_prefix(client: TestClient
     document = client.get(f"{API_PREFIX}/openapi.json").json()
     assert document["info"]["title"] == "poise"
     assert f"{API_PREFIX}/health" in document["paths"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def test_serve_when_run_then_uvicorn_answers_logs_json_and_stops_gracefully(

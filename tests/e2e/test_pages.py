@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.processes import run_poise, start_poise
+from tests.processes import free_port, run_poise, start_poise
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -29,13 +28,6 @@ PASSWORDS = {
     "garcia": "client password 12",
     "olu": "operations pass 1",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
