@@ -17,7 +17,6 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +24,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from tests.api.reads_firm import add_people, build
 
-from poise.api import security
 from poise.api.app import API_PREFIX, create_app
 from poise.domain.users import FIRM_WIDE, Role
 from poise.settings import Settings
@@ -188,8 +186,3 @@ def test_read_when_the_etag_is_held_then_304(client: TestClient, firm: Firm) -> 
     )
     assert again.status_code == 304
     assert again.content == b""
-
-
-def test_token_when_it_only_reads_then_a_write_is_forbidden(tmp_path: Path) -> None:
-    assert security.permits(frozenset({"read"}), "GET")
-    assert not security.permits(frozenset({"read"}), "POST")

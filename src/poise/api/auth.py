@@ -35,7 +35,14 @@ from poise.domain.errors import AuthError, ForbiddenError, NotFoundError, PoiseE
 from poise.domain.users import Scope, User, scope_of, username_of
 from poise.store import repo
 
-__all__ = ["ATTEMPTS", "Principal", "PrincipalDep", "authenticate", "router"]
+__all__ = [
+    "ATTEMPTS",
+    "Principal",
+    "PrincipalDep",
+    "authenticate",
+    "client_address",
+    "router",
+]
 
 ATTEMPTS = 20  # sign-ins a minute from one address
 TOUCH_EVERY = 60  # seconds: a token's last use is written at most this often
@@ -169,14 +176,17 @@ def sign_in(
     request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], engine: EngineDep
 ) -> AccessToken:
     now = datetime.now(UTC)
-    user = authenticate(engine, form.username, form.password, address=_address(request), now=now)
+    user = authenticate(
+        engine, form.username, form.password, address=client_address(request), now=now
+    )
     key = _key(request, engine)
     scopes = " ".join(security.SCOPES)
     token = security.issue_jwt(user, key=key, scopes=scopes, now=now)
     return AccessToken(access_token=token, expires_in=security.JWT_MINUTES * 60)
 
 
-def _address(request: Request) -> str:
+def client_address(request: Request) -> str:
+    """The caller's address, as sign-ins are counted by."""
     return request.client.host if request.client else "-"
 
 

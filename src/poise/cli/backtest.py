@@ -197,13 +197,14 @@ def backtest(
     """Simulate a household through a price history with each method, taxes settled
     every 31 December, and compare them after tax (docs/backtest.md). The results are
     kept in the store; the charts are written to --out."""
-    from poise.domain.accounts import TaxRates
+    from poise.domain.accounts import MinTrade, TaxRates
+    from poise.domain.models import resolve
     from poise.ingest.history import check_history, read_price_history
     from poise.ingest.standalone import read_models, read_securities, stocks
-    from poise.optimize.problem import HarvestMinimum
     from poise.optimize.tax_aware import OptimizeSettings
     from poise.settings import Settings
     from poise.workflow.backtest import METHODS, Spec, run_backtest
+    from poise.workflow.rebalance import harvest_minimum
 
     settings = Settings()
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
@@ -237,7 +238,7 @@ def backtest(
     elif model_id not in models:
         raise ValidationError(f"{model.name} has no model {model_id!r}")
     known = {**stocks(history.securities), **known}
-    wanted = _model_securities(models, model_id)
+    wanted = sorted(resolve(model_id, models).securities)
     # A harvest's replacements are bought too: those in the file must be whole as well.
     replacing = {r for s in wanted if s in known for r in known[s].replacements} & set(
         history.securities
@@ -263,8 +264,8 @@ def backtest(
         deposits=flows,
         monthly=monthly,
         liquidate=liquidate,
-        harvest=HarvestMinimum(settings.harvest_min_loss, settings.harvest_min_loss_fraction),
-        min_trade=_min_trade(settings),
+        harvest=harvest_minimum(settings),
+        min_trade=MinTrade(settings.min_trade, settings.min_trade_fraction),
         lookback_days=settings.risk_lookback_days,
         optimize=OptimizeSettings(
             risk=risk_weight,
@@ -309,18 +310,6 @@ def backtest(
         _print_json(backtest_json(record, charts))
         return
     _print_summary(done, history.days[first], history.days[last], backtest_id, charts)
-
-
-def _model_securities(models: dict[str, Any], model_id: str) -> list[str]:
-    from poise.domain.models import resolve
-
-    return sorted(resolve(model_id, models).securities)
-
-
-def _min_trade(settings: Any) -> Any:
-    from poise.domain.accounts import MinTrade
-
-    return MinTrade(settings.min_trade, settings.min_trade_fraction)
 
 
 def _charts(done: Backtest, folder: Path, *, title: str) -> dict[str, str]:

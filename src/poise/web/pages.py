@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from poise.api.auth import _address, authenticate
+from poise.api.auth import authenticate, client_address
 from poise.api.deps import EngineDep
 from poise.domain.errors import AuthError, ConfigError, ForbiddenError, NotFoundError
 from poise.domain.users import Role
@@ -104,7 +104,7 @@ def sign_in_form(
     check_csrf(request, csrf)
     try:
         user = authenticate(
-            engine, username, password, address=_address(request), now=datetime.now(UTC)
+            engine, username, password, address=client_address(request), now=datetime.now(UTC)
         )
     except AuthError as exc:
         return templates.TemplateResponse(

@@ -486,7 +486,6 @@ class _Run:
     resolved: ResolvedModel
     bands: dict[str, tuple[Decimal, Decimal | None]]  # security → (target, band width)
     days: tuple[date, ...]
-    prices_at: Callable[[int], dict[str, Decimal]]
     harvest_seen: frozenset[str] = frozenset()  # lots worth harvesting when last weighed
     carried: Carryforward = field(default_factory=Carryforward)
     years: list[YearTax] = field(default_factory=list)
@@ -521,7 +520,7 @@ class _Run:
         )
 
     def cash_to_move(self, prices: Mapping[str, Decimal]) -> bool:
-        """Cash below nothing, or new money above the model's cash and a minimum trade."""
+        """Tax owed, or new money above the model's cash by five minimum trades."""
         for account_id, cash in self.books.cash.items():
             value = self.books.value(prices, account_id)
             spare = cash - self.resolved.cash * value
@@ -538,11 +537,9 @@ class _Run:
 
     def triggered(self, i: int, prices: Mapping[str, Decimal]) -> bool:
         """On a monitored day: whether the method's own trigger fires."""
-        method, day = self.method, self.days[i]
+        method = self.method
         if method in CALENDARS:
-            previous = self.days[i - 1]
-            months = CALENDARS[method]
-            return _month(day) // months != _month(previous) // months
+            return _new_period(self.days, i, CALENDARS[method])
         if method in ("cash", "buy_and_hold"):
             return self.cash_to_move(prices)
         if method == "bands":
@@ -565,15 +562,12 @@ class _Run:
                 self.plan(i, prices, "cash")
             self.invest_at_weights(day, prices)
             return
-        if i == self.spec.start or (method in CALENDARS and self._between_calendar(i)):
+        if i == self.spec.start or (
+            method in CALENDARS and not _new_period(self.days, i, CALENDARS[method])
+        ):  # the first day's cash invested; a calendar method between its days: tax raised
             self.plan(i, prices, "cash")
             return
         self.plan(i, prices, "bands" if method in CALENDARS else method, self.harvest_only)
-
-    def _between_calendar(self, i: int) -> bool:
-        """A calendar method's day that is not its calendar day: only tax is raised."""
-        months = CALENDARS[self.method]
-        return _month(self.days[i]) // months == _month(self.days[i - 1]) // months
 
     def plan(
         self, i: int, prices: dict[str, Decimal], method: str, harvest_only: bool = False
@@ -637,7 +631,9 @@ class _Run:
         )
 
     def _pay_owing(self) -> None:
-        if self.owing > ZERO:
+        """What is owed, paid from the first taxable account as far as its cash goes (a
+        refund, owed negative, paid into it whole)."""
+        if self.owing:
             payer = self._payer()
             paid = min(self.owing, self.books.cash[payer])
             self.books.cash[payer] -= paid
@@ -687,19 +683,21 @@ class _Run:
         """The tax due, paid from the first taxable account (a refund paid into it);
         what its cash cannot pay is owed until the method raises it, that day."""
         due, self.tax_due = self.tax_due, ZERO
-        if due:
-            payer = self._payer()
-            paid = min(due, self.books.cash[payer])
-            self.books.cash[payer] -= paid
-            self.owing += due - paid
+        self.owing += due
+        self._pay_owing()
         return due
+
+
+def _new_period(days: Sequence[date], i: int, months: int) -> bool:
+    """Whether ``days[i]`` is the first trading day of a period of ``months`` months
+    (1: a month, 3: a quarter, 12: a year)."""
+    return i > 0 and _month(days[i]) // months != _month(days[i - 1]) // months
 
 
 def _deposit_day(spec: Spec, days: Sequence[date], i: int) -> bool:
     if spec.deposits is None or i == spec.start:
         return False
-    months = DEPOSIT_MONTHS[spec.deposits.every]
-    return _month(days[i]) // months != _month(days[i - 1]) // months
+    return _new_period(days, i, DEPOSIT_MONTHS[spec.deposits.every])
 
 
 def simulate(
@@ -725,7 +723,7 @@ def simulate(
     def prices_at(i: int) -> dict[str, Decimal]:
         return {s: history.price(i, s) for s in needed}
 
-    run = _Run(spec, method, books, resolved, bands, days, prices_at)
+    run = _Run(spec, method, books, resolved, bands, days)
     count = spec.end - spec.start + 1
     value, after_tax = np.zeros(count), np.zeros(count)
     flows, paid, sold, bought = (np.zeros(count) for _ in range(4))
@@ -742,19 +740,19 @@ def simulate(
             flows[n] = float(spec.deposits.amount)
         monitored = not spec.monthly or _month(day) != previous_month
         previous_month = _month(day)
-        before = _traded(books)
+        before = books.sold, books.bought
         if run.wants_trade(i, prices, monitored):
             run.trade(i, prices)
-        after = _traded(books)
-        sold[n], bought[n] = after[0] - before[0], after[1] - before[1]
+        sold[n], bought[n] = books.sold - before[0], books.bought - before[1]
         last = i == spec.end
         trades, losses, washed = books.trades, books.losses, books.disallowed
         if last and spec.liquidate:
             books.liquidate(prices, day, spec.costs)
         if last or days[i + 1].year != day.year:
             run.settle(day.year)
-        value[n] = float(books.value(prices))
-        after_tax[n] = float(books.value(prices) - run.owed(day.year))
+        worth = books.value(prices)
+        value[n] = float(worth)
+        after_tax[n] = float(worth - run.owed(day.year))
         if progress is not None and (n % 64 == 0 or last):
             progress(n + 1)
     return MethodResult(
@@ -772,10 +770,6 @@ def simulate(
         years=tuple(run.years),
         final_tax=run.tax_due,
     )
-
-
-def _traded(books: Books) -> tuple[float, float]:
-    return books.sold, books.bought
 
 
 # ── a whole backtest ─────────────────────────────────────────────────────────
