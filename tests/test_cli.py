@@ -20,7 +20,9 @@ from poise.store.engine import make_engine
 from poise.store.migrate import head_revision
 
 runner = CliRunner()
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+# The shared closes where they are beside the repository; else the copy the package ships.
+DATA_ARGS = ("--data-dir", str(SHARED)) if SHARED.is_dir() else ()
 
 
 def poise(*args: str, database_url: str) -> tuple[int, str]:
@@ -33,7 +35,7 @@ def poise(*args: str, database_url: str) -> tuple[int, str]:
 def test_demo_when_run_then_it_summarises_the_firm_and_every_row_loads(
     database_url: str, tmp_path: Path
 ) -> None:
-    args = ("demo", "--households", "6", "--out", str(tmp_path / "firm"), "--data-dir", str(DATA))
+    args = ("demo", "--households", "6", "--out", str(tmp_path / "firm"), *DATA_ARGS)
     code, text = poise(*args, "--json", database_url=database_url)
     assert code == 0
     report = json.loads(text)

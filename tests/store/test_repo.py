@@ -15,7 +15,8 @@ from poise.optimize.trades import Proposal
 from poise.store import repo
 from poise.workflow.ingest import ingest_paths
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED if SHARED.is_dir() else None  # else the copy the package ships
 
 
 def test_repo_when_the_demo_firm_is_loaded_then_every_row_builds_its_domain_object(
