@@ -7,8 +7,9 @@ data: 404 for a path that names an H1 object (as for one that does not exist), l
 without any H1 object, 401 without credentials. A route whose path names an object
 this test has no H1 example for fails it: a new route comes with its rule and its
 example. Then the same routes as H1's own people and the firm-wide roles, who do see
-H1 — except where a role rule keeps a kind of object from a role: a run is the
-firm-wide roles' alone, a backtest not a client's (403 for the list, 404 for one).
+H1 — except where a role rule keeps a kind of object from a role: a run and a file
+loaded are the firm-wide roles' alone, a backtest not a client's (403 for the list, 404
+for one).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from fastapi.testclient import TestClient
 from tests.api.reads_firm import add_people, build
 
 from poise.api.app import API_PREFIX, create_app
-from poise.domain.users import FIRM_WIDE, Role
+from poise.api.scoping import LOADERS
+from poise.domain.users import FIRM_WIDE, REBALANCERS, RUNNERS, Role
 from poise.settings import Settings
 
 OPEN = {("get", f"{API_PREFIX}/health"), ("get", f"{API_PREFIX}/ready"),
@@ -42,19 +44,28 @@ PEOPLE: dict[str, tuple[Role, dict[str, Any]]] = {
     "compliance": (Role.COMPLIANCE, {}),
 }
 # Objects of no household: a security and a model (market facts and the firm's models,
-# every role's to read), a run and a backtest (kept from some roles by ROLES).
-NO_HOUSEHOLD = {"security_id", "model_id", "run_id", "backtest_id"}
+# every role's to read), a run, a backtest and a file loaded (kept from some roles by ROLES).
+NO_HOUSEHOLD = {"security_id", "model_id", "run_id", "backtest_id", "file_id"}
 STAFF = frozenset(Role) - {Role.CLIENT}
-ROLES = {  # routes a role rule keeps from the other roles: 403 for a list, 404 for one
+ROLES = {  # reads a role rule keeps from the other roles: 403 for a list, 404 for one
     f"{API_PREFIX}/runs": FIRM_WIDE,
     f"{API_PREFIX}/runs/{{run_id}}": FIRM_WIDE,
     f"{API_PREFIX}/backtests": STAFF,
     f"{API_PREFIX}/backtests/{{backtest_id}}": STAFF,
+    f"{API_PREFIX}/ingest/files": FIRM_WIDE,
+    f"{API_PREFIX}/ingest/files/{{file_id}}": FIRM_WIDE,
+}
+WRITES = {  # what a role may do: the others are answered 403 (404 for another's object)
+    f"{API_PREFIX}/accounts/{{account_id}}/rebalance": REBALANCERS,
+    f"{API_PREFIX}/households/{{household_id}}/rebalance": REBALANCERS,
+    f"{API_PREFIX}/runs": RUNNERS,
+    f"{API_PREFIX}/ingest": LOADERS,
 }
 FIRM_LISTS = {  # lists of objects of no household: H1 need not be in them
-    f"{API_PREFIX}/{name}" for name in ("securities", "models", "prices", "runs", "backtests")
+    f"{API_PREFIX}/{name}"
+    for name in ("securities", "models", "prices", "runs", "backtests", "ingest/files")
 }
-LABELS = "household proposal|household|account|proposal|request|security|model|run|backtest"
+LABELS = "household proposal|household|account|proposal|request|security|model|run|backtest|file"
 
 
 @dataclass(frozen=True)
@@ -100,9 +111,19 @@ def filled(path: str, firm: Firm) -> str:
     return path
 
 
-def allowed(who: str, path: str) -> bool:
-    """Whether ``who``'s role may see the kind of object ``path`` reads at all."""
-    return PEOPLE[who][0] in ROLES.get(path, frozenset(Role))
+def allowed(who: str, method: str, path: str) -> bool:
+    """Whether ``who``'s role may read the kind of object ``path`` reads at all — or,
+    for any other method, do what the route does."""
+    rules = ROLES if method == "get" else WRITES
+    if method != "get":
+        assert path in WRITES, f"{method} {path}: which roles may do it? — add it to WRITES"
+    return PEOPLE[who][0] in rules.get(path, frozenset(Role))
+
+
+def done(method: str) -> int:
+    """What a route answers a caller who may call it: a read, 200; anything else, sent
+    here with no body, 422 — past every rule of who may."""
+    return 200 if method == "get" else 422
 
 
 def call(client: TestClient, method: str, path: str, token: str | None) -> tuple[int, str]:
@@ -135,15 +156,15 @@ def test_routes_when_called_by_another_households_people_then_no_h1_data(
     for method, path in routes(client):
         status, text = call(client, method, filled(path, firm), firm.tokens[who])
         context = (who, method, path, status, text[:300])
-        if not allowed(who, path):  # a role rule: 404 for one, as for an unknown one
-            assert status == (404 if names(path) else 403), context
-            if names(path):
-                assert_not_found(text, context)
-        elif any(n not in NO_HOUSEHOLD for n in names(path)):  # it names an H1 object
+        if any(n not in NO_HOUSEHOLD for n in names(path)):  # it names an H1 object
             assert status == 404, context
             assert_not_found(text, context)
+        elif not allowed(who, method, path):  # a role rule: 404 for one, as for an unknown one
+            assert status == (404 if names(path) and method == "get" else 403), context
+            if names(path):
+                assert_not_found(text, context)
         else:  # a list, or an object of no household
-            assert status == 200, context
+            assert status == done(method), context
         assert not any(word in text for word in H1_WORDS) or status == 404, context
         assert not any(account in text for account in H1_ACCOUNTS) or status == 404, context
 
@@ -155,11 +176,12 @@ def test_routes_when_called_by_people_who_may_see_h1_then_they_do(
     for method, path in routes(client):
         status, text = call(client, method, filled(path, firm), firm.tokens[who])
         context = (who, method, path, status, text[:200])
-        if not allowed(who, path):
-            assert status == (404 if names(path) else 403), context
+        if not allowed(who, method, path):
+            assert status == (404 if names(path) and method == "get" else 403), context
             continue
-        assert status == 200, context
-        if not names(path) and (method, path) not in PERSONAL | {("get", p) for p in FIRM_LISTS}:
+        assert status == done(method), context
+        lists = {("get", p) for p in FIRM_LISTS}
+        if method == "get" and not names(path) and (method, path) not in PERSONAL | lists:
             h1 = ("H1", *H1_ACCOUNTS)  # a list of a household's objects: H1's in it
             assert any(word in text for word in h1), context
 

@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI
 
 from poise import web
 from poise.api import auth, problems
+from poise.api.jobs import Jobs
 from poise.api.logs import RequestLog
 from poise.api.routes import (
     backtests,
@@ -23,6 +24,7 @@ from poise.api.routes import (
     health,
     monitoring,
     proposals,
+    rebalancing,
     reference,
     runs,
     transactions,
@@ -49,9 +51,11 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = store
         app.state.settings = settings
+        app.state.jobs = jobs = Jobs(store, settings)
         try:
             yield
         finally:
+            jobs.close()
             if owned:
                 store.dispose()
 
@@ -77,5 +81,7 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     app.include_router(monitoring.router, prefix=API_PREFIX)
     app.include_router(proposals.router, prefix=API_PREFIX)
     app.include_router(runs.router, prefix=API_PREFIX)
+    app.include_router(rebalancing.router, prefix=API_PREFIX)
+    app.include_router(rebalancing.runs_router, prefix=API_PREFIX)
     app.include_router(backtests.router, prefix=API_PREFIX)
     return app

@@ -9,10 +9,14 @@ is a server error, never a silent pass: a new route cannot skip the check. Lists
 scoped by their queries, which take the caller's scope.
 
 Some objects belong to no household yet are not everyone's: a firm-wide run is for the
-firm-wide roles only, a backtest for the firm's people (not its clients). Their rule
-names the roles that may see them: anyone else is answered 404 for one (as for one that
-does not exist), and 403 for the list: a router's role rule, :data:`firm_only` or
-:data:`staff_only`.
+firm-wide roles only, a backtest for the firm's people (not its clients), a file loaded
+(whose quarantined rows may name any household's accounts) for the firm-wide roles.
+Their rule names the roles that may see them: anyone else is answered 404 for one (as
+for one that does not exist), and 403 for the list: a router's role rule,
+:data:`firm_only` or :data:`staff_only`.
+
+What a role may *do* is a rule of the same shape on the route that does it: loading
+files is for operations and admins alone (:data:`operations_only`, 403 to the others).
 """
 
 from __future__ import annotations
@@ -33,18 +37,22 @@ from poise.store import tables as t
 __all__ = [
     "EVERYONE",
     "FIRM_WIDE",
+    "LOADERS",
     "OWNERS",
     "STAFF",
     "Rule",
     "ScopedDep",
     "firm_only",
     "guard",
+    "only",
+    "operations_only",
     "scoped_router",
     "staff_only",
 ]
 
 EVERYONE = frozenset(Role)
 STAFF = EVERYONE - {Role.CLIENT}  # the firm's own people
+LOADERS = frozenset({Role.OPERATIONS, Role.ADMIN})  # who may load files into the store
 
 # Path parameter → the household of the object it names (None: an object of no
 # household, for every role the rule allows); NotFoundError when there is no such object.
@@ -121,6 +129,19 @@ def _request(connection: sa.Connection, request_id: str) -> str:
     return str(found.household_id or NOWHERE)
 
 
+FILE_IDS = 2**31 - 1  # a load's id is a database integer: no larger one exists
+
+
+def _ingested_file(connection: sa.Connection, file_id: str) -> None:
+    """A load in the history of files: it exists (its id a whole number, or none does)."""
+    if not (file_id.isascii() and file_id.isdigit()) or int(file_id) > FILE_IDS:
+        raise NotFoundError(f"no file {file_id}")
+    f = t.ingest_files
+    found = connection.execute(sa.select(f.c.id).where(f.c.id == int(file_id))).first()
+    if found is None:
+        raise NotFoundError(f"no file {file_id}")
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """How a path parameter is traced: ``label`` names the object in the 404,
@@ -145,6 +166,9 @@ OWNERS: dict[str, Rule] = {
     # for its people, not its clients.
     "run_id": Rule("run", _exists(t.rebalance_runs.c.run_id, "run"), FIRM_WIDE),
     "backtest_id": Rule("backtest", _exists(t.backtests.c.backtest_id, "backtest"), STAFF),
+    # A file loaded, and the rows it left in quarantine, may name any household's
+    # accounts: for the firm-wide roles.
+    "file_id": Rule("file", _ingested_file, FIRM_WIDE),
 }
 
 
@@ -181,21 +205,26 @@ def _printable(text: str) -> bool:
 ScopedDep = Annotated[Principal, Depends(guard)]
 
 
-def _only(roles: frozenset[Role]) -> Callable[[Principal], Principal]:
+def only(roles: frozenset[Role], *, verb: str = "see") -> Callable[[Principal], Principal]:
+    """A role rule, as a dependency: 403 unless the caller's role is one of ``roles``
+    (``verb``: what the others are told they may not do)."""
     named = ", ".join(sorted(r.value for r in roles))
 
     def only(who: ScopedDep) -> Principal:
         if who.user.role not in roles:
-            raise ForbiddenError(f"only these roles may see this: {named}")
+            raise ForbiddenError(f"only these roles may {verb} this: {named}")
         return who
 
     return only
 
 
-firm_only = _only(FIRM_WIDE)
+firm_only = only(FIRM_WIDE)
 """A role rule, as a dependency: 403 unless the caller has a firm-wide role."""
-staff_only = _only(STAFF)
+staff_only = only(STAFF)
 """A role rule, as a dependency: 403 for a client."""
+operations_only = only(LOADERS, verb="do")
+"""A rule of what a role may do, as a dependency on the route that does it: 403 unless
+the caller is in operations or an admin (who load the firm's files)."""
 
 
 def scoped_router(*, dependencies: Sequence[Any] = (), **kwargs: Any) -> APIRouter:

@@ -1,7 +1,7 @@
 """Commands that find rebalance proposals and show one whole. The one JSON shape of a
 proposal (which ``poise rebalance --json`` and the API show too) is
 :func:`poise.workflow.documents.proposal_json`; an unsaved one is read by it through
-:func:`record_of`."""
+:func:`poise.workflow.documents.record_of`."""
 
 from __future__ import annotations
 
@@ -24,53 +24,15 @@ from poise.cli.common import (
     out,
 )
 from poise.workflow.documents import (  # the one shape, which the API answers too
-    MONEY,
-    RATIOS,
     household_json,
     proposal_json,
 )
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
-    from poise.optimize.trades import Proposal
     from poise.store.repo import HouseholdProposalRecord
 
 proposals_app = command_group("Rebalance proposals: find them, or show one whole.")
 app.add_typer(proposals_app, name="proposals")
-
-# ── one shape for a proposal ─────────────────────────────────────────────────
-
-
-def record_of(proposal: Proposal) -> dict[str, Any]:
-    """An unsaved proposal (a scenario not kept) as a record :func:`proposal_json`
-    reads: no id, no status, no requests."""
-    return {
-        "account_id": proposal.account_id,
-        "method": proposal.method,
-        **{k: getattr(proposal, k) for k in (*MONEY, *RATIOS)},
-        "binding": proposal.binding,
-        "trades": [
-            {
-                "seq": seq,
-                "security_id": trade.security_id,
-                "side": trade.side.value,
-                "quantity": trade.quantity,
-                "price": trade.price,
-                "reason": trade.reason.value,
-                "lots": [
-                    {
-                        "lot_id": s.lot_id,
-                        "quantity": s.quantity,
-                        "basis": s.basis,
-                        "proceeds": s.proceeds,
-                        "term": s.term.value,
-                    }
-                    for s in trade.lots
-                ],
-            }
-            for seq, trade in enumerate(proposal.trades, start=1)
-        ],
-        "requests": [],
-    }
 
 
 # ── options ──────────────────────────────────────────────────────────────────

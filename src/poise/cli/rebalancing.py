@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated
 
@@ -195,11 +194,9 @@ def rebalance(
             "give --account, or households to run: --household, --all, --model, --custodian,"
             " --requests or --resume"
         )
-    from poise.domain.accounts import MinTrade
-    from poise.monitor.book import BandPolicy
-    from poise.optimize.scenarios import Scenario, choose, optimize_settings, with_min_trade
+    from poise.optimize.scenarios import choose
     from poise.settings import Settings
-    from poise.workflow.rebalance import load_history, load_problem, propose
+    from poise.workflow.rebalance import Asked, rebalance_account
 
     optimize_only = {
         "--risk-weight": risk_weight,
@@ -209,51 +206,35 @@ def rebalance(
         "--max-turnover": max_turnover,
         "--within-bands": within_bands or None,
     }
-    settings = Settings()
-    pct = _number(min_trade_pct, "--min-trade-pct")
-    dollars = _number(min_trade, "--min-trade")
-    base = optimize_settings(
-        risk=_weight(risk_weight),
-        tax=_weight(tax_weight),
-        cost=_weight(cost_weight),
-        tax_budget=_number(tax_budget, "--tax-budget"),
-        max_turnover=_number(max_turnover, "--max-turnover"),
-        min_trade=settings.min_trade if dollars is None else dollars,
-        min_trade_fraction=settings.min_trade_fraction if pct is None else pct / 100,
-        within_bands=within_bands,
-        long_term_wait_days=settings.long_term_wait_days,
-    )
     if scenario:
         if method is not None:
             raise ValidationError("give --method or --scenario, not both")
-        chosen = choose(scenario, base)
+        choose(scenario)  # the names, checked before the store is opened
     else:
         given = [name for name, value in optimize_only.items() if value is not None]
         if given and method != "optimize":
             raise ValidationError(
                 f"{', '.join(given)}: only the optimize method (and scenarios) use them"
             )
-        chosen = [Scenario.of_method(method or "bands", base)]
-
+    pct = _number(min_trade_pct, "--min-trade-pct")
+    asked = Asked(
+        method=None if scenario else method,
+        scenarios=tuple(scenario or ()),
+        risk=_weight(risk_weight),
+        tax=_weight(tax_weight),
+        cost=_weight(cost_weight),
+        tax_budget=_number(tax_budget, "--tax-budget"),
+        max_turnover=_number(max_turnover, "--max-turnover"),
+        within_bands=within_bands,
+        min_trade=_number(min_trade, "--min-trade"),
+        min_trade_fraction=None if pct is None else pct / 100,
+        bands=bands,
+    )
     engine = _engine(database_url)
     at = _as_of(as_of)
-    problem = load_problem(
-        engine,
-        account_id=account,
-        as_of=at,
-        firm_band=BandPolicy.preset(bands or settings.band_preset).band(),
-        max_price_age=timedelta(days=settings.max_price_age_days),
+    proposed = rebalance_account(
+        engine, account_id=account, as_of=at, asked=asked, settings=Settings()
     )
-    history = load_history(
-        engine, problem=problem, as_of=at, lookback=timedelta(days=settings.risk_lookback_days)
-    )
-    chosen = with_min_trade(
-        chosen,
-        problem.account.min_trade,
-        run=MinTrade(dollars, None if pct is None else pct / 100),
-        firm=MinTrade(settings.min_trade, settings.min_trade_fraction),
-    )
-    proposed = propose(engine, problem=problem, scenarios=chosen, history=history, as_of=at)
     kept_json: dict[str, object] = {}
     if as_json:  # the kept proposal as the store has it, in the one JSON shape of a proposal
         from poise.store import repo
@@ -437,45 +418,16 @@ def _risk_line(proposed: Proposed) -> str:
     return f"[yellow]{described}[/yellow]" if proposed.risk_default else described
 
 
-TRADEOFF_RATIOS = ("tracking_before", "tracking_after", "drift_before", "drift_after")
-
-
 def _print_scenarios(
     proposed: Proposed, at: datetime, *, as_json: bool, kept_json: dict[str, object]
 ) -> None:
-    from poise.cli.proposals import record_of
     from poise.optimize.scenarios import tradeoffs
-    from poise.workflow.documents import proposal_json, ratio
+    from poise.workflow.documents import scenarios_json
 
     rows = tradeoffs(proposed.results)
     kept, proposal = proposed.kept
     if as_json:
-        _print_json(
-            {
-                "proposal_id": proposed.proposal_id,
-                "kept": kept.name,
-                "account_id": proposal.account_id,
-                "as_of": at,
-                "risk_model": proposed.risk_model,
-                "risk_model_default": proposed.risk_default,
-                "scenarios": [
-                    {
-                        "name": scenario.name,
-                        "method": scenario.method,
-                        "about": scenario.about,
-                        "settings": asdict(scenario.settings),
-                        "figures": {
-                            **asdict(row),
-                            **{k: ratio(getattr(row, k)) for k in TRADEOFF_RATIOS},
-                        },
-                        "proposal": kept_json if n == 0 else proposal_json(record_of(result)),
-                    }
-                    for n, ((scenario, result), row) in enumerate(
-                        zip(proposed.results, rows, strict=True)
-                    )
-                ],
-            }
-        )
+        _print_json(scenarios_json(proposed, rows, as_of=at, kept=kept_json))
         return
     before = proposal.tracking_before
     out.print(

@@ -21,7 +21,16 @@ from datetime import datetime
 
 from poise.domain.errors import ValidationError
 
-__all__ = ["FIRM_WIDE", "Role", "Scope", "User", "scope_of", "username_of"]
+__all__ = [
+    "FIRM_WIDE",
+    "REBALANCERS",
+    "RUNNERS",
+    "Role",
+    "Scope",
+    "User",
+    "scope_of",
+    "username_of",
+]
 
 
 class Role(enum.StrEnum):
@@ -36,6 +45,13 @@ class Role(enum.StrEnum):
 FIRM_WIDE = frozenset(
     {Role.PORTFOLIO_MANAGER, Role.OPERATIONS, Role.COMPLIANCE, Role.ADMIN}
 )  # roles that see every household
+
+# What a role may do, beyond seeing. Compliance reviews and an admin manages users:
+# neither proposes trades (approving them comes with the approvals).
+REBALANCERS = frozenset(
+    {Role.ADVISER, Role.PORTFOLIO_MANAGER, Role.OPERATIONS}
+)  # rebalance an account or a household they see
+RUNNERS = frozenset({Role.PORTFOLIO_MANAGER, Role.OPERATIONS})  # launch firm-wide runs
 
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._@+-]{0,63}")

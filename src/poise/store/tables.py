@@ -308,6 +308,7 @@ rebalance_runs = sa.Table(
     sa.Column("options", sa.Text, nullable=False),  # JSON: the run's options
     sa.Column("status", sa.String(16), nullable=False),  # running, finished, interrupted
     sa.Column("summary", sa.Text),  # JSON: what the run came to, once it ends
+    sa.Column("households", sa.Integer),  # how many it set out to do (None: runs before 0012)
 )
 
 run_households = sa.Table(
@@ -408,4 +409,21 @@ service_secrets = sa.Table(  # made once per store, so that restarts keep sessio
     sa.Column("name", sa.String(64), primary_key=True),  # e.g. jwt
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+idempotency_keys = sa.Table(  # a POST's Idempotency-Key, and the answer it was given
+    "idempotency_keys",
+    metadata,
+    sa.Column(
+        "user_id",
+        sa.String(32),
+        sa.ForeignKey("users.user_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # sha256: method, path, body
+    sa.Column("created_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("status", sa.Integer),  # None while the request it came with is in progress
+    sa.Column("headers", sa.Text),  # JSON: the answer's Location and Content-Type
+    sa.Column("body", sa.LargeBinary),
 )

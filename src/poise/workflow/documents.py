@@ -4,9 +4,11 @@
 Owns: the one JSON convention (docs/operations.md#json-output) — money, prices and
 quantities exact, as decimal strings; ratios rounded to :data:`RATIO_PLACES` places;
 dates and times ISO 8601; enums their value (:func:`jsonable`, :func:`ratio`) — and
-the documents of a proposal (:func:`proposal_json`), a household's proposal
-(:func:`household_json`), a rebalance request (:func:`request_json`), a firm-wide run
-(:func:`run_json`) and a kept backtest (:func:`backtest_json`).
+the documents of a proposal (:func:`proposal_json`; an unsaved one through
+:func:`record_of`), an account's scenarios side by side (:func:`scenarios_json`), a
+household's proposal (:func:`household_json`), a rebalance request
+(:func:`request_json`), a firm-wide run (:func:`run_json`) and a kept backtest
+(:func:`backtest_json`).
 May not touch: the store or the bus (the callers read the records and hand them in),
 nor load a heavy module: every command imports this when it starts.
 """
@@ -14,26 +16,33 @@ nor load a heavy module: every command imports this when it starts.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from poise.optimize.scenarios import Tradeoff
+    from poise.optimize.trades import Proposal
     from poise.store.repo import BacktestRecord, HouseholdProposalRecord, RebalanceRun
+    from poise.workflow.rebalance import Proposed
 
 __all__ = [
     "MONEY",
     "RATIOS",
     "RATIO_PLACES",
+    "TRADEOFF_RATIOS",
     "backtest_json",
     "household_json",
     "jsonable",
     "proposal_json",
     "ratio",
+    "record_of",
     "request_json",
     "run_json",
+    "scenarios_json",
 ]
 
 # ── the convention ───────────────────────────────────────────────────────────
@@ -135,6 +144,71 @@ def proposal_json(record: Mapping[str, Any], *, whole: bool = True) -> dict[str,
     }
 
 
+def record_of(proposal: Proposal) -> dict[str, Any]:
+    """An unsaved proposal (a scenario not kept) as a record :func:`proposal_json`
+    reads: no id, no status, no requests."""
+    return {
+        "account_id": proposal.account_id,
+        "method": proposal.method,
+        **{k: getattr(proposal, k) for k in (*MONEY, *RATIOS)},
+        "binding": proposal.binding,
+        "trades": [
+            {
+                "seq": seq,
+                "security_id": trade.security_id,
+                "side": trade.side.value,
+                "quantity": trade.quantity,
+                "price": trade.price,
+                "reason": trade.reason.value,
+                "lots": [
+                    {
+                        "lot_id": s.lot_id,
+                        "quantity": s.quantity,
+                        "basis": s.basis,
+                        "proceeds": s.proceeds,
+                        "term": s.term.value,
+                    }
+                    for s in trade.lots
+                ],
+            }
+            for seq, trade in enumerate(proposal.trades, start=1)
+        ],
+        "requests": [],
+    }
+
+
+TRADEOFF_RATIOS = ("tracking_before", "tracking_after", "drift_before", "drift_after")
+
+
+def scenarios_json(
+    proposed: Proposed, rows: Sequence[Tradeoff], *, as_of: datetime, kept: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Every scenario of one account's rebalance side by side, as ``poise rebalance
+    --account ID --scenario … --json`` prints it: each one's settings, its figures
+    (``rows``: :func:`poise.optimize.scenarios.tradeoffs` of the results) and its
+    proposal — ``kept``, the first one's as the store keeps it."""
+    scenario, proposal = proposed.kept
+    return {
+        "proposal_id": proposed.proposal_id,
+        "kept": scenario.name,
+        "account_id": proposal.account_id,
+        "as_of": as_of,
+        "risk_model": proposed.risk_model,
+        "risk_model_default": proposed.risk_default,
+        "scenarios": [
+            {
+                "name": s.name,
+                "method": s.method,
+                "about": s.about,
+                "settings": asdict(s.settings),
+                "figures": {**asdict(row), **{k: ratio(getattr(row, k)) for k in TRADEOFF_RATIOS}},
+                "proposal": kept if n == 0 else proposal_json(record_of(result)),
+            }
+            for n, ((s, result), row) in enumerate(zip(proposed.results, rows, strict=True))
+        ],
+    }
+
+
 def household_json(
     household: HouseholdProposalRecord, parts: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -202,6 +276,7 @@ def run_json(run: RebalanceRun) -> dict[str, Any]:
         "finished_at": run.finished_at,
         "selection": run.selection,
         "options": run.options,
+        "households": run.households,
         "done": run.done,
         "failed": run.failed,
         "summary": run.summary,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -31,12 +32,14 @@ from poise.workflow.households import account_problem, load_firm
 from poise.workflow.monitor import price_check
 
 __all__ = [
+    "Asked",
     "Proposed",
     "harvest_minimum",
     "load_history",
     "load_problem",
     "propose",
     "propose_scenarios",
+    "rebalance_account",
 ]
 
 
@@ -150,6 +153,73 @@ def propose(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What one account's rebalance is asked, as ``poise rebalance --account`` and
+    ``POST /api/v1/accounts/{id}/rebalance`` take it: one method, or scenarios (``all``:
+    every preset, side by side, the first kept); the optimiser's weights and limits;
+    the smallest trade (dollars, a fraction of the account) over the account's own and
+    the firm's; the band preset over the firm's."""
+
+    method: str | None = None
+    scenarios: tuple[str, ...] = ()
+    risk: float = 1.0
+    tax: float = 1.0
+    cost: float = 1.0
+    tax_budget: Decimal | None = None
+    max_turnover: Decimal | None = None
+    within_bands: bool = False
+    min_trade: Decimal | None = None
+    min_trade_fraction: Decimal | None = None
+    bands: str | None = None
+
+
+def rebalance_account(
+    engine: sa.Engine, *, account_id: str, as_of: datetime, asked: Asked, settings: Settings
+) -> Proposed:
+    """Rebalance one account as ``asked`` at ``as_of``: its problem and price history
+    read, every scenario run, the first one's proposal kept."""
+    if asked.method is not None and asked.scenarios:
+        raise ValidationError("give a method or scenarios, not both")
+    base = optimize_settings(
+        risk=asked.risk,
+        tax=asked.tax,
+        cost=asked.cost,
+        tax_budget=asked.tax_budget,
+        max_turnover=asked.max_turnover,
+        min_trade=settings.min_trade if asked.min_trade is None else asked.min_trade,
+        min_trade_fraction=(
+            settings.min_trade_fraction
+            if asked.min_trade_fraction is None
+            else asked.min_trade_fraction
+        ),
+        within_bands=asked.within_bands,
+        long_term_wait_days=settings.long_term_wait_days,
+    )
+    chosen = (
+        choose(asked.scenarios, base)
+        if asked.scenarios
+        else [Scenario.of_method(asked.method or "bands", base)]
+    )
+    problem = load_problem(
+        engine,
+        account_id=account_id,
+        as_of=as_of,
+        firm_band=BandPolicy.preset(asked.bands or settings.band_preset).band(),
+        max_price_age=timedelta(days=settings.max_price_age_days),
+    )
+    history = load_history(
+        engine, problem=problem, as_of=as_of, lookback=timedelta(days=settings.risk_lookback_days)
+    )
+    chosen = with_min_trade(
+        chosen,
+        problem.account.min_trade,
+        run=MinTrade(asked.min_trade, asked.min_trade_fraction),
+        firm=MinTrade(settings.min_trade, settings.min_trade_fraction),
+    )
+    return propose(engine, problem=problem, scenarios=chosen, history=history, as_of=as_of)
+
+
 def propose_scenarios(
     engine: sa.Engine, *, account_id: str, as_of: datetime, settings: Settings
 ) -> Proposed:
@@ -157,23 +227,6 @@ def propose_scenarios(
     what "rebalance now" on an account's page does, as ``poise rebalance --account ID
     --scenario all`` does: the first (the full optimum) kept, the others shown beside
     it."""
-    base = optimize_settings(
-        min_trade=settings.min_trade,
-        min_trade_fraction=settings.min_trade_fraction,
-        long_term_wait_days=settings.long_term_wait_days,
+    return rebalance_account(
+        engine, account_id=account_id, as_of=as_of, asked=Asked(scenarios=(ALL,)), settings=settings
     )
-    problem = load_problem(
-        engine,
-        account_id=account_id,
-        as_of=as_of,
-        firm_band=BandPolicy.preset(settings.band_preset).band(),
-        max_price_age=timedelta(days=settings.max_price_age_days),
-    )
-    history = load_history(
-        engine, problem=problem, as_of=as_of, lookback=timedelta(days=settings.risk_lookback_days)
-    )
-    firm = MinTrade(settings.min_trade, settings.min_trade_fraction)
-    scenarios = with_min_trade(
-        choose([ALL], base), problem.account.min_trade, run=MinTrade(None, None), firm=firm
-    )
-    return propose(engine, problem=problem, scenarios=scenarios, history=history, as_of=as_of)

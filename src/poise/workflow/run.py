@@ -21,6 +21,7 @@ import contextlib
 import gc
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -40,7 +41,7 @@ from poise.optimize.scenarios import Scenario, optimize_settings
 from poise.settings import Settings
 from poise.store import repo
 from poise.store import tables as t
-from poise.store.repo.runs import DONE
+from poise.store.repo.runs import DONE, FINISHED, INTERRUPTED
 from poise.workflow.fanout import Done, Failed, Fanout, Outcome, fan_out
 from poise.workflow.households import (
     HouseholdBook,
@@ -265,39 +266,21 @@ def rebalance_run(
     settings: Settings | None = None,
     fanout: Fanout | None = None,
     progress: Progress | None = None,
+    started: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> RunReport:
     """Rebalance the households ``selection`` picks as one run (or, with ``resume``, the
     households an earlier run of that id did not finish, as it was asked), keeping each
-    household's proposal as it comes back."""
+    household's proposal as it comes back. ``started`` is told the run's id once the
+    run is kept (before the firm is read); once ``stop`` is set, the plans back so far
+    are kept and the run ends ``interrupted`` — a resume goes on with it."""
     settings = settings or Settings()
-    if resume is not None:
-        with engine.execution_options(writes=True).begin() as connection:
-            run = repo.resume_rebalance_run(connection, run_id=resume)
-        run_id, as_of = run.run_id, run.as_of
-        selection = Selection(**_selection_of(run.selection))
-        options = RunOptions.of_json(json.dumps(run.options))
-    elif selection is None:
-        raise ValidationError("a run needs a selection of households, or a run to resume")
-    options = options or RunOptions()
-    if options.exact is None:  # kept as it was, so that a resumed run plans the same way
-        options = replace(options, exact=settings.exact_shares)
-    plan_with = plan_options(options, settings)
-    with engine.connect() as connection:
-        chosen = selected_households(connection, selection, as_of=as_of)
-    if resume is None:
-        with engine.execution_options(writes=True).begin() as connection:
-            run_id = repo.start_rebalance_run(
-                connection,
-                as_of=as_of,
-                selection={**asdict(selection), "households": list(selection.households)},
-                options=asdict(options),
-                started_at=datetime.now(UTC),
-            )
-        finished: set[str] = set()
-    else:
-        with engine.connect() as connection:
-            finished = set(repo.finished_households(connection, run_id=run_id))
-        # Those done stay done; those failed are tried again.
+    begun = _begin(engine, as_of=as_of, selection=selection, options=options, resume=resume,
+                   settings=settings)  # fmt: skip
+    run_id, as_of, chosen, finished = begun.run_id, begun.as_of, begun.chosen, begun.finished
+    plan_with = plan_options(begun.options, settings)
+    if started is not None:
+        started(run_id)
     todo = [h for h in chosen if h not in finished]
     report = RunReport(run_id, households=len(chosen), resumed=len(chosen) - len(todo))
     firm = load_firm(
@@ -327,6 +310,8 @@ def rebalance_run(
         try:
             for outcome in outcomes:
                 pending.append(outcome)
+                if stop is not None and stop.is_set():
+                    break  # leaving fan_out stops the workers
                 if len(pending) >= KEEP_AT_MOST or time.monotonic() - kept_at >= KEEP_EVERY:
                     _keep(engine, pending, run_id=run_id, as_of=as_of, report=report)
                     pending, kept_at = [], time.monotonic()
@@ -338,11 +323,65 @@ def rebalance_run(
         _keep(engine, pending, run_id=run_id, as_of=as_of, report=report)
         if pending and progress is not None:
             progress(report)
+    stopped = stop is not None and stop.is_set() and report.done + len(report.failed) < len(todo)
     with engine.execution_options(writes=True).begin() as connection:
         repo.finish_rebalance_run(
-            connection, run_id=run_id, summary=report.summary(), finished_at=datetime.now(UTC)
+            connection,
+            run_id=run_id,
+            summary=report.summary(),
+            finished_at=datetime.now(UTC),
+            status=INTERRUPTED if stopped else FINISHED,
         )
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class _Begun:
+    run_id: str
+    as_of: datetime
+    options: RunOptions
+    chosen: list[str]  # the households selected
+    finished: frozenset[str]  # those an earlier attempt of the run did
+
+
+def _begin(
+    engine: sa.Engine,
+    *,
+    as_of: datetime,
+    selection: Selection | None,
+    options: RunOptions | None,
+    resume: str | None,
+    settings: Settings,
+) -> _Begun:
+    """The run kept as started — or, with ``resume``, taken up again as it was asked —
+    and the households it selects."""
+    if resume is not None:
+        with engine.execution_options(writes=True).begin() as connection:
+            run = repo.resume_rebalance_run(connection, run_id=resume)
+        as_of = run.as_of
+        selection = Selection(**_selection_of(run.selection))
+        options = RunOptions.of_json(json.dumps(run.options))
+    elif selection is None:
+        raise ValidationError("a run needs a selection of households, or a run to resume")
+    options = options or RunOptions()
+    if options.exact is None:  # kept as it was, so that a resumed run plans the same way
+        options = replace(options, exact=settings.exact_shares)
+    with engine.connect() as connection:
+        chosen = selected_households(connection, selection, as_of=as_of)
+    if resume is not None:
+        with engine.connect() as connection:  # those done stay done; failed ones go again
+            finished = repo.finished_households(connection, run_id=resume)
+        return _Begun(resume, as_of, options, chosen, finished)
+    with engine.execution_options(writes=True).begin() as connection:
+        run_id = repo.start_rebalance_run(
+            connection,
+            as_of=as_of,
+            selection={**asdict(selection), "households": list(selection.households)},
+            options=asdict(options),
+            started_at=datetime.now(UTC),
+            households=len(chosen),
+        )
+    return _Begun(run_id, as_of, options, chosen, frozenset())
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ promises and what is answered cannot drift apart.
 from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
 
 from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,10 +26,12 @@ __all__ = [
     "FORBIDDEN",
     "NOT_FOUND",
     "SIGNED_IN",
+    "WRITTEN",
     "Document",
     "Exact",
     "Moment",
     "answer",
+    "created",
 ]
 
 Exact = Annotated[str, Field(description="An exact decimal, as a string.", examples=["1234.50"])]
@@ -57,6 +60,18 @@ def answer(request: Request, shape: type[D], document: Any) -> Response:
     return tagged(request, shape.model_validate(jsonable(document)))
 
 
+def created(shape: type[D], document: Any, location: str, *, status: int = 201) -> Response:
+    """``document`` as ``shape``: what a POST made (``201``, or ``202`` for a job that
+    goes on), with ``Location`` — ``location`` under the API's prefix."""
+    body = shape.model_validate(jsonable(document)).model_dump_json().encode()
+    return Response(
+        body,
+        status_code=status,
+        media_type="application/json",
+        headers={"Location": f"/api/v1/{quote(location, safe='/')}"},
+    )
+
+
 class _Problem(BaseModel):
     type: str
     title: str
@@ -82,6 +97,10 @@ SIGNED_IN: dict[int | str, dict[str, Any]] = {  # every route of a router answer
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: _problem("No such object — or one the caller may not see: the same answer."),
+}
+WRITTEN: dict[int | str, dict[str, Any]] = {  # every POST with a body answers these too
+    400: _problem("A body that cannot be read as JSON."),
+    409: _problem("A request with this Idempotency-Key is still being answered."),
 }
 FORBIDDEN: dict[int | str, dict[str, Any]] = {
     403: _problem("The caller's role may not see these."),

@@ -35,6 +35,7 @@ class RunOut(Document):
     finished_at: Moment | None
     selection: dict[str, Any]  # which households were asked for
     options: dict[str, Any]  # what the run was asked
+    households: int | None  # how many it set out to do (None: a run kept before this was)
     done: int  # households whose proposal is kept
     failed: int
     summary: dict[str, Any] | None  # what it came to, once it ended

@@ -1,7 +1,7 @@
 """Keyword-only repository functions: the queries the shells need, and rows into domain
 objects, one module per context (``files``, ``book``, ``prices``, ``requests``, ``proposals``,
-``history``, ``runs``, ``backtests``, ``users``; ``pages``: the service's reads, a page
-at a time within a caller's scope)."""
+``history``, ``runs``, ``backtests``, ``users``, ``idempotency``; ``pages``: the service's
+reads, a page at a time within a caller's scope)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ from poise.store.repo.history import (
     with_lots,
     write_lots,
 )
+from poise.store.repo.idempotency import Kept, claim_key, keep_answer, release_key
 from poise.store.repo.pages import Page, accounts_page, households_page
 from poise.store.repo.prices import latest_prices, price_history
 from poise.store.repo.proposals import (
@@ -139,6 +140,7 @@ __all__ = [
     "FileLoad",
     "HouseholdProposalRecord",
     "HouseholdProposalToKeep",
+    "Kept",
     "Page",
     "ProposalFilter",
     "ProposalToKeep",
@@ -163,6 +165,7 @@ __all__ = [
     "backtests",
     "buys_since",
     "cash_flows",
+    "claim_key",
     "clear_failed_logins",
     "count_proposals",
     "count_requests",
@@ -184,6 +187,7 @@ __all__ = [
     "households_finished",
     "households_of",
     "households_page",
+    "keep_answer",
     "key_series",
     "latest_positions",
     "latest_prices",
@@ -205,6 +209,7 @@ __all__ = [
     "record_failed_login",
     "record_load",
     "rehash_password",
+    "release_key",
     "request_states",
     "require_households",
     "resume_rebalance_run",

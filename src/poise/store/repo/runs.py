@@ -92,6 +92,7 @@ class RebalanceRun:
     summary: dict[str, Any] | None  # what the caller reported when it ended
     done: int
     failed: int
+    households: int | None = None  # how many it set out to do (None: not known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +119,13 @@ def start_rebalance_run(
     options: Mapping[str, Any],
     started_at: datetime,
     method: str | None = None,
+    households: int | None = None,
 ) -> str:
     """Keep a new run (status ``running``) and return its id: the time it started, to
     the second (UTC), and four hex digits — ``20261206-101502-3f2a``. ``selection``
     and ``options`` are kept as JSON (money as decimal strings, dates ISO 8601);
-    ``method`` is the options' ``method`` unless given."""
+    ``method`` is the options' ``method`` unless given; ``households``, how many it sets
+    out to do (so that how far it has got can be told while it runs)."""
     row = {
         "started_at": started_at,
         "as_of": as_of,
@@ -130,6 +133,7 @@ def start_rebalance_run(
         "selection": _dumps(selection),
         "options": _dumps(options),
         "status": RUNNING,
+        "households": households,
     }
     for _ in range(_ATTEMPTS):
         run_id = _run_id(started_at)
@@ -367,6 +371,7 @@ def _run(row: sa.Row[Any]) -> RebalanceRun:
         summary=None if row.summary is None else json.loads(row.summary),
         done=row.done,
         failed=row.failed,
+        households=row.households,
     )
 
 
