@@ -12,6 +12,8 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,14 +50,17 @@ def _env(database_url: str, cwd: Path) -> dict[str, str]:
     return {**env, "POISE_DATABASE_URL": database_url, "HOME": str(cwd), "COLUMNS": "200"}
 
 
-def start_poise(*args: str, database_url: str, cwd: Path) -> subprocess.Popen[str]:
+def start_poise(
+    *args: str, database_url: str, cwd: Path, settings: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """``poise`` started, not awaited; ``settings``: more environment (``POISE_*``)."""
     return subprocess.Popen(
         _command(args, as_other_user=False),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=cwd,
-        env=_env(database_url, cwd),
+        env={**_env(database_url, cwd), **(settings or {})},
     )
 
 
@@ -91,3 +96,19 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def wait_ready(base: str, process: subprocess.Popen[str], seconds: float = 30) -> None:
+    """Until ``poise serve`` at ``base`` says it is ready (or has died, or is late)."""
+    import httpx  # noqa: PLC0415 - only the tests that start a server need it
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{base}/api/v1/ready").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline, "poise serve did not start"
+        time.sleep(0.2)

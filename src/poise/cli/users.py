@@ -120,8 +120,8 @@ def users_add(
         bool,
         typer.Option(
             "--no-password",
-            help="No password: the user cannot sign in with one, only use the tokens made"
-            " for them (a script's account).",
+            help="No password: the user signs in only through the firm's identity provider"
+            " (OpenID Connect), or uses the tokens made for them (a script's account).",
         ),
     ] = False,
     as_json: JsonOption = False,
