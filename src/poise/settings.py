@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -53,3 +54,16 @@ class Settings(BaseSettings):
     # The service (poise serve)
     cookie_secure: bool = True  # the session cookie only over HTTPS (and localhost)
     session_hours: int = 8  # a web session ends this long after signing in
+    api_rate: int = 600  # API requests a minute per caller (user, else address); 0: no limit
+    upload_mb: int = 200  # the largest upload to ingest (API and pages), in megabytes
+
+    # Signing in to the pages through the firm's identity provider (OpenID Connect):
+    # off unless oidc_issuer is set (docs/service.md). The provider proves who someone
+    # is; who they are in poise (their role, their households) is kept in poise.
+    oidc_issuer: str | None = None  # the provider's issuer URL, or its discovery document's
+    oidc_client_id: str | None = None  # poise as registered at the provider
+    oidc_client_secret: SecretStr | None = None  # None: a public client (PKCE alone)
+    oidc_scopes: str = "openid email profile"
+    oidc_username_claim: str = "email"  # the claim that is the poise username
+    oidc_label: str = "single sign-on"  # the button reads "Sign in with <label>"
+    oidc_redirect_uri: str | None = None  # None: /sign-in/oidc/callback where the browser is

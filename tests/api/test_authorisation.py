@@ -32,7 +32,11 @@ from poise.settings import Settings
 
 OPEN = {("get", f"{API_PREFIX}/health"), ("get", f"{API_PREFIX}/ready"),
         ("get", f"{API_PREFIX}/openapi.json"), ("post", f"{API_PREFIX}/auth/token")}  # fmt: skip
-PERSONAL = {("get", f"{API_PREFIX}/auth/me")}  # about the caller, not the firm's objects
+PERSONAL = {  # about the caller, not the firm's objects
+    ("get", f"{API_PREFIX}/auth/me"),
+    ("get", f"{API_PREFIX}/events"),  # at once: what they see; then what happens in it
+}
+STREAMS = {f"{API_PREFIX}/events": "?seconds=0"}  # asked to end at once
 H1_WORDS = ("H1", "Garcia")  # what would betray an H1 object in an answer
 H1_ACCOUNTS = ("10000001", "10000002")
 PEOPLE: dict[str, tuple[Role, dict[str, Any]]] = {
@@ -128,7 +132,7 @@ def done(method: str) -> int:
 
 def call(client: TestClient, method: str, path: str, token: str | None) -> tuple[int, str]:
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    answer = client.request(method.upper(), path, headers=headers)
+    answer = client.request(method.upper(), path + STREAMS.get(path, ""), headers=headers)
     return answer.status_code, answer.text
 
 

@@ -67,6 +67,7 @@ PEOPLE = {
 # too, for what only a server refuses (a NUL in a text, an integer past 64 bits). Who
 # may see what is the same SQL on both.
 RUNS = [("sqlite", "operations"), ("sqlite", "adviser_h2"), ("postgres", "operations")]
+STREAM = f"{API_PREFIX}/events"  # server-sent events: open for as long as asked
 REAL_IDS = {  # tests.firm_files' firm: H1 with two accounts, H2 with one
     "household_id": ["H1", "H2"],
     "account_id": ["10000001", "10000002", "10000003"],
@@ -191,4 +192,6 @@ def test_operation_when_called_with_a_valid_token_then_it_answers_as_documented(
 ) -> None:
     firm: Firm = request.getfixturevalue(f"{database}_firm")
     token = {"Authorization": f"Bearer {firm.tokens[who]}"}
+    if case.path == STREAM:  # asked to end at once: tests/api/test_events.py follows one
+        case.query = {**(case.query or {}), "seconds": 0}
     case.call_and_validate(app=firm.app, headers=token, checks=CHECKS)

@@ -322,3 +322,33 @@ def test_publish_when_the_bus_is_closed_then_bus_error(make_bus: BusMaker) -> No
 
     with pytest.raises(BusError):
         asyncio.run(scenario())
+
+
+def test_listen_when_events_are_published_then_a_listener_hears_those_after_it_began(
+    make_bus: BusMaker,
+) -> None:
+    async def scenario() -> tuple[list[str], list[str]]:
+        bus = await make_bus()
+        try:
+            await bus.publish(request(0))  # before anyone listens: not heard
+            heard, broken = Recorder(), Recorder(failures={"rq-0002": 1})
+            listener = await bus.listen("poise.requests.>", handler=heard)
+            failing = await bus.listen("poise.requests.A1", handler=broken)
+            await bus.publish(request(1, account="A1"))
+            await bus.publish(request(2, account="A1"))  # the second listener fails on it
+            await bus.publish(request(2, account="A1"))  # a duplicate: dropped, not heard
+            await bus.publish(request(3, account="H.9"))
+            await bus.publish(Event(price_subject("AAPL"), "px-1", {"price": "1"}))
+            await wait_until(lambda: len(heard.ids) == 3 and len(broken.ids) == 2)
+            await listener.stop()
+            await bus.publish(request(4, account="A1"))
+            await wait_until(lambda: len(broken.ids) == 3)
+            await failing.stop()
+            await asyncio.sleep(0.2)
+            return heard.ids, broken.ids
+        finally:
+            await bus.close()
+
+    heard, broken = asyncio.run(scenario())
+    assert heard == ["rq-0001", "rq-0002", "rq-0003"]
+    assert broken == ["rq-0001", "rq-0002", "rq-0004"]  # it went on after failing

@@ -8,6 +8,7 @@ finished first — uvicorn's graceful shutdown — and then the pool is closed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,10 +18,12 @@ from fastapi import Depends, FastAPI
 from poise import web
 from poise.api import auth, problems
 from poise.api.jobs import Jobs
+from poise.api.live import Feed, end_streams_on_exit
 from poise.api.logs import RequestLog
 from poise.api.routes import (
     backtests,
     book,
+    events,
     health,
     monitoring,
     proposals,
@@ -52,9 +55,12 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
         app.state.engine = store
         app.state.settings = settings
         app.state.jobs = jobs = Jobs(store, settings)
+        app.state.feed = feed = Feed(store, settings)
+        end_streams_on_exit(feed, asyncio.get_running_loop())
         try:
             yield
         finally:
+            await feed.close()
             jobs.close()
             if owned:
                 store.dispose()
@@ -83,5 +89,6 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     app.include_router(runs.router, prefix=API_PREFIX)
     app.include_router(rebalancing.router, prefix=API_PREFIX)
     app.include_router(rebalancing.runs_router, prefix=API_PREFIX)
+    app.include_router(events.router, prefix=API_PREFIX)
     app.include_router(backtests.router, prefix=API_PREFIX)
     return app

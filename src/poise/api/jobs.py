@@ -99,6 +99,11 @@ class Jobs:
             self._thread, self.run_id = thread, told["run_id"]
             return self.run_id
 
+    def running(self) -> str | None:
+        """The run in progress in this process, if one is."""
+        thread = self._thread
+        return self.run_id if thread is not None and thread.is_alive() else None
+
     def _interrupted(self, run_id: str, error: BaseException) -> None:
         """A run that broke off keeps its households done, and says why it stopped."""
         log.error("run %s stopped: %r", run_id, error, exc_info=error)

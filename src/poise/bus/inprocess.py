@@ -10,6 +10,7 @@ stopped; nothing survives the process — that is what the NATS bus is for.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -125,6 +126,14 @@ class _InProcessSubscription:
         self._on_stop(self)
 
 
+class _Listener:
+    def __init__(self, forget: Callable[[], object]) -> None:
+        self._forget = forget
+
+    async def stop(self) -> None:
+        self._forget()
+
+
 class InProcessBus:
     """An event bus inside one asyncio program: the embedded default, and for tests.
 
@@ -149,6 +158,8 @@ class InProcessBus:
         self._streams = {family: _Stream(family) for family in FAMILIES}
         self._consumers: dict[tuple[str, str], _Consumer] = {}
         self._subscriptions: set[_InProcessSubscription] = set()
+        self._listeners: dict[int, tuple[str, Handler]] = {}
+        self._listener_ids = itertools.count()
         self._closed = False
 
     async def publish(self, event: Event) -> None:
@@ -168,6 +179,20 @@ class InProcessBus:
             stream.first_seq += 1
         async with stream.changed:
             stream.changed.notify_all()
+        for pattern, handler in list(self._listeners.values()):
+            if subject_matches(pattern, event.subject):
+                try:
+                    await handler(event)
+                except Exception:  # a listener keeps nothing: log it and go on
+                    log.exception("a listener to %s failed on %s", pattern, event.subject)
+
+    async def listen(self, subject: str, *, handler: Handler) -> Subscription:
+        if self._closed:
+            raise BusError("the in-process bus is closed")
+        family_of(subject, pattern=True)
+        key = next(self._listener_ids)
+        self._listeners[key] = (subject, handler)
+        return _Listener(lambda: self._listeners.pop(key, None))
 
     async def subscribe(self, subject: str, *, durable: str, handler: Handler) -> Subscription:
         if self._closed:
@@ -195,5 +220,6 @@ class InProcessBus:
 
     async def close(self) -> None:
         self._closed = True
+        self._listeners.clear()
         for subscription in list(self._subscriptions):
             await subscription.stop()

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import math
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 
 import nats
@@ -34,6 +35,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription as CoreSubscription
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -154,6 +156,20 @@ class _NatsSubscription:
         self._on_stop(self)
 
 
+LISTENER_MEMORY = 10_000  # event ids a listener remembers, to hear each once
+
+
+class _NatsListener:
+    """A core NATS subscription: what is published from now on, at most once."""
+
+    def __init__(self, core: CoreSubscription) -> None:
+        self._core = core
+
+    async def stop(self) -> None:
+        with contextlib.suppress(nats.errors.Error):
+            await self._core.unsubscribe()
+
+
 class NatsBus:
     """An event bus on a NATS JetStream server; make one with :meth:`connect`."""
 
@@ -252,6 +268,29 @@ class NatsBus:
             ) from error
         if ack.duplicate:
             log.debug("dropped a re-publish of %s on %s", event.event_id, event.subject)
+
+    async def listen(self, subject: str, *, handler: Handler) -> Subscription:
+        family_of(subject, pattern=True)
+        # A re-publish JetStream drops still reaches core subscribers: drop it here.
+        recent: OrderedDict[str, None] = OrderedDict()
+
+        async def heard(message: Msg) -> None:
+            try:
+                event = Event.from_bytes(message.data)
+                if event.event_id in recent:
+                    return
+                recent[event.event_id] = None
+                if len(recent) > LISTENER_MEMORY:
+                    recent.popitem(last=False)
+                await handler(event)
+            except Exception:  # a listener keeps nothing: log it and go on
+                log.exception("a listener to %s failed on %s", subject, message.subject)
+
+        try:
+            core = await self._client.subscribe(self._wire(subject), cb=heard)
+        except nats.errors.Error as error:
+            raise BusError(f"cannot listen to {subject!r}: {error!r}") from error
+        return _NatsListener(core)
 
     async def subscribe(self, subject: str, *, durable: str, handler: Handler) -> Subscription:
         family = family_of(subject, pattern=True)

@@ -19,6 +19,10 @@ Delivery semantics, the same for every implementation:
   Subscriptions sharing one durable name share its events (each goes to one of them).
 - **Duplicates dropped on publish.** A re-publish of an ``event_id`` within the bus's
   duplicate window (two minutes by default) is dropped.
+
+**Listening** (:meth:`Bus.listen`) is for watchers that keep nothing — a page showing
+what happens as it happens: every event published from then on, at most once, in no
+durable position; a listener that raises is logged and goes on listening.
 """
 
 from __future__ import annotations
@@ -61,6 +65,11 @@ class Bus(Protocol):
 
         Re-using a ``durable`` name with a different subject is a ``ConfigError``.
         """
+        ...
+
+    async def listen(self, subject: str, *, handler: Handler) -> Subscription:
+        """Hand ``handler`` every event published under ``subject`` from now on, at most
+        once and unacknowledged (see the module: listening)."""
         ...
 
     async def close(self) -> None:

@@ -34,10 +34,13 @@ def serve(
     from poise.api.logs import configure
     from poise.settings import Settings
     from poise.store.migrate import open_store
+    from poise.web.oidc import provider_of
 
     if database_url:
         os.environ["POISE_DATABASE_URL"] = database_url  # the workers read it too
-    open_store(Settings().database_url).dispose()  # a store it cannot use: say so now
+    settings = Settings()
+    open_store(settings.database_url).dispose()  # a store it cannot use: say so now
+    provider_of(settings)  # nor OpenID Connect settings that cannot work
     configure(log_level)
     err.print(f"poise serving on http://{host}:{port}/api/v1 (Ctrl-C to stop)")
     uvicorn.run(

@@ -1,7 +1,8 @@
 """The web pages: server-rendered (Jinja2), made lively with htmx, charted with plotly.
 
 Owns: the pages people read — signing in and out, the firm at a glance, a household,
-an account, and the client's own view — their templates and their static files. The
+an account, the client's own view and the firm-wide runs (:mod:`poise.web.runs`) —
+their templates and their static files. The
 JavaScript comes from installed packages (htmx from ``django-js-lib-htmx``, plotly.js
 from ``plotly``), served by poise itself: nothing is fetched from a network at run time.
 May not hold finance rules or touch the store but through its repositories and the
@@ -59,7 +60,7 @@ class _Sessions(SessionMiddleware):
 def install(app: FastAPI, engine: sa.Engine, settings: Settings) -> None:
     """The pages, their session cookie and their error pages, on ``app``."""
     from poise.store import repo  # noqa: PLC0415
-    from poise.web import pages  # noqa: PLC0415
+    from poise.web import oidc, pages, runs  # noqa: PLC0415
     from poise.web.errors import install as install_errors  # noqa: PLC0415
 
     def key() -> str:
@@ -77,3 +78,5 @@ def install(app: FastAPI, engine: sa.Engine, settings: Settings) -> None:
     )
     install_errors(app)
     app.include_router(pages.router)
+    app.include_router(runs.router)
+    oidc.install(app, engine, settings)

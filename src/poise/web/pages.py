@@ -16,11 +16,11 @@ from fastapi.templating import Jinja2Templates
 from poise.api.auth import authenticate, client_address
 from poise.api.deps import EngineDep
 from poise.domain.errors import AuthError, ConfigError, ForbiddenError, NotFoundError
-from poise.domain.users import Role
+from poise.domain.users import REBALANCERS, Role, User
 from poise.web import views
 from poise.web.session import WebUser, check_csrf, csrf_token, sign_in, sign_out
 
-__all__ = ["STATIC", "router", "templates"]
+__all__ = ["STATIC", "landing", "router", "safe_next", "sign_in_page", "templates"]
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -59,6 +59,7 @@ def _static_files() -> dict[str, Path]:
         "htmx.min.js": _installed("js_lib_htmx", "static", "htmx", "htmx.min.js"),
         "plotly.min.js": _installed("plotly", "package_data", "plotly.min.js"),
         "poise.css": HERE / "static" / "poise.css",
+        "live.js": HERE / "static" / "live.js",
     }
 
 
@@ -73,7 +74,7 @@ def static(name: str) -> Response:
     return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
 
 
-def _safe_next(text: str | None) -> str:
+def safe_next(text: str | None) -> str:
     """Only a path of this site: a sign-in never sends the browser elsewhere."""
     if not text:
         return "/"
@@ -83,11 +84,29 @@ def _safe_next(text: str | None) -> str:
     return text
 
 
-@router.get("/sign-in", response_class=HTMLResponse)
-def sign_in_page(request: Request, next: str | None = None) -> Response:
+def landing(user: User, next_path: str | None) -> str:
+    """Where a user just signed in goes: a client to their own household, anyone else
+    back to the page they asked for."""
+    return "/client" if user.role is Role.CLIENT else safe_next(next_path)
+
+
+def sign_in_page(
+    request: Request, *, next_path: str | None, error: str | None = None, username: str = "",
+    status_code: int = 200,
+) -> Response:  # fmt: skip
+    """The sign-in page, with ``error`` said if any; with the button of the firm's
+    identity provider where one is configured (:mod:`poise.web.oidc`)."""
     return templates.TemplateResponse(
-        request, "sign_in.html", {"next": _safe_next(next), "error": None, "user": None}
-    )
+        request, "sign_in.html",
+        {"next": safe_next(next_path), "error": error, "user": None, "username": username,
+         "sign_in_with": getattr(request.app.state, "sign_in_with", None)},
+        status_code=status_code,
+    )  # fmt: skip
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_form_page(request: Request, next: str | None = None) -> Response:
+    return sign_in_page(request, next_path=next)
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
@@ -107,14 +126,11 @@ def sign_in_form(
             engine, username, password, address=client_address(request), now=datetime.now(UTC)
         )
     except AuthError as exc:
-        return templates.TemplateResponse(
-            request, "sign_in.html",
-            {"next": _safe_next(next), "error": str(exc), "user": None, "username": username},
-            status_code=401,
-        )  # fmt: skip
+        return sign_in_page(
+            request, next_path=next, error=str(exc), username=username, status_code=401
+        )
     sign_in(request, user)
-    target = "/client" if user.role is Role.CLIENT else _safe_next(next)
-    return RedirectResponse(target, status_code=303)
+    return RedirectResponse(landing(user, next), status_code=303)
 
 
 @router.post("/sign-out")
@@ -161,8 +177,8 @@ def rebalance_now(
     view = views.account_view(engine, account_id)
     if not who.scope.sees(view.account.household_id):
         raise NotFoundError(f"no account {account_id}")
-    if who.user.role is Role.CLIENT:
-        raise ForbiddenError("a client does not rebalance: ask your adviser")
+    if who.user.role not in REBALANCERS:
+        raise ForbiddenError("only an adviser, a portfolio manager or operations rebalances")
     found = views.rebalance_view(engine, account_id)
     return templates.TemplateResponse(
         request, "proposal.html", {"user": who.user, "view": found, "account": view.account}

@@ -82,6 +82,8 @@ from poise.store.repo.requests import (
     list_requests,
     open_request_reasons,
     request_states,
+    requests_now,
+    requests_received,
     save_requests,
     stored_request_ids,
 )
@@ -99,6 +101,7 @@ from poise.store.repo.runs import (
     rebalance_runs,
     resume_rebalance_run,
     run_households,
+    runs_moving,
     start_rebalance_run,
 )
 from poise.store.repo.users import (
@@ -211,10 +214,13 @@ __all__ = [
     "rehash_password",
     "release_key",
     "request_states",
+    "requests_now",
+    "requests_received",
     "require_households",
     "resume_rebalance_run",
     "revoke_token",
     "run_households",
+    "runs_moving",
     "sales_since",
     "save_backtest",
     "save_household_proposal",

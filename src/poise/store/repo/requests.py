@@ -32,6 +32,8 @@ __all__ = [
     "list_requests",
     "open_request_reasons",
     "request_states",
+    "requests_now",
+    "requests_received",
     "save_requests",
     "stored_request_ids",
 ]
@@ -267,6 +269,53 @@ def list_requests(
             "status": row.status,
             "answered_by": row.answered_by,
             "failure": row.failure,
+        }
+        for row in connection.execute(query)
+    ]
+
+
+def requests_received(
+    connection: sa.Connection, *, after: datetime, limit: int = 500
+) -> list[dict[str, Any]]:
+    """The requests received after ``after``, the first received first (at most
+    ``limit``), each with ``household`` — its account's household, or its own — and
+    ``received_at``: what a live page is told of new requests."""
+    return _watched(connection, t.rebalance_requests.c.received_at > after, limit=limit)
+
+
+def requests_now(connection: sa.Connection, *, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """How the requests ``ids`` stand now (as :func:`requests_received` shows them)."""
+    found: list[dict[str, Any]] = []
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        found += _watched(connection, t.rebalance_requests.c.request_id.in_(chunk), limit=0)
+    return found
+
+
+def _watched(
+    connection: sa.Connection, where: sa.ColumnElement[bool], *, limit: int
+) -> list[dict[str, Any]]:
+    r, a = t.rebalance_requests, t.accounts
+    query = (
+        sa.select(r, sa.func.coalesce(a.c.household_id, r.c.household_id).label("household"))
+        .select_from(r.outerjoin(a, a.c.account_id == r.c.account_id))
+        .where(where)
+        .order_by(r.c.received_at, r.c.request_id)
+    )
+    if limit:
+        query = query.limit(limit)
+    return [
+        {
+            "request_id": row.request_id,
+            "account_id": row.account_id,
+            "household_id": row.household_id,
+            "household": row.household,
+            "reasons": row.reasons.split(";"),
+            "as_of": row.as_of,
+            "received_at": row.received_at,
+            "status": row.status,
+            "answered_by": row.answered_by,
         }
         for row in connection.execute(query)
     ]

@@ -43,6 +43,7 @@ __all__ = [
     "rebalance_runs",
     "resume_rebalance_run",
     "run_households",
+    "runs_moving",
     "start_rebalance_run",
 ]
 
@@ -344,6 +345,14 @@ def resume_rebalance_run(connection: sa.Connection, *, run_id: str) -> Rebalance
     if not changed:
         raise NotFoundError(f"no rebalance run {run_id!r}")
     return rebalance_run(connection, run_id=run_id)
+
+
+def runs_moving(connection: sa.Connection, *, since: datetime) -> list[RebalanceRun]:
+    """The runs running now, and those that ended at ``since`` or after: what a live
+    page follows."""
+    r = t.rebalance_runs
+    query = _counted().where((r.c.status == RUNNING) | (r.c.finished_at >= since))
+    return [_run(row) for row in connection.execute(query.order_by(r.c.started_at))]
 
 
 def _counted() -> sa.Select[Any]:
