@@ -29,6 +29,7 @@ from poise.store import tables as t
 from poise.store.repo import pages
 from poise.web.pages import templates
 from poise.web.session import WebUser, check_csrf
+from poise.web.views import latest_price_time
 from poise.workflow.documents import run_json
 
 __all__ = ["router"]
@@ -59,10 +60,11 @@ def runs_page(request: Request, who: WebUser, engine: EngineDep) -> Response:
     with engine.connect() as connection:
         runs = pages.runs_page(connection, limit=SHOWN, offset=0)
         models = _models(connection)
+        prices_held = latest_price_time(connection).date()
     return templates.TemplateResponse(request, "runs.html", {
         "user": who.user, "runs": [run_json(r) for r in runs.items], "total": runs.total,
         "models": models, "methods": METHOD_NAMES, "may_start": who.user.role in RUNNERS,
-        "running": jobs_of(request.app).running(),
+        "running": jobs_of(request.app).running(), "prices_held": prices_held,
     })  # fmt: skip
 
 
@@ -129,7 +131,22 @@ def run_page(request: Request, run_id: str, who: WebUser, engine: EngineDep) -> 
     return templates.TemplateResponse(request, "run.html", {
         "user": who.user, "run": document, "failures": failed,
         "progress": _progress(document), "came_to": _came_to(run.summary or {}),
+        "asked": _asked(run.selection, run.options),
     })  # fmt: skip
+
+
+def _asked(selection: dict[str, Any], options: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a run was asked, in words: its households, then each option given."""
+    from poise.workflow.run import Selection  # noqa: PLC0415 - loads late
+
+    chosen = Selection(**{**selection, "households": tuple(selection.get("households") or ())})
+    shown = [("households", chosen.describe())]
+    for name, value in options.items():
+        if value is None:
+            continue
+        text = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+        shown.append((name.replace("_", " "), text))
+    return shown
 
 
 SUMMARY = ("households", "proposals", "trades", "estimated_tax", "harvested_losses",
@@ -137,10 +154,14 @@ SUMMARY = ("households", "proposals", "trades", "estimated_tax", "harvested_loss
 MONEY = frozenset({"estimated_tax", "harvested_losses"})
 
 
+def _dollars(value: Decimal) -> str:
+    return f"−${-value:,.2f}" if value < 0 else f"${value:,.2f}"
+
+
 def _came_to(summary: dict[str, Any]) -> list[tuple[str, str]]:
     """What a run came to, each figure as shown: money in dollars, counts as they are."""
     return [
-        (name.replace("_", " "), f"${Decimal(summary[name]):,.2f}" if name in MONEY
+        (name.replace("_", " "), _dollars(Decimal(summary[name])) if name in MONEY
          else f"{summary[name]:,}")
         for name in SUMMARY
         if name in summary
