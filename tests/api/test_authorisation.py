@@ -62,6 +62,7 @@ ROLES = {  # reads a role rule keeps from the other roles: 403 for a list, 404 f
 WRITES = {  # what a role may do: the others are answered 403 (404 for another's object)
     f"{API_PREFIX}/accounts/{{account_id}}/rebalance": REBALANCERS,
     f"{API_PREFIX}/households/{{household_id}}/rebalance": REBALANCERS,
+    f"{API_PREFIX}/accounts/{{account_id}}/requests": REBALANCERS,
     f"{API_PREFIX}/runs": RUNNERS,
     f"{API_PREFIX}/ingest": LOADERS,
 }

@@ -4,6 +4,7 @@ each POST answered once per idempotency key."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from tests.api.reads_firm import AS_OF, add_people, build
+from tests.bus.helpers import NATS_URL, require_nats
 
 from poise.api.app import API_PREFIX, create_app
 from poise.domain.users import Role
@@ -265,3 +267,56 @@ def test_run_when_told_to_stop_then_it_keeps_what_it_has_and_a_resume_finishes_i
     assert (again.resumed, again.done) == (1, 1)
     with firm.engine.connect() as connection:
         assert repo.rebalance_run(connection, run_id=report.run_id).status == "finished"
+
+
+def test_request_when_asked_then_stored_once_a_day_and_found_where_it_says(
+    client: TestClient, firm: Firm
+) -> None:
+    url = f"{API_PREFIX}/accounts/10000002/requests"
+    first = client.post(url, json={"note": "client called"}, headers=auth(firm, "adviser_h1"))
+    assert first.status_code == 201, first.text
+    asked = first.json()
+    assert asked["account_id"] == "10000002"
+    assert asked["reasons"] == ["manual"]
+    assert asked["status"] == "open"
+    again = client.post(url, json={"note": "again"}, headers=auth(firm, "adviser_h1"))
+    assert again.status_code == 200
+    assert again.json()["request_id"] == asked["request_id"]
+    found = client.get(first.headers["location"], headers=auth(firm, "adviser_h1"))
+    assert found.json() == asked
+    refused = client.post(url, json={}, headers=auth(firm, "client_h1"))
+    assert refused.status_code == 403
+
+
+def test_request_when_the_bus_crosses_processes_then_a_worker_hears_it(firm: Firm) -> None:
+    from poise.bus.registry import open_bus  # noqa: PLC0415
+
+    require_nats()
+    nats_url = NATS_URL
+    heard: list[str] = []
+
+    async def listen_while_asking() -> None:
+        bus = await open_bus("nats", url=nats_url)
+        try:
+
+            async def hear(event: object) -> None:
+                heard.append(event.event_id)  # type: ignore[attr-defined]
+
+            listener = await bus.listen("poise.requests.>", handler=hear)
+            settings = Settings(workers=1, bus="nats", nats_url=nats_url)
+            with TestClient(create_app(settings, engine=firm.engine)) as c:
+                answer = await asyncio.to_thread(
+                    c.post, f"{API_PREFIX}/accounts/10000001/requests", json={},
+                    headers=auth(firm, "adviser_h1"),
+                )  # fmt: skip
+            assert answer.status_code == 201, answer.text
+            for _ in range(100):
+                if heard:
+                    break
+                await asyncio.sleep(0.05)
+            await listener.stop()
+            assert heard == [answer.json()["request_id"]]
+        finally:
+            await bus.close()
+
+    asyncio.run(listen_while_asking())

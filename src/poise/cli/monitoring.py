@@ -291,25 +291,12 @@ def requests_add(
     database_url: DatabaseOption = None,
 ) -> None:
     """Ask for a rebalance by hand (a manual request), stored and published."""
-    from poise.monitor.triggers import manual_request
     from poise.settings import Settings
-    from poise.store import repo
-    from poise.workflow.watching import request_event
+    from poise.workflow.watching import ask_for_rebalance, request_event
 
     settings = Settings()
     engine = _engine(database_url)
-    with engine.execution_options(writes=True).begin() as connection:
-        account = repo.account(connection, account_id=account_id)
-        request = manual_request(
-            account_id=account.account_id,
-            household_id=account.household_id,
-            as_of=datetime.now(UTC),
-            note=note,
-        )
-        new = repo.save_requests(
-            connection, requests=[request.to_payload()], received_at=datetime.now(UTC)
-        )
-
+    request, new = ask_for_rebalance(engine, account_id=account_id, note=note, at=datetime.now(UTC))
     _publish([request_event(request)], bus=bus or settings.bus, url=nats_url or settings.nats_url)
     if as_json:
         _print_json({"request_id": request.request_id, "new": bool(new)})

@@ -36,6 +36,7 @@ from poise.store import repo
 __all__ = [
     "MonitorService",
     "PriceTick",
+    "ask_for_rebalance",
     "price_event",
     "read_price_history",
     "request_event",
@@ -72,6 +73,25 @@ def request_event(request: RebalanceRequest) -> Event:
         event_id=request.request_id,
         payload=request.to_payload(),
     )
+
+
+def ask_for_rebalance(
+    engine: sa.Engine, *, account_id: str, note: str, at: datetime
+) -> tuple[RebalanceRequest, bool]:
+    """A manual request to rebalance ``account_id``, stored (once a day: asked again the
+    same day, it is the same request) — ``poise requests add`` and ``POST
+    /api/v1/accounts/{id}/requests``. The request, and whether it is new; publish
+    :func:`request_event` of it for a worker to answer."""
+    from poise.monitor.triggers import manual_request  # noqa: PLC0415
+
+    with engine.execution_options(writes=True).begin() as connection:
+        account = repo.account(connection, account_id=account_id)
+        request = manual_request(
+            account_id=account.account_id, household_id=account.household_id, as_of=at,
+            note=note,
+        )  # fmt: skip
+        new = repo.save_requests(connection, requests=[request.to_payload()], received_at=at)
+    return request, bool(new)
 
 
 def read_price_history(

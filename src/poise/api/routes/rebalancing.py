@@ -12,6 +12,7 @@ Every one of them takes an ``Idempotency-Key`` (:mod:`poise.api.idempotency`).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -30,14 +31,18 @@ from poise.api.routes.answers import (
     Moment,
     created,
 )
+from poise.api.routes.monitoring import RequestOut
 from poise.api.routes.proposals import HouseholdProposalOut, ProposalOut
 from poise.api.routes.runs import RunOut
 from poise.api.scoping import ScopedDep, only, scoped_router
+from poise.bus.events import Event
 from poise.domain.errors import ConflictError, ValidationError
 from poise.domain.users import REBALANCERS, RUNNERS
 from poise.optimize.names import ALL, METHOD_NAMES, SCENARIO_NAMES
+from poise.settings import Settings
 from poise.store import repo
-from poise.workflow.documents import household_json, proposal_json, run_json
+from poise.store.repo import pages
+from poise.workflow.documents import household_json, proposal_json, request_json, run_json
 
 __all__ = ["router"]
 
@@ -278,6 +283,51 @@ def rebalance_household(
         )
 
     return once(make)
+
+
+class AskForRebalance(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field("", max_length=500, description="Why, for the people who act on it")
+
+
+@router.post(
+    "/accounts/{account_id}/requests",
+    response_model=RequestOut,
+    status_code=201,
+    summary="Ask for an account to be rebalanced",
+    responses={200: {"description": "asked already today: that request", "model": RequestOut}},
+)
+def ask_for_rebalance(
+    request: Request, account_id: str, body: AskForRebalance, who: ScopedDep,
+    engine: EngineDep, settings: SettingsDep, once: OnceDep,
+) -> Response:  # fmt: skip
+    """A manual rebalance request, as ``poise requests add``: stored, and published on
+    the bus for a worker (``poise worker``) to answer with a proposal. One a day an
+    account: asked again the same day, it is the same request (``200``)."""
+    from poise.workflow.watching import ask_for_rebalance as ask  # noqa: PLC0415
+    from poise.workflow.watching import request_event  # noqa: PLC0415
+
+    def make() -> Response:
+        raised, new = ask(engine, account_id=account_id, note=body.note, at=datetime.now(UTC))
+        if settings.bus != "inprocess":  # no worker hears this process's own bus
+            asyncio.run(_publish(request_event(raised), settings))
+        with engine.connect() as connection:
+            found = pages.rebalance_request(connection, request_id=raised.request_id)
+        return created(RequestOut, request_json(found), f"requests/{raised.request_id}",
+                       status=201 if new else 200)  # fmt: skip
+
+    return once(make)
+
+
+async def _publish(event: Event, settings: Settings) -> None:
+    from poise.bus.registry import open_bus  # noqa: PLC0415
+
+    bus = await open_bus(settings.bus, url=settings.nats_url)
+    try:
+        await bus.publish(event)
+    finally:
+        await bus.close()
 
 
 def _options(body: HouseholdRebalance) -> Any:
