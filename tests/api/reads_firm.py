@@ -1,8 +1,9 @@
 """The small firm of ``tests.firm_files`` (households H1, the Garcias, and H2) with one
 of everything the API reads: transactions of both households, rebalance requests, a
 firm-wide run over H1 — so that H1 has a household's proposal and its accounts'
-proposals, answering H1's request — and a backtest kept. Every path parameter the API
-names has an example here (:data:`examples`), of H1 where the object is a household's.
+proposals, answering H1's request — a backtest kept, and the history of the files it was
+loaded from. Every path parameter the API names has an example here (:data:`examples`),
+of H1 where the object is a household's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from poise.api import security
 from poise.domain.users import Role
 from poise.monitor.triggers import manual_request
 from poise.store import repo
+from poise.store import tables as t
 from poise.store.engine import make_engine
 from poise.store.migrate import upgrade
 from poise.store.repo import BacktestMethod, BacktestRecord
@@ -84,6 +86,7 @@ def build(folder: Path, url: str | None = None) -> tuple[sa.Engine, dict[str, st
     with engine.begin() as connection:
         repo.save_backtest(connection, record=backtest)
         (proposal,) = [p for p in repo.find_proposals(connection) if p["account_id"] == "10000001"]
+        loaded = connection.execute(sa.select(sa.func.min(t.ingest_files.c.id))).scalar()
     examples = {
         "household_id": "H1",
         "account_id": "10000001",
@@ -92,6 +95,7 @@ def build(folder: Path, url: str | None = None) -> tuple[sa.Engine, dict[str, st
         "request_id": h1_account.request_id,
         "run_id": run.run_id,
         "backtest_id": backtest.backtest_id,
+        "file_id": str(loaded),
         "security_id": "AAPL",
         "model_id": "CORE",
     }

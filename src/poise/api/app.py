@@ -25,6 +25,7 @@ from poise.api.routes import (
     book,
     events,
     health,
+    ingest,
     monitoring,
     proposals,
     rebalancing,
@@ -91,4 +92,5 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     app.include_router(rebalancing.runs_router, prefix=API_PREFIX)
     app.include_router(events.router, prefix=API_PREFIX)
     app.include_router(backtests.router, prefix=API_PREFIX)
+    app.include_router(ingest.router, prefix=API_PREFIX)
     return app

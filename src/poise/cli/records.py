@@ -10,7 +10,7 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -115,29 +115,14 @@ def _ingest_table(reports: Sequence[FileReport]) -> Table:
     return table
 
 
-def _report_json(r: FileReport) -> dict[str, Any]:
-    return {
-        "path": r.path,
-        "kind": r.kind,
-        "read": r.read,
-        "loaded": r.loaded,
-        "inserted": r.inserted,
-        "updated": r.updated,
-        "unchanged": r.unchanged,
-        "quarantined": r.quarantined,
-        "refused": r.refused or None,
-        "failed": r.failed or None,
-        "rejects": [{"line": x.line, "reason": x.reason} for x in r.rejects],
-    }
-
-
 def _show_quarantine(engine: sa.Engine, *, everything: bool, as_json: bool) -> None:
     from poise.store import repo
+    from poise.workflow.documents import quarantined_json
 
     with engine.connect() as connection:
         rows = repo.list_quarantine(connection, everything=everything)
     if as_json:
-        _print_json([asdict(r) for r in rows])
+        _print_json([quarantined_json(r) for r in rows])
         return
     if not rows:
         out.print("nothing in quarantine")
@@ -172,6 +157,7 @@ def ingest(
 ) -> None:
     """Load custodian and accounting files; every row is loaded or quarantined with a reason."""
     from poise.ingest.formats import FORMATS
+    from poise.workflow.documents import ingest_report_json
     from poise.workflow.ingest import ingest_paths
 
     if verbose:
@@ -189,7 +175,7 @@ def ingest(
             engine, paths, today=datetime.now(UTC).date(), kind=kind, progress=tick
         )
     if as_json:
-        _print_json([_report_json(r) for r in reports])
+        _print_json([ingest_report_json(r) for r in reports])
     else:
         out.print(_ingest_table(reports))
         _ingest_notes(reports)
@@ -501,6 +487,7 @@ def demo(
     from poise.settings import Settings
     from poise.store.reset import clear
     from poise.workflow.demo_users import make_demo_users
+    from poise.workflow.documents import ingest_report_json
     from poise.workflow.ingest import ingest_paths
 
     settings = Settings()
@@ -547,7 +534,7 @@ def demo(
                     }
                     for u in people
                 ],
-                "files": [_report_json(r) for r in reports],
+                "files": [ingest_report_json(r) for r in reports],
                 "summary": asdict(summary),
             }
         )

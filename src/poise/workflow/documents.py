@@ -7,8 +7,9 @@ dates and times ISO 8601; enums their value (:func:`jsonable`, :func:`ratio`) �
 the documents of a proposal (:func:`proposal_json`; an unsaved one through
 :func:`record_of`), an account's scenarios side by side (:func:`scenarios_json`), a
 household's proposal (:func:`household_json`), a rebalance request
-(:func:`request_json`), a firm-wide run (:func:`run_json`) and a kept backtest
-(:func:`backtest_json`).
+(:func:`request_json`), a firm-wide run (:func:`run_json`), a kept backtest
+(:func:`backtest_json`), a file's load (:func:`ingest_report_json`), the history of
+loads (:func:`ingested_file_json`) and a quarantined row (:func:`quarantined_json`).
 May not touch: the store or the bus (the callers read the records and hand them in),
 nor load a heavy module: every command imports this when it starts.
 """
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from poise.optimize.scenarios import Tradeoff
     from poise.optimize.trades import Proposal
     from poise.store.repo import BacktestRecord, HouseholdProposalRecord, RebalanceRun
+    from poise.store.repo.files import IngestedFile, Quarantined
+    from poise.workflow.ingest import FileReport
     from poise.workflow.rebalance import Proposed
 
 __all__ = [
@@ -36,8 +39,11 @@ __all__ = [
     "TRADEOFF_RATIOS",
     "backtest_json",
     "household_json",
+    "ingest_report_json",
+    "ingested_file_json",
     "jsonable",
     "proposal_json",
+    "quarantined_json",
     "ratio",
     "record_of",
     "request_json",
@@ -307,4 +313,56 @@ def backtest_json(record: BacktestRecord, charts: dict[str, str] | None) -> dict
             }
             for m, b in record.methods.items()
         },
+    }
+
+
+# ── a load of files ──────────────────────────────────────────────────────────
+
+
+def ingest_report_json(report: FileReport) -> dict[str, Any]:
+    """One file's load as ``poise ingest --json`` prints it (docs/ingest.md#json-output):
+    its counts, why it was refused or failed (else null), and every row it quarantined."""
+    return {
+        "path": report.path,
+        "kind": report.kind,
+        "read": report.read,
+        "loaded": report.loaded,
+        "inserted": report.inserted,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "quarantined": report.quarantined,
+        "refused": report.refused or None,
+        "failed": report.failed or None,
+        "rejects": [{"line": x.line, "reason": x.reason} for x in report.rejects],
+    }
+
+
+def ingested_file_json(file: IngestedFile) -> dict[str, Any]:
+    """One load in the history of files loaded: what the store recorded of it."""
+    load = file.load
+    return {
+        "file_id": file.file_id,
+        "name": load.name,
+        "kind": load.kind,
+        "sha256": load.sha256,
+        "loaded_at": load.loaded_at,
+        "read": load.read,
+        "loaded": load.inserted + load.updated,
+        "inserted": load.inserted,
+        "updated": load.updated,
+        "unchanged": load.unchanged,
+        "quarantined": load.quarantined,
+    }
+
+
+def quarantined_json(row: Quarantined) -> dict[str, Any]:
+    """A quarantined row as ``poise ingest --quarantine --json`` prints it."""
+    return {
+        "file_name": row.file_name,
+        "kind": row.kind,
+        "line": row.line,
+        "reason": row.reason,
+        "raw": row.raw,
+        "sha256": row.sha256,
+        "quarantined_at": row.quarantined_at,
     }

@@ -10,16 +10,24 @@ lots in the same transaction (:mod:`poise.workflow.washsales`).
 
 Whatever happens to one file — refused, missing, or failed for a reason nobody
 foresaw — becomes that file's report, and the next file is loaded all the same.
+
+Files received over the network (the service's upload) are loaded by the very same
+steps (:func:`ingest_uploads`): each is written to a private temporary folder under
+the name it was sent with, and reported and recorded under that name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 import sqlalchemy as sa
@@ -32,7 +40,7 @@ from poise.store import repo
 from poise.store.bulk import upsert
 from poise.workflow import washsales
 
-__all__ = ["FileReport", "ingest_paths", "sniff_kind"]
+__all__ = ["FileReport", "ingest_paths", "ingest_uploads", "sniff_kind", "upload_name"]
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +239,60 @@ def ingest_paths(
         if progress is not None:
             progress(Path(shown).name, report)
     return reports
+
+
+UPLOAD_NAME_BYTES = 200  # a file name's longest, in UTF-8: every file system holds it
+UNNAMED = "upload"
+
+
+def upload_name(sent: str | None) -> str:
+    """The name a file sent over the network is kept under: the last part of what was
+    sent (a browser sends only that; a folder named with it is dropped, whichever way its
+    separators lean), without control characters, at most :data:`UPLOAD_NAME_BYTES`
+    bytes; ``upload`` when nothing of it is left."""
+    last = (sent or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in last if c.isprintable()).strip()
+    name = name.encode("utf-8", "replace").decode("utf-8")  # no lone surrogate
+    while len(name.encode("utf-8")) > UPLOAD_NAME_BYTES:
+        name = name[:-1]
+    return UNNAMED if name in ("", ".", "..") else name
+
+
+def ingest_uploads(
+    engine: sa.Engine,
+    uploads: Sequence[tuple[str | None, BinaryIO]],
+    *,
+    today: date,
+    kind: str | None = None,
+) -> list[FileReport]:
+    """Load files received over the network — each a name as sent and its bytes — as
+    :func:`ingest_paths` loads files on disk, in dependency order, each in one
+    transaction; each is reported, and kept in the history and the quarantine, under
+    its :func:`upload_name`. The temporary copies are gone when this returns."""
+    with tempfile.TemporaryDirectory(prefix="poise-upload-") as folder:
+        names: dict[str, str] = {}
+        paths: list[Path] = []
+        for n, (sent, content) in enumerate(uploads):
+            name = upload_name(sent)
+            path = Path(folder, str(n), name)
+            path.parent.mkdir()
+            with path.open("wb") as copy:
+                shutil.copyfileobj(content, copy)
+            names[_printable(str(path))] = name
+            paths.append(path)
+        reports = ingest_paths(engine, paths, today=today, kind=kind)
+    return [_renamed(r, names.get(r.path, r.path)) for r in reports]
+
+
+def _renamed(report: FileReport, name: str) -> FileReport:
+    """``report`` of a temporary copy, as of the file sent: the copy's path is nowhere in
+    it, not even in why it was refused."""
+    return dataclasses.replace(
+        report,
+        path=name,
+        refused=report.refused.replace(report.path, name),
+        failed=report.failed.replace(report.path, name),
+    )
 
 
 def _printable(text: str) -> str:

@@ -1,22 +1,29 @@
-"""Ingest's bookkeeping: which keys exist, files loaded, rows quarantined."""
+"""Ingest's bookkeeping: which keys exist, files loaded, rows quarantined — and the
+history of loads read back, a page at a time, for the service."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from poise.domain.errors import NotFoundError
 from poise.store import tables as t
+from poise.store.repo.pages import Page
 
 if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
     "FileLoad",
+    "IngestedFile",
     "Quarantined",
+    "file_quarantine",
+    "ingested_file",
+    "ingested_files",
     "key_series",
     "list_quarantine",
     "record_load",
@@ -114,6 +121,18 @@ def record_load(connection: sa.Connection, *, load: FileLoad) -> None:
     )
 
 
+def _quarantined(row: sa.Row[Any]) -> Quarantined:
+    return Quarantined(
+        file_name=row.file_name,
+        kind=row.kind,
+        line=row.line,
+        reason=row.reason,
+        raw=row.raw,
+        sha256=row.sha256,
+        quarantined_at=row.quarantined_at,
+    )
+
+
 def list_quarantine(connection: sa.Connection, *, everything: bool = False) -> list[Quarantined]:
     """Rows quarantined by the latest load of each file name (or by every load)."""
     q = t.quarantine
@@ -123,15 +142,63 @@ def list_quarantine(connection: sa.Connection, *, everything: bool = False) -> l
         latest = sa.select(f.c.name, sa.func.max(f.c.id).label("id")).group_by(f.c.name).subquery()
         shas = sa.select(f.c.sha256).join(latest, f.c.id == latest.c.id)
         query = query.where(q.c.sha256.in_(shas))
-    return [
-        Quarantined(
-            file_name=row.file_name,
-            kind=row.kind,
-            line=row.line,
-            reason=row.reason,
-            raw=row.raw,
+    return [_quarantined(row) for row in connection.execute(query)]
+
+
+def file_quarantine(connection: sa.Connection, *, sha256: str) -> list[Quarantined]:
+    """The rows the file of ``sha256`` left in quarantine, by line: kept once, by its
+    first load, whichever load of the same bytes asks."""
+    q = t.quarantine
+    query = sa.select(q).where(q.c.sha256 == sha256).order_by(q.c.line)
+    return [_quarantined(row) for row in connection.execute(query)]
+
+
+# ── the history of loads ─────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class IngestedFile:
+    """One load of a file, as recorded: the same bytes loaded twice are two loads (the
+    second all unchanged), with one digest and one set of quarantined rows."""
+
+    file_id: int
+    load: FileLoad
+
+
+def _ingested(row: sa.Row[Any]) -> IngestedFile:
+    return IngestedFile(
+        file_id=row.id,
+        load=FileLoad(
             sha256=row.sha256,
-            quarantined_at=row.quarantined_at,
-        )
-        for row in connection.execute(query)
-    ]
+            name=row.name,
+            kind=row.kind,
+            read=row.rows_read,
+            inserted=row.inserted,
+            updated=row.updated,
+            unchanged=row.unchanged,
+            quarantined=row.quarantined,
+            loaded_at=row.loaded_at,
+        ),
+    )
+
+
+def ingested_files(
+    connection: sa.Connection, *, kind: str | None = None, limit: int, offset: int
+) -> Page[IngestedFile]:
+    """The files loaded (of ``kind``), the latest load first."""
+    f = t.ingest_files
+    query = sa.select(f).order_by(f.c.loaded_at.desc(), f.c.id.desc())
+    if kind is not None:
+        query = query.where(f.c.kind == kind)
+    total = connection.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar()
+    rows = connection.execute(query.limit(limit).offset(offset))
+    return Page([_ingested(row) for row in rows], int(total or 0))
+
+
+def ingested_file(connection: sa.Connection, *, file_id: int) -> IngestedFile:
+    """One load of a file, by its id in the history."""
+    f = t.ingest_files
+    row = connection.execute(sa.select(f).where(f.c.id == file_id)).first()
+    if row is None:
+        raise NotFoundError(f"no file {file_id}")
+    return _ingested(row)
