@@ -4,7 +4,9 @@
 An adviser signs in, finds a drifted account on the firm page, opens it and its
 household; a client sees their own household and no other; signing out ends the
 session; a wrong password, a locked-out user and a form without its security token
-are refused.
+are refused. Operations loads a custodian's file through the ingest page and finds its
+quarantined rows in the history; a backtest the demo's data was run through is shown
+with its chart — to the firm's people, not to a client.
 """
 
 from __future__ import annotations
@@ -41,6 +43,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     made = run_poise("demo", "--households", "12", "--json", database_url=url, cwd=folder)
     assert made.code == 0, made.stderr
     demo_users = {u["username"]: u for u in json.loads(made.stdout)["users"]}
+    backtest = folder / "demo-data" / "backtest"  # two years, monthly, two methods: cheap
+    kept = run_poise(
+        "backtest", "--prices", str(backtest / "prices.csv.gz"), "--model",
+        str(backtest / "model.csv"), "--from", "2021-01-04", "--to", "2022-12-28",
+        "--methods", "bands,optimize", "--monthly", "--json",
+        database_url=url, cwd=folder,
+    )  # fmt: skip
+    assert kept.code == 0, kept.stderr
     users = {
         "ana": ["--role", "adviser", "--assign", "H0001", "--assign", "H0002"],
         "garcia": ["--role", "client", "--household", "H0003"],
@@ -232,3 +242,76 @@ def test_client_when_posting_a_rebalance_then_refused(
     sign_in(page, base, "garcia", PASSWORDS["garcia"])
     page.wait_for_url(f"{base}/client")  # type: ignore[attr-defined]
     assert page.get_by_role("button", name="Rebalance now").count() == 0  # type: ignore[attr-defined]
+
+
+def test_operations_when_loading_a_file_through_the_form_then_finds_its_quarantined_rows(
+    server: tuple[str, dict[str, str]], page: object, tmp_path: Path
+) -> None:
+    base, meta = server
+    demo_lots = (Path(meta["folder"]) / "demo-data" / "lots.csv").read_text().splitlines()
+    account = demo_lots[1].split(",")[0]
+    sent = tmp_path / "custodian-lots.csv"
+    sent.write_text(
+        f"{demo_lots[0]}\n{demo_lots[1]}\n{account},L99001,AAPX,10,1500.00,2020-01-02\n"
+    )
+    sign_in(page, base, "olu", PASSWORDS["olu"])
+    page.wait_for_url(f"{base}/")  # type: ignore[attr-defined]
+    page.get_by_role("navigation").get_by_role("link", name="Ingest").click()  # type: ignore[attr-defined]
+    page.wait_for_url(f"{base}/ingest")  # type: ignore[attr-defined]
+    page.get_by_label("Files, CSV or Parquet").set_input_files(str(sent))  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Load files").click()  # type: ignore[attr-defined]
+    page.wait_for_selector("#reports")  # type: ignore[attr-defined]
+    report = page.locator("#reports tbody tr").first.inner_text()  # type: ignore[attr-defined]
+    assert sent.name in report
+    assert "line 3: security_id: unknown security 'AAPX'" in report
+    newest = page.locator("#loads tbody tr").first  # type: ignore[attr-defined]
+    assert sent.name in newest.inner_text()
+    newest.get_by_role("link").click()
+    page.wait_for_selector("#quarantine")  # type: ignore[attr-defined]
+    assert page.get_by_role("heading", level=1).inner_text().startswith(sent.name)  # type: ignore[attr-defined]
+    rows = page.locator("#quarantine tbody tr").all_inner_texts()  # type: ignore[attr-defined]
+    assert rows == [
+        f"3\tsecurity_id: unknown security 'AAPX'\t{account},L99001,AAPX,10,1500.00,2020-01-02"
+    ]
+
+
+def test_operations_when_opening_a_backtest_then_sees_each_methods_figures_and_the_chart(
+    server: tuple[str, dict[str, str]], page: object
+) -> None:
+    base, _ = server
+    sign_in(page, base, "olu", PASSWORDS["olu"])
+    page.wait_for_url(f"{base}/")  # type: ignore[attr-defined]
+    page.get_by_role("navigation").get_by_role("link", name="Backtests").click()  # type: ignore[attr-defined]
+    page.wait_for_url(f"{base}/backtests")  # type: ignore[attr-defined]
+    page.locator("#backtests tbody a").first.click()  # type: ignore[attr-defined]
+    page.wait_for_selector("#wealth .main-svg")  # type: ignore[attr-defined]
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Backtest of EQUAL")  # type: ignore[attr-defined]
+    methods = [r.split("\t")[0] for r in page.locator("#methods tbody tr").all_inner_texts()]  # type: ignore[attr-defined]
+    assert methods == ["bands", "optimize"]
+    assert page.locator("#wealth .scatterlayer .trace").count() == 2  # type: ignore[attr-defined]  # a line a method
+    assert page.locator("#tax-by-year .main-svg").first.is_visible()  # type: ignore[attr-defined]
+    assert page.locator("#years tbody tr").count() == 2  # type: ignore[attr-defined]  # 2021, 2022
+
+
+def test_adviser_when_looking_for_ingest_then_not_found_but_backtests_are_theirs_to_read(
+    server: tuple[str, dict[str, str]], page: object
+) -> None:
+    base, _ = server
+    sign_in(page, base, "ana", PASSWORDS["ana"])
+    page.wait_for_url(f"{base}/")  # type: ignore[attr-defined]
+    nav = page.get_by_role("navigation")  # type: ignore[attr-defined]
+    assert nav.get_by_role("link", name="Ingest").count() == 0
+    assert page.goto(f"{base}/ingest").status == 404  # type: ignore[attr-defined]
+    assert page.goto(f"{base}/ingest/1").status == 404  # type: ignore[attr-defined]
+    assert page.goto(f"{base}/backtests").status == 200  # type: ignore[attr-defined]
+
+
+def test_client_when_opening_backtests_or_ingest_then_not_found(
+    server: tuple[str, dict[str, str]], page: object
+) -> None:
+    base, _ = server
+    sign_in(page, base, "garcia", PASSWORDS["garcia"])
+    page.wait_for_url(f"{base}/client")  # type: ignore[attr-defined]
+    assert page.get_by_role("navigation").count() == 0  # type: ignore[attr-defined]
+    for path in ("/backtests", "/ingest"):
+        assert page.goto(f"{base}{path}").status == 404  # type: ignore[attr-defined]

@@ -1,5 +1,8 @@
 """Charts of a backtest: after-tax wealth over time, a line per method — a PNG for files
-and reports, and an interactive HTML page that opens with no network at all.
+and reports, and an interactive HTML page that opens with no network at all — and the
+figures the web pages draw with the plotly.js poise serves: the same wealth
+(:func:`wealth_figure`, which the HTML page draws too) and the tax of each year by
+method (:func:`tax_figure`).
 
 Wealth comes in as floats: a chart is drawn, not booked, and the figures it shows are
 rounded to the dollar (PNG) or the cent (HTML hover). matplotlib and plotly load only
@@ -13,10 +16,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from poise.domain.errors import ValidationError
 
-__all__ = ["HEIGHT", "WIDTH", "Series", "wealth_html", "wealth_png"]
+__all__ = [
+    "HEIGHT",
+    "WIDTH",
+    "Series",
+    "tax_figure",
+    "wealth_figure",
+    "wealth_html",
+    "wealth_png",
+]
 
 # method name -> (days, after-tax wealth in dollars on each day)
 Series = Mapping[str, tuple[Sequence[date], Sequence[float]]]
@@ -70,32 +82,69 @@ def wealth_png(series: Series, path: Path, *, title: str) -> Path:
     return path
 
 
-def wealth_html(series: Series, path: Path, *, title: str) -> Path:
-    """Write after-tax wealth, a line per method, as one standalone interactive HTML file
-    at ``path``, plotly.js inline: it fetches nothing. Hovering shows the date, and each
-    method with its wealth in dollars. Returns ``path``."""
+def wealth_figure(series: Series, *, title: str | None = None) -> dict[str, Any]:
+    """After-tax wealth, a line per method, as a plotly figure (plain data, for plotly.js
+    or :mod:`plotly`): dated x axis, dollars on the y axis, a unified hover that shows the
+    date and each method's wealth to the cent."""
     lines = _checked(series)
+    layout: dict[str, Any] = {
+        "hovermode": "x unified",
+        "xaxis": {"type": "date", "hoverformat": "%Y-%m-%d", "title": {"text": "date"}},
+        "yaxis": {"tickprefix": "$", "tickformat": ",.0f", "title": {"text": "after-tax wealth"}},
+        "legend": {"title": {"text": "method"}},
+    }
+    if title is not None:
+        layout["title"] = {"text": title}
+    data = [
+        {
+            "type": "scatter",
+            "x": [day.isoformat() for day in days],
+            "y": wealth,
+            "name": method,
+            "mode": "lines",
+            "hovertemplate": "%{fullData.name}: $%{y:,.2f}<extra></extra>",
+        }
+        for method, days, wealth in lines
+    ]
+    return {"data": data, "layout": layout}
+
+
+def tax_figure(years: Mapping[str, Sequence[tuple[int, float]]]) -> dict[str, Any]:
+    """Each year's tax, a bar per method side by side (a saving below zero), as a plotly
+    figure; ``years``: each method's ``(year, tax in dollars)``."""
+    data = [
+        {
+            "type": "bar",
+            "x": [year for year, _ in rows],
+            "y": [tax for _, tax in rows],
+            "name": method,
+            "hovertemplate": "%{fullData.name}, %{x}: $%{y:,.2f}<extra></extra>",
+        }
+        for method, rows in years.items()
+    ]
+    layout = {
+        "barmode": "group",
+        "xaxis": {"type": "category", "title": {"text": "year"}},
+        "yaxis": {
+            "tickprefix": "$",
+            "tickformat": ",.0f",
+            "title": {"text": "tax (below 0: a saving)"},
+        },
+        "legend": {"title": {"text": "method"}},
+    }
+    return {"data": data, "layout": layout}
+
+
+def wealth_html(series: Series, path: Path, *, title: str) -> Path:
+    """Write after-tax wealth, a line per method (:func:`wealth_figure`), as one
+    standalone interactive HTML file at ``path``, plotly.js inline: it fetches nothing.
+    Hovering shows the date, and each method with its wealth in dollars. Returns
+    ``path``."""
+    figure_data = wealth_figure(series, title=title)
     import plotly.graph_objects as go
 
-    figure = go.Figure()
-    for method, days, wealth in lines:
-        figure.add_trace(
-            go.Scatter(
-                x=[day.isoformat() for day in days],
-                y=wealth,
-                name=method,
-                mode="lines",
-                hovertemplate="%{fullData.name}: $%{y:,.2f}<extra></extra>",
-            )
-        )
-    figure.update_layout(
-        title={"text": title},
-        hovermode="x unified",
-        xaxis={"type": "date", "hoverformat": "%Y-%m-%d", "title": {"text": "date"}},
-        yaxis={"tickprefix": "$", "tickformat": ",.0f", "title": {"text": "after-tax wealth"}},
-        legend={"title": {"text": "method"}},
-        template="plotly_white",
-    )
+    figure = go.Figure(figure_data)
+    figure.update_layout(template="plotly_white")
     html = figure.to_html(
         include_plotlyjs=True,
         include_mathjax=False,
