@@ -320,3 +320,25 @@ def test_request_when_the_bus_crosses_processes_then_a_worker_hears_it(firm: Fir
             await bus.close()
 
     asyncio.run(listen_while_asking())
+
+
+def test_account_when_the_body_is_too_large_then_413_before_it_is_read(
+    client: TestClient, firm: Firm
+) -> None:
+    huge = '{"method": "bands", "note": "' + "x" * (2 * 1024 * 1024) + '"}'
+    url = f"{API_PREFIX}/accounts/10000001/rebalance"
+    as_json = auth(firm, "adviser_h1", **{"Content-Type": "application/json"})
+    answer = client.post(url, content=huge, headers=as_json)
+    assert answer.status_code == 413
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["type"].endswith("/toolarge")
+
+    def chunks() -> Iterator[bytes]:  # no length said: refused as it passes the bound
+        yield b'{"method": "bands", "note": "'
+        for _ in range(40):
+            yield b"x" * 65536
+        yield b'"}'
+
+    chunked = client.post(url, content=chunks(), headers=as_json)
+    assert chunked.status_code == 413
+    assert chunked.json()["type"].endswith("/toolarge")

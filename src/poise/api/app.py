@@ -33,6 +33,7 @@ from poise.api.routes import (
     runs,
     transactions,
 )
+from poise.api.uploads import BoundedBodies
 from poise.settings import Settings
 
 __all__ = ["API_PREFIX", "create_app"]
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     )
     problems.install(app)
     web.install(app, store, settings)
+    app.add_middleware(BoundedBodies, prefix=API_PREFIX)
     app.add_middleware(RequestLog)
     app.include_router(health.router, prefix=API_PREFIX)
     app.include_router(auth.router, prefix=API_PREFIX)

@@ -14,15 +14,27 @@ make the server read and spool a whole upload before being refused.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from poise.api.problems import problem
 from poise.domain.errors import PoiseError, ValidationError
 
-__all__ = ["FIELD", "MAX_FILES", "UPLOAD_BODY", "TooLargeError", "read_form", "uploads"]
+__all__ = [
+    "FIELD",
+    "JSON_BODY",
+    "MAX_FILES",
+    "UPLOAD_BODY",
+    "BoundedBodies",
+    "TooLargeError",
+    "read_form",
+    "uploads",
+]
 
 FIELD = "files"  # the form field the files come in
 MAX_FILES = 100  # files in one request
@@ -42,6 +54,57 @@ def _too_large(megabytes: int) -> TooLargeError:
         f"the upload is larger than {megabytes} MB, the most this service takes"
         " (POISE_UPLOAD_MB): send the files in several requests"
     )
+
+
+JSON_BODY = MEGABYTE  # any other body the API takes (a rebalance's, a run's): a few hundred bytes
+
+
+class BoundedBodies:
+    """Every body the API takes but a form's (an upload, bounded by ``read_form``) at
+    most :data:`JSON_BODY` bytes: one that says it is larger is answered 413 before a
+    byte is read, one that turns out larger as it arrives, as soon as it passes."""
+
+    def __init__(self, app: ASGIApp, *, prefix: str) -> None:
+        self.app = app
+        self._prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or not str(scope["path"]).startswith(self._prefix)
+            or scope["method"] in ("GET", "HEAD", "OPTIONS")
+            or Headers(scope=scope).get("content-type", "").startswith("multipart/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > JSON_BODY:
+            await problem(413, _too_large_body(), kind="toolarge")(scope, receive, send)
+            return
+        seen, over = 0, False
+
+        async def bounded() -> Message:
+            nonlocal seen, over
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > JSON_BODY:
+                    over = True
+                    raise TooLargeError(_too_large_body())
+            return message
+
+        async def answering(message: Message) -> None:
+            if not over:  # past the bound, what the route made of it is not the answer
+                await send(message)
+
+        with contextlib.suppress(TooLargeError):
+            await self.app(scope, bounded, answering)
+        if over:
+            await problem(413, _too_large_body(), kind="toolarge")(scope, receive, send)
+
+
+def _too_large_body() -> str:
+    return f"the body is larger than {JSON_BODY // MEGABYTE} MB, the most this route takes"
 
 
 class _Bounded(Request):

@@ -101,6 +101,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 WRITTEN: dict[int | str, dict[str, Any]] = {  # every POST with a body answers these too
     400: _problem("A body that cannot be read as JSON."),
     409: _problem("A request with this Idempotency-Key is still being answered."),
+    413: _problem("A body larger than the route takes."),
 }
 FORBIDDEN: dict[int | str, dict[str, Any]] = {
     403: _problem("The caller's role may not see these."),
