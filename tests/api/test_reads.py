@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, get_args
 
 import pytest
@@ -23,8 +24,9 @@ from tests.conftest import postgres_schema_url
 from typer.testing import CliRunner
 
 from poise.api.app import API_PREFIX, create_app
-from poise.api.routes import monitoring, proposals, runs
+from poise.api.routes import book, monitoring, proposals, runs
 from poise.cli import app as cli
+from poise.domain.money import ZERO, cents
 from poise.domain.users import Role
 from poise.settings import Settings
 from poise.store import repo
@@ -128,6 +130,33 @@ def test_prices_when_filtered_by_security_and_days_then_those_only(firm: Firm) -
     assert firm.json("/prices?since=2022-12-28&until=2022-12-28")["total"] == 7
     assert firm.json("/prices?until=9999-12-31&limit=2")["total"] == 7  # the last day there is
     assert len(firm.json("/prices?limit=2&offset=6")["items"]) == 1
+
+
+# ── the book ─────────────────────────────────────────────────────────────────
+
+
+def test_account_when_read_then_its_holdings_add_up_exactly_in_the_documented_shape(
+    firm: Firm,
+) -> None:
+    answer = firm.get("/accounts/10000001", who="client_h1")
+    assert answer.status_code == 200
+    # Written without a model: exactly AccountDetail's fields, in its order, no others.
+    body = book.AccountDetail.model_validate_json(answer.content)
+    assert body.model_dump_json().encode() == answer.content
+    with firm.engine.connect() as connection:
+        account = repo.account(connection, account_id="10000001")
+        lots = repo.account_lots(connection, account_id="10000001")
+        prices = repo.latest_prices(connection)
+    held: dict[str, Decimal] = {}
+    for lot in lots:
+        held[lot.security_id] = held.get(lot.security_id, ZERO) + lot.quantity
+    assert {h.security_id: Decimal(h.quantity) for h in body.holdings} == held
+    assert [h.security_id for h in body.holdings] == sorted(held)
+    total = account.cash + sum((q * prices[s][0] for s, q in held.items()), ZERO)
+    assert body.value == str(cents(total))
+    for h in body.holdings:
+        assert h.price == str(prices[h.security_id][0])
+        assert h.weight == f"{Decimal(h.quantity) * prices[h.security_id][0] / total:.6f}"
 
 
 # ── transactions ─────────────────────────────────────────────────────────────

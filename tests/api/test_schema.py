@@ -76,11 +76,14 @@ REAL_IDS = {  # tests.firm_files' firm: H1 with two accounts, H2 with one
 # The document is read from the application, in process, as the module loads, so that
 # each operation is collected as a test of its own. The application is made on a
 # SQLite store of its own, as `poise serve` makes it; the fixture `sqlite_firm` fills it.
+# Without the API's rate limit: its hundreds of requests a minute as one user are a
+# test's, not a caller's, and a 429 (documented) would pass where an answer went unseen.
+SETTINGS = Settings(api_rate=0)
 _FOLDER = tempfile.TemporaryDirectory(prefix="poise-test-schema-")
 _SQLITE = make_engine(f"sqlite:///{Path(_FOLDER.name) / 'poise.db'}")
 upgrade(_SQLITE)
 schema = schemathesis.openapi.from_asgi(
-    f"{API_PREFIX}/openapi.json", create_app(Settings(), engine=_SQLITE)
+    f"{API_PREFIX}/openapi.json", create_app(SETTINGS, engine=_SQLITE)
 )
 
 
@@ -137,7 +140,7 @@ def postgres_firm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firm]:
     urls = postgres_schema_url()
     engine = make_engine(next(urls))
     upgrade(engine)
-    yield _firm(engine, create_app(Settings(), engine=engine), tmp_path_factory.mktemp("firm"))
+    yield _firm(engine, create_app(SETTINGS, engine=engine), tmp_path_factory.mktemp("firm"))
     engine.dispose()
     next(urls, None)
 

@@ -9,6 +9,11 @@ answers with the user and their :class:`~poise.domain.users.Scope` — the house
 every query of the request is limited to. No route reads the store for a user's data
 without it.
 
+Every API request is counted against its caller's rate (``POISE_API_RATE`` a minute,
+:mod:`poise.api.limits`): the user's, once the credentials hold — however many tokens
+they use — else the address's, so that a caller sending credentials that do not hold
+is slowed as well.
+
 Signing in (``POST /api/v1/auth/token``, the OAuth2 password flow) counts wrong
 passwords: five in a row lock the user out for 15 minutes, and a caller's address may
 try at most :data:`ATTEMPTS` sign-ins a minute, whoever it names. An unknown user and
@@ -18,8 +23,6 @@ a wrong password read the same, and cost the same time (a hash is checked either
 from __future__ import annotations
 
 import threading
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -31,6 +34,7 @@ from pydantic import BaseModel
 
 from poise.api import security
 from poise.api.deps import EngineDep
+from poise.api.limits import TooManyRequestsError, Window
 from poise.domain.errors import AuthError, ForbiddenError, NotFoundError, PoiseError
 from poise.domain.users import Scope, User, scope_of, username_of
 from poise.store import repo
@@ -39,13 +43,16 @@ __all__ = [
     "ATTEMPTS",
     "Principal",
     "PrincipalDep",
+    "admit",
     "authenticate",
     "client_address",
+    "identify",
     "router",
 ]
 
 ATTEMPTS = 20  # sign-ins a minute from one address
 TOUCH_EVERY = 60  # seconds: a token's last use is written at most this often
+_making = threading.Lock()  # the application's rate window, made by the first request
 
 router = APIRouter(tags=["sign-in"])
 
@@ -77,56 +84,94 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def _from_pat(text: str, engine: sa.Engine, now: datetime) -> tuple[User, frozenset[str]]:
+def _from_pat(
+    text: str, connection: sa.Connection, engine: sa.Engine, now: datetime
+) -> tuple[User, frozenset[str]]:
 
     parsed = security.parse_token(text)
     if parsed is None:
         raise AuthError("the token is not valid")
     token_id, secret = parsed
-    with engine.connect() as connection:
-        try:
-            token = repo.token(connection, token_id=token_id)
-            user = repo.user(connection, user_id=token.user_id)
-        except NotFoundError:
-            raise AuthError("the token is not valid") from None
+    try:
+        token = repo.token(connection, token_id=token_id)
+        user = repo.user(connection, user_id=token.user_id)
+    except NotFoundError:
+        raise AuthError("the token is not valid") from None
     if not security.secret_matches(secret, token.secret_hash) or not token.live(now):
         raise AuthError("the token is not valid, or has expired or been revoked")
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > TOUCH_EVERY:
-        with engine.execution_options(writes=True).begin() as connection:
-            repo.touch_token(connection, token_id=token_id, at=now)
+        with engine.execution_options(writes=True).begin() as writing:
+            repo.touch_token(writing, token_id=token_id, at=now)
     return user, token.scopes
 
 
-def _from_jwt(text: str, engine: sa.Engine, key: str) -> tuple[User, frozenset[str]]:
+def _from_jwt(text: str, connection: sa.Connection, key: str) -> tuple[User, frozenset[str]]:
 
     claims = security.read_jwt(text, key=key)
-    with engine.connect() as connection:
-        try:
-            user = repo.user(connection, user_id=str(claims["sub"]))
-        except NotFoundError:
-            raise AuthError("the access token is not valid") from None
-        held = repo.credentials(connection, username=user.username)
-    if held is not None and security.issued_before(claims, held.password_changed_at):
+    held = repo.credentials_of(connection, user_id=str(claims["sub"]))
+    if held is None:
+        raise AuthError("the access token is not valid")
+    if security.issued_before(claims, held.password_changed_at):
         raise AuthError("the password has changed since this access token was issued")
-    return user, security.parse_scopes(str(claims["scope"]))
+    return held.user, security.parse_scopes(str(claims["scope"]))
 
 
 def principal(request: Request, engine: EngineDep) -> Principal:
     """The dependency every route but health and sign-in has: see the module."""
-    text = _bearer(request)
+    found: Principal | None = getattr(request.state, "principal", None)
+    if found is None:
+        with engine.connect() as connection:
+            found = identify(request, connection)
+    return found
+
+
+def identify(request: Request, connection: sa.Connection) -> Principal:
+    """Who is asking, found through ``connection`` — the scope check's, which asks this
+    itself, so that both take one hop to the thread pool and one connection. Asked
+    again in the same request, the answer found the first time."""
+    found: Principal | None = getattr(request.state, "principal", None)
+    if found is not None:
+        return found
+    engine: sa.Engine = request.app.state.engine
     now = datetime.now(UTC)
-    if text.startswith(security.TOKEN_PREFIX):
-        user, scopes = _from_pat(text, engine, now)
-        via = "token"
-    else:
-        user, scopes = _from_jwt(text, engine, _key(request, engine))
-        via = "jwt"
-    if user.disabled:
-        raise AuthError("this user is disabled")
+    try:
+        text = _bearer(request)
+        if text.startswith(security.TOKEN_PREFIX):
+            user, scopes = _from_pat(text, connection, engine, now)
+            via = "token"
+        else:
+            user, scopes = _from_jwt(text, connection, _key(request, engine))
+            via = "jwt"
+        if user.disabled:
+            raise AuthError("this user is disabled")
+    except AuthError:
+        admit(request, f"address {client_address(request)}")
+        raise
+    admit(request, f"user {user.user_id}")
     if not security.permits(scopes, request.method):
         raise ForbiddenError(f"this token may only {' and '.join(sorted(scopes))}")
     request.state.user_id = user.user_id
-    return Principal(user, scopes, scope_of(user), via)
+    found = request.state.principal = Principal(user, scopes, scope_of(user), via)
+    return found
+
+
+def admit(request: Request, caller: str) -> None:
+    """Count a request of ``caller`` against the API's rate (``POISE_API_RATE`` a
+    minute, in this process); a :class:`TooManyRequestsError` when they have had it."""
+    state = request.app.state
+    rate: Window | None = getattr(state, "api_rate", None)
+    if rate is None:
+        if state.settings.api_rate <= 0:
+            return
+        with _making:  # the first requests may come on several threads at once
+            rate = getattr(state, "api_rate", None) or Window(state.settings.api_rate)
+            state.api_rate = rate
+    wait = rate.wait(caller)
+    if wait:
+        raise TooManyRequestsError(
+            f"too many requests: {rate.limit} a minute; try again in {wait} s",
+            retry_after=wait,
+        )
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]
@@ -135,23 +180,11 @@ PrincipalDep = Annotated[Principal, Depends(principal)]
 # ── signing in ───────────────────────────────────────────────────────────────
 
 
-class _Attempts:
+class _Attempts(Window):
     """Sign-ins by address in the last minute, in this process."""
 
     def __init__(self) -> None:
-        self._seen: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def allow(self, address: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            seen = self._seen[address]
-            while seen and now - seen[0] > 60:
-                seen.popleft()
-            if len(seen) >= ATTEMPTS:
-                return False
-            seen.append(now)
-            return True
+        super().__init__(ATTEMPTS)
 
 
 _attempts = _Attempts()
@@ -175,6 +208,7 @@ class AccessToken(BaseModel):
 def sign_in(
     request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], engine: EngineDep
 ) -> AccessToken:
+    admit(request, f"address {client_address(request)}")
     now = datetime.now(UTC)
     user = authenticate(
         engine, form.username, form.password, address=client_address(request), now=now
@@ -186,7 +220,8 @@ def sign_in(
 
 
 def client_address(request: Request) -> str:
-    """The caller's address, as sign-ins are counted by."""
+    """The caller's address, as sign-ins are counted by — and requests whose
+    credentials do not hold."""
     return request.client.host if request.client else "-"
 
 
@@ -197,8 +232,11 @@ def authenticate(
     throttled by address, wrong passwords counted (and kept, even though the sign-in is
     refused), a user locked out or disabled refused; an :class:`AuthError` that says no
     more than it must."""
-    if not _attempts.allow(address):
-        raise TooManyRequestsError("too many sign-ins from this address: wait a minute")
+    wait = _attempts.wait(address)
+    if wait:
+        raise TooManyRequestsError(
+            f"too many sign-ins from this address: try again in {wait} s", retry_after=wait
+        )
     try:
         name = username_of(username)
     except PoiseError:
@@ -226,10 +264,6 @@ def authenticate(
     if refused or held is None:
         raise AuthError(refused or "wrong username or password")
     return held.user
-
-
-class TooManyRequestsError(ForbiddenError):
-    http_status = 429
 
 
 class Me(BaseModel):

@@ -30,9 +30,10 @@ class PageOut(BaseModel, Generic[T]):
     offset: int
 
 
-def tagged(request: Request, body: BaseModel) -> Response:
-    """``body`` as JSON with its ETag — or 304 when the caller holds it already."""
-    content = body.model_dump_json().encode()
+def tagged(request: Request, body: BaseModel | bytes) -> Response:
+    """``body`` as JSON (a model, or JSON made already) with its ETag — or 304 when the
+    caller holds it already."""
+    content = body if isinstance(body, bytes) else body.__pydantic_serializer__.to_json(body)
     tag = f'"{hashlib.sha256(content).hexdigest()[:32]}"'
     held = [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
     if tag in held or "*" in held:

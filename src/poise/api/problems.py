@@ -88,7 +88,11 @@ def problem(
 async def poise_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PoiseError)
     kind = type(exc).__name__.removesuffix("Error").lower() or "error"
-    return problem(exc.http_status, str(exc), kind=kind)
+    response = problem(exc.http_status, str(exc), kind=kind)
+    retry_after = getattr(exc, "retry_after", None)  # over a rate limit: when to come back
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
@@ -119,9 +123,11 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-def plain_text(request: Request) -> None:
+async def plain_text(request: Request) -> None:
     """Every route's first check: no query parameter holds a control character (a NUL
-    byte, say), which no id, filter or date does and some databases refuse outright."""
+    byte, say), which no id, filter or date does and some databases refuse outright.
+    (``async``: it only reads the request, and a plain ``def`` would cost every request
+    a hop to the thread pool and back.)"""
     for name, value in request.query_params.multi_items():
         if any(ord(c) < 32 or ord(c) == 127 for c in name + value):
             raise ValidationError(f"the query parameter {name!r} holds a control character")

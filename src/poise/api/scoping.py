@@ -28,7 +28,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 
-from poise.api.auth import Principal, PrincipalDep
+from poise.api.auth import Principal, identify
 from poise.api.deps import EngineDep
 from poise.domain.errors import ForbiddenError, NotFoundError
 from poise.domain.users import FIRM_WIDE, Role
@@ -60,11 +60,17 @@ Owner = Callable[[sa.Connection, str], str | None]
 NOWHERE = ""  # the household of an object whose household is gone: the firm's roles' alone
 
 
+# The lookups every request of a household or an account makes, built once: building
+# a statement (and its cache key) costs more than the database takes to answer it.
+_HOUSEHOLD = sa.select(t.households.c.household_id).where(
+    t.households.c.household_id == sa.bindparam("id")
+)
+_ACCOUNT = sa.select(t.accounts.c.household_id).where(t.accounts.c.account_id == sa.bindparam("id"))
+
+
 def _household(connection: sa.Connection, household_id: str) -> str:
 
-    found = connection.execute(
-        sa.select(t.households.c.household_id).where(t.households.c.household_id == household_id)
-    ).scalar()
+    found = connection.execute(_HOUSEHOLD, {"id": household_id}).scalar()
     if found is None:
         raise NotFoundError(f"no household {household_id}")
     return str(found)
@@ -72,9 +78,7 @@ def _household(connection: sa.Connection, household_id: str) -> str:
 
 def _account(connection: sa.Connection, account_id: str) -> str:
 
-    found = connection.execute(
-        sa.select(t.accounts.c.household_id).where(t.accounts.c.account_id == account_id)
-    ).scalar()
+    found = connection.execute(_ACCOUNT, {"id": account_id}).scalar()
     if found is None:
         raise NotFoundError(f"no account {account_id}")
     return str(found)
@@ -82,10 +86,10 @@ def _account(connection: sa.Connection, account_id: str) -> str:
 
 def _exists(column: sa.Column[Any], label: str) -> Owner:
     """The rule of an object of no household: that it exists."""
+    query = sa.select(column).where(column == sa.bindparam("id")).limit(1)
 
     def owner(connection: sa.Connection, value: str) -> None:
-        found = connection.execute(sa.select(column).where(column == value).limit(1)).first()
-        if found is None:
+        if connection.execute(query, {"id": value}).first() is None:
             raise NotFoundError(f"no {label} {value}")
 
     return owner
@@ -176,25 +180,27 @@ class NoRuleError(RuntimeError):
     """A route names an object by a path parameter this module has no rule for."""
 
 
-def guard(request: Request, who: PrincipalDep, engine: EngineDep) -> Principal:
+def guard(request: Request, engine: EngineDep) -> Principal:
     """The caller, once every object the path names is theirs to see (else 404): one
     that does not exist, one of a household out of their scope and one their role may
-    not see are answered alike, ``no <label> <id>``."""
-    if request.path_params:
-        with engine.connect() as connection:
-            for name, value in request.path_params.items():
-                rule = OWNERS.get(name)
-                if rule is None:
-                    raise NoRuleError(f"no scoping rule for the path parameter {name!r}")
-                if not _printable(str(value)):  # no id holds a control character
-                    raise NotFoundError(f"no {rule.label} {value!r}")
-                try:
-                    household = rule.owner(connection, str(value))
-                    seen = who.user.role in rule.roles and who.scope.sees(household)
-                except NotFoundError:
-                    seen = False
-                if not seen:
-                    raise NotFoundError(f"no {rule.label} {value}")
+    not see are answered alike, ``no <label> <id>``. Who is asking is found here too,
+    not as a dependency of its own: one hop to the thread pool and one connection for
+    both."""
+    with engine.connect() as connection:
+        who = identify(request, connection)
+        for name, value in request.path_params.items():
+            rule = OWNERS.get(name)
+            if rule is None:
+                raise NoRuleError(f"no scoping rule for the path parameter {name!r}")
+            if not _printable(str(value)):  # no id holds a control character
+                raise NotFoundError(f"no {rule.label} {value!r}")
+            try:
+                household = rule.owner(connection, str(value))
+                seen = who.user.role in rule.roles and who.scope.sees(household)
+            except NotFoundError:
+                seen = False
+            if not seen:
+                raise NotFoundError(f"no {rule.label} {value}")
     return who
 
 

@@ -14,6 +14,7 @@ from poise.store.repo.backtests import (
 )
 from poise.store.repo.book import (
     account,
+    account_holdings,
     account_lots,
     accounts,
     buys_since,
@@ -112,6 +113,7 @@ from poise.store.repo.users import (
     assign_households,
     clear_failed_logins,
     credentials,
+    credentials_of,
     disable_user,
     lock_until,
     record_failed_login,
@@ -154,6 +156,7 @@ __all__ = [
     "RunHousehold",
     "Saved",
     "account",
+    "account_holdings",
     "account_lots",
     "accounts",
     "accounts_page",
@@ -173,6 +176,7 @@ __all__ = [
     "count_proposals",
     "count_requests",
     "credentials",
+    "credentials_of",
     "disable_user",
     "fail_requests",
     "find_proposals",

@@ -29,6 +29,7 @@ from poise.store import tables as t
 
 __all__ = [
     "account",
+    "account_holdings",
     "account_lots",
     "accounts",
     "buys_since",
@@ -99,10 +100,13 @@ def accounts(
     return found
 
 
+# The statements an account's page runs on every request, built once: building one
+# (and its cache key) costs more than SQLite takes to answer it.
+_ACCOUNT = sa.select(t.accounts).where(t.accounts.c.account_id == sa.bindparam("account_id"))
+
+
 def account(connection: sa.Connection, *, account_id: str) -> Account:
-    row = connection.execute(
-        sa.select(t.accounts).where(t.accounts.c.account_id == account_id)
-    ).first()
+    row = connection.execute(_ACCOUNT, {"account_id": account_id}).first()
     if row is None:
         raise NotFoundError(f"no account {account_id}")
     return _account(row)
@@ -152,14 +156,29 @@ def _lot(row: Sequence[Any]) -> TaxLot:
     )
 
 
+_ACCOUNT_LOTS = (
+    sa.select(*_LOT)
+    .where(t.lots.c.account_id == sa.bindparam("account_id"))
+    .order_by(t.lots.c.security_id, t.lots.c.acquired, t.lots.c.lot_id)
+)
+
+
 def account_lots(connection: sa.Connection, *, account_id: str) -> list[TaxLot]:
-    lt = t.lots
-    query = (
-        sa.select(*_LOT)
-        .where(lt.c.account_id == account_id)
-        .order_by(lt.c.security_id, lt.c.acquired, lt.c.lot_id)
-    )
-    return [_lot(row) for row in connection.execute(query)]
+    return [_lot(row) for row in connection.execute(_ACCOUNT_LOTS, {"account_id": account_id})]
+
+
+_HELD = sa.select(t.lots.c.security_id, t.lots.c.quantity).where(
+    t.lots.c.account_id == sa.bindparam("account_id")
+)
+
+
+def account_holdings(connection: sa.Connection, *, account_id: str) -> dict[str, Decimal]:
+    """The shares the account holds of each security, its lots added up exactly (in
+    Python: SQLite would add them as floats), by security id."""
+    held: dict[str, Decimal] = {}
+    for security_id, quantity in connection.execute(_HELD, {"account_id": account_id}):
+        held[security_id] = held.get(security_id, ZERO) + quantity
+    return dict(sorted(held.items()))
 
 
 def lots(

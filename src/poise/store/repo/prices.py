@@ -39,26 +39,41 @@ def latest_prices(
     return {row.security_id: (row.price, row.as_of) for row in connection.execute(query)}
 
 
-def _latest_of(
-    connection: sa.Connection, security_ids: Collection[str], as_of: datetime | None
-) -> dict[str, tuple[Decimal, datetime]]:
-    """A few securities' latest prices, each found through the prices' key (security,
-    time) from the securities table — a grouping over the prices would read every
-    price the securities ever had (0.4 ms against 2.4 ms for an account's page)."""
-    if not security_ids:
-        return {}
+def _latest_query(*, as_of: bool) -> sa.Select[str, Decimal, datetime]:
+    """The latest price of each of the securities ``:security_ids`` names (at or before
+    ``:as_of``, if ``as_of``), each found through the prices' key (security, time) from
+    the securities table — a grouping over the prices would read every price the
+    securities ever had."""
     s, p, q = t.securities, t.prices, t.prices.alias("q")
     newest = sa.select(sa.func.max(q.c.as_of)).where(q.c.security_id == s.c.security_id)
-    if as_of is not None:
-        newest = newest.where(q.c.as_of <= as_of)
-    query = (
+    if as_of:
+        newest = newest.where(q.c.as_of <= sa.bindparam("as_of"))
+    return (
         sa.select(p.c.security_id, p.c.price, p.c.as_of)
         .select_from(s)
         .join(p, (p.c.security_id == s.c.security_id) & (p.c.as_of == newest.scalar_subquery()))
-        .where(s.c.security_id.in_(sorted(set(security_ids))))
+        .where(s.c.security_id.in_(sa.bindparam("security_ids", expanding=True)))
         .order_by(p.c.security_id, p.c.source)  # one time, two sources: the last source wins
     )
-    return {row.security_id: (row.price, row.as_of) for row in connection.execute(query)}
+
+
+# Built once: an account's page asks on every request, and building the statement
+# (and its cache key) each time cost five times what SQLite takes to answer it.
+_LATEST = {False: _latest_query(as_of=False), True: _latest_query(as_of=True)}
+
+
+def _latest_of(
+    connection: sa.Connection, security_ids: Collection[str], as_of: datetime | None
+) -> dict[str, tuple[Decimal, datetime]]:
+    """A few securities' latest prices (0.4 ms for an account's page, against 2.4 ms
+    grouping over the prices)."""
+    if not security_ids:
+        return {}
+    values: dict[str, object] = {"security_ids": sorted(set(security_ids))}
+    if as_of is not None:
+        values["as_of"] = as_of
+    rows = connection.execute(_LATEST[as_of is not None], values)
+    return {security_id: (price, at) for security_id, price, at in rows}
 
 
 def price_history(

@@ -35,6 +35,7 @@ __all__ = [
     "assign_households",
     "clear_failed_logins",
     "credentials",
+    "credentials_of",
     "disable_user",
     "lock_until",
     "record_failed_login",
@@ -114,8 +115,21 @@ def require_households(connection: sa.Connection, *, household_ids: Iterable[str
         raise NotFoundError(f"no household {shown} in the store (load households first)")
 
 
+# The statements that find who is asking, on every request the API answers, built
+# once: building one (and its cache key) costs more than the database takes to answer.
+_USER = sa.select(t.users).where(t.users.c.user_id == sa.bindparam("user_id"))
+_ASSIGNED = sa.select(t.user_households.c.household_id).where(
+    t.user_households.c.user_id == sa.bindparam("user_id")
+)
+_TOKEN = sa.select(t.api_tokens).where(t.api_tokens.c.token_id == sa.bindparam("token_id"))
+
+
 def _assigned(connection: sa.Connection, user_ids: Collection[str]) -> dict[str, frozenset[str]]:
     """The households assigned to each of ``user_ids`` (only those with any)."""
+    if len(user_ids) == 1:
+        (user_id,) = user_ids
+        one = frozenset(connection.execute(_ASSIGNED, {"user_id": user_id}).scalars())
+        return {user_id: one} if one else {}
     uh = t.user_households
     ids = sorted(user_ids)
     found: dict[str, set[str]] = {}
@@ -207,7 +221,7 @@ def add_user(
 
 def user(connection: sa.Connection, *, user_id: str) -> User:
     """One user, by id (an adviser with their households)."""
-    row = _row(connection, t.users.c.user_id == user_id)
+    row = connection.execute(_USER, {"user_id": user_id}).first()
     if row is None:
         raise NotFoundError(f"no user with id {user_id!r}")
     return _user(row, _assigned(connection, [user_id]).get(user_id, frozenset()))
@@ -238,7 +252,18 @@ def users(connection: sa.Connection) -> list[User]:
 
 def credentials(connection: sa.Connection, *, username: str) -> Credentials | None:
     """What signing in as ``username`` (in any case) checks, or None: no such user."""
-    row = _row(connection, t.users.c.username == username.strip().lower())
+    return _credentials(
+        connection, _row(connection, t.users.c.username == username.strip().lower())
+    )
+
+
+def credentials_of(connection: sa.Connection, *, user_id: str) -> Credentials | None:
+    """What an access token of the user ``user_id`` is checked against, or None: no
+    such user."""
+    return _credentials(connection, connection.execute(_USER, {"user_id": user_id}).first())
+
+
+def _credentials(connection: sa.Connection, row: sa.Row[Any] | None) -> Credentials | None:
     if row is None:
         return None
     return Credentials(
@@ -446,8 +471,7 @@ def add_token(
 
 def token(connection: sa.Connection, *, token_id: str) -> ApiToken:
     """One token, by id."""
-    a = t.api_tokens
-    row = connection.execute(sa.select(a).where(a.c.token_id == token_id)).first()
+    row = connection.execute(_TOKEN, {"token_id": token_id}).first()
     if row is None:
         raise NotFoundError(f"no token {token_id!r}")
     return _token(row)
