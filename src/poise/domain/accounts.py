@@ -22,6 +22,7 @@ __all__ = [
     "Registration",
     "Restrictions",
     "TaxRates",
+    "model_of",
 ]
 
 
@@ -159,3 +160,9 @@ class Account:
                 f"account {self.account_id}: loss harvesting needs a taxable account, "
                 f"not {self.registration.value}"
             )
+
+
+def model_of(household: Household, account: Account) -> str | None:
+    """The model an account is held to: the household's, where it has one (one
+    allocation across its accounts), else the account's own; None: neither has one."""
+    return household.model_id or account.model_id

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
 
-from poise.domain.accounts import Account, Household, MinTrade
+from poise.domain.accounts import Account, Household, MinTrade, model_of
 from poise.domain.errors import ValidationError
 from poise.domain.lots import TaxLot
 from poise.domain.models import Band, Model, resolve
@@ -405,12 +405,11 @@ def household_problems(
     r = reference
     held = _held(reference, book, book.accounts, options.max_price_age)
     window = _window(reference, book)
-    household_model = book.household.model_id
     problems = []
     for account in book.accounts:
         if account.account_id in held:
             continue
-        model_id = household_model or account.model_id
+        model_id = model_of(book.household, account)
         if model_id is None:
             held[account.account_id] = "no model"
             continue
