@@ -18,6 +18,7 @@ from poise.api.deps import EngineDep
 from poise.domain.errors import AuthError, ConfigError, ForbiddenError, NotFoundError
 from poise.domain.users import REBALANCERS, Role, User
 from poise.web import views
+from poise.web.client import client_view
 from poise.web.session import WebUser, check_csrf, csrf_token, sign_in, sign_out
 
 __all__ = ["STATIC", "landing", "router", "safe_next", "sign_in_page", "templates"]
@@ -200,7 +201,7 @@ def proposal_page(request: Request, proposal_id: str, who: WebUser, engine: Engi
 def client_page(request: Request, who: WebUser, engine: EngineDep) -> Response:
     if who.user.role is not Role.CLIENT or who.user.household_id is None:
         return RedirectResponse("/", status_code=303)
-    view = views.household_view(engine, who.user.household_id)
+    view = client_view(engine, who.user.household_id)
     return templates.TemplateResponse(request, "client.html", {"user": who.user, "view": view})
 
 

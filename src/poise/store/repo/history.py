@@ -1,9 +1,10 @@
-"""A household's trading history, and the lots the wash-sale engine rewrites."""
+"""A household's trading history, the closes it is valued at day by day, and the lots
+the wash-sale engine rewrites."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
+    "daily_closes",
     "frame_lots",
     "household",
     "household_transactions",
@@ -71,6 +73,28 @@ def household_transactions(
     if kinds is not None:
         query = query.where(x.c.kind.in_(sorted(kind.value for kind in kinds)))
     return [transaction(row) for row in connection.execute(query)]
+
+
+def daily_closes(
+    connection: sa.Connection, *, security_ids: Collection[str], since: date, until: date
+) -> dict[date, dict[str, Decimal]]:
+    """Each day's last price of each of ``security_ids`` from ``since`` to ``until``
+    (both included; a day is a UTC date), exact: day → security → close."""
+    p = t.prices
+    start = datetime.combine(since, time(), tzinfo=UTC)
+    end = datetime.combine(until + timedelta(days=1), time(), tzinfo=UTC)
+    names = sorted(set(security_ids))
+    found: dict[date, dict[str, Decimal]] = {}
+    for first in range(0, len(names), 500):
+        query = (
+            sa.select(p.c.security_id, p.c.as_of, p.c.price)
+            .where(p.c.security_id.in_(names[first : first + 500]))
+            .where((p.c.as_of >= start) & (p.c.as_of < end))
+            .order_by(p.c.as_of, p.c.source)  # the day's last row wins
+        )
+        for row in connection.execute(query):
+            found.setdefault(row.as_of.date(), {})[row.security_id] = row.price
+    return found
 
 
 def trading_households(connection: sa.Connection) -> set[str]:
