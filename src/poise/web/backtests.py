@@ -11,7 +11,6 @@ the wealth the store keeps with each method, drawn as the command's own chart is
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -28,6 +27,7 @@ from poise.store import repo
 from poise.store.repo import BacktestRecord, pages
 from poise.web.pages import templates
 from poise.web.session import WebUser
+from poise.web.views import script_json
 from poise.workflow.documents import backtest_json
 
 __all__ = ["BacktestView", "backtest_view", "router"]
@@ -42,12 +42,6 @@ MONEY = ("losses_harvested", "losses_disallowed", "tax_paid", "final_value", "fi
 def _staff(who: WebUser, what: str) -> None:
     if who.user.role not in STAFF:  # as one that does not exist, as through the API
         raise NotFoundError(f"no page {what}")
-
-
-def _script_json(figure: dict[str, Any]) -> str:
-    """A figure as JSON to set inside a ``<script>``: no ``<`` in it, so that no text of
-    the data (a model's name, say) can close the script."""
-    return json.dumps(figure).replace("<", "\\u003c")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +98,8 @@ def backtest_view(record: BacktestRecord) -> BacktestView:
         methods=methods,
         years=years,
         tax=tax,
-        wealth="" if wealth is None else _script_json(_sized(wealth, margins)),
-        tax_chart=_script_json(_sized(tax_figure(taxes), margins)) if years else "",
+        wealth="" if wealth is None else script_json(_sized(wealth, margins)),
+        tax_chart=script_json(_sized(tax_figure(taxes), margins)) if years else "",
         inputs=[(k.replace("_", " "), _shown(v)) for k, v in record.inputs.items()],
     )
 

@@ -5,7 +5,6 @@ the gains its sales realised this year — read from the store and worked out by
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -28,7 +27,7 @@ from poise.report.client import (
 )
 from poise.store import repo
 from poise.store.repo.history import daily_closes
-from poise.web.views import HouseholdView, household_view, latest_price_time
+from poise.web.views import HouseholdView, household_view, latest_price_time, script_json
 
 __all__ = ["YEAR", "ClientView", "client_view"]
 
@@ -52,12 +51,6 @@ class ClientView:
     @property
     def realised_taxable(self) -> Decimal:
         return self.realised.short + self.realised.long
-
-
-def _script_json(figure: dict[str, Any]) -> str:
-    """A figure as JSON to set inside a ``<script>``: no ``<`` in it, so that no text of
-    the data (a security's id, say) can close the script."""
-    return json.dumps(figure).replace("<", "\\u003c")
 
 
 def client_view(engine: sa.Engine, household_id: str) -> ClientView:
@@ -109,9 +102,9 @@ def client_view(engine: sa.Engine, household_id: str) -> ClientView:
         household=base,
         as_of=last,
         targets=targets,
-        target_chart=_script_json(_target_figure(targets)),
+        target_chart=script_json(_target_figure(targets)),
         history=history,
-        history_chart=_script_json(_history_figure(history)) if history.points else "",
+        history_chart=script_json(_history_figure(history)) if history.points else "",
         flows=[p for p in reversed(history.points) if p.added != ZERO],
         carried=sorted(carried.items(), key=lambda x: (-x[1], x[0])),
         unpriced=sorted({s for p in history.points for s in p.unpriced}),

@@ -24,10 +24,16 @@ from poise.store import repo
 from poise.store import tables as t
 
 __all__ = ["AccountView", "FirmView", "HouseholdView", "account_view", "firm_view",
-           "household_view", "latest_price_time"]  # fmt: skip
+           "household_view", "latest_price_time", "script_json"]  # fmt: skip
 
 TOP = 15  # most drifted accounts listed on the firm page
 HOVER = "%{text}: tracking error %{x:.2f}%, tax %{y:,.0f}<extra></extra>"
+
+
+def script_json(figure: Any) -> str:
+    """A chart's figure as JSON to set inside a ``<script>``: no ``<`` in it, so that no
+    text of the data (a model's name, a security's) can close the script."""
+    return json.dumps(figure).replace("<", "\\u003c")
 
 
 def latest_price_time(connection: sa.Connection) -> datetime:
@@ -125,7 +131,7 @@ def firm_view(engine: sa.Engine, scope: Scope, *, as_of: datetime | None = None)
         requests=sorted(reasons.items(), key=lambda x: -x[1]),
         harvest=reasons.get("harvest", 0),
         most_drifted=ranked,
-        histogram=json.dumps(histogram),
+        histogram=script_json(histogram),
     )
 
 
@@ -252,7 +258,7 @@ def account_view(engine: sa.Engine, account_id: str, *, today: date | None = Non
         positions=positions,
         lots=rows,
         unrealised=sum((r.gain for r in rows if r.gain is not None), ZERO),
-        chart=json.dumps(chart),
+        chart=script_json(chart),
     )
 
 
@@ -309,7 +315,7 @@ def household_view(engine: sa.Engine, household_id: str) -> HouseholdView:
         value=cents(total),
         by_class=classes,
         unrealised=cents(unrealised),
-        chart=json.dumps(chart),
+        chart=script_json(chart),
         positions=positions,
     )
 
@@ -372,6 +378,6 @@ def rebalance_view(engine: sa.Engine, account_id: str) -> ProposalView:
         account_id=account.account_id,
         household_id=account.household_id,
         scenarios=scenarios,
-        chart=json.dumps(chart),
+        chart=script_json(chart),
         risk_model=proposed.risk_model,
     )
