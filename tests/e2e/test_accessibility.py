@@ -1,0 +1,345 @@
+"""Every page, checked for accessibility by axe-core — Deque's engine, bundled with
+``axe-playwright-python`` — run inside Chromium on the page as it stands once drawn,
+at a desktop's width and at a phone's (390×844): no violation of WCAG 2.0 and 2.1's A
+and AA rules. On a phone, no page scrolls sideways (reflow, which axe does not check).
+And the keyboard: on the sign-in page and an account's page, Tab reaches every control
+in the order the page reads, each with a focus that shows against what is around it,
+and signing in and rebalancing an account need no mouse.
+
+The pages run against ``poise serve`` on a small demo firm, with a run, a proposal with
+trades, a file loaded with a quarantined row and a backtest kept, so that no page is
+checked empty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from tests.processes import free_port, run_poise, start_poise, wait_ready
+
+playwright = pytest.importorskip("playwright.sync_api")
+axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright")
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PASSWORDS = {
+    "ana": "adviser password 1",  # H0001's adviser: rebalances its account
+    "olu": "operations pass 1",  # runs, files loaded, backtests
+    "garcia": "client password 12",  # H0002's client
+}
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+VIEWPORTS: dict[str, dict[str, Any]] = {
+    "desktop": {"viewport": {"width": 1280, "height": 900}},
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+              "device_scale_factor": 3},
+}  # fmt: skip
+PRICES_HELD = "2022-12-28"  # the demo's last close: a run as of it is not held for stale prices
+
+
+@dataclass(frozen=True, slots=True)
+class Firm:
+    base: str
+    account: str  # H0001's account
+    proposal: str  # kept by a run of H0001
+    run: str
+    quarantined: int  # the id of a file loaded with a row quarantined
+    backtest: str
+    states: dict[str, Any]  # each user's signed-in browser state
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield chromium
+        chromium.close()
+
+
+def _poise_json(*args: str, url: str, folder: Path) -> Any:
+    done = run_poise(*args, "--json", database_url=url, cwd=folder)
+    assert done.code == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def firm(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[Firm]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("no chromium: ./dev test installs Debian's package")
+        pytest.skip("no chromium: ./dev test installs Debian's package")
+    folder = tmp_path_factory.mktemp("a11y")
+    url = f"sqlite:///{folder / 'poise.db'}"
+    _poise_json("demo", "--households", "6", url=url, folder=folder)
+    backtest = folder / "demo-data" / "backtest"  # two years, monthly, two methods: cheap
+    _poise_json(
+        "backtest", "--prices", str(backtest / "prices.csv.gz"), "--model",
+        str(backtest / "model.csv"), "--from", "2021-01-04", "--to", "2022-12-28",
+        "--methods", "bands,optimize", "--monthly", url=url, folder=folder,
+    )  # fmt: skip
+    run = _poise_json(
+        "rebalance", "--household", "H0001", "--method", "optimize", "--as-of", PRICES_HELD,
+        url=url, folder=folder,
+    )  # fmt: skip
+    kept = _poise_json("proposals", "list", "--household", "H0001", url=url, folder=folder)
+    proposal = kept["proposals"][0]
+    assert proposal["trade_count"] > 0
+    lots = (folder / "demo-data" / "lots.csv").read_text().splitlines()
+    sent = folder / "custodian-lots.csv"
+    sent.write_text(
+        f"{lots[0]}\n{lots[1]}\n{proposal['account_id']},L99001,AAPX,10,1500,2020-01-02\n"
+    )
+    loaded = _poise_json("ingest", str(sent), url=url, folder=folder)
+    assert loaded[0]["quarantined"] == 1
+    for name, args in {
+        "ana": ["--role", "adviser", "--assign", "H0001"],
+        "olu": ["--role", "operations"],
+        "garcia": ["--role", "client", "--household", "H0002"],
+    }.items():
+        added = run_poise(
+            "users", "add", name, *args, "--password-stdin",
+            database_url=url, cwd=folder, stdin=PASSWORDS[name] + "\n",
+        )  # fmt: skip
+        assert added.code == 0, added.stderr
+    with sqlite3.connect(folder / "poise.db") as db:  # no poise code: the store as it is
+        (file_id,) = db.execute(
+            "SELECT max(id) FROM ingest_files WHERE name = ?", (sent.name,)
+        ).fetchone()
+        (backtest_id,) = db.execute("SELECT min(backtest_id) FROM backtests").fetchone()
+    port = free_port()
+    process = start_poise("serve", "--port", str(port), database_url=url, cwd=folder,
+                          settings={"POISE_WORKERS": "1"})  # fmt: skip
+    base = f"http://localhost:{port}"
+    try:
+        wait_ready(base, process)
+        states = {}
+        for name, password in PASSWORDS.items():  # once each: sign-ins are throttled
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(f"{base}/sign-in")
+            page.get_by_label("Username").fill(name)
+            page.get_by_label("Password").fill(password)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{base}/client" if name == "garcia" else f"{base}/")
+            states[name] = context.storage_state()
+            context.close()
+        yield Firm(
+            base=base, account=proposal["account_id"], proposal=proposal["proposal_id"],
+            run=run["run_id"], quarantined=file_id, backtest=backtest_id, states=states,
+        )  # fmt: skip
+    finally:
+        process.terminate()
+        process.communicate(timeout=60)
+
+
+def _rebalance_now(page: Page, firm: Firm) -> None:
+    page.goto(f"{firm.base}/accounts/{firm.account}")
+    page.get_by_role("button", name="Rebalance now").click()
+    page.wait_for_selector("#scenarios")
+
+
+def _open(path: Callable[[Firm], str]) -> Callable[[Page, Firm], None]:
+    def go(page: Page, firm: Firm) -> None:
+        answer = page.goto(f"{firm.base}{path(firm)}")
+        assert answer is not None
+        assert answer.status == 200, f"{path(firm)}: {answer.status}"
+
+    return go
+
+
+# Each page: who looks at it (None: nobody signed in), and how they get there.
+PAGES: dict[str, tuple[str | None, Callable[[Page, Firm], None]]] = {
+    "sign-in": (None, _open(lambda f: "/sign-in")),
+    "firm": ("ana", _open(lambda f: "/")),
+    "household": ("ana", _open(lambda f: "/households/H0001")),
+    "account": ("ana", _open(lambda f: f"/accounts/{f.account}")),
+    "rebalance-now": ("ana", _rebalance_now),
+    "proposal": ("ana", _open(lambda f: f"/proposals/{f.proposal}")),
+    "runs": ("olu", _open(lambda f: "/runs")),
+    "run": ("olu", _open(lambda f: f"/runs/{f.run}")),
+    "ingest": ("olu", _open(lambda f: "/ingest")),
+    "quarantine": ("olu", _open(lambda f: f"/ingest/{f.quarantined}")),
+    "backtests": ("olu", _open(lambda f: "/backtests")),
+    "backtest": ("olu", _open(lambda f: f"/backtests/{f.backtest}")),
+    "client": ("garcia", _open(lambda f: "/client")),
+}
+
+
+def _drawn(page: Page) -> None:
+    """Until every chart on the page has been drawn: axe checks the page people see."""
+    page.wait_for_function(
+        "[...document.querySelectorAll('.chart')].every(c => c.querySelector('.main-svg'))"
+    )
+
+
+def violations(page: Page) -> list[dict[str, Any]]:
+    """What axe-core finds wrong on the whole page, plotly's charts and all, by WCAG 2.0
+    and 2.1's A and AA rules."""
+    options = {"runOnly": {"type": "tag", "values": WCAG}, "resultTypes": ["violations"]}
+    found: list[dict[str, Any]] = (
+        axe_playwright.Axe().run(page, None, options).response["violations"]
+    )
+    return found
+
+
+def described(found: list[dict[str, Any]]) -> str:
+    """Each violation as someone mending it reads it: the rule, how bad, what it asks,
+    and where — each element's selector and axe's summary of what fails there."""
+    lines = []
+    for v in found:
+        lines.append(f"{v['id']} ({v['impact']}): {v['help']}")
+        for node in v["nodes"]:
+            summary = " ".join((node.get("failureSummary") or "").split())
+            lines.append(f"    {' '.join(node['target'])} — {summary}")
+    return "\n".join(lines)
+
+
+@contextmanager
+def opened(browser: Browser, firm: Firm, name: str, viewport: str) -> Iterator[Page]:
+    """The page ``name``, as its user sees it at ``viewport``, its charts drawn."""
+    who, go = PAGES[name]
+    state = firm.states[who] if who else None
+    context = browser.new_context(**VIEWPORTS[viewport], storage_state=state)
+    try:
+        page = context.new_page()
+        go(page, firm)
+        _drawn(page)
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+@pytest.mark.parametrize("name", PAGES)
+def test_page_when_checked_by_axe_then_no_wcag_a_or_aa_violation(
+    firm: Firm, browser: Browser, name: str, viewport: str
+) -> None:
+    with opened(browser, firm, name, viewport) as page:
+        found = violations(page)
+        assert not found, f"{name} at the {viewport}'s width:\n{described(found)}"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_when_on_a_phone_then_it_does_not_scroll_sideways(
+    firm: Firm, browser: Browser, name: str
+) -> None:
+    """WCAG 1.4.10, reflow, which axe does not check: at 390 pixels the page fits its
+    width, a wide table scrolling in its own box."""
+    with opened(browser, firm, name, "phone") as page:
+        width, screen, past = page.evaluate(SIDEWAYS)
+        assert width <= screen, f"{name} is {width} pixels wide on a {screen}-pixel phone: {past}"
+
+
+# How wide the page is, the screen's width, and what reaches past it (outside a table's
+# own scrolling box).
+SIDEWAYS = """() => [
+  document.documentElement.scrollWidth, window.innerWidth,
+  [...document.querySelectorAll('main *')]
+    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1
+                 && !e.closest('.table-wrap'))
+    .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : ''))]"""
+
+
+# Every control a keyboard can reach, in the order of the page.
+FOCUSABLE = (
+    "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), "
+    "select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])"
+)
+NAMED = """el => {
+  const by = el.getAttribute('aria-labelledby');
+  const name = el.getAttribute('aria-label')
+    || (by && by.split(' ').map(id => document.getElementById(id).textContent).join(' '))
+    || (el.labels && el.labels.length && el.labels[0].textContent)
+    || el.textContent || '';
+  return el.tagName.toLowerCase() + ' "' + name.replace(/\\s+/g, ' ').trim() + '"';
+}"""
+CONTROLS = f"""() => [...document.querySelectorAll("{FOCUSABLE}")]
+  .filter(el => el.getClientRects().length && getComputedStyle(el).visibility !== 'hidden')
+  .map({NAMED})"""
+# The control that has the focus, and how its focus shows: the outline's style, width,
+# and contrast with what is around it (the nearest ancestor's opaque background), as
+# WCAG 1.4.11 asks of a focus indicator: 3:1.
+FOCUSED = f"""() => {{
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const rgb = text => (text.match(/[\\d.]+/g) || []).map(Number);
+  const opaque = c => c.length === 3 || (c.length === 4 && c[3] > 0);
+  const luminance = c => {{
+    const [r, g, b] = c.slice(0, 3).map(v => v / 255)
+      .map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  }};
+  let around = el.parentElement, behind = [255, 255, 255];
+  for (; around; around = around.parentElement) {{
+    const c = rgb(getComputedStyle(around).backgroundColor);
+    if (opaque(c)) {{ behind = c; break; }}
+  }}
+  const style = getComputedStyle(el);
+  const [hi, lo] = [luminance(rgb(style.outlineColor)), luminance(behind)].sort((a, b) => b - a);
+  return {{control: ({NAMED})(el), visible: el.matches(':focus-visible'),
+           outline: style.outlineStyle, width: parseFloat(style.outlineWidth),
+           contrast: (hi + 0.05) / (lo + 0.05)}};
+}}"""
+
+
+def tab_through(page: Page) -> list[str]:
+    """Tab from the top of the page to its last control; each must show its focus.
+    Returns the controls in the order Tab reached them."""
+    controls: list[str] = page.evaluate(CONTROLS)
+    reached = []
+    for _ in controls:
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        assert focused is not None, f"Tab left the page after {reached}"
+        where = focused["control"]
+        assert focused["visible"], f"{where} has the focus but not :focus-visible"
+        assert focused["outline"] != "none", f"{where} shows no outline when focused"
+        assert focused["width"] >= 2, f"{where}: a focus outline of {focused['width']}px"
+        assert focused["contrast"] >= 3, f"{where}: focus contrast {focused['contrast']:.2f}:1"
+        reached.append(where)
+    assert reached == controls  # every control, in the order the page reads
+    return reached
+
+
+def test_sign_in_when_used_by_keyboard_then_every_control_shows_its_focus_in_order(
+    firm: Firm, browser: Browser
+) -> None:
+    with opened(browser, firm, "sign-in", "desktop") as page:
+        reached = tab_through(page)
+        assert reached == ['a "poise"', 'input "Username"', 'input "Password"', 'button "Sign in"']
+        page.reload()
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        page.keyboard.type("ana")
+        page.keyboard.press("Tab")
+        page.keyboard.type(PASSWORDS["ana"])
+        page.keyboard.press("Enter")  # the form is sent from its last field
+        page.wait_for_url(f"{firm.base}/")
+
+
+def test_account_when_used_by_keyboard_then_every_control_shows_its_focus_and_it_rebalances(
+    firm: Firm, browser: Browser
+) -> None:
+    with opened(browser, firm, "account", "desktop") as page:
+        reached = tab_through(page)
+        button = 'button "Rebalance now"'
+        assert button in reached
+        assert reached[-2:] == ['div "Holdings against the model"', 'div "Tax lots"']
+        page.reload()
+        _drawn(page)
+        for _ in range(reached.index(button) + 1):
+            page.keyboard.press("Tab")
+        assert page.evaluate(FOCUSED)["control"] == button
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{firm.base}/accounts/{firm.account}/rebalance")
+        assert page.locator("#scenarios tbody tr").count() >= 4  # every scenario, side by side
