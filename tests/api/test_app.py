@@ -3,6 +3,7 @@ on every response and log line — in process, and as ``poise serve`` under uvic
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
@@ -17,10 +18,11 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from tests.processes import free_port, start_poise
 
-from poise.api.app import API_PREFIX, create_app
+from poise.api.app import API_PREFIX, create_app, serve_app
 from poise.api.logs import JsonFormatter
 from poise.domain.errors import NotFoundError
 from poise.settings import Settings
+from poise.store.engine import make_engine
 from poise.store.migrate import head_revision, upgrade
 
 
@@ -154,3 +156,17 @@ def test_serve_when_the_store_is_missing_then_refused_before_listening(tmp_path:
     _, stderr = server.communicate(timeout=30)
     assert server.returncode == 6
     assert "no poise database" in stderr
+
+
+def test_serve_app_when_made_then_what_lives_with_the_process_is_left_out_of_full_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'poise.db'}"
+    upgrade(make_engine(url))
+    monkeypatch.setenv("POISE_DATABASE_URL", url)
+    try:
+        app = serve_app()
+        assert gc.get_freeze_count() > 10_000  # the modules, the routes, their models
+        assert f"{API_PREFIX}/health" in app.openapi()["paths"]
+    finally:
+        gc.unfreeze()  # this is a test process, not a server's

@@ -44,7 +44,7 @@ def serve(
     configure(log_level)
     err.print(f"poise serving on http://{host}:{port}/api/v1 (Ctrl-C to stop)")
     uvicorn.run(
-        "poise.api.app:create_app",
+        "poise.api.app:serve_app",
         factory=True,
         host=host,
         port=port,
