@@ -196,3 +196,45 @@ def test_events_when_the_server_is_told_to_stop_then_an_open_stream_ends_at_once
         if process.poll() is None:
             process.kill()
         engine.dispose()
+
+
+def test_feed_when_the_bus_crosses_processes_then_a_request_is_told_before_it_is_stored(
+    tmp_path: Path,
+) -> None:
+    import asyncio  # noqa: PLC0415
+
+    from tests.bus.helpers import NATS_URL, require_nats  # noqa: PLC0415
+
+    from poise.api.live import Feed  # noqa: PLC0415
+    from poise.bus.registry import open_bus  # noqa: PLC0415
+    from poise.domain.users import Scope  # noqa: PLC0415
+    from poise.settings import Settings  # noqa: PLC0415
+    from poise.workflow.watching import request_event  # noqa: PLC0415
+
+    require_nats()
+    engine, _ = build(tmp_path)
+    raised = manual_request(account_id="10000001", household_id="H1",
+                            as_of=AS_OF + timedelta(days=9), note="")  # fmt: skip
+
+    async def scenario() -> tuple[str, str, bool]:
+        feed = Feed(engine, Settings(bus="nats", nats_url=NATS_URL))
+        bus = await open_bus("nats", url=NATS_URL)
+        try:
+            h1 = feed.listening(Scope(households=frozenset({"H1"})), Role.ADVISER)
+            h2 = feed.listening(Scope(households=frozenset({"H2"})), Role.ADVISER)
+            async with h1 as mine, h2 as theirs:
+                await asyncio.sleep(1.0)  # the feed is listening to the bus
+                await bus.publish(request_event(raised))
+                told = await asyncio.wait_for(mine.get(), timeout=WAIT)
+                assert told is not None
+                return told.kind, str(told.data["request_id"]), theirs.empty()
+        finally:
+            await bus.close()
+            await feed.close()
+
+    kind, request_id, others_untold = asyncio.run(scenario())
+    assert (kind, request_id) == ("request", raised.request_id)
+    assert others_untold  # H2's adviser is not told of H1's request
+    with engine.connect() as connection:  # told from the bus: no worker has stored it
+        assert not repo.requests_now(connection, ids=[raised.request_id])
+    engine.dispose()
