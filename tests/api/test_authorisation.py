@@ -26,8 +26,7 @@ from fastapi.testclient import TestClient
 from tests.api.reads_firm import add_people, build
 
 from poise.api.app import API_PREFIX, create_app
-from poise.api.scoping import LOADERS
-from poise.domain.users import FIRM_WIDE, REBALANCERS, RUNNERS, Role
+from poise.domain.users import FIRM_WIDE, LOADERS, REBALANCERS, RUNNERS, Role
 from poise.settings import Settings
 
 OPEN = {("get", f"{API_PREFIX}/health"), ("get", f"{API_PREFIX}/ready"),

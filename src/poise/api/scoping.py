@@ -31,13 +31,12 @@ from fastapi import APIRouter, Depends, Request
 from poise.api.auth import Principal, identify
 from poise.api.deps import EngineDep
 from poise.domain.errors import ForbiddenError, NotFoundError
-from poise.domain.users import FIRM_WIDE, Role
+from poise.domain.users import FIRM_WIDE, LOADERS, Role
 from poise.store import tables as t
 
 __all__ = [
     "EVERYONE",
     "FIRM_WIDE",
-    "LOADERS",
     "OWNERS",
     "STAFF",
     "Rule",
@@ -52,7 +51,6 @@ __all__ = [
 
 EVERYONE = frozenset(Role)
 STAFF = EVERYONE - {Role.CLIENT}  # the firm's own people
-LOADERS = frozenset({Role.OPERATIONS, Role.ADMIN})  # who may load files into the store
 
 # Path parameter → the household of the object it names (None: an object of no
 # household, for every role the rule allows); NotFoundError when there is no such object.

@@ -23,6 +23,7 @@ from poise.domain.errors import ValidationError
 
 __all__ = [
     "FIRM_WIDE",
+    "LOADERS",
     "REBALANCERS",
     "RUNNERS",
     "Role",
@@ -52,6 +53,7 @@ REBALANCERS = frozenset(
     {Role.ADVISER, Role.PORTFOLIO_MANAGER, Role.OPERATIONS}
 )  # rebalance an account or a household they see
 RUNNERS = frozenset({Role.PORTFOLIO_MANAGER, Role.OPERATIONS})  # launch firm-wide runs
+LOADERS = frozenset({Role.OPERATIONS, Role.ADMIN})  # load files into the store
 
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._@+-]{0,63}")

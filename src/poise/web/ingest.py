@@ -18,10 +18,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from poise.api.deps import EngineDep, SettingsDep
 from poise.api.routes.ingest import KINDS
-from poise.api.scoping import FILE_IDS, LOADERS
+from poise.api.scoping import FILE_IDS
 from poise.api.uploads import read_form, uploads
 from poise.domain.errors import ForbiddenError, NotFoundError, ValidationError
-from poise.domain.users import FIRM_WIDE
+from poise.domain.users import FIRM_WIDE, LOADERS
 from poise.store.repo import files
 from poise.web.pages import templates
 from poise.web.session import WebUser, check_csrf
