@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     cookie_secure: bool = True  # the session cookie only over HTTPS (and localhost)
     session_hours: int = 8  # a web session ends this long after signing in
     api_rate: int = 600  # API requests a minute per caller (user, else address); 0: no limit
+    web_threads: int = 4  # threads each server process runs the routes on (poise serve --threads)
     upload_mb: int = 200  # the largest upload to ingest (API and pages), in megabytes
 
     # Signing in to the pages through the firm's identity provider (OpenID Connect):

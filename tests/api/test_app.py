@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from anyio import to_thread
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from tests.processes import free_port, start_poise
@@ -170,3 +171,14 @@ def test_serve_app_when_made_then_what_lives_with_the_process_is_left_out_of_ful
         assert f"{API_PREFIX}/health" in app.openapi()["paths"]
     finally:
         gc.unfreeze()  # this is a test process, not a server's
+
+
+def test_app_when_started_then_its_routes_run_on_as_many_threads_as_set(
+    engine: sa.Engine,
+) -> None:
+    async def tokens() -> float:
+        return to_thread.current_default_thread_limiter().total_tokens
+
+    with TestClient(create_app(Settings(web_threads=3), engine=engine)) as client:
+        assert client.portal is not None
+        assert client.portal.call(tokens) == 3

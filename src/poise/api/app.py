@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
+from anyio import to_thread
 from fastapi import Depends, FastAPI
 
 from poise import web
@@ -56,6 +57,11 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The routes and dependencies written as plain functions run on AnyIO's thread
+        # pool, and hold Python's one lock nearly throughout (SQLite answers from
+        # memory): more threads only take turns at it. With AnyIO's 40, sixteen callers
+        # at once cost each account read 3.1 ms of processor; with 4, 1.5.
+        to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
         app.state.engine = store
         app.state.settings = settings
         app.state.jobs = jobs = Jobs(store, settings)

@@ -22,6 +22,14 @@ def serve(
     workers: Annotated[
         int, typer.Option(envvar="POISE_WEB_WORKERS", min=1, help="uvicorn worker processes.")
     ] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            envvar="POISE_WEB_THREADS",
+            min=1,
+            help="Threads each worker runs the routes on (POISE_WEB_THREADS; default 4).",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     database_url: DatabaseOption = None,
 ) -> None:
@@ -38,6 +46,8 @@ def serve(
 
     if database_url:
         os.environ["POISE_DATABASE_URL"] = database_url  # the workers read it too
+    if threads:
+        os.environ["POISE_WEB_THREADS"] = str(threads)  # read by each worker's application
     settings = Settings()
     open_store(settings.database_url).dispose()  # a store it cannot use: say so now
     provider_of(settings)  # nor OpenID Connect settings that cannot work
