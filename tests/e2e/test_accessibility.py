@@ -14,8 +14,6 @@ checked empty.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from tests.processes import free_port, run_poise, start_poise, wait_ready
+from tests.e2e.served import add_users, need_chromium, serve
+from tests.processes import run_poise
 
 playwright = pytest.importorskip("playwright.sync_api")
 axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright")
@@ -32,7 +31,6 @@ axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright")
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORDS = {
     "ana": "adviser password 1",  # H0001's adviser: rebalances its account
     "olu": "operations pass 1",  # runs, files loaded, backtests
@@ -58,14 +56,6 @@ class Firm:
     states: dict[str, Any]  # each user's signed-in browser state
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield chromium
-        chromium.close()
-
-
 def _poise_json(*args: str, url: str, folder: Path) -> Any:
     done = run_poise(*args, "--json", database_url=url, cwd=folder)
     assert done.code == 0, done.stderr
@@ -74,10 +64,7 @@ def _poise_json(*args: str, url: str, folder: Path) -> Any:
 
 @pytest.fixture(scope="module")
 def firm(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[Firm]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("no chromium: ./dev test installs Debian's package")
-        pytest.skip("no chromium: ./dev test installs Debian's package")
+    need_chromium()
     folder = tmp_path_factory.mktemp("a11y")
     url = f"sqlite:///{folder / 'poise.db'}"
     _poise_json("demo", "--households", "6", url=url, folder=folder)
@@ -101,27 +88,17 @@ def firm(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
     )
     loaded = _poise_json("ingest", str(sent), url=url, folder=folder)
     assert loaded[0]["quarantined"] == 1
-    for name, args in {
-        "ana": ["--role", "adviser", "--assign", "H0001"],
-        "olu": ["--role", "operations"],
-        "garcia": ["--role", "client", "--household", "H0002"],
-    }.items():
-        added = run_poise(
-            "users", "add", name, *args, "--password-stdin",
-            database_url=url, cwd=folder, stdin=PASSWORDS[name] + "\n",
-        )  # fmt: skip
-        assert added.code == 0, added.stderr
+    add_users({
+        "ana": (["--role", "adviser", "--assign", "H0001"], PASSWORDS["ana"]),
+        "olu": (["--role", "operations"], PASSWORDS["olu"]),
+        "garcia": (["--role", "client", "--household", "H0002"], PASSWORDS["garcia"]),
+    }, database_url=url, folder=folder)  # fmt: skip
     with sqlite3.connect(folder / "poise.db") as db:  # no poise code: the store as it is
         (file_id,) = db.execute(
             "SELECT max(id) FROM ingest_files WHERE name = ?", (sent.name,)
         ).fetchone()
         (backtest_id,) = db.execute("SELECT min(backtest_id) FROM backtests").fetchone()
-    port = free_port()
-    process = start_poise("serve", "--port", str(port), database_url=url, cwd=folder,
-                          settings={"POISE_WORKERS": "1"})  # fmt: skip
-    base = f"http://localhost:{port}"
-    try:
-        wait_ready(base, process)
+    with serve(database_url=url, folder=folder, settings={"POISE_WORKERS": "1"}) as base:
         states = {}
         for name, password in PASSWORDS.items():  # once each: sign-ins are throttled
             context = browser.new_context()
@@ -137,9 +114,6 @@ def firm(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
             base=base, account=proposal["account_id"], proposal=proposal["proposal_id"],
             run=run["run_id"], quarantined=file_id, backtest=backtest_id, states=states,
         )  # fmt: skip
-    finally:
-        process.terminate()
-        process.communicate(timeout=60)
 
 
 def _rebalance_now(page: Page, firm: Firm) -> None:

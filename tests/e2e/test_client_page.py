@@ -12,19 +12,15 @@ theirs.
 from __future__ import annotations
 
 import csv
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tests.processes import free_port, run_poise, start_poise, wait_ready
+from tests.e2e.served import add_users, need_chromium, serve
+from tests.processes import run_poise
 
-playwright = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORDS = {"wilson": "client password 31", "davis": "client password 32"}
 TAXABLE = {"taxable", "joint", "trust"}
 
@@ -63,10 +59,7 @@ def _sales(folder: Path) -> tuple[str, str, str]:
 
 @pytest.fixture(scope="module")
 def firm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firm]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("no chromium: ./dev test installs Debian's package")
-        pytest.skip("no chromium: ./dev test installs Debian's package")
+    need_chromium()
     folder = tmp_path_factory.mktemp("client-page")
     url = f"sqlite:///{folder / 'poise.db'}"
     made = run_poise("demo", "--households", "4", "--json", database_url=url, cwd=folder)
@@ -74,31 +67,15 @@ def firm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firm]:
     path, account, security = _sales(folder)
     loaded = run_poise("ingest", path, "--strict", database_url=url, cwd=folder)
     assert loaded.code == 0, loaded.stdout + loaded.stderr
-    for name, household in (("wilson", "H0001"), ("davis", "H0002")):
-        added = run_poise(
-            "users", "add", name, "--role", "client", "--household", household,
-            "--password-stdin", database_url=url, cwd=folder, stdin=PASSWORDS[name] + "\n",
-        )  # fmt: skip
-        assert added.code == 0, added.stderr
+    add_users({name: (["--role", "client", "--household", household], PASSWORDS[name])
+               for name, household in (("wilson", "H0001"), ("davis", "H0002"))},
+              database_url=url, folder=folder)  # fmt: skip
     with (folder / "demo-data" / "accounts.csv").open() as f:
         accounts: dict[str, list[str]] = {}
         for row in csv.DictReader(f):
             accounts.setdefault(row["household_id"], []).append(row["account_id"])
-    port = free_port()
-    process = start_poise("serve", "--port", str(port), database_url=url, cwd=folder)
-    base = f"http://localhost:{port}"
-    wait_ready(base, process)
-    yield Firm(base, accounts, account, security)
-    process.terminate()
-    process.communicate(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield chromium
-        chromium.close()
+    with serve(database_url=url, folder=folder) as base:
+        yield Firm(base, accounts, account, security)
 
 
 @pytest.fixture(params=[(1280, 900), (390, 844)], ids=["desktop", "phone"])

@@ -5,63 +5,34 @@ without reloading it — for the adviser of its household, and not for another's
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.processes import free_port, run_poise, start_poise, wait_ready
+from tests.e2e.served import add_users, need_chromium, serve
+from tests.processes import run_poise
 
-playwright = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORDS = {"olu": "operations pass 1", "ana": "adviser password 1", "ben": "adviser password 2"}
 WAIT_MS = 60_000  # what a page may take to show what happened
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("no chromium: ./dev test installs Debian's package")
-        pytest.skip("no chromium: ./dev test installs Debian's package")
+    need_chromium()
     folder = tmp_path_factory.mktemp("live")
     url = f"sqlite:///{folder / 'poise.db'}"
     made = run_poise("demo", "--households", "6", "--json", database_url=url, cwd=folder)
     assert made.code == 0, made.stderr
-    users = {
-        "olu": ["--role", "operations"],
-        "ana": ["--role", "adviser", "--assign", "H0001"],
-        "ben": ["--role", "adviser", "--assign", "H0002"],
-    }
-    for name, args in users.items():
-        added = run_poise(
-            "users", "add", name, *args, "--password-stdin",
-            database_url=url, cwd=folder, stdin=PASSWORDS[name] + "\n",
-        )  # fmt: skip
-        assert added.code == 0, added.stderr
-    port = free_port()
-    process = start_poise("serve", "--port", str(port), database_url=url, cwd=folder,
-                          settings={"POISE_WORKERS": "1"})  # fmt: skip
-    base = f"http://localhost:{port}"
-    try:
-        wait_ready(base, process)
+    add_users({
+        "olu": (["--role", "operations"], PASSWORDS["olu"]),
+        "ana": (["--role", "adviser", "--assign", "H0001"], PASSWORDS["ana"]),
+        "ben": (["--role", "adviser", "--assign", "H0002"], PASSWORDS["ben"]),
+    }, database_url=url, folder=folder)  # fmt: skip
+    with serve(database_url=url, folder=folder, settings={"POISE_WORKERS": "1"}) as base:
         yield base, url, folder
-    finally:
-        process.terminate()
-        process.communicate(timeout=60)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield chromium
-        chromium.close()
 
 
 def signed_in(browser: object, base: str, username: str) -> object:

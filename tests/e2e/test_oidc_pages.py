@@ -11,12 +11,10 @@ provider knows and poise does not is refused on the sign-in page.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from tests.e2e.served import need_chromium
 from tests.identity import provider
 from tests.processes import free_port, start_poise, wait_ready
 
@@ -25,9 +23,6 @@ from poise.store import repo
 from poise.store.engine import make_engine
 from poise.store.migrate import upgrade
 
-playwright = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LABEL = "Acme ID"
 LOOPBACK = ("http://localhost:", "http://127.0.0.1:")
 
@@ -36,10 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarnin
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("no chromium: ./dev test installs Debian's package")
-        pytest.skip("no chromium: ./dev test installs Debian's package")
+    need_chromium()
     folder = tmp_path_factory.mktemp("oidc-web")
     url = f"sqlite:///{folder / 'poise.db'}"
     engine = make_engine(url)
@@ -68,14 +60,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         finally:
             process.terminate()
             process.communicate(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

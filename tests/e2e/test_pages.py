@@ -12,19 +12,13 @@ with its chart — to the firm's people, not to a client.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from tests.processes import free_port, run_poise, start_poise
+from tests.e2e.served import add_users, need_chromium, serve
+from tests.processes import run_poise
 
-playwright = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORDS = {
     "ana": "adviser password 1",
     "garcia": "client password 12",
@@ -34,10 +28,7 @@ PASSWORDS = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("no chromium: ./dev test installs Debian's package")
-        pytest.skip("no chromium: ./dev test installs Debian's package")
+    need_chromium()
     folder = tmp_path_factory.mktemp("web")
     url = f"sqlite:///{folder / 'poise.db'}"
     made = run_poise("demo", "--households", "12", "--json", database_url=url, cwd=folder)
@@ -51,41 +42,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         database_url=url, cwd=folder,
     )  # fmt: skip
     assert kept.code == 0, kept.stderr
-    users = {
-        "ana": ["--role", "adviser", "--assign", "H0001", "--assign", "H0002"],
-        "garcia": ["--role", "client", "--household", "H0003"],
-        "olu": ["--role", "operations"],
-    }
-    for name, args in users.items():
-        added = run_poise(
-            "users", "add", name, *args, "--password-stdin",
-            database_url=url, cwd=folder, stdin=PASSWORDS[name] + "\n",
-        )  # fmt: skip
-        assert added.code == 0, added.stderr
-    port = free_port()
-    process = start_poise("serve", "--port", str(port), database_url=url, cwd=folder)
-    base = f"http://localhost:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/api/v1/ready").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        assert time.monotonic() < deadline, "poise serve did not start"
-        time.sleep(0.2)
-    yield base, {"url": url, "folder": str(folder), "demo_client": demo_users["client"]["password"]}
-    process.terminate()
-    process.communicate(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield chromium
-        chromium.close()
+    add_users({
+        "ana": (["--role", "adviser", "--assign", "H0001", "--assign", "H0002"],
+                PASSWORDS["ana"]),
+        "garcia": (["--role", "client", "--household", "H0003"], PASSWORDS["garcia"]),
+        "olu": (["--role", "operations"], PASSWORDS["olu"]),
+    }, database_url=url, folder=folder)  # fmt: skip
+    with serve(database_url=url, folder=folder) as base:
+        yield base, {"url": url, "folder": str(folder),
+                     "demo_client": demo_users["client"]["password"]}  # fmt: skip
 
 
 @pytest.fixture

@@ -259,19 +259,22 @@ def list_requests(
     if limit:
         query = query.limit(limit)
     return [
-        {
-            "request_id": row.request_id,
-            "account_id": row.account_id,
-            "household_id": row.household_id,
-            "reasons": row.reasons.split(";"),
-            "figures": json.loads(row.figures),
-            "as_of": row.as_of,
-            "status": row.status,
-            "answered_by": row.answered_by,
-            "failure": row.failure,
-        }
+        {**_request(row), "figures": json.loads(row.figures), "failure": row.failure}
         for row in connection.execute(query)
     ]
+
+
+def _request(row: sa.Row[Any]) -> dict[str, Any]:
+    """What every listing of a request shows of it."""
+    return {
+        "request_id": row.request_id,
+        "account_id": row.account_id,
+        "household_id": row.household_id,
+        "reasons": row.reasons.split(";"),
+        "as_of": row.as_of,
+        "status": row.status,
+        "answered_by": row.answered_by,
+    }
 
 
 def requests_received(
@@ -306,17 +309,7 @@ def _watched(
     if limit:
         query = query.limit(limit)
     return [
-        {
-            "request_id": row.request_id,
-            "account_id": row.account_id,
-            "household_id": row.household_id,
-            "household": row.household,
-            "reasons": row.reasons.split(";"),
-            "as_of": row.as_of,
-            "received_at": row.received_at,
-            "status": row.status,
-            "answered_by": row.answered_by,
-        }
+        {**_request(row), "household": row.household, "received_at": row.received_at}
         for row in connection.execute(query)
     ]
 
