@@ -1,0 +1,274 @@
+"""Concentration: no security, issuer or sector too large a share; the largest
+holdings together not too large; each asset class within the investment policy
+statement's range; and enough cash.
+
+Each limit is measured after the trades, over each account (``scope: account``) or
+the household (``scope: household``). A limit already broken before the trades that
+the trades do not make worse is still a finding — the trades leave the account in
+breach — but one the monitor's daily check of holdings will have raised already.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import ClassVar
+
+import numpy as np
+
+from poise.comply.findings import Finding
+from poise.comply.rules.base import (
+    SCOPE,
+    Direction,
+    Param,
+    Rule,
+    Scope,
+    count,
+    fraction,
+    money,
+    pct,
+    text,
+    usd,
+)
+from poise.comply.views import Floats, Ints, Portfolio, TradeRow
+from poise.domain.accounts import CashReserve
+from poise.domain.money import ZERO
+
+__all__ = [
+    "AssetClassRange",
+    "IssuerWeight",
+    "MinimumCash",
+    "SectorWeight",
+    "SecurityWeight",
+    "TopHoldings",
+]
+
+
+def _sums(after: Portfolio, group: str, where: Scope) -> tuple[Floats, Ints, int]:
+    """Weights summed by (account or household, group member); the codes of the cells
+    and the number of members, to tell a cell's owner and member apart."""
+    codes, names = after.codes[group]
+    members = len(names)
+    if where is Scope.HOUSEHOLD:
+        sums: Floats = np.bincount(codes, after.household_weight, members).astype(np.float64)
+        return sums, codes, members
+    cells: Ints = after.row_account * members + codes
+    sums = np.bincount(cells, after.weight, len(after.accounts) * members).astype(np.float64)
+    return sums, cells, members
+
+
+def _owner(after: Portfolio, where: Scope, cell: int, members: int) -> tuple[str, tuple[str, ...]]:
+    if where is Scope.HOUSEHOLD:
+        return f"household {after.household_id}", tuple(a.account_id for a in after.accounts)
+    account = after.accounts[cell // members].account_id
+    return f"account {account}", (account,)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _GroupWeight(Rule):
+    """No member of a group (a security, an issuer, a sector) above ``max_weight``."""
+
+    group: ClassVar[str] = "security"
+    PARAMS: ClassVar[dict[str, Param]] = {
+        "max_weight": Param(fraction, Direction.LOWER, about="the largest weight allowed"),
+        "scope": SCOPE,
+    }
+
+    max_weight: float
+    scope: Scope = Scope.ACCOUNT
+
+    def check(
+        self, before: Portfolio, after: Portfolio, trades: tuple[TradeRow, ...]
+    ) -> list[Finding]:
+        sums, cells, members = _sums(after, self.group, self.scope)
+        over = np.flatnonzero(sums > self.max_weight + 1e-12)
+        if not len(over):
+            return []
+        names = after.codes[self.group][1]
+        found = []
+        for cell in over.tolist():
+            where, accounts = _owner(after, self.scope, cell, members)
+            rows = np.flatnonzero(cells == cell).tolist()
+            securities = tuple(after.row_security[i] for i in rows)
+            name = names[cell % members]
+            if self.group == "security":
+                name = after.securities[name].symbol
+            found.append(
+                self.found(
+                    float(sums[cell]),
+                    self.max_weight,
+                    f"{self._what(name)} would be {pct(float(sums[cell]))} of {where}, above "
+                    f"the {pct(self.max_weight)} {self.rule_id} limit",
+                    securities=securities,
+                    accounts=accounts,
+                )
+            )
+        return found
+
+    def _what(self, name: str) -> str:
+        return name if self.group == "security" else f"{self.group.replace('_', ' ')} {name}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecurityWeight(_GroupWeight):
+    kind: ClassVar[str] = "security_weight"
+    group: ClassVar[str] = "security"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssuerWeight(_GroupWeight):
+    kind: ClassVar[str] = "issuer_weight"
+    group: ClassVar[str] = "issuer"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SectorWeight(_GroupWeight):
+    kind: ClassVar[str] = "sector_weight"
+    group: ClassVar[str] = "sector"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopHoldings(Rule):
+    """The ``count`` largest holdings together at most ``max_weight``."""
+
+    kind: ClassVar[str] = "top_holdings"
+    PARAMS: ClassVar[dict[str, Param]] = {
+        "count": Param(count, Direction.FIXED, about="how many of the largest holdings"),
+        "max_weight": Param(fraction, Direction.LOWER, about="their largest total weight"),
+        "scope": SCOPE,
+    }
+
+    count: int
+    max_weight: float
+    scope: Scope = Scope.ACCOUNT
+
+    def check(
+        self, before: Portfolio, after: Portfolio, trades: tuple[TradeRow, ...]
+    ) -> list[Finding]:
+        sums, _, members = _sums(after, "security", self.scope)
+        owners = len(sums) // max(members, 1)
+        if not owners:
+            return []
+        table = sums.reshape(owners, members)
+        k = min(self.count, members)
+        top = -np.sort(-table, axis=1)[:, :k].sum(axis=1)
+        found = []
+        for owner in np.flatnonzero(top > self.max_weight + 1e-12).tolist():
+            where, accounts = _owner(after, self.scope, owner * members, members)
+            largest = np.argsort(-table[owner])[:k].tolist()
+            ids = after.codes["security"][1]
+            found.append(
+                self.found(
+                    float(top[owner]),
+                    self.max_weight,
+                    f"the {self.count} largest holdings of {where} would be "
+                    f"{pct(float(top[owner]))} of it, above the {pct(self.max_weight)} "
+                    f"{self.rule_id} limit",
+                    securities=tuple(ids[i] for i in largest),
+                    accounts=accounts,
+                )
+            )
+        return found
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssetClassRange(Rule):
+    """An asset class between ``min_weight`` and ``max_weight`` of each account or of
+    the household (the investment policy statement's range)."""
+
+    kind: ClassVar[str] = "asset_class_range"
+    PARAMS: ClassVar[dict[str, Param]] = {
+        "asset_class": Param(text, Direction.FIXED, about="the asset class"),
+        "min_weight": Param(fraction, Direction.HIGHER, required=False),
+        "max_weight": Param(fraction, Direction.LOWER, required=False),
+        "scope": SCOPE,
+    }
+
+    asset_class: str
+    min_weight: float = 0.0
+    max_weight: float = 1.0
+    scope: Scope = Scope.ACCOUNT
+
+    def check(
+        self, before: Portfolio, after: Portfolio, trades: tuple[TradeRow, ...]
+    ) -> list[Finding]:
+        codes, names = after.codes["asset_class"]
+        if self.scope is Scope.HOUSEHOLD:
+            total = 0.0
+            if self.asset_class in names:
+                total = float(after.household_weight[codes == names.index(self.asset_class)].sum())
+            owners = [
+                (
+                    f"household {after.household_id}",
+                    total,
+                    tuple(a.account_id for a in after.accounts),
+                )
+            ]
+        else:
+            weights: Floats = np.zeros(len(after.accounts))
+            if self.asset_class in names:
+                mine = codes == names.index(self.asset_class)
+                weights = np.bincount(
+                    after.row_account[mine], after.weight[mine], len(after.accounts)
+                ).astype(np.float64)
+            owners = [
+                (f"account {a.account_id}", float(w), (a.account_id,))
+                for a, w in zip(after.accounts, weights.tolist(), strict=True)
+                if a.value > ZERO
+            ]
+        found = []
+        for where, weight, accounts in owners:
+            if weight > self.max_weight + 1e-12:
+                limit, side = self.max_weight, "above"
+            elif weight < self.min_weight - 1e-12:
+                limit, side = self.min_weight, "below"
+            else:
+                continue
+            found.append(
+                self.found(
+                    weight,
+                    limit,
+                    f"{self.asset_class} would be {pct(weight)} of {where}, {side} the "
+                    f"{pct(limit)} {self.rule_id} limit",
+                    accounts=accounts,
+                )
+            )
+        return found
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MinimumCash(Rule):
+    """Each account keeps at least ``amount`` dollars and ``fraction`` of its value
+    in cash after the trades (the larger) — the cash reserve the optimiser keeps."""
+
+    kind: ClassVar[str] = "minimum_cash"
+    PARAMS: ClassVar[dict[str, Param]] = {
+        "amount": Param(money, Direction.HIGHER, required=False, about="dollars"),
+        "fraction": Param(fraction, Direction.HIGHER, required=False, about="of the account"),
+    }
+
+    amount: Decimal = ZERO
+    fraction: float = 0.0
+
+    def reserve(self) -> CashReserve:
+        """The optimiser's twin: the cash reserve an account keeps."""
+        return CashReserve(amount=self.amount, fraction=Decimal(str(self.fraction)))
+
+    def check(
+        self, before: Portfolio, after: Portfolio, trades: tuple[TradeRow, ...]
+    ) -> list[Finding]:
+        reserve = self.reserve()
+        found = []
+        for a in after.accounts:
+            need = reserve.required(a.value)
+            if a.cash < need:
+                found.append(
+                    self.found(
+                        a.cash,
+                        need,
+                        f"account {a.account_id} would hold {usd(a.cash)} in cash, below the "
+                        f"{usd(need)} the {self.rule_id} rule keeps",
+                        accounts=(a.account_id,),
+                    )
+                )
+        return found
