@@ -108,9 +108,7 @@ def findings(rule: Rule, text: str, **context: Any) -> list[Finding]:
     return rule.check(*household(text, **context))
 
 
-def breaches(
-    kind: type[Rule], params: dict[str, Any], text: str, **context: Any
-) -> list[Finding]:
+def breaches(kind: type[Rule], params: dict[str, Any], text: str, **context: Any) -> list[Finding]:
     """The findings of a rule of ``kind`` over ``text``, checked to be the same at
     either severity but for the severity itself: a ``block`` rule blocks and the
     same rule as ``warn`` warns."""

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.comply.book import breaches, findings, household
 
 from poise.comply.rules.base import Scope
 from poise.comply.rules.concentration import (
@@ -19,7 +20,6 @@ from poise.comply.rules.concentration import (
     TopHoldings,
 )
 from poise.comply.views import Reference
-from tests.comply.book import breaches, findings, household
 
 D = Decimal
 
@@ -33,9 +33,7 @@ account 10000001 taxable cash 1020
 """
 
 
-def test_security_weight_when_a_buy_takes_it_over_then_the_security_and_account_are_named() -> (
-    None
-):
+def test_security_weight_when_a_buy_takes_it_over_then_the_security_and_account_are_named() -> None:
     # $20,000: AAPL $480 and cash; buying $2,000 more makes AAPL $2,480, 12.4%.
     text = """
     account 10000001 taxable cash 19520
@@ -115,17 +113,14 @@ def test_asset_class_range_when_below_or_above_then_the_side_is_said() -> None:
     assert findings(AssetClassRange(rule_id="x", **rule), ACCOUNT) == []  # 37.5%
     [low] = breaches(AssetClassRange, rule, ACCOUNT + "trade 10000001 sell BND 80")
     assert low.explanation == (
-        "fixed_income would be 7.5% of account 10000001, below the 20.0% "
-        "asset-class-range limit"
+        "fixed_income would be 7.5% of account 10000001, below the 20.0% asset-class-range limit"
     )
     assert low.limit == 0.20
     [high] = breaches(AssetClassRange, {**rule, "max_weight": 0.30}, ACCOUNT)
     assert "above the 30.0%" in high.explanation
 
 
-def test_minimum_cash_when_a_buy_spends_the_reserve_then_the_cash_and_the_need_are_money() -> (
-    None
-):
+def test_minimum_cash_when_a_buy_spends_the_reserve_then_the_cash_and_the_need_are_money() -> None:
     assert findings(MinimumCash(rule_id="x", amount=D(1000)), ACCOUNT) == []
     [f] = breaches(
         MinimumCash, {"amount": D(500), "fraction": 0.03}, ACCOUNT + "trade 10000001 buy AAPL 4"
@@ -133,8 +128,7 @@ def test_minimum_cash_when_a_buy_spends_the_reserve_then_the_cash_and_the_need_a
     assert f.measured == D(220)  # $1,020 less $800 of AAPL
     assert f.limit == D(600)  # 3% of $20,000, more than $500
     assert f.explanation == (
-        "account 10000001 would hold $220.00 in cash, below the $600.00 the minimum-cash "
-        "rule keeps"
+        "account 10000001 would hold $220.00 in cash, below the $600.00 the minimum-cash rule keeps"
     )
 
 

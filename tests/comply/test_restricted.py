@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from tests.comply.book import breaches, findings
+
 from poise.comply.rules.positions import LongOnly, NoMargin, NoNegativeCash
 from poise.comply.rules.restricted import DoNotBuy, DoNotSell, ExcludedTags, MustHold
 from poise.domain.accounts import Restrictions
-from tests.comply.book import breaches, findings
 
 D = Decimal
 
@@ -86,8 +87,7 @@ def test_no_negative_cash_when_a_buy_spends_more_than_the_cash_then_it_is_found(
     [f] = breaches(NoNegativeCash, {}, HOUSEHOLD + "trade A1 buy MSFT 13")
     assert f.measured == D(-200)
     assert f.explanation == (
-        "account A1 would hold -$200.00 in cash; the no-negative-cash rule allows no "
-        "negative cash"
+        "account A1 would hold -$200.00 in cash; the no-negative-cash rule allows no negative cash"
     )
 
 
