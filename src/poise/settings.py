@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     workers: int | None = None  # local worker processes; None: one per CPU; 1: no processes
     dask_scheduler: str | None = None  # a Dask scheduler's address: runs fan out to its cluster
 
+    # The audit ledger: the firm's Ed25519 signing key, a file never kept in the database
+    # (None: audit-key.pem in $XDG_CONFIG_HOME/poise, else ~/.config/poise; docs/audit.md)
+    audit_key: Path | None = None
+
     # Events
     bus: str = "inprocess"  # or "nats"
     nats_url: str = "nats://127.0.0.1:4222"

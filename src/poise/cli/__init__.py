@@ -6,7 +6,8 @@ ingest, accounts, demo), ``monitoring`` (drift, holds, requests, monitor, replay
 ``washsales`` (a household's wash sales), ``backtest`` (methods compared after tax on
 a price history, and the backtests kept), ``runs`` (the cluster firm-wide runs fan out
 to, and a run's progress), ``worker`` (answering rebalance requests as they arrive),
-``serve`` (the API), ``users`` (who may sign in to it: users, passwords, tokens).
+``serve`` (the API), ``users`` (who may sign in to it: users, passwords, tokens),
+``audit`` (the audit ledger: verify, show, checkpoints, proofs, exports).
 May not hold finance rules: commands call the workflow shells.
 """
 
@@ -27,6 +28,7 @@ from poise.cli import runs  # cluster
 from poise.cli import worker  # worker
 from poise.cli import serve  # serve
 from poise.cli import users  # users
+from poise.cli import audit  # audit
 
 # isort: on
 from poise.cli.common import app, err
@@ -34,6 +36,7 @@ from poise.domain.errors import PoiseError
 
 __all__ = [
     "app",
+    "audit",
     "backtest",
     "main",
     "monitoring",

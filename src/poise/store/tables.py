@@ -427,3 +427,33 @@ idempotency_keys = sa.Table(  # a POST's Idempotency-Key, and the answer it was 
     sa.Column("headers", sa.Text),  # JSON: the answer's Location and Content-Type
     sa.Column("body", sa.LargeBinary),
 )
+
+# ── the audit ledger ─────────────────────────────────────────────────────────
+# Appended to, never changed: triggers made by migration 0013 refuse an UPDATE or a
+# DELETE of either table, on SQLite and PostgreSQL alike (poise.audit.ledger).
+
+audit_entries = sa.Table(
+    "audit_entries",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),  # leaf index
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+    sa.Column("actor", sa.String(64), nullable=False),  # a user's id, or "system"
+    sa.Column("action", sa.String(64), nullable=False, index=True),  # e.g. ingest.file
+    sa.Column("subject", sa.String(200), nullable=False, index=True),  # an id: file, proposal…
+    sa.Column("reason", sa.Text, nullable=False),  # why, in words; may be empty
+    sa.Column("data_hash", sa.String(64), nullable=False),  # sha256 of the data's canonical JSON
+    sa.Column("corrects", sa.BigInteger),  # the entry this one corrects, if any
+    sa.Column("prev_hash", sa.String(64), nullable=False),  # the previous entry's leaf hash
+    sa.Column("leaf_hash", sa.String(64), nullable=False),  # RFC 9162 leaf hash, hex
+)
+
+audit_checkpoints = sa.Table(  # signed tree heads
+    "audit_checkpoints",
+    metadata,
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),  # 1, 2, …
+    sa.Column("tree_size", sa.BigInteger, nullable=False),
+    sa.Column("root_hash", sa.String(64), nullable=False),  # hex
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("signature", sa.String(128), nullable=False),  # Ed25519, hex
+    sa.Column("key_id", sa.String(64), nullable=False),  # sha256 of the raw public key, hex
+)

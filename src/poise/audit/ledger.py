@@ -1,0 +1,325 @@
+"""The ledger in the store: append an entry in the caller's transaction, read entries
+back, sign a checkpoint.
+
+:func:`append` is the one function every stage calls. It writes in the transaction it
+is given, so an entry lands exactly when what it records lands, and is rolled back
+with it. Its ``seq`` is the next leaf index, allocated without a gap or a repeat: on
+PostgreSQL under an advisory lock held until the transaction ends, on SQLite under the
+database's write lock — begin the transaction with ``writes=True``
+(:data:`poise.store.engine.WRITES`), as every writing shell does, so that it waits for
+that lock rather than failing when another writer got there first.
+
+Each entry also keeps the previous entry's leaf hash (``prev_hash``, inside its own
+leaf): a chain beside the tree, so that an entry edited with its leaf hash made anew
+is named by the next entry, which still records the old one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from poise.audit.canonical import Entry, at_text, data_hash
+from poise.domain.errors import NotFoundError, PoiseError
+from poise.store import tables as t
+
+__all__ = [
+    "LEDGER_LOCK",
+    "Checkpoint",
+    "LedgerError",
+    "Record",
+    "append",
+    "append_many",
+    "checkpoint",
+    "checkpoint_json",
+    "checkpoints",
+    "entries",
+    "entry",
+    "find_checkpoint",
+    "leaf_hashes",
+    "size",
+]
+
+# The first key of the advisory lock that orders appends on PostgreSQL (the second is
+# the schema's name, hashed): poise's own constant, apart from the schema's lock.
+LEDGER_LOCK = 0x61756474  # "audt"
+
+
+class LedgerError(PoiseError):
+    """The ledger does not verify: an entry or checkpoint was changed, removed or added
+    outside poise."""
+
+    exit_code = 8
+    http_status = 409
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """What a caller appends: an entry before its place in the ledger is known."""
+
+    actor: str
+    action: str
+    subject: str
+    data: Any
+    reason: str = ""
+    corrects: int | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed tree head: the tree of the first ``tree_size`` entries had this root."""
+
+    number: int
+    tree_size: int
+    root_hash: str
+    at: datetime
+    signature: str
+    key_id: str
+
+
+def _lock(connection: sa.Connection) -> None:
+    """Hold the ledger's lock until ``connection``'s transaction ends (PostgreSQL; on
+    SQLite the transaction's write lock does it)."""
+    if connection.dialect.name == "postgresql":
+        schema = sa.func.hashtext(sa.func.coalesce(sa.func.current_schema(), ""))
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(LEDGER_LOCK, schema)))
+
+
+def _last(connection: sa.Connection) -> tuple[int, str]:
+    """The next seq and the leaf hash before it ("" for the first entry)."""
+    row = connection.execute(
+        sa.select(t.audit_entries.c.seq, t.audit_entries.c.leaf_hash)
+        .order_by(t.audit_entries.c.seq.desc())
+        .limit(1)
+    ).first()
+    return (0, "") if row is None else (row.seq + 1, row.leaf_hash)
+
+
+def _row(entry: Entry) -> dict[str, Any]:
+    return {
+        "seq": entry.seq,
+        "at": entry.at,
+        "actor": entry.actor,
+        "action": entry.action,
+        "subject": entry.subject,
+        "reason": entry.reason,
+        "data_hash": entry.data_hash,
+        "corrects": entry.corrects,
+        "prev_hash": entry.prev_hash,
+        "leaf_hash": entry.leaf_hash,
+    }
+
+
+def append(
+    connection: sa.Connection,
+    *,
+    actor: str,
+    action: str,
+    subject: str,
+    data: Any,
+    reason: str = "",
+    corrects: int | None = None,
+    at: datetime | None = None,
+) -> Entry:
+    """Append one entry in ``connection``'s transaction and return it.
+
+    ``data`` is what the entry concerns; only the SHA-256 of its canonical JSON is kept
+    (:func:`poise.audit.canonical.data_hash`), so personal data never lands in the
+    ledger in the clear. ``corrects`` names an earlier entry this one corrects.
+    """
+    record = Record(actor, action, subject, data, reason, corrects, at)
+    return append_many(connection, [record])[0]
+
+
+def append_many(connection: sa.Connection, records: Sequence[Record]) -> list[Entry]:
+    """Append several entries, in order, in ``connection``'s transaction: one lock, one
+    look at the ledger's end and one insert for them all."""
+    if not records:
+        return []
+    _lock(connection)
+    seq, prev = _last(connection)
+    now = datetime.now(UTC)
+    made: list[Entry] = []
+    for record in records:
+        entry = Entry.make(
+            seq=seq,
+            at=record.at or now,
+            actor=record.actor,
+            action=record.action,
+            subject=record.subject,
+            reason=record.reason,
+            data_hash=data_hash(record.data),
+            corrects=record.corrects,
+            prev_hash=prev,
+        )
+        made.append(entry)
+        seq, prev = seq + 1, entry.leaf_hash
+    connection.execute(sa.insert(t.audit_entries), [_row(e) for e in made])
+    return made
+
+
+def size(connection: sa.Connection) -> int:
+    """How many entries the ledger holds (the next seq)."""
+    return _last(connection)[0]
+
+
+def _entry(row: Any) -> Entry:
+    return Entry(
+        seq=row.seq,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        subject=row.subject,
+        reason=row.reason,
+        data_hash=row.data_hash,
+        corrects=row.corrects,
+        prev_hash=row.prev_hash,
+        leaf_hash=row.leaf_hash,
+    )
+
+
+def entry(connection: sa.Connection, *, seq: int) -> Entry:
+    row = connection.execute(sa.select(t.audit_entries).where(t.audit_entries.c.seq == seq)).first()
+    if row is None:
+        raise NotFoundError(f"the audit ledger has no entry {seq}")
+    return _entry(row)
+
+
+def entries(
+    connection: sa.Connection,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    action: str | None = None,
+    subject: str | None = None,
+    first: int | None = None,
+    last: int | None = None,
+    limit: int | None = None,
+) -> Iterator[Entry]:
+    """Entries in order of seq, as filtered: ``start <= at <= end``, an action (a
+    trailing ``*`` matches its prefix: ``ingest.*``), a subject, seqs ``first..last``."""
+    c = t.audit_entries.c
+    query = sa.select(t.audit_entries).order_by(c.seq)
+    if start is not None:
+        query = query.where(c.at >= start)
+    if end is not None:
+        query = query.where(c.at <= end)
+    if action is not None:
+        if action.endswith("*"):
+            query = query.where(c.action.startswith(action[:-1], autoescape=True))
+        else:
+            query = query.where(c.action == action)
+    if subject is not None:
+        query = query.where(c.subject == subject)
+    if first is not None:
+        query = query.where(c.seq >= first)
+    if last is not None:
+        query = query.where(c.seq <= last)
+    if limit is not None:
+        query = query.limit(limit)
+    for row in connection.execute(query, execution_options={"yield_per": 10_000}):
+        yield _entry(row)
+
+
+def leaf_hashes(connection: sa.Connection, *, tree_size: int | None = None) -> list[bytes]:
+    """The stored leaf hashes of the first ``tree_size`` entries (all: ``None``), as
+    bytes, in order of seq. A missing entry is a :class:`LedgerError`."""
+    c = t.audit_entries.c
+    query = sa.select(c.seq, c.leaf_hash).order_by(c.seq)
+    if tree_size is not None:
+        query = query.where(c.seq < tree_size)
+    hashes: list[bytes] = []
+    append_hash = hashes.append
+    for seq, leaf in connection.execute(query, execution_options={"yield_per": 50_000}):
+        if seq != len(hashes):
+            raise LedgerError(
+                f"entry {len(hashes)} is missing: run `poise audit verify` for what else is"
+            )
+        append_hash(bytes.fromhex(leaf))
+    if tree_size is not None and len(hashes) != tree_size:
+        raise LedgerError(f"the ledger holds {len(hashes)} entries, not {tree_size}")
+    return hashes
+
+
+def _checkpoint(row: Any) -> Checkpoint:
+    return Checkpoint(
+        number=row.number,
+        tree_size=row.tree_size,
+        root_hash=row.root_hash,
+        at=row.at,
+        signature=row.signature,
+        key_id=row.key_id,
+    )
+
+
+def checkpoints(connection: sa.Connection) -> list[Checkpoint]:
+    """Every checkpoint, in order of number."""
+    rows = connection.execute(sa.select(t.audit_checkpoints).order_by(t.audit_checkpoints.c.number))
+    return [_checkpoint(row) for row in rows]
+
+
+def find_checkpoint(connection: sa.Connection, *, number: int | None = None) -> Checkpoint:
+    """Checkpoint ``number``, or the latest; a :class:`NotFoundError` if there is none."""
+    query = sa.select(t.audit_checkpoints)
+    if number is None:
+        query = query.order_by(t.audit_checkpoints.c.number.desc()).limit(1)
+    else:
+        query = query.where(t.audit_checkpoints.c.number == number)
+    row = connection.execute(query).first()
+    if row is None:
+        raise NotFoundError(
+            "the audit ledger has no checkpoint yet: sign one with `poise audit checkpoint`"
+            if number is None
+            else f"the audit ledger has no checkpoint {number}"
+        )
+    return _checkpoint(row)
+
+
+def checkpoint(
+    connection: sa.Connection,
+    *,
+    tree_size: int,
+    root: bytes,
+    at: datetime,
+    signature: bytes,
+    key_id: str,
+) -> Checkpoint:
+    """Keep a signed tree head, numbered after the last, in ``connection``'s transaction."""
+    _lock(connection)
+    last = connection.execute(sa.select(sa.func.max(t.audit_checkpoints.c.number))).scalar()
+    made = Checkpoint(
+        number=(last or 0) + 1,
+        tree_size=tree_size,
+        root_hash=root.hex(),
+        at=at,
+        signature=signature.hex(),
+        key_id=key_id,
+    )
+    connection.execute(
+        sa.insert(t.audit_checkpoints).values(
+            number=made.number,
+            tree_size=made.tree_size,
+            root_hash=made.root_hash,
+            at=made.at,
+            signature=made.signature,
+            key_id=made.key_id,
+        )
+    )
+    return made
+
+
+def checkpoint_json(point: Checkpoint) -> dict[str, Any]:
+    """A checkpoint as proofs and exports carry it."""
+    return {
+        "number": point.number,
+        "tree_size": point.tree_size,
+        "root_hash": point.root_hash,
+        "at": at_text(point.at),
+        "key_id": point.key_id,
+        "signature": point.signature,
+    }
