@@ -16,7 +16,7 @@ from typing import Any
 
 from poise.comply.findings import Finding
 from poise.comply.rules import Rule
-from poise.comply.views import Portfolio, TradeRow, portfolio
+from poise.comply.views import Portfolio, TradeRow, nothing, portfolio
 from poise.domain.accounts import Registration
 from poise.domain.relief import Term
 from poise.domain.securities import Security, SecurityKind
@@ -105,7 +105,10 @@ def _trade(words: list[str]) -> TradeRow:
 
 
 def findings(rule: Rule, text: str, **context: Any) -> list[Finding]:
-    return rule.check(*household(text, **context))
+    """What ``rule`` finds in ``text``: its proposal, or, with no trades in it, its
+    holdings alone (checked against an empty ``before``, as the daily check is)."""
+    before, after, trades = household(text, **context)
+    return rule.check(before if trades else nothing(after), after, trades)
 
 
 def breaches(kind: type[Rule], params: dict[str, Any], text: str, **context: Any) -> list[Finding]:

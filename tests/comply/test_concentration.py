@@ -19,7 +19,7 @@ from poise.comply.rules.concentration import (
     SecurityWeight,
     TopHoldings,
 )
-from poise.comply.views import Reference
+from poise.comply.views import Reference, nothing
 
 D = Decimal
 
@@ -144,7 +144,18 @@ def test_concentration_when_every_holding_is_under_the_limit_then_nothing_is_fou
     text = f"account A1 taxable cash {cash}\n" + "\n".join(
         f"A1 {n} {q}" for n, q in zip(names, quantities, strict=False)
     )
-    before, after, trades = household(text)
+    _, after, _ = household(text)
     largest = float(max(after.weight))
-    assert SecurityWeight(rule_id="x", max_weight=largest).check(before, after, trades) == []
-    assert SecurityWeight(rule_id="x", max_weight=largest * 0.99).check(before, after, trades)
+    assert SecurityWeight(rule_id="x", max_weight=largest).check(nothing(after), after, ()) == []
+    assert SecurityWeight(rule_id="x", max_weight=largest * 0.99).check(nothing(after), after, ())
+
+
+def test_concentration_when_a_breach_was_there_before_then_only_trades_into_it_are_found() -> None:
+    # MSFT is 20% before; the limit is 15%. Selling BND leaves MSFT alone: the
+    # proposal made no breach. Buying MSFT adds to it: found.
+    rule = SecurityWeight(rule_id="single-security", max_weight=0.15)
+    assert findings(rule, ACCOUNT + "trade 10000001 sell BND 10") == []
+    [f] = findings(rule, ACCOUNT + "trade 10000001 buy MSFT 1")
+    assert f.securities == ("MSFT",)
+    # and a check of the holdings alone finds it, as the markets made it
+    assert [f.securities for f in findings(rule, ACCOUNT)] == [("MSFT",), ("BND",), ("SPY",)]

@@ -43,6 +43,8 @@ __all__ = [
     "Portfolio",
     "Reference",
     "TradeRow",
+    "group_key",
+    "nothing",
     "of_account",
     "of_household",
     "portfolio",
@@ -185,7 +187,7 @@ def portfolio(
     codes: dict[str, tuple[Ints, tuple[str, ...]]] = {}
     for group in GROUPS:
         names: dict[str, int] = {}
-        keys = [_key(group, securities[s], reference) for s in row_security]
+        keys = [group_key(group, securities[s], reference) for s in row_security]
         row_codes = np.fromiter(
             (names.setdefault(k, len(names)) for k in keys), dtype=np.int64, count=len(keys)
         )
@@ -215,7 +217,26 @@ def portfolio(
     )
 
 
-def _key(group: str, security: Security, reference: Reference) -> str:
+def nothing(like: Portfolio) -> Portfolio:
+    """A portfolio of ``like``'s accounts holding nothing: the ``before`` of a check of
+    holdings alone, so that every breach in them counts as new."""
+    return portfolio(
+        household_id=like.household_id,
+        accounts=[(a.account_id, a.registration, ZERO) for a in like.accounts],
+        positions={},
+        securities=like.securities,
+        prices=like.prices,
+        client=like.client,
+        reference=like.reference,
+        wash=like.wash,
+        as_of=like.as_of,
+        price_times=like.price_times,
+        risk=like.risk,
+    )
+
+
+def group_key(group: str, security: Security, reference: Reference) -> str:
+    """The member of ``group`` (``GROUPS``) that ``security`` belongs to."""
     if group == "security":
         return security.security_id
     if group == "issuer":

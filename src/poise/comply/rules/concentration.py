@@ -3,15 +3,19 @@ holdings together not too large; each asset class within the investment policy
 statement's range; and enough cash.
 
 Each limit is measured after the trades, over each account (``scope: account``) or
-the household (``scope: household``). A limit already broken before the trades that
-the trades do not make worse is still a finding — the trades leave the account in
-breach — but one the monitor's daily check of holdings will have raised already.
+the household (``scope: household``). A proposal is judged on what its trades do: a
+limit broken before them is a finding only where the trades buy into it (sell out of
+it, for a minimum); a breach the markets made and the trades leave alone is the daily
+check of holdings' to raise — which checks with an empty ``before``
+(:func:`~poise.comply.views.nothing`), so that every breach counts as new.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import ClassVar
 
 import numpy as np
@@ -30,9 +34,10 @@ from poise.comply.rules.base import (
     text,
     usd,
 )
-from poise.comply.views import Floats, Ints, Portfolio, TradeRow
+from poise.comply.views import Floats, Ints, Portfolio, TradeRow, group_key
 from poise.domain.accounts import CashReserve
 from poise.domain.money import ZERO
+from poise.optimize.trades import Side
 
 __all__ = [
     "AssetClassRange",
@@ -64,6 +69,57 @@ def _owner(after: Portfolio, where: Scope, cell: int, members: int) -> tuple[str
     return f"account {account}", (account,)
 
 
+def _weight(p: Portfolio, group: str, where: Scope, account: str, name: str | None) -> float:
+    """The weight of ``name`` (every member, for None) in ``account`` or the household."""
+    codes, names = p.codes[group]
+    if name is not None and name not in names:
+        return 0.0
+    mine = np.ones(len(codes), dtype=bool) if name is None else codes == names.index(name)
+    if where is Scope.HOUSEHOLD:
+        return float(p.household_weight[mine].sum())
+    k = next((i for i, a in enumerate(p.accounts) if a.account_id == account), -1)
+    return float(p.weight[mine & (p.row_account == k)].sum())
+
+
+def _traded(
+    p: Portfolio,
+    trades: tuple[TradeRow, ...],
+    *,
+    group: str,
+    side: Side,
+    account: str,
+    name: str | None,
+) -> bool:
+    """True when a trade on ``side`` touches ``name`` (any member, for None) in
+    ``account`` ("" for any account)."""
+    return any(
+        row.trade.side is side
+        and (not account or row.account_id == account)
+        and (name is None or group_key(group, row.security, p.reference) == name)
+        for row in trades
+    )
+
+
+def _made(
+    before: Portfolio,
+    after: Portfolio,
+    trades: tuple[TradeRow, ...],
+    *,
+    group: str,
+    where: Scope,
+    account: str,
+    name: str | None,
+    side: Side,
+    broken: Callable[[float], bool],
+) -> bool:
+    """True when the trades make a breach or add to it: ``broken`` before them holds
+    of the weight only where they traded on ``side``."""
+    if not broken(_weight(before, group, where, account, name)):
+        return True
+    account = "" if where is Scope.HOUSEHOLD else account
+    return _traded(after, trades, group=group, side=side, account=account, name=name)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _GroupWeight(Rule):
     """No member of a group (a security, an issuer, a sector) above ``max_weight``."""
@@ -91,6 +147,12 @@ class _GroupWeight(Rule):
             rows = np.flatnonzero(cells == cell).tolist()
             securities = tuple(after.row_security[i] for i in rows)
             name = names[cell % members]
+            if not _made(
+                before, after, trades, group=self.group, where=self.scope,
+                account=accounts[0], name=name, side=Side.BUY,
+                broken=lambda w: w > self.max_weight + 1e-12,
+            ):  # fmt: skip
+                continue
             if self.group == "security":
                 name = after.securities[name].symbol
             found.append(
@@ -155,6 +217,8 @@ class TopHoldings(Rule):
         found = []
         for owner in np.flatnonzero(top > self.max_weight + 1e-12).tolist():
             where, accounts = _owner(after, self.scope, owner * members, members)
+            if not self._made(before, trades, accounts[0]):
+                continue
             largest = np.argsort(-table[owner])[:k].tolist()
             ids = after.codes["security"][1]
             found.append(
@@ -169,6 +233,22 @@ class TopHoldings(Rule):
                 )
             )
         return found
+
+    def _made(self, before: Portfolio, trades: tuple[TradeRow, ...], account: str) -> bool:
+        """True when the trades make the breach or buy into it."""
+        where = "" if self.scope is Scope.HOUSEHOLD else account
+        if _traded(before, trades, group="security", side=Side.BUY, account=where, name=None):
+            return True
+        sums, _, members = _sums(before, "security", self.scope)
+        owner = (
+            0
+            if self.scope is Scope.HOUSEHOLD
+            else next((i for i, a in enumerate(before.accounts) if a.account_id == account), -1)
+        )
+        if owner < 0 or not members:
+            return True
+        row = sums.reshape(-1, members)[owner]
+        return bool(-np.sort(-row)[: self.count].sum() <= self.max_weight + 1e-12)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,10 +298,18 @@ class AssetClassRange(Rule):
             ]
         found = []
         for where, weight, accounts in owners:
+            made = partial(
+                _made, before, after, trades, group="asset_class", where=self.scope,
+                account=accounts[0], name=self.asset_class,
+            )  # fmt: skip
             if weight > self.max_weight + 1e-12:
                 limit, side = self.max_weight, "above"
+                if not made(side=Side.BUY, broken=lambda w: w > self.max_weight + 1e-12):
+                    continue
             elif weight < self.min_weight - 1e-12:
                 limit, side = self.min_weight, "below"
+                if not made(side=Side.SELL, broken=lambda w: w < self.min_weight - 1e-12):
+                    continue
             else:
                 continue
             found.append(

@@ -157,23 +157,17 @@ class MustHold(_Listed):
             if not self.binds(a.account_id):
                 continue
             for security_id in sorted(self.securities):
-                held = after.held(a.account_id, security_id)
-                if held > ZERO:
-                    continue
                 had = before.held(a.account_id, security_id)
-                if not had and self.accounts == frozenset():
-                    continue  # firm-wide: only what an account held must stay
-                symbol = (
-                    after.securities[security_id].symbol
-                    if security_id in after.securities
-                    else security_id
-                )
+                held = after.held(a.account_id, security_id)
+                if had <= ZERO or held > ZERO:
+                    continue  # only what an account holds must stay
                 found.append(
                     self.found(
                         held,
                         had,
-                        f"account {a.account_id} would no longer hold {symbol}, which the "
-                        f"{self.rule_id} rule says it must keep",
+                        f"account {a.account_id} would no longer hold "
+                        f"{after.securities[security_id].symbol}, which the {self.rule_id} "
+                        f"rule says it must keep",
                         securities=(security_id,),
                         accounts=(a.account_id,),
                     )
