@@ -120,6 +120,37 @@ def _made(
     return _traded(after, trades, group=group, side=side, account=account, name=name)
 
 
+class _Before:
+    """The weights before the trades, by owner (an account's index, or 0 for the
+    household) and group member, worked out only when asked."""
+
+    def __init__(self, before: Portfolio, group: str, where: Scope) -> None:
+        self.before, self.group, self.where = before, group, where
+        self.sums: Floats | None = None
+
+    def weight(self, owner: int, name: str) -> float:
+        if self.sums is None:
+            self.sums, _, self.members = _sums(self.before, self.group, self.where)
+            self.index = {n: i for i, n in enumerate(self.before.codes[self.group][1])}
+        i = self.index.get(name)
+        return 0.0 if i is None else float(self.sums[owner * self.members + i])
+
+
+def _bought(
+    after: Portfolio, trades: tuple[TradeRow, ...], group: str, where: Scope
+) -> set[tuple[int, str]]:
+    """(owner, group member) of every buy: the account's index, or 0 for the household."""
+    index = {a.account_id: i for i, a in enumerate(after.accounts)}
+    return {
+        (
+            0 if where is Scope.HOUSEHOLD else index[row.account_id],
+            group_key(group, row.security, after.reference),
+        )
+        for row in trades
+        if row.trade.side is Side.BUY
+    }
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _GroupWeight(Rule):
     """No member of a group (a security, an issuer, a sector) above ``max_weight``."""
@@ -141,18 +172,17 @@ class _GroupWeight(Rule):
         if not len(over):
             return []
         names = after.codes[self.group][1]
+        was = _Before(before, self.group, self.scope)
+        bought = _bought(after, trades, self.group, self.scope)
         found = []
         for cell in over.tolist():
             where, accounts = _owner(after, self.scope, cell, members)
+            name = names[cell % members]
+            owner = cell // members
+            if was.weight(owner, name) > self.max_weight + 1e-12 and (owner, name) not in bought:
+                continue  # broken before, and the trades did not buy into it
             rows = np.flatnonzero(cells == cell).tolist()
             securities = tuple(after.row_security[i] for i in rows)
-            name = names[cell % members]
-            if not _made(
-                before, after, trades, group=self.group, where=self.scope,
-                account=accounts[0], name=name, side=Side.BUY,
-                broken=lambda w: w > self.max_weight + 1e-12,
-            ):  # fmt: skip
-                continue
             if self.group == "security":
                 name = after.securities[name].symbol
             found.append(

@@ -26,6 +26,8 @@ class LongOnly(Rule):
     def check(
         self, before: Portfolio, after: Portfolio, trades: tuple[TradeRow, ...]
     ) -> list[Finding]:
+        if not len(after.value) or after.value.min() >= 0.0:
+            return []  # every value at or above zero (prices are positive): none short
         found = []
         for i, q in enumerate(after.quantity):
             if q < ZERO:

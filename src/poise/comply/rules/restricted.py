@@ -152,24 +152,27 @@ class MustHold(_Listed):
     def check(
         self, before: Portfolio, after: Portfolio, trades: tuple[TradeRow, ...]
     ) -> list[Finding]:
+        kept = {
+            (after.account_of(i), s)
+            for i, s in enumerate(after.row_security)
+            if s in self.securities and after.quantity[i] > ZERO
+        }
         found = []
-        for a in after.accounts:
-            if not self.binds(a.account_id):
+        for i, security_id in enumerate(before.row_security):
+            if security_id not in self.securities or before.quantity[i] <= ZERO:
                 continue
-            for security_id in sorted(self.securities):
-                had = before.held(a.account_id, security_id)
-                held = after.held(a.account_id, security_id)
-                if had <= ZERO or held > ZERO:
-                    continue  # only what an account holds must stay
-                found.append(
-                    self.found(
-                        held,
-                        had,
-                        f"account {a.account_id} would no longer hold "
-                        f"{after.securities[security_id].symbol}, which the {self.rule_id} "
-                        f"rule says it must keep",
-                        securities=(security_id,),
-                        accounts=(a.account_id,),
-                    )
+            account = before.account_of(i)
+            if not self.binds(account) or (account, security_id) in kept:
+                continue  # only what an account holds must stay
+            found.append(
+                self.found(
+                    ZERO,
+                    before.quantity[i],
+                    f"account {account} would no longer hold "
+                    f"{after.securities[security_id].symbol}, which the {self.rule_id} "
+                    f"rule says it must keep",
+                    securities=(security_id,),
+                    accounts=(account,),
                 )
+            )
         return found

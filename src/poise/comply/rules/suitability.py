@@ -23,6 +23,7 @@ from poise.comply.views import Client, Portfolio, TradeRow
 from poise.domain.accounts import Restrictions
 from poise.domain.clients import RiskTolerance
 from poise.domain.money import ZERO
+from poise.optimize.risk import RiskModel
 from poise.optimize.trades import Side
 
 __all__ = ["ClientExclusions", "ComplexProducts", "RiskWithinTolerance", "volatility"]
@@ -48,19 +49,36 @@ def tolerances(value: object) -> dict[RiskTolerance, float]:
     return read
 
 
+_INDEX: dict[int, tuple[RiskModel, dict[str, int]]] = {}  # id of a model → it, its index
+
+
+def _index(model: RiskModel) -> dict[str, int]:
+    """Each security's row in ``model``, worked out once a model (a firm's run shares
+    one)."""
+    kept = _INDEX.get(id(model))
+    if kept is None or kept[0] is not model:
+        if len(_INDEX) > 64:
+            _INDEX.clear()
+        kept = (model, {s: i for i, s in enumerate(model.ids)})
+        _INDEX[id(model)] = kept
+    return kept[1]
+
+
 def volatility(after: Portfolio) -> float | None:
     """The household's annual volatility from the risk model (cash at none); None
     where no model is given or it does not cover every holding."""
-    if after.risk is None or not len(after.row_security):
+    model = after.risk
+    if model is None or not len(after.row_security):
         return None
     codes, names = after.codes["security"]
-    weights = np.bincount(codes, after.household_weight, len(names))
+    index = _index(model)
     try:
-        model = after.risk.restricted(list(names))
+        rows = np.fromiter((index[s] for s in names), dtype=np.int64, count=len(names))
     except KeyError:
         return None
-    factor = model.exposures.T @ weights
-    return math.sqrt(float(factor @ factor) + float(model.specific @ weights**2))
+    weights = np.bincount(codes, after.household_weight, len(names))
+    factor = model.exposures[rows].T @ weights
+    return math.sqrt(float(factor @ factor) + float(model.specific[rows] @ weights**2))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
