@@ -188,3 +188,21 @@ def test_a_lower_rule_when_it_names_no_kind_and_overrides_nothing_then_it_is_ref
         compose(
             [parse("layer: household\napplies_to: H\nrules:\n  - id: nope\n    x: 1\n", "h.yaml")]
         )
+
+
+def test_the_files_when_chosen_for_an_account_then_its_own_layers_come_top_down() -> None:
+    from poise.comply.rulesets import applying  # noqa: PLC0415
+
+    def layer(kind: str, of: str) -> str:
+        return f"layer: {kind}\napplies_to: '{of}'\nrules: []\n"
+
+    files = [
+        parse(layer("account", "10000001"), "a1.yaml"),
+        parse(layer("household", "H1"), "h1.yaml"),
+        parse(layer("household", "H2"), "h2.yaml"),
+        parse(layer("model", "GROWTH"), "growth.yaml"),
+        parse(FIRM, "firm.yaml"),
+    ]
+    chosen = applying(files, model_id="GROWTH", household_id="H1", account_id="10000001")
+    assert [f.name for f in chosen] == ["firm.yaml", "growth.yaml", "h1.yaml", "a1.yaml"]
+    assert [f.name for f in applying(files, household_id="H2")] == ["firm.yaml", "h2.yaml"]

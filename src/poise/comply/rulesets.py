@@ -52,6 +52,7 @@ __all__ = [
     "RuleSetError",
     "RuleSpec",
     "Where",
+    "applying",
     "compose",
     "parse",
 ]
@@ -414,6 +415,27 @@ def _shown(value: Any) -> str:
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def applying(
+    files: Sequence[RuleFile],
+    *,
+    model_id: str | None = None,
+    household_id: str | None = None,
+    account_id: str | None = None,
+) -> list[RuleFile]:
+    """The files that apply to an account — the firm's, its model's, its household's
+    and its own — top down, ready for :func:`compose`."""
+    wanted = {
+        Layer.FIRM: None,
+        Layer.MODEL: model_id,
+        Layer.HOUSEHOLD: household_id,
+        Layer.ACCOUNT: account_id,
+    }
+    chosen = [
+        f for f in files if f.layer is Layer.FIRM or (wanted[f.layer] or None) == f.applies_to
+    ]
+    return sorted(chosen, key=lambda f: f.layer)
 
 
 def compose(files: Sequence[RuleFile]) -> RuleSet:

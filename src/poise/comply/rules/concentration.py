@@ -182,7 +182,7 @@ class _GroupWeight(Rule):
             if was.weight(owner, name) > self.max_weight + 1e-12 and (owner, name) not in bought:
                 continue  # broken before, and the trades did not buy into it
             rows = np.flatnonzero(cells == cell).tolist()
-            securities = tuple(after.row_security[i] for i in rows)
+            securities = tuple(dict.fromkeys(after.row_security[i] for i in rows))
             if self.group == "security":
                 name = after.securities[name].symbol
             found.append(
