@@ -380,3 +380,22 @@ def test_inclusion_when_the_entry_was_changed_then_its_old_proof_fails(engine: s
     changed_leaf = merkle.leaf_hash(leaf.encode())
     assert not merkle.verify_inclusion(4, 9, changed_leaf, path, root)
     assert merkle.verify_inclusion(4, 9, bytes.fromhex(proof["leaf_hash"]), path, root)
+
+
+def test_append_when_savepoints_roll_back_or_release_then_seqs_stay_contiguous(
+    engine: sa.Engine,
+) -> None:
+    with _writing(engine).begin() as connection:
+        first = ledger.append(connection, actor="a", action="x", subject="0", data={})
+        kept = connection.begin_nested()
+        ledger.append(connection, actor="a", action="x", subject="kept", data={})
+        kept.commit()
+        third = ledger.append(connection, actor="a", action="x", subject="2", data={})
+        dropped = connection.begin_nested()
+        ledger.append(connection, actor="a", action="x", subject="dropped", data={})
+        dropped.rollback()
+        last = ledger.append(connection, actor="a", action="x", subject="3", data={})
+    assert (first.seq, third.seq, last.seq) == (0, 2, 3)
+    with engine.connect() as connection:
+        assert [e.subject for e in ledger.entries(connection)] == ["0", "kept", "2", "3"]
+    assert _verify(engine).ok

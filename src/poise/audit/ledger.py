@@ -100,6 +100,36 @@ def _last(connection: sa.Connection) -> tuple[int, str]:
     return (0, "") if row is None else (row.seq + 1, row.leaf_hash)
 
 
+_END = "poise.audit.end"  # connection.info: the transaction, its next seq, its last leaf
+
+
+def _innermost(connection: sa.Connection) -> sa.engine.Transaction | None:
+    return connection.get_nested_transaction() or connection.get_transaction()
+
+
+def _end(connection: sa.Connection) -> tuple[int, str]:
+    """The next seq and the last leaf hash, under the ledger's lock. Within the
+    transaction (or savepoint) that appended last, they are remembered: the lock is
+    held until it ends, so nobody else can have appended since."""
+    transaction = _innermost(connection)
+    kept = connection.info.get(_END)
+    if kept is not None and transaction is not None and kept[0] is transaction:  # noqa: SIM102
+        if transaction.is_active:  # (its own test: the slot may hold one that ended)
+            return kept[1], kept[2]
+    _lock(connection)
+    return _last(connection)
+
+
+def _remember(connection: sa.Connection, seq: int, prev: str) -> None:
+    """Keep the ledger's end for the next append in the same transaction or savepoint
+    (one slot: an append anywhere else looks again)."""
+    transaction = _innermost(connection)
+    if transaction is not None:
+        connection.info[_END] = (transaction, seq, prev)
+    else:
+        connection.info.pop(_END, None)
+
+
 def _row(entry: Entry) -> dict[str, Any]:
     return {
         "seq": entry.seq,
@@ -141,8 +171,7 @@ def append_many(connection: sa.Connection, records: Sequence[Record]) -> list[En
     look at the ledger's end and one insert for them all."""
     if not records:
         return []
-    _lock(connection)
-    seq, prev = _last(connection)
+    seq, prev = _end(connection)
     now = datetime.now(UTC)
     made: list[Entry] = []
     for record in records:
@@ -160,6 +189,7 @@ def append_many(connection: sa.Connection, records: Sequence[Record]) -> list[En
         made.append(entry)
         seq, prev = seq + 1, entry.leaf_hash
     connection.execute(sa.insert(t.audit_entries), [_row(e) for e in made])
+    _remember(connection, seq, prev)
     return made
 
 

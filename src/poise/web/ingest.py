@@ -96,7 +96,9 @@ async def ingest_form(
         kind = _kind(asked if isinstance(asked, str) else "")
         sent = [(f.filename, f.file) for f in uploads(form)]
         today = datetime.now(UTC).date()
-        done = await run_in_threadpool(ingest_uploads, engine, sent, today=today, kind=kind)
+        done = await run_in_threadpool(
+            ingest_uploads, engine, sent, today=today, kind=kind, actor=who.user.user_id
+        )
     finally:
         await form.close()
     return await run_in_threadpool(

@@ -6,7 +6,10 @@ upsert the valid rows, keep the rejected ones in quarantine and record the load.
 crash part-way leaves that file all loaded or not loaded at all; running the same
 command again finishes the job and changes nothing that was already there. A file of
 lots or transactions brings the wash sales of the households it touches into their
-lots in the same transaction (:mod:`poise.workflow.washsales`).
+lots in the same transaction (:mod:`poise.workflow.washsales`). Each file loaded is an
+entry of the audit ledger (``ingest.file``: the file's id in the history, and the hash
+of its digest, name, kind and counts), appended in the same transaction, so the ledger
+records a load exactly when it lands.
 
 Whatever happens to one file — refused, missing, or failed for a reason nobody
 foresaw — becomes that file's report, and the next file is loaded all the same.
@@ -32,6 +35,7 @@ from typing import BinaryIO
 import polars as pl
 import sqlalchemy as sa
 
+from poise.audit import ledger
 from poise.domain.errors import FormatError
 from poise.ingest.formats import FORMATS, FileFormat, format_for
 from poise.ingest.parse import LINE, PARQUET_MAGIC, Reject, csv_header, read_table
@@ -129,8 +133,11 @@ def ingest_file(
     today: date,
     kind: str | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    actor: str = "system",
 ) -> FileReport:
-    """Load one file in one transaction; raise :class:`FormatError` if it is refused."""
+    """Load one file in one transaction; raise :class:`FormatError` if it is refused.
+    ``actor`` is who loaded it, as the audit ledger records it: a user's id, or
+    ``system``."""
     data = path.read_bytes()
     name = _printable(path.name)
     sha = hashlib.sha256(data).hexdigest()
@@ -180,19 +187,36 @@ def ingest_file(
             rejects=batch.rejects,
             wash_sale_lots=washed,
         )
-        repo.record_load(
+        load = repo.FileLoad(
+            sha256=sha,
+            name=name,
+            kind=fmt.kind,
+            read=report.read,
+            inserted=report.inserted,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            quarantined=report.quarantined,
+            loaded_at=at,
+        )
+        file_id = repo.record_load(connection, load=load)
+        ledger.append(
             connection,
-            load=repo.FileLoad(
-                sha256=sha,
-                name=name,
-                kind=fmt.kind,
-                read=report.read,
-                inserted=report.inserted,
-                updated=report.updated,
-                unchanged=report.unchanged,
-                quarantined=report.quarantined,
-                loaded_at=at,
-            ),
+            actor=actor,
+            action="ingest.file",
+            subject=str(file_id),
+            data={
+                "file_id": file_id,
+                "sha256": sha,
+                "name": name,
+                "kind": fmt.kind,
+                "read": report.read,
+                "inserted": report.inserted,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "quarantined": report.quarantined,
+                "wash_sale_lots": washed,
+            },
+            at=at,
         )
     log.info("committed %s", name)
     return report
@@ -205,6 +229,7 @@ def ingest_paths(
     today: date,
     kind: str | None = None,
     progress: Progress | None = None,
+    actor: str = "system",
 ) -> list[FileReport]:
     """Load files in dependency order (securities before the lots that name them).
 
@@ -225,7 +250,7 @@ def ingest_paths(
         if progress is not None:
             progress(Path(shown).name, None)
         try:
-            report = ingest_file(engine, path, today=today, kind=kind)
+            report = ingest_file(engine, path, today=today, kind=kind, actor=actor)
         except FormatError as exc:
             report = FileReport(path=shown, refused=str(exc))
         except FileNotFoundError:
@@ -264,6 +289,7 @@ def ingest_uploads(
     *,
     today: date,
     kind: str | None = None,
+    actor: str = "system",
 ) -> list[FileReport]:
     """Load files received over the network — each a name as sent and its bytes — as
     :func:`ingest_paths` loads files on disk, in dependency order, each in one
@@ -280,7 +306,7 @@ def ingest_uploads(
                 shutil.copyfileobj(content, copy)
             names[_printable(str(path))] = name
             paths.append(path)
-        reports = ingest_paths(engine, paths, today=today, kind=kind)
+        reports = ingest_paths(engine, paths, today=today, kind=kind, actor=actor)
     return [_renamed(r, names.get(r.path, r.path)) for r in reports]
 
 

@@ -162,7 +162,7 @@ async def upload(
         def make() -> Response:
             today = datetime.now(UTC).date()
             reports = ingest_uploads(engine, [(f.filename, f.file) for f in sent],
-                                     today=today, kind=kind)  # fmt: skip
+                                     today=today, kind=kind, actor=who.user.user_id)  # fmt: skip
             shown = _REPORTS.validate_python(jsonable([ingest_report_json(r) for r in reports]))
             body = _REPORTS.dump_json(shown)
             return Response(body, status_code=201, media_type="application/json")

@@ -105,8 +105,9 @@ def store_quarantine(connection: sa.Connection, *, rows: Sequence[Quarantined]) 
         connection.execute(sa.insert(t.quarantine), fresh)
 
 
-def record_load(connection: sa.Connection, *, load: FileLoad) -> None:
-    connection.execute(
+def record_load(connection: sa.Connection, *, load: FileLoad) -> int:
+    """Keep the load in the history; its id there."""
+    result = connection.execute(
         sa.insert(t.ingest_files).values(
             sha256=load.sha256,
             name=load.name,
@@ -119,6 +120,10 @@ def record_load(connection: sa.Connection, *, load: FileLoad) -> None:
             loaded_at=load.loaded_at,
         )
     )
+    key = result.inserted_primary_key
+    assert key is not None  # an insert of one row
+    file_id: int = key[0]
+    return file_id
 
 
 def _quarantined(row: sa.Row[Any]) -> Quarantined:
