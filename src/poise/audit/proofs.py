@@ -101,9 +101,10 @@ def inclusion(connection: sa.Connection, *, seq: int, number: int | None = None)
     """An inclusion proof of entry ``seq`` in checkpoint ``number`` (the latest: None)."""
     point = find_checkpoint(connection, number=number)
     if not 0 <= seq < point.tree_size:
+        held = f"entries 0..{point.tree_size - 1}" if point.tree_size else "no entries"
         raise NotFoundError(
-            f"entry {seq} is not in checkpoint {point.number}, which holds entries"
-            f" 0..{point.tree_size - 1}: sign a later checkpoint (`poise audit checkpoint`)"
+            f"entry {seq} is not in checkpoint {point.number}, which holds {held}: sign a"
+            " later checkpoint (`poise audit checkpoint`)"
         )
     found = entry(connection, seq=seq)
     if Entry.make(**{k: getattr(found, k) for k in _MADE_OF}).leaf_hash != found.leaf_hash:
