@@ -94,13 +94,19 @@ class Frontier:
         return node
 
 
+_PG_AT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'  # PostgreSQL's to_char of at_text's format
+
+
 def _at(value: Any) -> str:
     """A stored time as the leaf writes it. SQLite keeps SQLAlchemy's text
-    (``2026-12-06 17:33:03.123456``, UTC), taken apart without parsing; anything else is
-    read as a time."""
+    (``2026-12-06 17:33:03.123456``, UTC), taken apart without parsing; PostgreSQL
+    writes it as the leaf does (``…T17:33:03.123456Z``); anything else is read as a
+    time."""
     if isinstance(value, str):
         if len(value) == 26 and value[10] == " ":
             return f"{value[:10]}T{value[11:]}Z"
+        if len(value) == 27 and value[10] == "T" and value[26] == "Z":
+            return value
         value = datetime.fromisoformat(value)
     if isinstance(value, datetime):
         return at_text(value if value.tzinfo else value.replace(tzinfo=UTC))
@@ -207,9 +213,13 @@ def verify(  # noqa: PLR0911 - each return is a fault found: the pass ends at th
     found = check_points(0)
     if found is not None:
         return found
+    if connection.dialect.name == "postgresql":  # the server writes the time as the leaf does
+        at: Any = sa.func.to_char(sa.func.timezone("UTC", c.at), _PG_AT)
+    else:
+        at = sa.type_coerce(c.at, sa.String)  # as stored: SQLAlchemy's text
     query = sa.select(
         c.seq,
-        sa.type_coerce(c.at, sa.String),  # as stored: SQLite's text, PostgreSQL's time
+        at,
         c.actor,
         c.action,
         c.subject,
@@ -223,7 +233,7 @@ def verify(  # noqa: PLR0911 - each return is a fault found: the pass ends at th
     prev = ""
     add = frontier.add
     result = connection.execute(query, execution_options={"yield_per": every})
-    for seq, at, actor, action, subject, reason, data, corrects, prev_hash, leaf in result:
+    for seq, stored_at, actor, action, subject, reason, data, corrects, prev_hash, leaf in result:
         if seq != expected:
             missing = f"entries {expected}..{seq - 1} are" if seq > expected + 1 else "it is"
             return fault(
@@ -236,7 +246,7 @@ def verify(  # noqa: PLR0911 - each return is a fault found: the pass ends at th
             b"\x00"
             + leaf_bytes(
                 seq=seq,
-                at=_at(at),
+                at=_at(stored_at),
                 actor=actor,
                 action=action,
                 subject=subject,
