@@ -101,6 +101,22 @@ def variables(after: Portfolio, trades: tuple[TradeRow, ...]) -> dict[str, Any]:
     }
 
 
+# The last portfolio handed to CEL: every expression rule of a proposal reads the one
+# context, since converting the holdings into CEL values is most of an evaluation
+# (bench/RESULTS.md). One entry, read and replaced whole, so a thread never reads
+# another's half-made one.
+_LAST: list[tuple[Portfolio, tuple[TradeRow, ...], Any]] = []
+
+
+def _context(after: Portfolio, trades: tuple[TradeRow, ...]) -> Any:
+    last = _LAST[0] if _LAST else None
+    if last is not None and last[0] is after and last[1] is trades:
+        return last[2]
+    context = cel.Context(variables(after, trades))
+    _LAST[:] = [(after, trades, context)]
+    return context
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Expression(Rule):
     """A custom rule: ``expression`` is true of a portfolio that passes; ``message``
@@ -124,7 +140,7 @@ class Expression(Rule):
         self, before: Portfolio, after: Portfolio, trades: tuple[TradeRow, ...]
     ) -> list[Finding]:
         try:
-            result = self.program.execute(variables(after, trades))
+            result = self.program.execute(_context(after, trades))
         except Exception as e:
             return [self._failed(f"could not be evaluated: {type(e).__name__}: {e}")]
         if result is True:
