@@ -90,13 +90,19 @@ def _lock(connection: sa.Connection) -> None:
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(LEDGER_LOCK, schema)))
 
 
+# Built once: an append runs them for every entry, and building a statement costs more
+# than SQLite takes to answer it.
+_LAST = (
+    sa.select(t.audit_entries.c.seq, t.audit_entries.c.leaf_hash)
+    .order_by(t.audit_entries.c.seq.desc())
+    .limit(1)
+)
+_INSERT = sa.insert(t.audit_entries)
+
+
 def _last(connection: sa.Connection) -> tuple[int, str]:
     """The next seq and the leaf hash before it ("" for the first entry)."""
-    row = connection.execute(
-        sa.select(t.audit_entries.c.seq, t.audit_entries.c.leaf_hash)
-        .order_by(t.audit_entries.c.seq.desc())
-        .limit(1)
-    ).first()
+    row = connection.execute(_LAST).first()
     return (0, "") if row is None else (row.seq + 1, row.leaf_hash)
 
 
@@ -188,7 +194,10 @@ def append_many(connection: sa.Connection, records: Sequence[Record]) -> list[En
         )
         made.append(entry)
         seq, prev = seq + 1, entry.leaf_hash
-    connection.execute(sa.insert(t.audit_entries), [_row(e) for e in made])
+    if len(made) == 1:
+        connection.execute(_INSERT, _row(made[0]))
+    else:
+        connection.execute(_INSERT, [_row(e) for e in made])
     _remember(connection, seq, prev)
     return made
 
