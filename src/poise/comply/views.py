@@ -20,7 +20,7 @@ sub-class, else its asset class), and whether a client may hold complex products
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -184,14 +184,7 @@ def portfolio(
     safe = np.where(totals != 0.0, totals, 1.0)
     weight = value / safe[row_account] if held else np.zeros(0)
     cash = np.array([float(c) for _, _, c in accounts], dtype=np.float64)
-    codes: dict[str, tuple[Ints, tuple[str, ...]]] = {}
-    for group in GROUPS:
-        names: dict[str, int] = {}
-        keys = [group_key(group, securities[s], reference) for s in row_security]
-        row_codes = np.fromiter(
-            (names.setdefault(k, len(names)) for k in keys), dtype=np.int64, count=len(keys)
-        )
-        codes[group] = (row_codes, tuple(names))
+    codes = _Codes(row_security, securities, reference)
     return Portfolio(
         household_id=household_id,
         accounts=tuple(
@@ -215,6 +208,87 @@ def portfolio(
         price_times=price_times or {},
         risk=risk,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """Every security of a security master as a number, and its member of each group
+    as a number, with the members' names: worked out once for a security master and
+    reference (a run shares them)."""
+
+    securities: Mapping[str, Security]
+    reference: Reference
+    index: dict[str, int]
+    groups: tuple[tuple[Ints, tuple[str, ...]], ...]  # in the order of GROUPS
+
+    @classmethod
+    def of(cls, securities: Mapping[str, Security], reference: Reference) -> _Table:
+        groups = []
+        for group in GROUPS:
+            names: dict[str, int] = {}
+            codes = np.fromiter(
+                (names.setdefault(group_key(group, s, reference), len(names))
+                 for s in securities.values()),
+                dtype=np.int64,
+                count=len(securities),
+            )  # fmt: skip
+            groups.append((codes, tuple(names)))
+        return cls(securities, reference, {s: i for i, s in enumerate(securities)}, tuple(groups))
+
+
+_TABLES: dict[tuple[int, int], _Table] = {}
+
+
+def _table(securities: Mapping[str, Security], reference: Reference) -> _Table:
+    key = (id(securities), id(reference))
+    kept = _TABLES.get(key)
+    if kept is None or kept.securities is not securities or kept.reference is not reference:
+        if len(_TABLES) > 64:
+            _TABLES.clear()
+        kept = _TABLES[key] = _Table.of(securities, reference)
+    return kept
+
+
+class _Codes(Mapping[str, tuple[Ints, tuple[str, ...]]]):
+    """Each row's member of a group (``GROUPS``) as a code, and the members' names —
+    worked out the first time a rule asks for that group, then kept."""
+
+    def __init__(
+        self, rows: tuple[str, ...], securities: Mapping[str, Security], reference: Reference
+    ) -> None:
+        self.rows, self.securities, self.reference = rows, securities, reference
+        self.made: dict[str, tuple[Ints, tuple[str, ...]]] = {}
+        self.numbers: Ints | None = None  # each row's security, as the table numbers it
+
+    def __getitem__(self, group: str) -> tuple[Ints, tuple[str, ...]]:
+        found = self.made.get(group)
+        if found is None:
+            if group not in GROUPS:
+                raise KeyError(group)
+            table = _table(self.securities, self.reference)
+            if self.numbers is None:
+                index = table.index
+                self.numbers = np.fromiter(
+                    (index[s] for s in self.rows), dtype=np.int64, count=len(self.rows)
+                )
+            codes, names = table.groups[GROUPS.index(group)]
+            members, rows = np.unique(codes[self.numbers], return_inverse=True)
+            found = self.made[group] = (
+                rows.astype(np.int64).reshape(-1),
+                tuple(names[m] for m in members.tolist()),
+            )
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(GROUPS)
+
+    def __len__(self) -> int:
+        return len(GROUPS)
+
+    def forget(self) -> None:
+        """Work each group out again when next asked (for timing it)."""
+        self.made.clear()
+        self.numbers = None
 
 
 def nothing(like: Portfolio) -> Portfolio:
