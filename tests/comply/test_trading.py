@@ -91,7 +91,7 @@ def test_stale_price_when_a_traded_price_is_older_than_allowed_then_it_is_found(
     [f] = breaches(
         StalePrice, {"max_age_days": timedelta(days=1)}, text, as_of=NOW, price_times=times
     )
-    assert f.securities == ("MSFT",)
+    assert (f.securities, f.measured, f.limit) == (("MSFT",), 3.0, 1.0)
     assert f.explanation == (
         "MSFT's price is 3.0 days old, older than the stale-price rule allows a trade on"
     )

@@ -23,7 +23,9 @@ Measure = Decimal | float | int | str  # money as Decimal, weights as float frac
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One breach of one rule. ``measured`` and ``limit`` are Decimal for money and
-    shares, a float fraction for a weight (0.124 is 12.4%), an int for a count."""
+    shares, a float fraction for a weight (0.124 is 12.4%), a float for days, an int
+    for a count; a custom rule's are the text ``"false"`` or ``"error"`` against
+    ``"true"``."""
 
     rule_id: str
     kind: str

@@ -23,7 +23,8 @@ __all__ = ["PriceMoved", "StalePrice"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StalePrice(Rule):
-    """Every traded security priced within ``max_age`` of the check."""
+    """Every traded security priced within ``max_age_days`` of the check; a finding
+    measures the price's age in days."""
 
     kind: ClassVar[str] = "stale_price"
     PARAMS: ClassVar[dict[str, Param]] = {
@@ -47,8 +48,8 @@ class StalePrice(Rule):
                 age_days = age.total_seconds() / 86400
                 found.append(
                     self.found(
-                        f"{age_days:.1f} days",
-                        f"{self.max_age_days.total_seconds() / 86400:g} days",
+                        age_days,
+                        self.max_age_days.total_seconds() / 86400,
                         f"{after.securities[security_id].symbol}'s price is {age_days:.1f} days "
                         f"old, older than the {self.rule_id} rule allows a trade on",
                         securities=(security_id,),
