@@ -139,18 +139,6 @@ class Portfolio:
     def exact_value(self, row: int) -> Decimal:
         return self.quantity[row] * self.prices[self.row_security[row]]
 
-    def rows_of(self, security_ids: frozenset[str]) -> list[int]:
-        return [i for i, s in enumerate(self.row_security) if s in security_ids]
-
-    def held(self, account_id: str, security_id: str) -> Decimal:
-        for i, s in enumerate(self.row_security):
-            if (
-                s == security_id
-                and self.accounts[int(self.row_account[i])].account_id == account_id
-            ):
-                return self.quantity[i]
-        return ZERO
-
 
 def portfolio(
     *,
