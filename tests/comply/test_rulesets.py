@@ -206,3 +206,10 @@ def test_the_files_when_chosen_for_an_account_then_its_own_layers_come_top_down(
     chosen = applying(files, model_id="GROWTH", household_id="H1", account_id="10000001")
     assert [f.name for f in chosen] == ["firm.yaml", "growth.yaml", "h1.yaml", "a1.yaml"]
     assert [f.name for f in applying(files, household_id="H2")] == ["firm.yaml", "h2.yaml"]
+
+
+def test_an_account_id_of_digits_when_given_then_it_is_kept_as_written() -> None:
+    account = parse("layer: account\napplies_to: 00012345\nrules: []\n", "a.yaml")
+    assert account.applies_to == "00012345"
+    with pytest.raises(RuleSetError, match="quote a name that reads as a number"):
+        parse("layer: firm\nrules:\n  - {id: a, kind: do_not_buy, securities: [123]}\n", "f")

@@ -220,7 +220,9 @@ def _header(
                 f"field 'layer': {given!r} is not firm, model, household or account",
             )
     if "applies_to" in top:
-        applies_to = str(_value(top["applies_to"][1]))
+        node = top["applies_to"][1]
+        # as written: an account id of digits keeps its leading zeros
+        applies_to = node.value if isinstance(node, yaml.ScalarNode) else str(_value(node))
     elif layer is not Layer.FIRM and "layer" in top:
         errors.add(root, f"field 'applies_to' is missing: which {layer.name.lower()} it is for")
     return layer, applies_to

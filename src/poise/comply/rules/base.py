@@ -96,7 +96,9 @@ def days(value: object) -> timedelta:
 def ids(value: object) -> frozenset[str]:
     """A list of ids (securities, accounts or tags)."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise TypeError(f"expected a list of names, got {value!r}")
+        raise TypeError(
+            f"expected a list of names, got {value!r} (quote a name that reads as a number)"
+        )
     return frozenset(value)
 
 
