@@ -399,3 +399,26 @@ def test_append_when_savepoints_roll_back_or_release_then_seqs_stay_contiguous(
     with engine.connect() as connection:
         assert [e.subject for e in ledger.entries(connection)] == ["0", "kept", "2", "3"]
     assert _verify(engine).ok
+
+
+def test_verify_when_the_firm_changed_keys_then_each_checkpoint_is_checked_with_its_own(
+    engine: sa.Engine,
+) -> None:
+    later = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+    _fill(engine, 3)
+    _sign(engine)
+    _fill(engine, 2, start=3)
+    with _writing(engine).begin() as connection:
+        sign_checkpoint(
+            connection,
+            key=later,
+            at=T0 + timedelta(days=2),
+            earlier_keys=[KEY.public_key()],
+        )
+    with engine.connect() as connection:
+        both = verify(connection, public=[KEY.public_key(), later.public_key()])
+        only_later = verify(connection, public=later.public_key())
+    assert both.ok
+    assert only_later.fault is not None
+    assert only_later.fault.checkpoint == 1
+    assert "names the key" in only_later.fault.reason

@@ -9,7 +9,7 @@ reads them with nothing but the public key beside.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -61,12 +61,14 @@ def sign_checkpoint(
     *,
     key: Ed25519PrivateKey,
     at: datetime | None = None,
+    earlier_keys: Sequence[Ed25519PublicKey] = (),
     progress: Callable[[int, int], None] | None = None,
 ) -> Checkpoint:
     """Verify the whole ledger, then sign and keep its head (size, root, time) in
-    ``connection``'s transaction — never a head over a ledger that does not verify."""
+    ``connection``'s transaction — never a head over a ledger that does not verify.
+    Checkpoints signed before the firm changed keys are checked with ``earlier_keys``."""
     public = key.public_key()
-    checked = verify(connection, public=public, progress=progress)
+    checked = verify(connection, public=[public, *earlier_keys], progress=progress)
     if checked.fault is not None:
         raise LedgerError(f"not signed: {checked.fault.reason}")
     moment = (at or datetime.now(UTC)).astimezone(UTC)

@@ -12,27 +12,26 @@ roots of its complete subtrees, at most one per power of two):
 - where the tree reaches a checkpoint's size, its root must be the one signed (if not:
   entries up to it were rewritten, chain and all, since the checkpoint before);
 
-and every checkpoint's signature must hold under the firm's public key, the checkpoints
+and every checkpoint's signature must hold under the firm's public key (the one it
+names, of the firm's keys past and present), the checkpoints
 numbered 1, 2, … with sizes that never shrink. The first fault found ends the pass.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from poise.audit.canonical import at_text, leaf_bytes
 from poise.audit.keys import checkpoint_message, key_id, verify_signature
 from poise.audit.ledger import Checkpoint, checkpoints
 from poise.store import tables as t
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = ["Fault", "Frontier", "Verified", "verify"]
 
@@ -113,11 +112,13 @@ def _at(value: Any) -> str:
     return str(value)
 
 
-def _signature_fault(point: Checkpoint, public: Ed25519PublicKey, wanted: str) -> str | None:
-    if point.key_id != wanted:
+def _signature_fault(point: Checkpoint, keys: Mapping[str, Ed25519PublicKey]) -> str | None:
+    public = keys.get(point.key_id)
+    if public is None:
+        known = ", ".join(f"{k[:16]}…" for k in keys)
         return (
             f"checkpoint {point.number} names the key {point.key_id[:16]}…, not the firm's"
-            f" ({wanted[:16]}…)"
+            f" ({known})"
         )
     try:
         message = checkpoint_message(
@@ -135,11 +136,10 @@ def _signature_fault(point: Checkpoint, public: Ed25519PublicKey, wanted: str) -
 
 
 def _checkpoint_faults(
-    points: Sequence[Checkpoint], public: Ed25519PublicKey | None
+    points: Sequence[Checkpoint], keys: Mapping[str, Ed25519PublicKey] | None
 ) -> dict[int, str]:
     """Faults of the checkpoints themselves, by number: signatures, numbering, order."""
     faults: dict[int, str] = {}
-    wanted = key_id(public) if public is not None else ""
     before: Checkpoint | None = None
     for expected, point in enumerate(points, start=1):
         if point.number != expected:
@@ -154,28 +154,59 @@ def _checkpoint_faults(
                 f"checkpoint {point.number} signs {point.tree_size} entries, fewer than"
                 f" checkpoint {before.number}'s {before.tree_size}",
             )
-        if public is not None:
-            found = _signature_fault(point, public, wanted)
+        if keys is not None:
+            found = _signature_fault(point, keys)
             if found is not None:
                 faults.setdefault(point.number, found)
         before = point
     return faults
 
 
+def _keys(
+    public: Ed25519PublicKey | Sequence[Ed25519PublicKey] | None,
+) -> dict[str, Ed25519PublicKey] | None:
+    if public is None:
+        return None
+    given = [public] if isinstance(public, Ed25519PublicKey) else list(public)
+    return {key_id(k): k for k in given}
+
+
+def _rows(connection: sa.Connection) -> sa.Select[Any]:
+    """Every entry's fields as the leaf is built from them, in order of seq."""
+    c = t.audit_entries.c
+    if connection.dialect.name == "postgresql":  # the server writes the time as the leaf does
+        at: Any = sa.func.to_char(sa.func.timezone("UTC", c.at), _PG_AT)
+    else:
+        at = sa.type_coerce(c.at, sa.String)  # as stored: SQLAlchemy's text
+    return sa.select(
+        c.seq,
+        at,
+        c.actor,
+        c.action,
+        c.subject,
+        c.reason,
+        c.data_hash,
+        c.corrects,
+        c.prev_hash,
+        c.leaf_hash,
+    ).order_by(c.seq)
+
+
 def verify(  # noqa: PLR0911 - each return is a fault found: the pass ends at the first
     connection: sa.Connection,
     *,
-    public: Ed25519PublicKey | None,
+    public: Ed25519PublicKey | Sequence[Ed25519PublicKey] | None,
     progress: Callable[[int, int], None] | None = None,
     every: int = 50_000,
 ) -> Verified:
     """Verify the ledger (see the module's docstring); ``progress(done, total)`` is
-    called every ``every`` entries. Without ``public`` the signatures are not checked."""
-    c = t.audit_entries.c
+    called every ``every`` entries. ``public`` is the firm's public key, or its keys
+    past and present (each checkpoint is checked with the one it names); without it the
+    signatures are not checked."""
     total = connection.execute(sa.select(sa.func.count()).select_from(t.audit_entries)).scalar()
     total = int(total or 0)
     points = checkpoints(connection)
-    bad_points = _checkpoint_faults(points, public)
+    bad_points = _checkpoint_faults(points, _keys(public))
     by_size = sorted(points, key=lambda p: (p.tree_size, p.number))
     waiting = 0  # the next checkpoint (by size) to check
     passed: Checkpoint | None = None  # the last checkpoint whose root held
@@ -213,22 +244,7 @@ def verify(  # noqa: PLR0911 - each return is a fault found: the pass ends at th
     found = check_points(0)
     if found is not None:
         return found
-    if connection.dialect.name == "postgresql":  # the server writes the time as the leaf does
-        at: Any = sa.func.to_char(sa.func.timezone("UTC", c.at), _PG_AT)
-    else:
-        at = sa.type_coerce(c.at, sa.String)  # as stored: SQLAlchemy's text
-    query = sa.select(
-        c.seq,
-        at,
-        c.actor,
-        c.action,
-        c.subject,
-        c.reason,
-        c.data_hash,
-        c.corrects,
-        c.prev_hash,
-        c.leaf_hash,
-    ).order_by(c.seq)
+    query = _rows(connection)
     expected = 0
     prev = ""
     add = frontier.add

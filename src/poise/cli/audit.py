@@ -61,6 +61,14 @@ PublicKeyOption = Annotated[
         help="Check signatures with this public key (PEM) instead of the private key's.",
     ),
 ]
+PublicKeysOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--public-key",
+        help="Check signatures with this public key (PEM) instead of the private key's;"
+        " repeat it for the firm's earlier keys.",
+    ),
+]
 
 
 def _key_path(given: Path | None) -> Path:
@@ -147,6 +155,13 @@ def audit_key(
 @audit_app.command("checkpoint")
 def audit_checkpoint(
     key: KeyOption = None,
+    earlier: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--earlier-key",
+            help="A public key (PEM) the firm signed with before this one (repeat for more).",
+        ),
+    ] = None,
     database_url: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -156,12 +171,18 @@ def audit_checkpoint(
     from poise.audit.proofs import sign_checkpoint
 
     private = load_private_key(_key_path(key))
+    before = [_public(key, given, needed=True) for given in earlier or []]
     engine = _engine(database_url)
     with (
         _bar("verifying before signing", enabled=not as_json) as tick,
         engine.execution_options(writes=True).begin() as connection,
     ):
-        point = sign_checkpoint(connection, key=private, progress=tick)
+        point = sign_checkpoint(
+            connection,
+            key=private,
+            earlier_keys=[p for p in before if p is not None],
+            progress=tick,
+        )
     if as_json:
         _print_json(checkpoint_json(point))
         return
@@ -177,7 +198,7 @@ def audit_checkpoint(
 @audit_app.command("verify")
 def audit_verify(
     key: KeyOption = None,
-    public_key: PublicKeyOption = None,
+    public_key: PublicKeysOption = None,
     database_url: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -186,7 +207,13 @@ def audit_verify(
     from poise.audit.ledger import LedgerError
     from poise.audit.verify import verify
 
-    public = _public(key, public_key, needed=False)
+    if public_key:
+        publics = [_public(key, given, needed=True) for given in public_key]
+        public: list[Ed25519PublicKey] | Ed25519PublicKey | None = [
+            p for p in publics if p is not None
+        ]
+    else:
+        public = _public(key, None, needed=False)
     engine = _engine(database_url)
     with _bar("verifying the ledger", enabled=not as_json) as tick, engine.connect() as connection:
         checked = verify(connection, public=public, progress=tick)
