@@ -105,8 +105,8 @@ def test_wash_sale_when_one_account_sells_at_a_loss_and_another_buys_its_twin_th
     assert f.measured == D(1000)
     assert f.accounts == ("A1", "A2")
     assert f.explanation == (
-        "account A1, A2 sells SPY at a loss while the household buys VOO in the same "
-        "proposal: a wash sale, which the wash-sale rule forbids"
+        "account A1 sells SPY at a loss while account A2 buys VOO in the same proposal: a "
+        "wash sale, which the wash-sale rule forbids"
     )
 
 
@@ -119,7 +119,10 @@ def test_wash_sale_when_the_household_window_forbids_then_a_buy_or_a_loss_sale_i
         today=TODAY,
     )
     [f] = breaches(WashSale, {}, HOUSEHOLD + "trade A1 buy VOO 1", wash=sold)
-    assert "buys VOO, sold at a loss in the household in the last 30 days" in f.explanation
+    assert f.explanation == (
+        "account A1 buys VOO, sold at a loss in the household in the last 30 days: a wash "
+        "sale, which the wash-sale rule forbids"
+    )
     bought = wash_window(
         [RecentTrade("VOO", date(2024, 6, 10), bought=True, account_id="A2", lot_id="X9")],
         [],
@@ -128,7 +131,9 @@ def test_wash_sale_when_the_household_window_forbids_then_a_buy_or_a_loss_sale_i
     )
     sale = "trade A1 sell SPY 10 lot L1 basis 6000 short"
     [f] = breaches(WashSale, {}, HOUSEHOLD + sale, wash=bought)
-    assert "sells SPY at a loss, bought in the household in the last 30 days" in f.explanation
+    assert f.explanation.startswith(
+        "account A1 sells SPY at a loss, bought in the household in the last 30 days"
+    )
     # a gain is no wash sale, whatever was bought
     assert findings(WashSale(rule_id="x"), HOUSEHOLD + "trade A1 sell SPY 10 lot L1 basis 100",
                     wash=bought) == []  # fmt: skip

@@ -53,7 +53,7 @@ class WashSale(Rule):
                 found.append(
                     self._found(
                         rows,
-                        f"buys {rows[0].security.symbol}, sold at a loss in the "
+                        f"{_who(rows)} buys {rows[0].security.symbol}, sold at a loss in the "
                         f"household in the last 30 days",
                     )
                 )
@@ -63,7 +63,7 @@ class WashSale(Rule):
                 found.append(
                     self._found(
                         rows,
-                        f"sells {rows[0].security.symbol} at a loss, bought in "
+                        f"{_who(rows)} sells {rows[0].security.symbol} at a loss, bought in "
                         f"the household in the last 30 days",
                     )
                 )
@@ -71,8 +71,9 @@ class WashSale(Rule):
                 found.append(
                     self._found(
                         rows + buys[identity],
-                        f"sells {rows[0].security.symbol} at a loss while the household buys "
-                        f"{buys[identity][0].security.symbol} in the same proposal",
+                        f"{_who(rows)} sells {rows[0].security.symbol} at a loss while "
+                        f"{_who(buys[identity])} buys {buys[identity][0].security.symbol} "
+                        f"in the same proposal",
                     )
                 )
         return found
@@ -83,11 +84,17 @@ class WashSale(Rule):
         return self.found(
             loss,
             ZERO,
-            f"account {', '.join(accounts)} {what}: a wash sale, which the {self.rule_id} "
-            f"rule forbids",
+            f"{what}: a wash sale, which the {self.rule_id} rule forbids",
             securities=tuple(dict.fromkeys(r.trade.security_id for r in rows)),
             accounts=accounts,
         )
+
+
+def _who(rows: list[TradeRow]) -> str:
+    accounts = list(dict.fromkeys(r.account_id for r in rows))
+    if len(accounts) == 1:
+        return f"account {accounts[0]}"
+    return f"accounts {', '.join(accounts[:-1])} and {accounts[-1]}"
 
 
 def _gains(
