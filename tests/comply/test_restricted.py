@@ -100,3 +100,19 @@ def test_no_margin_when_purchases_exceed_cash_and_sales_then_the_borrowing_is_fo
         "account A2's purchases exceed its cash and sales by $50.00: bought on margin, which "
         "the no-margin rule forbids"
     )
+
+
+def test_a_finding_when_written_as_json_then_its_money_is_exact_text() -> None:
+    [f] = findings(DoNotBuy(rule_id="restricted", securities=frozenset({"FIRM"})),
+                   HOUSEHOLD + "trade A2 buy FIRM 40.5")  # fmt: skip
+    assert f.as_json() == {
+        "rule_id": "restricted",
+        "kind": "do_not_buy",
+        "severity": "block",
+        "measured": "1012.5",
+        "limit": "0",
+        "explanation": "account A2 buys 40.5 FIRM ($1,012.50), a purchase forbidden by the "
+        "restricted rule",
+        "securities": ["FIRM"],
+        "accounts": ["A2"],
+    }

@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass
 from decimal import Decimal
 
+from poise.domain.money import plain
+
 __all__ = ["Finding", "Severity", "blocks"]
 
 
@@ -39,6 +41,24 @@ class Finding:
     @property
     def blocks(self) -> bool:
         return self.severity is Severity.BLOCK
+
+    def as_json(self) -> dict[str, object]:
+        """The finding as JSON values, money as exact text ("1234.5"), for storing it
+        with its proposal or sending it."""
+        return {
+            "rule_id": self.rule_id,
+            "kind": self.kind,
+            "severity": self.severity.value,
+            "measured": _json(self.measured),
+            "limit": _json(self.limit),
+            "explanation": self.explanation,
+            "securities": list(self.securities),
+            "accounts": list(self.accounts),
+        }
+
+
+def _json(value: Measure) -> str | float | int:
+    return plain(value) if isinstance(value, Decimal) else value
 
 
 def blocks(findings: list[Finding]) -> list[Finding]:
