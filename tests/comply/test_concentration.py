@@ -159,3 +159,13 @@ def test_concentration_when_a_breach_was_there_before_then_only_trades_into_it_a
     assert f.securities == ("MSFT",)
     # and a check of the holdings alone finds it, as the markets made it
     assert {f.securities for f in findings(rule, ACCOUNT)} == {("MSFT",), ("BND",), ("SPY",)}
+
+
+def test_minimum_cash_when_short_before_then_only_trades_that_spend_from_it_are_found() -> None:
+    # $1,020 of $20,000 is short of a $1,500 reserve before any trade.
+    rule = MinimumCash(rule_id="cash", amount=D(1500))
+    assert findings(rule, ACCOUNT + "trade 10000001 sell BND 1") == []  # raises $75
+    [f] = findings(rule, ACCOUNT + "trade 10000001 buy AAPL 1")  # spends $200 of it
+    assert f.measured == D(820)
+    [f] = findings(rule, ACCOUNT)  # and the daily check of holdings finds the shortfall
+    assert f.measured == D(1020)

@@ -357,7 +357,8 @@ class AssetClassRange(Rule):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MinimumCash(Rule):
     """Each account keeps at least ``amount`` dollars and ``fraction`` of its value
-    in cash after the trades (the larger) — the cash reserve the optimiser keeps."""
+    in cash after the trades (the larger) — the cash reserve the optimiser keeps. An
+    account short of it before the trades is a finding only where they spend from it."""
 
     kind: ClassVar[str] = "minimum_cash"
     PARAMS: ClassVar[dict[str, Param]] = {
@@ -376,17 +377,27 @@ class MinimumCash(Rule):
         self, before: Portfolio, after: Portfolio, trades: tuple[TradeRow, ...]
     ) -> list[Finding]:
         reserve = self.reserve()
+        was = {a.account_id: a for a in before.accounts}
         found = []
         for a in after.accounts:
             need = reserve.required(a.value)
-            if a.cash < need:
-                found.append(
-                    self.found(
-                        a.cash,
-                        need,
-                        f"account {a.account_id} would hold {usd(a.cash)} in cash, below the "
-                        f"{usd(need)} the {self.rule_id} rule keeps",
-                        accounts=(a.account_id,),
-                    )
+            if a.cash >= need:
+                continue
+            prior = was.get(a.account_id)
+            if (
+                prior is not None
+                and prior.value > ZERO  # an empty before (a check of holdings): never short
+                and prior.cash < reserve.required(prior.value)
+                and a.cash >= prior.cash
+            ):
+                continue  # short before, and the trades spent none of it
+            found.append(
+                self.found(
+                    a.cash,
+                    need,
+                    f"account {a.account_id} would hold {usd(a.cash)} in cash, below the "
+                    f"{usd(need)} the {self.rule_id} rule keeps",
+                    accounts=(a.account_id,),
                 )
+            )
         return found
