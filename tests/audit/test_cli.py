@@ -200,3 +200,23 @@ def test_audit_when_a_ledger_is_signed_proved_and_exported_then_the_verifier_alo
     code, _, errors = poise("audit", "checkpoint", database_url=database_url)
     assert code == 8
     assert "not signed: entry 6 was edited" in errors
+
+
+def test_audit_when_there_is_no_key_then_checkpoint_says_how_to_make_one(
+    engine: sa.Engine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("POISE_AUDIT_KEY", raising=False)
+    code, _, errors = poise("audit", "checkpoint", database_url=database_url)
+    assert code == 2
+    where = tmp_path / "config" / "poise" / "audit-key.pem"
+    assert errors == (
+        f"error: there is no audit key at {where}: make one with `poise audit key`,"
+        " or point POISE_AUDIT_KEY at the firm's\n"
+    )
+    code, _, errors = poise("audit", "prove", "0", database_url=database_url)
+    assert code == 5
+    assert "no checkpoint yet" in errors
+    assert poise("audit", "key")[0] == 0
+    assert where.exists()
+    assert where.parent.stat().st_mode & 0o777 == 0o700
