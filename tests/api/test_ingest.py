@@ -26,6 +26,7 @@ from tests.processes import run_poise
 
 from poise.api.app import API_PREFIX, create_app
 from poise.api.routes.ingest import KINDS
+from poise.audit import ledger
 from poise.demo import generate_firm, write_firm
 from poise.domain.users import Role
 from poise.ingest.formats import FORMATS
@@ -306,3 +307,19 @@ def test_upload_when_retried_with_its_idempotency_key_then_answered_as_the_first
     other = [("files", ("lots.csv", firm.files["lots"].read_bytes(), "text/csv"))]
     reused = firm.client.post(url, headers={**auth(firm, "ops"), **key}, files=other)
     assert reused.status_code == 422  # the same key for other files
+
+
+def test_upload_when_operations_loads_a_file_then_the_audit_ledger_names_them_and_the_file(
+    firm: Firm,
+) -> None:
+    answer = upload(firm, "ops", firm.lots)
+    assert answer.status_code == 201, answer.text
+    history = firm.client.get(f"{API_PREFIX}/ingest/files?kind=lots", headers=auth(firm, "ops"))
+    (loaded,) = history.json()["items"]
+    with firm.engine.connect() as connection:
+        ops = connection.execute(
+            sa.select(t.users.c.user_id).where(t.users.c.username == "ops")
+        ).scalar_one()
+        entries = list(ledger.entries(connection))
+    assert [e.actor for e in entries] == ["system"] * len(FIRST) + [ops]  # the first by hand
+    assert (entries[-1].action, entries[-1].subject) == ("ingest.file", str(loaded["file_id"]))
