@@ -7,7 +7,9 @@ with it. Its ``seq`` is the next leaf index, allocated without a gap or a repeat
 PostgreSQL under an advisory lock held until the transaction ends, on SQLite under the
 database's write lock — begin the transaction with ``writes=True``
 (:data:`poise.store.engine.WRITES`), as every writing shell does, so that it waits for
-that lock rather than failing when another writer got there first.
+that lock rather than failing when another writer got there first. The lock is held
+from the append to the commit, and every other append waits for it: append last in
+the transaction, once the long work is done (ingest appends after its upsert).
 
 Each entry also keeps the previous entry's leaf hash (``prev_hash``, inside its own
 leaf): a chain beside the tree, so that an entry edited with its leaf hash made anew
