@@ -244,7 +244,7 @@ proposals = sa.Table(
     sa.Column("proposal_id", sa.String(200), primary_key=True),
     _id("account_id", nullable=False, index=True),
     sa.Column("method", sa.String(32), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # proposed, superseded, …
+    sa.Column("status", sa.String(16), nullable=False),  # an approval Status's value
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("as_of", UTCDateTime, nullable=False),  # prices as of
     sa.Column("cash_before", Exact, nullable=False),
@@ -262,6 +262,8 @@ proposals = sa.Table(
     _text("risk_model"),  # what the tracking errors rest on, in words
     sa.Column("superseded_by", sa.String(200)),  # the proposal that replaced it, if any
     sa.Column("household_proposal_id", sa.String(200), index=True),  # the one it is part of
+    sa.Column("prepared_by", sa.String(64)),  # a user's id; None: the system (and before 0014)
+    _text("status_reason"),  # why it was rejected, expired or superseded
 )
 
 household_proposals = sa.Table(
@@ -270,7 +272,7 @@ household_proposals = sa.Table(
     sa.Column("proposal_id", sa.String(200), primary_key=True),
     _id("household_id", nullable=False, index=True),
     sa.Column("method", sa.String(32), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # proposed, superseded
+    sa.Column("status", sa.String(16), nullable=False),  # an approval Status's value
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("as_of", UTCDateTime, nullable=False),
     _id("model_id", nullable=True),  # the household's allocation, if it had one
@@ -279,6 +281,8 @@ household_proposals = sa.Table(
     sa.Column("location", sa.Text, nullable=False),  # JSON: where the assets are held, and why
     sa.Column("held", sa.Text, nullable=False),  # JSON: account → why it was not rebalanced
     sa.Column("superseded_by", sa.String(200)),
+    sa.Column("prepared_by", sa.String(64)),
+    _text("status_reason"),
 )
 
 proposal_trades = sa.Table(
@@ -294,6 +298,36 @@ proposal_trades = sa.Table(
     sa.Column("price", Exact, nullable=False),
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Column("lots", sa.Text, nullable=False),  # JSON: lot, quantity, basis, proceeds, term
+)
+
+# ── approvals ────────────────────────────────────────────────────────────────
+# A proposal's findings and approvals, under its id: an account's proposal of its own,
+# or a household's (approved as one; its accounts' proposals move with it, and are not
+# approved apart). Account and household proposal ids are found as `poise proposals
+# show` finds them: an account's first (poise.workflow.approvals).
+
+proposal_findings = sa.Table(
+    "proposal_findings",
+    metadata,
+    sa.Column("proposal_id", sa.String(200), primary_key=True),
+    _id("finding_id", primary_key=True),  # F1, F2, … in the order the rules found them
+    sa.Column("blocks", sa.Boolean, nullable=False),  # else a warning
+    sa.Column("rule_id", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("explanation", sa.Text, nullable=False),
+    sa.Column("cleared_by", sa.String(64)),  # a user's id: acknowledged, or overridden
+    sa.Column("cleared_at", UTCDateTime),
+    _text("reason"),  # why it was cleared
+)
+
+proposal_approvals = sa.Table(  # each approver once, numbered in the order they approved
+    "proposal_approvals",
+    metadata,
+    sa.Column("proposal_id", sa.String(200), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("proposal_id", "user_id", name="uq_proposal_approvals_approver"),
 )
 
 rebalance_runs = sa.Table(

@@ -1,10 +1,20 @@
 """Keyword-only repository functions: the queries the shells need, and rows into domain
 objects, one module per context (``files``, ``book``, ``prices``, ``requests``, ``proposals``,
-``history``, ``runs``, ``backtests``, ``users``, ``idempotency``; ``pages``: the service's
-reads, a page at a time within a caller's scope)."""
+``approvals``, ``history``, ``runs``, ``backtests``, ``users``, ``idempotency``; ``pages``:
+the service's reads, a page at a time within a caller's scope)."""
 
 from __future__ import annotations
 
+from poise.store.repo.approvals import (
+    FindingToKeep,
+    Unit,
+    approval_state,
+    biggest_move,
+    keep_findings,
+    lock_unit,
+    run_units,
+    write_state,
+)
 from poise.store.repo.backtests import (
     BacktestMethod,
     BacktestRecord,
@@ -51,6 +61,7 @@ from poise.store.repo.idempotency import Kept, claim_key, keep_answer, release_k
 from poise.store.repo.pages import Page, accounts_page, households_page
 from poise.store.repo.prices import latest_prices, price_history
 from poise.store.repo.proposals import (
+    LIVE,
     PROPOSAL_STATUSES,
     HouseholdProposalRecord,
     HouseholdProposalToKeep,
@@ -134,6 +145,7 @@ from poise.store.repo.users import (
 )
 
 __all__ = [
+    "LIVE",
     "PROPOSAL_STATUSES",
     "REQUEST_STATUSES",
     "RUN_STATUSES",
@@ -143,6 +155,7 @@ __all__ = [
     "BacktestRecord",
     "Credentials",
     "FileLoad",
+    "FindingToKeep",
     "HouseholdProposalRecord",
     "HouseholdProposalToKeep",
     "Kept",
@@ -155,6 +168,7 @@ __all__ = [
     "RequestState",
     "RunHousehold",
     "Saved",
+    "Unit",
     "account",
     "account_holdings",
     "account_lots",
@@ -166,9 +180,11 @@ __all__ = [
     "answer_household_requests",
     "answer_requests",
     "answered_requests",
+    "approval_state",
     "assign_households",
     "backtest",
     "backtests",
+    "biggest_move",
     "buys_since",
     "cash_flows",
     "claim_key",
@@ -195,12 +211,14 @@ __all__ = [
     "households_of",
     "households_page",
     "keep_answer",
+    "keep_findings",
     "key_series",
     "latest_positions",
     "latest_prices",
     "list_quarantine",
     "list_requests",
     "lock_lots",
+    "lock_unit",
     "lock_until",
     "lots",
     "lots_frame",
@@ -224,6 +242,7 @@ __all__ = [
     "resume_rebalance_run",
     "revoke_token",
     "run_households",
+    "run_units",
     "runs_moving",
     "sales_since",
     "save_backtest",
@@ -251,4 +270,5 @@ __all__ = [
     "users",
     "with_lots",
     "write_lots",
+    "write_state",
 ]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import sqlalchemy as sa
 
+from poise.domain.approvals import Status
 from poise.domain.errors import NotFoundError, StoreError
 from poise.optimize.trades import Proposal, Trade
 from poise.store import tables as t
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     import psycopg
 
 __all__ = [
+    "LIVE",
     "PROPOSAL_STATUSES",
     "PROPOSED",
     "SUPERSEDED",
@@ -42,9 +44,12 @@ __all__ = [
     "save_proposals",
 ]
 
-PROPOSED = "proposed"  # the live proposal of its account and method
-SUPERSEDED = "superseded"  # a later proposal of the same account and method replaced it
-PROPOSAL_STATUSES = (PROPOSED, SUPERSEDED)
+PROPOSED = Status.PROPOSED.value  # made, not yet checked against the rules
+SUPERSEDED = Status.SUPERSEDED.value  # a later one of the same account and method replaced it
+PROPOSAL_STATUSES = tuple(s.value for s in Status)  # the approval machine's
+# What a newer proposal of the same account (or household) and method supersedes: a
+# proposal not yet released to trading and not already at its end.
+LIVE = tuple(s.value for s in (Status.PROPOSED, Status.BLOCKED, Status.PENDING, Status.APPROVED))
 
 _V = TypeVar("_V")
 
@@ -117,14 +122,14 @@ def _keep_numbered(
     bases: Sequence[str],
 ) -> list[Saved]:
     """Insert ``rows`` (status ``proposed``), each under the next free number of its base
-    id, and supersede the ``proposed`` rows of the same owner (``owner`` column) and
-    method that were there before. Each owner at most once."""
+    id, and supersede the live rows (:data:`LIVE`) of the same owner (``owner`` column)
+    and method that were there before. Each owner at most once."""
     column = table.c[owner]
     owners = [row[owner] for row in rows]
     earlier: dict[tuple[str, str], list[str]] = {}
     for chunk in _chunks(sorted(set(owners))):
         query = sa.select(table.c.proposal_id, column, table.c.method).where(
-            column.in_(chunk) & (table.c.status == PROPOSED)
+            column.in_(chunk) & table.c.status.in_(LIVE)
         )
         for proposal_id, who, method in connection.execute(query):
             earlier.setdefault((who, method), []).append(proposal_id)
@@ -174,6 +179,7 @@ class ProposalToKeep:
     scenario: str | None = None
     risk_model: str | None = None
     household_proposal_id: str | None = None
+    prepared_by: str | None = None  # the user who asked for it (None: the system)
 
 
 def save_proposal(
@@ -185,14 +191,16 @@ def save_proposal(
     scenario: str | None = None,
     risk_model: str | None = None,
     household_proposal_id: str | None = None,
+    prepared_by: str | None = None,
 ) -> Saved:
-    """Keep a proposal (status ``proposed``); the earlier ``proposed`` ones of its
+    """Keep a proposal (status ``proposed``); the earlier live ones (:data:`LIVE`) of its
     account and method become ``superseded`` (``superseded_by`` it). Its id is
     :func:`proposal_base_id`; a second run of the same base id is kept beside the first
     as ``base.2``, a third as ``base.3``, and so on — nothing is overwritten. ``scenario``
     names the scenario it was kept from, ``risk_model`` what its tracking errors rest on,
-    ``household_proposal_id`` the household's proposal it is part of, if any."""
-    kept = ProposalToKeep(proposal, scenario, risk_model, household_proposal_id)
+    ``household_proposal_id`` the household's proposal it is part of, if any,
+    ``prepared_by`` the user who asked for it (None: the system)."""
+    kept = ProposalToKeep(proposal, scenario, risk_model, household_proposal_id, prepared_by)
     return save_proposals(connection, proposals=[kept], as_of=as_of, created_at=created_at)[0]
 
 
@@ -284,6 +292,7 @@ def _proposal_row(k: ProposalToKeep, *, as_of: datetime, created_at: datetime) -
         "scenario": k.scenario,
         "risk_model": k.risk_model,
         "household_proposal_id": k.household_proposal_id,
+        "prepared_by": k.prepared_by,
     }
 
 
@@ -321,6 +330,7 @@ class HouseholdProposalToKeep:
     meetings: Sequence[str] = ()
     location: Sequence[str] = ()
     held: Mapping[str, str] = field(default_factory=dict)
+    prepared_by: str | None = None  # the user who asked for it (None: the system)
 
 
 def save_household_proposal(
@@ -335,11 +345,14 @@ def save_household_proposal(
     meetings: Sequence[str],
     location: Sequence[str],
     held: dict[str, str],
+    prepared_by: str | None = None,
 ) -> Saved:
     """Keep a household's proposal — the record its accounts' proposals point to —
     under ``household/as-of date/method`` (numbered like an account's); the earlier
-    ``proposed`` one of the household and method becomes ``superseded``."""
-    kept = HouseholdProposalToKeep(household_id, method, model_id, meetings, location, held)
+    live one (:data:`LIVE`) of the household and method becomes ``superseded``."""
+    kept = HouseholdProposalToKeep(
+        household_id, method, model_id, meetings, location, held, prepared_by
+    )
     return save_household_proposals(
         connection, households=[kept], as_of=as_of, created_at=created_at, run_id=run_id
     )[0]
@@ -372,6 +385,7 @@ def save_household_proposals(
                 "meetings": json.dumps(list(k.meetings)),
                 "location": json.dumps(list(k.location)),
                 "held": json.dumps(dict(k.held), sort_keys=True),
+                "prepared_by": k.prepared_by,
             }
             for k in chosen
         ]
