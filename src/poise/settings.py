@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     workers: int | None = None  # local worker processes; None: one per CPU; 1: no processes
     dask_scheduler: str | None = None  # a Dask scheduler's address: runs fan out to its cluster
 
+    # Approvals (docs/approvals.md): a proposal trading more than this notional needs two
+    # approvers; one expires this many hours after it was made, or once a price it
+    # traded at has moved more than this fraction
+    approval_two_above: Decimal = Decimal(1_000_000)
+    approval_expire_hours: float = 72.0
+    approval_expire_move: Decimal = Decimal("0.05")
+
     # The audit ledger: the firm's Ed25519 signing key, a file never kept in the database
     # (None: audit-key.pem in $XDG_CONFIG_HOME/poise, else ~/.config/poise; docs/audit.md)
     audit_key: Path | None = None

@@ -159,10 +159,19 @@ def _needed(state: Approval, policy: Policy) -> int:
     return 2 if state.notional > policy.two_approvers_above else 1
 
 
+def _span(span: timedelta) -> str:
+    """``3 days`` or ``36 hours``: how long a proposal holds, in words."""
+    hours = span / timedelta(hours=1)
+    if hours % 24 == 0:
+        days = int(hours // 24)
+        return f"{days} day{'s' if days != 1 else ''}"
+    return f"{hours:g} hours"
+
+
 def _stale(state: Approval, policy: Policy, *, at: datetime, moved: Decimal | None) -> str:
     """Why the proposal has expired, or "" while it holds."""
     if at - state.made_at > policy.expire_after:
-        return f"made {state.made_at:%Y-%m-%d %H:%M} UTC, older than {policy.expire_after}"
+        return f"made {state.made_at:%Y-%m-%d %H:%M} UTC, older than {_span(policy.expire_after)}"
     if moved is not None and abs(moved) > policy.expire_on_move:
         return (
             f"a price moved {abs(moved):.1%} since it was made, more than"

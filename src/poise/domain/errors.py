@@ -76,7 +76,7 @@ class AuthError(PoiseError):
     Its message tells a guesser nothing to go on: an unknown user and a wrong password
     read the same."""
 
-    exit_code = 1  # the command line does not sign in: only the API raises it
+    exit_code = 9  # the command line: no user named by --as (POISE_USER), or not one who may
     http_status = 401
 
 
@@ -84,5 +84,5 @@ class ForbiddenError(PoiseError):
     """Who is asking is known but may not do this (a client approving trades, a token
     with only the ``read`` scope writing)."""
 
-    exit_code = 1  # the command line does not sign in: only the API raises it
+    exit_code = 10  # the command line: the user --as names may not do this
     http_status = 403

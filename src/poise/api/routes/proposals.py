@@ -25,7 +25,17 @@ __all__ = ["router"]
 
 router = scoped_router(tags=["proposals"], responses=SIGNED_IN)
 
-ProposalStatus = Literal["proposed", "superseded"]  # repo.PROPOSAL_STATUSES
+ProposalStatus = Literal[  # repo.PROPOSAL_STATUSES: the approval machine's
+    "proposed",
+    "blocked",
+    "pending",
+    "approved",
+    "released",
+    "executed",
+    "rejected",
+    "expired",
+    "superseded",
+]
 
 
 class ProposalSummary(Document):
