@@ -262,7 +262,7 @@ def test_requests_list_when_filtered_then_the_title_and_json_give_the_true_total
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("proposals", "list", "--status", "approved"), "proposed, superseded"),
+        (("proposals", "list", "--status", "waiting"), "proposed, blocked, pending"),
         (("proposals", "list", "--method", "magic"), "bands, cash, optimize"),
         (("proposals", "list", "--from", "29/12/2022"), "is not a date"),
         (("requests", "list", "--status", "closed"), "open, answered"),

@@ -3,6 +3,7 @@
 Owns: the command line — ``common`` (the app, options, printing), ``records`` (schema,
 ingest, accounts, demo), ``monitoring`` (drift, holds, requests, monitor, replays),
 ``rebalancing`` and ``proposals`` (finding proposals, and the one JSON shape of one),
+``approvals`` (approve, reject, override, acknowledge, release: as the user ``--as``),
 ``washsales`` (a household's wash sales), ``backtest`` (methods compared after tax on
 a price history, and the backtests kept), ``runs`` (the cluster firm-wide runs fan out
 to, and a run's progress), ``worker`` (answering rebalance requests as they arrive),
@@ -22,6 +23,7 @@ from poise.cli import records  # demo, ingest, accounts, db
 from poise.cli import monitoring  # drift, holds, monitor, requests, prices
 from poise.cli import rebalancing  # rebalance
 from poise.cli import proposals  # proposals
+from poise.cli import approvals  # approve, reject, override, acknowledge, release
 from poise.cli import washsales  # washsales
 from poise.cli import backtest  # backtest, backtests
 from poise.cli import runs  # cluster
@@ -36,6 +38,7 @@ from poise.domain.errors import PoiseError
 
 __all__ = [
     "app",
+    "approvals",
     "audit",
     "backtest",
     "main",

@@ -72,7 +72,11 @@ def proposals_list(
     account: AccountFilter = None,
     household: HouseholdFilter = None,
     status: Annotated[
-        str | None, typer.Option(help="Only this status: proposed or superseded.")
+        str | None,
+        typer.Option(
+            help="Only this status: proposed, blocked, pending, approved, released, executed,"
+            " rejected, expired or superseded."
+        ),
     ] = None,
     method: Annotated[str | None, typer.Option(help="Only this method.")] = None,
     since: SinceFilter = None,
