@@ -264,3 +264,25 @@ def test_pymerkle_when_given_the_same_entries_then_roots_and_proofs_agree(n: int
             m, n, theirs.get_root(m), theirs.get_root(n), tree.consistency_proof(m)
         )
         assert theirs.get_root(m) == merkle.root(d[:m])
+
+
+# ── the right edge verify grows ───────────────────────────────────────────────
+
+
+def test_frontier_when_leaves_are_added_one_by_one_then_every_prefix_has_the_rfcs_root() -> None:
+    d = _leaves(300)
+    edge = merkle.Frontier()
+    assert edge.root() == merkle.EMPTY_ROOT
+    for n, leaf in enumerate(d, start=1):
+        edge.add(leaf)
+        assert edge.root() == mth(d[:n]), n
+        assert len(edge.nodes) == n.bit_count()  # one complete subtree a bit of the size
+
+
+@pytest.mark.parametrize("n", [1023, 1024, 1025, 4097, 65_537])
+def test_frontier_when_the_tree_is_large_then_its_root_is_the_trees(n: int) -> None:
+    d = _leaves(n)
+    edge = merkle.Frontier()
+    for leaf in d:
+        edge.add(leaf)
+    assert edge.root() == merkle.Tree(d).root == merkle.root(d)

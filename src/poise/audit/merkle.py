@@ -10,7 +10,9 @@
 Pure: bytes in, bytes out. Trees are computed level by level over a list of leaf
 hashes (pairing neighbours, an odd last node carried up as it is), which is the same
 tree as the RFC's recursive definition and fast for a million leaves; proofs are taken
-from the same levels.
+from the same levels (:class:`Tree`). A tree grown leaf by leaf keeps only its right
+edge, from which its root at any size is folded (:class:`Frontier`: what verifying
+the whole ledger grows).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "EMPTY_ROOT",
+    "Frontier",
     "Tree",
     "consistency_proof",
     "inclusion_proof",
@@ -131,6 +134,37 @@ class Tree:
         if not whole:  # SUBPROOF(m, D[m], false) = {MTH(D[m])}
             spans.append((start, end))
         return [self._node(a, b) for a, b in reversed(spans)]
+
+
+class Frontier:
+    """The right edge of a tree grown leaf by leaf: the roots of its complete subtrees,
+    largest first, from which the root of the tree as it stands is folded (RFC 9162's
+    MTH: the largest power of two on the left, the rest on the right)."""
+
+    __slots__ = ("count", "nodes")
+
+    def __init__(self) -> None:
+        self.nodes: list[bytes] = []
+        self.count = 0
+
+    def add(self, leaf: bytes) -> None:
+        nodes = self.nodes
+        node = leaf
+        count = self.count
+        while count & 1:  # a complete subtree of the same size to the left: join it
+            node = _sha256(b"\x01" + nodes.pop() + node).digest()
+            count >>= 1
+        nodes.append(node)
+        self.count += 1
+
+    def root(self) -> bytes:
+        if not self.nodes:
+            return EMPTY_ROOT
+        nodes = self.nodes
+        node = nodes[-1]
+        for left in reversed(nodes[:-1]):
+            node = _sha256(b"\x01" + left + node).digest()
+        return node
 
 
 def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:

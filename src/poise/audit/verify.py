@@ -31,9 +31,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from poise.audit.canonical import at_text, leaf_bytes
 from poise.audit.keys import checkpoint_message, key_id, verify_signature
 from poise.audit.ledger import Checkpoint, checkpoints
+from poise.audit.merkle import Frontier
 from poise.store import tables as t
 
-__all__ = ["Fault", "Frontier", "Verified", "verify"]
+__all__ = ["Fault", "Verified", "verify"]
 
 _sha256 = hashlib.sha256
 
@@ -60,37 +61,6 @@ class Verified:
     @property
     def ok(self) -> bool:
         return self.fault is None
-
-
-class Frontier:
-    """The right edge of a tree grown leaf by leaf: the roots of its complete subtrees,
-    largest first, from which the root of the tree as it stands is folded (RFC 9162's
-    MTH: the largest power of two on the left, the rest on the right)."""
-
-    __slots__ = ("count", "nodes")
-
-    def __init__(self) -> None:
-        self.nodes: list[bytes] = []
-        self.count = 0
-
-    def add(self, leaf: bytes) -> None:
-        nodes = self.nodes
-        node = leaf
-        count = self.count
-        while count & 1:  # a complete subtree of the same size to the left: join it
-            node = _sha256(b"\x01" + nodes.pop() + node).digest()
-            count >>= 1
-        nodes.append(node)
-        self.count += 1
-
-    def root(self) -> bytes:
-        if not self.nodes:
-            return _sha256(b"").digest()
-        nodes = self.nodes
-        node = nodes[-1]
-        for left in reversed(nodes[:-1]):
-            node = _sha256(b"\x01" + left + node).digest()
-        return node
 
 
 _PG_AT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'  # PostgreSQL's to_char of at_text's format
