@@ -122,11 +122,15 @@ def test_append_when_a_correction_is_recorded_then_it_names_an_earlier_entry_onl
         _append_to(engine, corrects=3)
     with pytest.raises(ValidationError, match="float"):
         canonical_json({"price": 1.5})
+    with pytest.raises(ValidationError, match="subject is at most 200 characters"):
+        _append_to(engine, subject="x" * 201)
 
 
 def _append_to(engine: sa.Engine, **fields: Any) -> Entry:
     with _writing(engine).begin() as connection:
-        return ledger.append(connection, actor="a", action="b", subject="c", data={}, **fields)
+        return ledger.append(
+            connection, **{"actor": "a", "action": "b", "subject": "c", "data": {}, **fields}
+        )
 
 
 def _sql(engine: sa.Engine, statement: str) -> None:

@@ -163,6 +163,15 @@ class Entry:
         :class:`ValidationError`."""
         if not actor or not action:
             raise ValidationError("an audit entry names who acted and what was done")
+        for name, value, longest in (
+            ("actor", actor, 64),
+            ("action", action, 64),
+            ("subject", subject, 200),
+        ):
+            if len(value) > longest:
+                raise ValidationError(
+                    f"an audit entry's {name} is at most {longest} characters, not {len(value)}"
+                )
         if corrects is not None and not 0 <= corrects < seq:
             raise ValidationError(
                 f"entry {seq} cannot correct entry {corrects}: only an earlier entry"
