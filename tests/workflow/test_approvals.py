@@ -144,7 +144,7 @@ def test_override_when_a_block_and_a_warning_then_compliance_overrides_and_one_a
         kept = {r.finding_id: r for r in connection.execute(sa.select(t.proposal_findings))}
     assert (kept["F1"].cleared_by, kept["F1"].reason) == (
         people["cora"].user_id,
-        "research list stale",
+        "list stale",
     )
     assert kept["F2"].cleared_by == people["ana"].user_id
     assert [a for a, _, _ in ledger(engine)] == [
@@ -240,3 +240,26 @@ def test_approve_run_when_filtered_then_each_on_its_own_with_a_summary(engine: s
     assert (none.approved, none.already, none.refused) == ((), (), ())
     with pytest.raises(NotFoundError):
         approve_run(engine, run_id="nope", user=people["ben"], policy=POLICY, at=SOON)
+
+
+def test_approve_when_an_account_of_the_household_was_rebalanced_since_then_it_is_superseded(
+    engine: sa.Engine,
+) -> None:
+    _, household, people = firm(engine)
+    pending(engine, household)
+    with engine.begin() as connection:
+        repo.save_proposal(
+            connection, proposal=buying("A2", ("S1", "5", "500")), as_of=MADE, created_at=SOON
+        )
+    with pytest.raises(ForbiddenError):  # who may not approve learns nothing more
+        act(engine, proposal_id=household, what=Act.APPROVE, user=people["olu"], policy=POLICY,
+            at=SOON)  # fmt: skip
+    ended = act(engine, proposal_id=household, what=Act.APPROVE, user=people["ben"],
+                policy=POLICY, at=SOON)  # fmt: skip
+    assert ended.expired
+    assert ended.status is Status.SUPERSEDED
+    assert "its account proposal A2/2022-12-28/bands was superseded by" in ended.after.reason
+    assert ledger(engine)[-1] == ("proposal.supersede", household, people["ben"].user_id)
+    with engine.connect() as connection:
+        parts = repo.household_proposal(connection, proposal_id=household).accounts
+    assert sorted(status(engine, p) for p in parts) == ["superseded", "superseded"]

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from poise.audit.ledger import append
-from poise.domain.approvals import Act, Actor, Approval, Decision, Policy, Status, decide
+from poise.domain.approvals import MAY, Act, Actor, Approval, Decision, Policy, Status, decide
 from poise.domain.errors import AuthError, ConflictError, NotFoundError, PoiseError
 from poise.domain.users import Role, User, scope_of
 from poise.store import repo
@@ -88,15 +88,28 @@ class Outcome:
 
     @property
     def expired(self) -> bool:
-        """A person's approval or release found the proposal too old or moved: it
-        expired instead (written, and the act refused)."""
-        return self.act is not Act.EXPIRE and self.after.status is Status.EXPIRED and self.changed
+        """A person's approval or release found the proposal out of date — too old,
+        prices moved, or (a household's) an account's part superseded since — and it
+        ended so instead (written, and the act refused)."""
+        ended = self.after.status in (Status.EXPIRED, Status.SUPERSEDED)
+        return self.act in (Act.APPROVE, Act.RELEASE) and ended and self.changed
 
 
 def _action(act: Act, decision: Decision) -> str:
     if decision.after.status is Status.EXPIRED and act is not Act.EXPIRE:
         return "proposal.expire"
+    if decision.after.status is Status.SUPERSEDED:
+        return "proposal.supersede"
     return f"proposal.{act.value}"
+
+
+def _superseded_part(connection: sa.Connection, unit: Unit) -> str:
+    """Why a household's proposal is out of date, "" while each of its accounts'
+    proposals is still its own latest."""
+    gone = repo.parts_superseded(connection, unit=unit)
+    return "; ".join(
+        f"its account proposal {part} was superseded by {by or 'a later one'}" for part, by in gone
+    )
 
 
 def _entry_data(unit: Unit, act: Act, before: Approval, after: Approval) -> dict[str, Any]:
@@ -153,15 +166,20 @@ def _one(
             if what in (Act.APPROVE, Act.RELEASE)
             else None
         )
-        decision = decide(
-            before,
-            what,
-            who=who,
-            at=at,
-            policy=policy,
-            reason=reason,
-            finding_id=finding_id,
-            moved=moved,
+        gone = _superseded_part(connection, unit) if what in (Act.APPROVE, Act.RELEASE) else ""
+        decision = (
+            decide(before, Act.SUPERSEDE, who=SYSTEM_ACTOR, at=at, policy=policy, reason=gone)
+            if gone and before.status in (Status.PENDING, Status.APPROVED) and who.role in MAY[what]
+            else decide(
+                before,
+                what,
+                who=who,
+                at=at,
+                policy=policy,
+                reason=reason,
+                finding_id=finding_id,
+                moved=moved,
+            )
         )
         entry = None
         if decision.changed or findings is not None:

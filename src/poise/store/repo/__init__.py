@@ -12,6 +12,7 @@ from poise.store.repo.approvals import (
     biggest_move,
     keep_findings,
     lock_unit,
+    parts_superseded,
     run_units,
     write_state,
 )
@@ -225,6 +226,7 @@ __all__ = [
     "models",
     "open_breaks",
     "open_request_reasons",
+    "parts_superseded",
     "price_history",
     "proposal",
     "proposal_base_id",

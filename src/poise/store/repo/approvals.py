@@ -36,6 +36,7 @@ __all__ = [
     "biggest_move",
     "keep_findings",
     "lock_unit",
+    "parts_superseded",
     "run_units",
     "write_state",
 ]
@@ -148,6 +149,24 @@ def biggest_move(
     latest = latest_prices(connection, as_of=at, security_ids={s for s, _, _ in trades})
     moves = [latest[s][0] / price - 1 for s, _, price in trades if s in latest and price > 0]
     return max(moves, key=abs) if moves else None
+
+
+def parts_superseded(connection: sa.Connection, *, unit: Unit) -> list[tuple[str, str | None]]:
+    """A household's proposal's accounts' proposals that a later one of their own has
+    superseded (each with the one that did): the household's trades are no longer all
+    live."""
+    if not unit.household:
+        return []
+    p = t.proposals
+    query = (
+        sa.select(p.c.proposal_id, p.c.superseded_by)
+        .where(
+            (p.c.household_proposal_id == unit.proposal_id)
+            & (p.c.status == Status.SUPERSEDED.value)
+        )
+        .order_by(p.c.proposal_id)
+    )
+    return [(row.proposal_id, row.superseded_by) for row in connection.execute(query)]
 
 
 def keep_findings(

@@ -154,7 +154,8 @@ def _keep_numbered(
     if superseding:
         connection.execute(
             sa.update(table)
-            .where(table.c.proposal_id == sa.bindparam("old"))
+            # still live: one released meanwhile (read above, before the insert) is left
+            .where((table.c.proposal_id == sa.bindparam("old")) & table.c.status.in_(LIVE))
             .values(status=SUPERSEDED, superseded_by=sa.bindparam("new")),
             superseding,
         )
