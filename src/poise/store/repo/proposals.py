@@ -154,8 +154,12 @@ def _keep_numbered(
     if superseding:
         connection.execute(
             sa.update(table)
-            # still live: one released meanwhile (read above, before the insert) is left
-            .where((table.c.proposal_id == sa.bindparam("old")) & table.c.status.in_(LIVE))
+            # still live: one released meanwhile (read above, before the insert) is left;
+            # (an OR, not IN: an expanding IN list cannot go with many rows of parameters)
+            .where(
+                (table.c.proposal_id == sa.bindparam("old"))
+                & sa.or_(*(table.c.status == sa.literal(s) for s in LIVE))
+            )
             .values(status=SUPERSEDED, superseded_by=sa.bindparam("new")),
             superseding,
         )
