@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,13 @@ from tests.api.reads_firm import AS_OF, add_people, build
 from tests.bus.helpers import NATS_URL, require_nats
 
 from poise.api.app import API_PREFIX, create_app
+from poise.domain.approvals import Act, Policy
+from poise.domain.errors import ForbiddenError
 from poise.domain.users import Role
 from poise.settings import Settings
 from poise.store import repo
 from poise.store import tables as t
+from poise.workflow.approvals import act, check
 from poise.workflow.fanout import Inline
 from poise.workflow.run import Selection, rebalance_run
 
@@ -342,3 +346,29 @@ def test_account_when_the_body_is_too_large_then_413_before_it_is_read(
     chunked = client.post(url, content=chunks(), headers=as_json)
     assert chunked.status_code == 413
     assert chunked.json()["type"].endswith("/toolarge")
+
+
+def test_rebalance_when_asked_by_a_user_then_they_prepared_the_proposals_and_cannot_approve_them(
+    client: TestClient, firm: Firm
+) -> None:
+    headers = auth(firm, "adviser_h1")
+    account = client.post(f"{API_PREFIX}/accounts/10000001/rebalance",
+                          json={"method": "bands", "as_of": DAY}, headers=headers)  # fmt: skip
+    household = client.post(f"{API_PREFIX}/households/H1/rebalance",
+                            json={"method": "optimize", "as_of": DAY}, headers=headers)  # fmt: skip
+    assert (account.status_code, household.status_code) == (201, 201), household.text
+    with firm.engine.connect() as connection:
+        adviser = repo.user_named(connection, username="adviser_h1")
+        prepared = {
+            row.proposal_id: row.prepared_by
+            for table in (t.proposals, t.household_proposals)
+            for row in connection.execute(sa.select(table.c.proposal_id, table.c.prepared_by))
+        }
+    household_id = household.json()["household_proposal_id"]
+    assert prepared[account.json()["proposal_id"]] == adviser.user_id
+    assert prepared[household_id] == adviser.user_id
+    assert {prepared[a["proposal_id"]] for a in household.json()["accounts"]} == {adviser.user_id}
+    check(firm.engine, proposal_id=household_id, findings=(), policy=Policy())
+    with pytest.raises(ForbiddenError, match="four eyes"):
+        act(firm.engine, proposal_id=household_id, what=Act.APPROVE, user=adviser,
+            policy=Policy(expire_after=timedelta(days=10_000)))  # fmt: skip

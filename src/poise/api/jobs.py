@@ -54,10 +54,12 @@ class Jobs:
         selection: Selection | None,
         options: RunOptions | None,
         resume: str | None,
+        prepared_by: str | None = None,
     ) -> str:
         """Start a run (or resume one) on a thread; its id once it is kept. A run already
         in progress here is a :class:`ConflictError`; a selection or a run to resume that
-        cannot be read, the error that says why."""
+        cannot be read, the error that says why. ``prepared_by``: the user who started
+        it, who prepared its proposals."""
         from poise.workflow.run import rebalance_run  # noqa: PLC0415 - the engine loads late
 
         with self._lock:
@@ -81,7 +83,7 @@ class Jobs:
                     rebalance_run(
                         self._engine, as_of=as_of, selection=selection, options=options,
                         resume=resume, settings=self._settings, started=started,
-                        stop=self._stop,
+                        stop=self._stop, prepared_by=prepared_by,
                     )  # fmt: skip
                 except BaseException as error:
                     failed.append(error)

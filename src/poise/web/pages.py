@@ -180,7 +180,7 @@ def rebalance_now(
         raise NotFoundError(f"no account {account_id}")
     if who.user.role not in REBALANCERS:
         raise ForbiddenError("only an adviser, a portfolio manager or operations rebalances")
-    found = views.rebalance_view(engine, account_id)
+    found = views.rebalance_view(engine, account_id, prepared_by=who.user.user_id)
     return templates.TemplateResponse(
         request, "proposal.html", {"user": who.user, "view": found, "account": view.account}
     )

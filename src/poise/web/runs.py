@@ -111,7 +111,11 @@ def start_run(
         requests=selection == "requests",
     )
     run_id = jobs_of(request.app).start(
-        as_of=_as_of(as_of), selection=chosen, options=RunOptions(method=method), resume=None
+        as_of=_as_of(as_of),
+        selection=chosen,
+        options=RunOptions(method=method),
+        resume=None,
+        prepared_by=who.user.user_id,
     )
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
 

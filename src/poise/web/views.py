@@ -343,16 +343,21 @@ def proposal_view(engine: sa.Engine, proposal_id: str) -> ProposalView:
     return ProposalView(document, account.account_id, account.household_id, [], "", "")
 
 
-def rebalance_view(engine: sa.Engine, account_id: str) -> ProposalView:
+def rebalance_view(
+    engine: sa.Engine, account_id: str, prepared_by: str | None = None
+) -> ProposalView:
     """Rebalance the account now: every scenario, the first kept (see
-    :func:`poise.workflow.rebalance.propose_scenarios`)."""
+    :func:`poise.workflow.rebalance.propose_scenarios`), prepared by the user
+    ``prepared_by``."""
     from poise.optimize.scenarios import tradeoffs  # noqa: PLC0415
     from poise.workflow.documents import proposal_json  # noqa: PLC0415
     from poise.workflow.rebalance import propose_scenarios  # noqa: PLC0415
 
     with engine.connect() as connection:
         at = latest_price_time(connection)
-    proposed = propose_scenarios(engine, account_id=account_id, as_of=at, settings=Settings())
+    proposed = propose_scenarios(
+        engine, account_id=account_id, as_of=at, settings=Settings(), prepared_by=prepared_by
+    )
     with engine.connect() as connection:
         record = repo.proposal(connection, proposal_id=proposed.proposal_id)
         account = repo.account(connection, account_id=account_id)

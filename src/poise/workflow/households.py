@@ -497,11 +497,19 @@ def save_plan(
     as_of: datetime,
     run_id: str | None = None,
     created_at: datetime | None = None,
+    prepared_by: str | None = None,
 ) -> SavedPlan:
     """Keep a household's plan in ``connection``'s transaction: its household proposal,
     each account's proposal (superseding the account's earlier one of the method), and
     the account's open requests raised by ``as_of``, answered."""
-    return save_plans(connection, [plan], as_of=as_of, run_id=run_id, created_at=created_at)[0]
+    return save_plans(
+        connection,
+        [plan],
+        as_of=as_of,
+        run_id=run_id,
+        created_at=created_at,
+        prepared_by=prepared_by,
+    )[0]
 
 
 def save_plans(
@@ -511,9 +519,11 @@ def save_plans(
     as_of: datetime,
     run_id: str | None = None,
     created_at: datetime | None = None,
+    prepared_by: str | None = None,
 ) -> list[SavedPlan]:
     """Keep many households' plans in ``connection``'s transaction, as :func:`save_plan`
-    keeps each, one after another — in a few statements for them all."""
+    keeps each, one after another — in a few statements for them all. ``prepared_by``:
+    the user who asked for them (None: the system)."""
     created_at = created_at or datetime.now(UTC)
     proposed = [
         (i, plan, plan.proposal) for i, plan in enumerate(plans) if plan.proposal is not None
@@ -528,6 +538,7 @@ def save_plans(
                 meetings=hp.meetings,
                 location=hp.location,
                 held=dict(plan.held),
+                prepared_by=prepared_by,
             )
             for _, plan, hp in proposed
         ],
@@ -547,6 +558,7 @@ def save_plans(
                 part.proposal,
                 risk_model=risk_models.get(part.problem.account.account_id, ("", False))[0] or None,
                 household_proposal_id=household_proposal_id,
+                prepared_by=prepared_by,
             )
             for _, risk_models, household_proposal_id, part in parts
         ],

@@ -121,9 +121,11 @@ def propose(
     scenarios: Sequence[Scenario],
     history: PriceHistory,
     as_of: datetime,
+    prepared_by: str | None = None,
 ) -> Proposed:
     """Run every scenario on ``problem`` with the risk model of ``history``, and keep
-    the first one's proposal (status ``proposed``). It answers the account's open
+    the first one's proposal (status ``proposed``; ``prepared_by`` the user who asked,
+    None: the system). It answers the account's open
     requests raised by ``as_of``, and takes over those of the proposals it supersedes."""
     if not scenarios:
         raise ValidationError("no scenario to run")
@@ -140,6 +142,7 @@ def propose(
             created_at=datetime.now(UTC),
             scenario=scenario.name or None,
             risk_model=described,
+            prepared_by=prepared_by,
         )
         answered = repo.answer_requests(
             connection,
@@ -175,10 +178,17 @@ class Asked:
 
 
 def rebalance_account(
-    engine: sa.Engine, *, account_id: str, as_of: datetime, asked: Asked, settings: Settings
+    engine: sa.Engine,
+    *,
+    account_id: str,
+    as_of: datetime,
+    asked: Asked,
+    settings: Settings,
+    prepared_by: str | None = None,
 ) -> Proposed:
     """Rebalance one account as ``asked`` at ``as_of``: its problem and price history
-    read, every scenario run, the first one's proposal kept."""
+    read, every scenario run, the first one's proposal kept (prepared by the user
+    ``prepared_by``; None: the system)."""
     if asked.method is not None and asked.scenarios:
         raise ValidationError("give a method or scenarios, not both")
     base = optimize_settings(
@@ -217,16 +227,33 @@ def rebalance_account(
         run=MinTrade(asked.min_trade, asked.min_trade_fraction),
         firm=MinTrade(settings.min_trade, settings.min_trade_fraction),
     )
-    return propose(engine, problem=problem, scenarios=chosen, history=history, as_of=as_of)
+    return propose(
+        engine,
+        problem=problem,
+        scenarios=chosen,
+        history=history,
+        as_of=as_of,
+        prepared_by=prepared_by,
+    )
 
 
 def propose_scenarios(
-    engine: sa.Engine, *, account_id: str, as_of: datetime, settings: Settings
+    engine: sa.Engine,
+    *,
+    account_id: str,
+    as_of: datetime,
+    settings: Settings,
+    prepared_by: str | None = None,
 ) -> Proposed:
     """Every preset scenario for one account at ``as_of``, with the firm's settings —
     what "rebalance now" on an account's page does, as ``poise rebalance --account ID
     --scenario all`` does: the first (the full optimum) kept, the others shown beside
     it."""
     return rebalance_account(
-        engine, account_id=account_id, as_of=as_of, asked=Asked(scenarios=(ALL,)), settings=settings
+        engine,
+        account_id=account_id,
+        as_of=as_of,
+        asked=Asked(scenarios=(ALL,)),
+        settings=settings,
+        prepared_by=prepared_by,
     )

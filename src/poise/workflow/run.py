@@ -268,12 +268,14 @@ def rebalance_run(
     progress: Progress | None = None,
     started: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
+    prepared_by: str | None = None,
 ) -> RunReport:
     """Rebalance the households ``selection`` picks as one run (or, with ``resume``, the
     households an earlier run of that id did not finish, as it was asked), keeping each
     household's proposal as it comes back. ``started`` is told the run's id once the
     run is kept (before the firm is read); once ``stop`` is set, the plans back so far
-    are kept and the run ends ``interrupted`` — a resume goes on with it."""
+    are kept and the run ends ``interrupted`` — a resume goes on with it. The proposals
+    are prepared by the user ``prepared_by`` (None: the system), who cannot approve them."""
     settings = settings or Settings()
     begun = _begin(engine, as_of=as_of, selection=selection, options=options, resume=resume,
                    settings=settings)  # fmt: skip
@@ -313,14 +315,16 @@ def rebalance_run(
                 if stop is not None and stop.is_set():
                     break  # leaving fan_out stops the workers
                 if len(pending) >= KEEP_AT_MOST or time.monotonic() - kept_at >= KEEP_EVERY:
-                    _keep(engine, pending, run_id=run_id, as_of=as_of, report=report)
+                    _keep(
+                        engine, pending, run_id=run_id, as_of=as_of, report=report, by=prepared_by
+                    )
                     pending, kept_at = [], time.monotonic()
                     if progress is not None:
                         progress(report)
         except KeyboardInterrupt:  # the plans already back are kept before the run stops
-            _keep(engine, pending, run_id=run_id, as_of=as_of, report=report)
+            _keep(engine, pending, run_id=run_id, as_of=as_of, report=report, by=prepared_by)
             raise
-        _keep(engine, pending, run_id=run_id, as_of=as_of, report=report)
+        _keep(engine, pending, run_id=run_id, as_of=as_of, report=report, by=prepared_by)
         if pending and progress is not None:
             progress(report)
     stopped = stop is not None and stop.is_set() and report.done + len(report.failed) < len(todo)
@@ -404,10 +408,12 @@ def _keep(
     run_id: str,
     as_of: datetime,
     report: RunReport,
+    by: str | None = None,
 ) -> None:
     """Keep the households of ``outcomes`` in one transaction: each plan with the run's
     record of its household done, each failure with its reason. A household the run
-    has done already (another process resuming it) is left as it was."""
+    has done already (another process resuming it) is left as it was. ``by``: the user
+    who started the run, who prepared its proposals (None: the system)."""
     if not outcomes:
         return
     ids = [o.task.household_id for o in outcomes]
@@ -416,7 +422,9 @@ def _keep(
         fresh = [o for o in outcomes if before.get(o.task.household_id) != DONE]
         done = [o for o in fresh if isinstance(o, Done)]
         failed = {o.task.household_id: o.failure.reason for o in fresh if isinstance(o, Failed)}
-        saved = save_plans(connection, [o.value for o in done], as_of=as_of, run_id=run_id)
+        saved = save_plans(
+            connection, [o.value for o in done], as_of=as_of, run_id=run_id, prepared_by=by
+        )
         repo.households_finished(
             connection,
             run_id=run_id,

@@ -228,7 +228,7 @@ def rebalance_account(
             min_trade_fraction=body.min_trade_fraction, bands=body.bands,
         )  # fmt: skip
         proposed = rebalance(engine, account_id=account_id, as_of=at, asked=asked,
-                             settings=settings)  # fmt: skip
+                             settings=settings, prepared_by=who.user.user_id)  # fmt: skip
         with engine.connect() as connection:
             kept = proposal_json(repo.proposal(connection, proposal_id=proposed.proposal_id))
         document = scenarios_json(proposed, tradeoffs(proposed.results), as_of=at, kept=kept)
@@ -263,7 +263,7 @@ def rebalance_household(
     def make() -> Response:
         report = rebalance_run(
             engine, as_of=body.moment(), selection=Chosen(households=(household_id,)),
-            options=_options(body), settings=settings,
+            options=_options(body), settings=settings, prepared_by=who.user.user_id,
         )  # fmt: skip
         if report.failed:
             raise ValidationError(f"{household_id} could not be rebalanced: "
@@ -385,6 +385,7 @@ def start_run(
         run_id = jobs_of(request.app).start(
             as_of=body.moment(), selection=chosen,
             options=None if body.resume else _options(body), resume=body.resume,
+            prepared_by=who.user.user_id,
         )  # fmt: skip
         with engine.connect() as connection:
             run = repo.rebalance_run(connection, run_id=run_id)
