@@ -129,6 +129,13 @@ def test_override_and_acknowledge_when_run_by_their_roles_then_the_proposal_is_a
         done = poise(sqlite_url, tmp_path, *step)
         assert done.code == 0, (step, done.stderr)
     assert statuses(sqlite_url)[single] == "released"
+    shown = " ".join(poise(sqlite_url, tmp_path, "proposals", "show", single).stdout.split())
+    assert "approval: released; prepared by ana; notional 50,000.00, 1 approver(s) needed;" in shown
+    assert "approved by ben" in shown
+    assert (
+        "F1 block firm/restricted: S1 is restricted — overridden by cora: research list stale"
+    ) in shown
+    assert "F2 warning firm/cash: cash below 2% — acknowledged by ana: the client asked" in shown
     rejected = poise(sqlite_url, tmp_path, "reject", household, "--reason", "client away",
                      "--as", "cora", "--json")  # fmt: skip
     assert json.loads(rejected.stdout)["status"] == "rejected"
@@ -140,6 +147,14 @@ def test_override_and_acknowledge_when_run_by_their_roles_then_the_proposal_is_a
     listed = poise(sqlite_url, tmp_path, "proposals", "list", "--status", "rejected", "--json")
     assert listed.code == 0, listed.stderr
     assert json.loads(listed.stdout)["total"] == 2  # the household's two accounts
+    part = poise(
+        sqlite_url,
+        tmp_path,
+        "proposals",
+        "show",
+        json.loads(listed.stdout)["proposals"][0]["proposal_id"],
+    )
+    assert f"approved as one with its household's proposal {household}" in part.stdout
     assert poise(sqlite_url, tmp_path, "proposals", "list", "--status", "nope").code == 2
 
 

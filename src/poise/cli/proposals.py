@@ -30,6 +30,7 @@ from poise.workflow.documents import (  # the one shape, which the API answers t
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
     from poise.store.repo import HouseholdProposalRecord
+    from poise.workflow.approvals import Standing
 
 proposals_app = command_group("Rebalance proposals: find them, or show one whole.")
 app.add_typer(proposals_app, name="proposals")
@@ -133,10 +134,13 @@ def proposals_show(
     """One proposal whole: its figures, trades and lots, what bound it, the requests it
     answers."""
     from poise.domain.errors import NotFoundError
+    from poise.settings import Settings
     from poise.store import repo
+    from poise.workflow.approvals import policy_of, standing
 
     engine = _engine(database_url)
     with engine.connect() as connection:
+        stands = standing(connection, proposal_id=proposal_id, policy=policy_of(Settings()))
         try:
             shown = proposal_json(repo.proposal(connection, proposal_id=proposal_id))
         except NotFoundError as missing:  # a household's: its accounts' proposals, each whole
@@ -152,11 +156,45 @@ def proposals_show(
                 _print_json(household_json(household, parts))
                 return
             _print_household(household, parts)
+            _print_standing(stands)
             return
     if as_json:
         _print_json(shown)
         return
     _print_whole(shown)
+    _print_standing(stands)
+
+
+def _print_standing(stands: Standing) -> None:
+    """Where a proposal stands in approval, for a person: who prepared it, who approved
+    it of how many needed, and each finding by its id (to acknowledge or override)."""
+    if stands.part_of is not None:
+        out.print(f"approved as one with its household's proposal {stands.part_of}")
+        return
+    state = stands.state
+    assert state is not None
+
+    def name(user_id: str | None) -> str:
+        return stands.names.get(user_id or "", user_id or "the system")
+
+    approvers = ", ".join(name(u) for u in state.approved_by) or "nobody yet"
+    why = f" ({state.reason})" if state.reason else ""
+    out.print(
+        f"[bold]approval:[/bold] {state.status.value}{why}; prepared by {name(state.prepared_by)};"
+        f" notional {_money(state.notional)}, {stands.needed} approver(s) needed;"
+        f" approved by {approvers}"
+    )
+    cleared = {f.finding_id: f for f in state.findings}
+    for f in stands.findings:
+        kind = "[red]block[/red]" if f.blocks else "[yellow]warning[/yellow]"
+        done = cleared.get(f.finding_id)
+        how = "overridden" if f.blocks else "acknowledged"
+        after = (
+            f" — {how} by {name(done.cleared_by)}: {done.reason}"
+            if done is not None and done.cleared_by
+            else ""
+        )
+        out.print(f"{f.finding_id} {kind} {f.rule_id}: {f.explanation}{after}")
 
 
 def _print_household(household: HouseholdProposalRecord, parts: list[dict[str, Any]]) -> None:

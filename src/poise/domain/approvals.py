@@ -39,6 +39,7 @@ __all__ = [
     "FindingState",
     "Policy",
     "Status",
+    "approvers_needed",
     "decide",
     "is_final",
 ]
@@ -155,7 +156,8 @@ class Decision:
     said: str = ""  # in words, for the ledger and the caller
 
 
-def _needed(state: Approval, policy: Policy) -> int:
+def approvers_needed(state: Approval, policy: Policy) -> int:
+    """How many different approvers the proposal needs: two above the threshold."""
     return 2 if state.notional > policy.two_approvers_above else 1
 
 
@@ -278,7 +280,7 @@ def _approve(state: Approval, *, who: Actor, policy: Policy) -> Decision:
     if waiting:
         raise ConflictError(f"acknowledge the warnings first: {', '.join(waiting)}")
     approvers = (*state.approved_by, who.user_id)
-    needed = _needed(state, policy)
+    needed = approvers_needed(state, policy)
     status = Status.APPROVED if len(approvers) >= needed else Status.PENDING
     said = (
         "approved"

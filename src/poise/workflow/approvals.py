@@ -21,7 +21,17 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from poise.audit.ledger import append
-from poise.domain.approvals import MAY, Act, Actor, Approval, Decision, Policy, Status, decide
+from poise.domain.approvals import (
+    MAY,
+    Act,
+    Actor,
+    Approval,
+    Decision,
+    Policy,
+    Status,
+    approvers_needed,
+    decide,
+)
 from poise.domain.errors import AuthError, ConflictError, NotFoundError, PoiseError
 from poise.domain.users import Role, User, scope_of
 from poise.store import repo
@@ -37,11 +47,13 @@ __all__ = [
     "SYSTEM_ACTOR",
     "Bulk",
     "Outcome",
+    "Standing",
     "act",
     "acting_user",
     "approve_run",
     "check",
     "policy_of",
+    "standing",
 ]
 
 SYSTEM_ACTOR = Actor("system", Role.OPERATIONS)  # checks, expiries: no person's act
@@ -248,6 +260,34 @@ def check(
         at=at or datetime.now(UTC),
         findings=findings,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where a proposal stands, for people: its state, the approvers it needs, its
+    findings' words, and users' names (by id) — or, for an account's proposal that is
+    part of a household's, that one's id (``part_of``) and nothing else."""
+
+    proposal_id: str
+    part_of: str | None
+    state: Approval | None
+    needed: int
+    findings: tuple[FindingToKeep, ...]
+    names: dict[str, str]
+
+
+def standing(connection: sa.Connection, *, proposal_id: str, policy: Policy) -> Standing:
+    """Where ``proposal_id`` stands in approval (read, not locked)."""
+    unit = repo.lock_unit(connection, proposal_id=proposal_id, lock=False)
+    if unit.part_of is not None:
+        return Standing(proposal_id, unit.part_of, None, 0, (), {})
+    state = repo.approval_state(connection, unit=unit)
+    people = {state.prepared_by, *state.approved_by}
+    people |= {f.cleared_by for f in state.findings if f.cleared_by}
+    names = {u.user_id: u.username for u in repo.users(connection) if u.user_id in people}
+    needed = approvers_needed(state, policy)
+    found = tuple(repo.findings_kept(connection, proposal_id=proposal_id))
+    return Standing(proposal_id, None, state, needed, found, names)
 
 
 @dataclass(frozen=True, slots=True)

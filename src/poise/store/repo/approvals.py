@@ -34,6 +34,7 @@ __all__ = [
     "Unit",
     "approval_state",
     "biggest_move",
+    "findings_kept",
     "keep_findings",
     "lock_unit",
     "parts_superseded",
@@ -167,6 +168,16 @@ def parts_superseded(connection: sa.Connection, *, unit: Unit) -> list[tuple[str
         .order_by(p.c.proposal_id)
     )
     return [(row.proposal_id, row.superseded_by) for row in connection.execute(query)]
+
+
+def findings_kept(connection: sa.Connection, *, proposal_id: str) -> list[FindingToKeep]:
+    """A proposal's findings as the rules found them (their words), in order."""
+    f = t.proposal_findings
+    query = sa.select(f).where(f.c.proposal_id == proposal_id).order_by(f.c.finding_id)
+    return [
+        FindingToKeep(r.finding_id, r.blocks, r.rule_id, r.kind, r.explanation)
+        for r in connection.execute(query)
+    ]
 
 
 def keep_findings(
