@@ -17,12 +17,13 @@ import sqlalchemy as sa
 from tests.workflow.approval_firm import MADE, SOON, buying, firm, price
 
 from poise.audit.ledger import entries
+from poise.comply.findings import Finding, Severity
 from poise.domain.approvals import Act, Policy, Status
 from poise.domain.errors import AuthError, ConflictError, ForbiddenError, NotFoundError
 from poise.optimize.trades import Proposal
 from poise.store import repo
 from poise.store import tables as t
-from poise.workflow.approvals import act, acting_user, approve_run, check
+from poise.workflow.approvals import act, acting_user, approve_run, check, findings_of
 
 POLICY = Policy(two_approvers_above=Decimal(1_000_000), expire_after=timedelta(days=3),
                 expire_on_move=Decimal("0.05"))  # fmt: skip
@@ -263,3 +264,24 @@ def test_approve_when_an_account_of_the_household_was_rebalanced_since_then_it_i
     with engine.connect() as connection:
         parts = repo.household_proposal(connection, proposal_id=household).accounts
     assert sorted(status(engine, p) for p in parts) == ["superseded", "superseded"]
+
+
+def test_check_when_the_rules_find_a_block_and_a_warning_then_they_are_kept_as_f1_and_f2(
+    engine: sa.Engine,
+) -> None:
+    single, _, _ = firm(engine)
+    found = [
+        Finding("firm/single", "single_security", Severity.BLOCK, 0.124, 0.10,
+                "S1 would be 12.4% of the account, above 10%", securities=("S1",)),
+        Finding("firm/order", "max_order_value", Severity.WARN, Decimal("50000"),
+                Decimal("25000"), "an order of 50,000 above 25,000"),
+    ]  # fmt: skip
+    outcome = check(engine, proposal_id=single, findings=findings_of(found), policy=POLICY, at=SOON)
+    assert outcome.status is Status.BLOCKED
+    with engine.connect() as connection:
+        kept = repo.findings_kept(connection, proposal_id=single)
+    assert [(k.finding_id, k.blocks, k.rule_id) for k in kept] == [
+        ("F1", True, "firm/single"), ("F2", False, "firm/order")
+    ]  # fmt: skip
+    assert kept[0].detail is not None
+    assert (kept[0].detail["securities"], kept[1].detail["measured"]) == (["S1"], "50000")

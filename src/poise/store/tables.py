@@ -315,6 +315,7 @@ proposal_findings = sa.Table(
     sa.Column("rule_id", sa.String(200), nullable=False),
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("explanation", sa.Text, nullable=False),
+    _text("detail"),  # JSON: the finding whole (measured, limit, securities, accounts)
     sa.Column("cleared_by", sa.String(64)),  # a user's id: acknowledged, or overridden
     sa.Column("cleared_at", UTCDateTime),
     _text("reason"),  # why it was cleared

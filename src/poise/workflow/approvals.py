@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from poise.audit.ledger import append
+from poise.comply.findings import Finding
 from poise.domain.approvals import (
     MAY,
     Act,
@@ -239,6 +240,15 @@ def act(
     )
 
 
+def findings_of(found: Sequence[Finding]) -> list[FindingToKeep]:
+    """The rules' findings as a proposal keeps them, numbered F1, F2, … in their order:
+    the ids people name to acknowledge or override one."""
+    return [
+        FindingToKeep(f"F{n}", f.blocks, f.rule_id, f.kind, f.explanation, f.as_json())
+        for n, f in enumerate(found, start=1)
+    ]
+
+
 def check(
     engine: sa.Engine,
     *,
@@ -249,7 +259,8 @@ def check(
 ) -> Outcome:
     """The rules have run on the proposal and found ``findings`` (none: it passed): keep
     them as its findings and move it to ``blocked`` (a block stands) or ``pending``.
-    The compliance shell calls it once it has a proposal's findings."""
+    The compliance shell calls it once it has a proposal's findings
+    (:func:`findings_of` numbers the rules' own)."""
     return _one(
         engine,
         proposal_id=proposal_id,

@@ -15,7 +15,8 @@ holds the database's write lock from its first statement.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import json
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -70,6 +71,7 @@ class FindingToKeep:
     rule_id: str
     kind: str
     explanation: str
+    detail: Mapping[str, object] | None = None  # the finding whole, as JSON values
 
 
 def lock_unit(connection: sa.Connection, *, proposal_id: str, lock: bool = True) -> Unit:
@@ -175,7 +177,14 @@ def findings_kept(connection: sa.Connection, *, proposal_id: str) -> list[Findin
     f = t.proposal_findings
     query = sa.select(f).where(f.c.proposal_id == proposal_id).order_by(f.c.finding_id)
     return [
-        FindingToKeep(r.finding_id, r.blocks, r.rule_id, r.kind, r.explanation)
+        FindingToKeep(
+            r.finding_id,
+            r.blocks,
+            r.rule_id,
+            r.kind,
+            r.explanation,
+            None if r.detail is None else json.loads(r.detail),
+        )
         for r in connection.execute(query)
     ]
 
@@ -197,6 +206,7 @@ def keep_findings(
                     "rule_id": k.rule_id,
                     "kind": k.kind,
                     "explanation": k.explanation,
+                    "detail": None if k.detail is None else json.dumps(k.detail, sort_keys=True),
                 }
                 for k in findings
             ],

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("rule_id", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=64), nullable=False),
         sa.Column("explanation", sa.Text(), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=True),
         sa.Column("cleared_by", sa.String(length=64), nullable=True),
         sa.Column("cleared_at", poise.store.types.UTCDateTime(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
