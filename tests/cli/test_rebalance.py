@@ -17,7 +17,7 @@ from tests.firm_files import ACCOUNTS, price_history, write_firm
 from typer.testing import CliRunner
 
 from poise.cli import app
-from poise.domain.errors import ValidationError
+from poise.domain.errors import AuthError, ValidationError
 from poise.domain.relief import Term
 from poise.monitor.book import BandPolicy
 from poise.optimize.check import Costs, violations
@@ -300,3 +300,23 @@ def test_rebalance_when_the_account_sets_its_own_minimum_trade_then_it_stands_un
     assert own
     assert min(own) >= 1500
     assert min(trades("--min-trade", "0")) < 1500  # the run's word is the last
+
+
+def test_rebalance_when_run_as_a_user_then_they_prepared_it_and_an_unknown_one_is_refused(
+    database_url: str, tmp_path: Path
+) -> None:
+    load(database_url, tmp_path)
+    code, text = poise("users", "add", "ana", "--role", "adviser", "--no-password",
+                       database_url=database_url)  # fmt: skip
+    assert code == 0, text
+    with pytest.raises(AuthError, match="no user nobody") as refused:
+        poise(*REBALANCE, "--as", "nobody", database_url=database_url)
+    assert refused.value.exit_code == 9
+    assert kept(database_url) == []
+    code, text = poise(*REBALANCE, "--as", "ana", database_url=database_url)
+    assert code == 0, text
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        ana = repo.user_named(connection, username="ana")
+    engine.dispose()
+    assert kept(database_url)[0]["prepared_by"] == ana.user_id

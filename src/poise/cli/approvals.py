@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from poise.cli.common import DatabaseOption, JsonOption, _engine, _print_json, app, err, out
+from poise.cli.common import (
+    AsOption,
+    DatabaseOption,
+    JsonOption,
+    _engine,
+    _print_json,
+    app,
+    err,
+    out,
+)
 from poise.domain.approvals import Act
 
 if TYPE_CHECKING:
@@ -25,10 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["acknowledge", "approve", "override", "reject", "release"]
 
-AsOption = Annotated[
-    str | None,
-    typer.Option("--as", envvar="POISE_USER", help="Act as this user (POISE_USER)."),
-]
 ProposalArgument = Annotated[
     str, typer.Argument(help="The proposal: an account's own, or a household's.")
 ]

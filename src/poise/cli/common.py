@@ -39,6 +39,10 @@ out = Console()
 err = Console(stderr=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+AsOption = Annotated[
+    str | None,
+    typer.Option("--as", envvar="POISE_USER", help="Act as this user (POISE_USER)."),
+]
 DatabaseOption = Annotated[
     str | None,
     typer.Option("--database-url", envvar="POISE_DATABASE_URL", help="Where the data lives."),

@@ -28,6 +28,8 @@ from poise.domain.errors import ValidationError
 from poise.optimize.names import ALL, METHOD_NAMES, SCENARIO_NAMES
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
+    import sqlalchemy as sa
+
     from poise.cli.runs import RunProgress
     from poise.optimize.scenarios import Tradeoff
     from poise.optimize.trades import Proposal
@@ -147,6 +149,15 @@ def rebalance(
     ] = None,
     as_of: AsOfOption = None,
     bands: BandsOption = None,
+    username: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            envvar="POISE_USER",
+            help="Who asks (POISE_USER): kept as who prepared the proposals, who may not"
+            " approve them. Default: the system.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
 ) -> None:
@@ -187,6 +198,7 @@ def rebalance(
             bands=bands,
             as_json=as_json,
             database_url=database_url,
+            username=username,
         )
         return
     if account is None:
@@ -233,7 +245,12 @@ def rebalance(
     engine = _engine(database_url)
     at = _as_of(as_of)
     proposed = rebalance_account(
-        engine, account_id=account, as_of=at, asked=asked, settings=Settings()
+        engine,
+        account_id=account,
+        as_of=at,
+        asked=asked,
+        settings=Settings(),
+        prepared_by=_preparer(engine, username),
     )
     kept_json: dict[str, object] = {}
     if as_json:  # the kept proposal as the store has it, in the one JSON shape of a proposal
@@ -253,6 +270,17 @@ def rebalance(
         f"[bold]{proposed.proposal_id}[/bold]  ({proposal.method}, prices as of {at:%Y-%m-%d})"
     )
     _print_proposal(proposal, proposed)
+
+
+def _preparer(engine: sa.Engine, username: str | None) -> str | None:
+    """The id of the user ``--as`` names (refused when unknown or disabled); None: the
+    system prepares it."""
+    if username is None:
+        return None
+    from poise.workflow.approvals import acting_user
+
+    with engine.connect() as connection:
+        return acting_user(connection, username=username).user_id
 
 
 def _run(
@@ -275,12 +303,14 @@ def _run(
     bands: str | None,
     as_json: bool,
     database_url: str | None,
+    username: str | None,
 ) -> None:
     """A firm-wide run (or the rest of one), with a progress bar and its summary."""
     from poise.cli.runs import RunProgress
     from poise.workflow.run import RunOptions, Selection, rebalance_run
 
     engine = _engine(database_url)
+    prepared_by = _preparer(engine, username)
     selection = None
     if resume is None:
         selection = Selection(
@@ -328,6 +358,7 @@ def _run(
             options=options,
             resume=resume,
             progress=tick,
+            prepared_by=prepared_by,
         )
     if as_json:
         _print_json({"run_id": report.run_id, **report.summary()})
