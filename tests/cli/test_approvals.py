@@ -204,3 +204,55 @@ def test_approve_when_twenty_processes_approve_at_once_then_one_transition_and_o
         kept = connection.execute(sa.select(t.proposal_approvals)).all()
     engine.dispose()
     assert len(kept) == 1
+
+
+def test_approve_when_a_run_is_named_then_each_of_its_proposals_is_approved_and_summed_up(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    _, household, _ = firm(engine, run_id=True, made=datetime.now(UTC) - timedelta(hours=1))
+    check(engine, proposal_id=household, findings=(), policy=Policy())
+    with engine.connect() as connection:
+        run_id = repo.household_proposal(connection, proposal_id=household).run_id
+    engine.dispose()
+    assert run_id is not None
+    both = poise(sqlite_url, tmp_path, "approve", household, "--run", run_id, "--as", "ben")
+    assert both.code == 2
+    capped = poise(sqlite_url, tmp_path, "approve", "--run", run_id, "--max-notional", "1,000,000",
+                   "--as", "ben", "--json")  # fmt: skip
+    assert json.loads(capped.stdout)["refused"] == [
+        {"proposal_id": household, "why": "notional 1,500,000.00 above 1,000,000.00"}
+    ]
+    for who, said in (("ben", "approved, 1 more needed"), ("pam", "approved")):
+        done = poise(sqlite_url, tmp_path, "approve", "--run", run_id, "--household", "H1",
+                     "--as", who, "--json")  # fmt: skip
+        assert done.code == 0, done.stderr
+        assert [o["said"] for o in json.loads(done.stdout)["approved"]] == [said]
+    people = poise(sqlite_url, tmp_path, "approve", "--run", run_id, "--as", "pam")
+    assert people.stdout.splitlines()[-1] == (
+        f"run {run_id}: 0 approved, 1 approved already, 0 not approved"
+    )
+    assert statuses(sqlite_url)[household] == "approved"
+
+
+def test_approve_when_the_proposal_is_older_than_the_firm_allows_then_it_expires_exit_7(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    single, _ = made(sqlite_url)  # made an hour ago
+    late = finish(
+        start_poise(
+            "approve",
+            single,
+            "--as",
+            "ben",
+            database_url=sqlite_url,
+            cwd=tmp_path,
+            settings={"POISE_APPROVAL_EXPIRE_HOURS": "0.5"},
+        )
+    )
+    assert late.code == 7
+    assert late.error_lines[-1].startswith(f"error: {single} was not approved: it expired: made")
+    assert "older than 0.5 hours" in late.error_lines[-1]
+    assert statuses(sqlite_url)[single] == "expired"
+    assert actions(sqlite_url)[-1] == "proposal.expire"
