@@ -1,7 +1,7 @@
 """``poise approve``, ``reject``, ``override``, ``acknowledge`` and ``release`` as people
 run them, each acting as the user ``--as`` (or ``POISE_USER``) names; and twenty
-approvers at once, each its own process, on one proposal in PostgreSQL: one transition,
-one ledger entry, nineteen told why.
+approvers at once, each its own process, on one proposal in PostgreSQL (and SQLite): one
+transition, one ledger entry, nineteen told why.
 
 The firm is tests/workflow/approval_firm.py: ana prepared both proposals.
 """
@@ -158,18 +158,21 @@ def test_override_and_acknowledge_when_run_by_their_roles_then_the_proposal_is_a
     assert poise(sqlite_url, tmp_path, "proposals", "list", "--status", "nope").code == 2
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    yield from postgres_schema_url()
+@pytest.fixture(params=["postgres", "sqlite"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":  # the writer lock serialises
+        yield f"sqlite:///{tmp_path / 'poise.db'}"
+    else:  # the proposal's row is locked
+        yield from postgres_schema_url()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("same", [False, True], ids=["different", "same"])
 def test_approve_when_twenty_processes_approve_at_once_then_one_transition_and_one_entry(
-    postgres_url: str, tmp_path: Path, same: bool
+    shared_url: str, tmp_path: Path, same: bool
 ) -> None:
     approvers = [f"a{n:02d}" for n in range(APPROVERS)]
-    single, _ = made(postgres_url, *approvers)
+    single, _ = made(shared_url, *approvers)
     runs = [
         start_poise(
             "approve",
@@ -177,7 +180,7 @@ def test_approve_when_twenty_processes_approve_at_once_then_one_transition_and_o
             "--as",
             "a00" if same else who,
             "--json",
-            database_url=postgres_url,
+            database_url=shared_url,
             cwd=tmp_path,
         )
         for who in approvers
@@ -197,9 +200,9 @@ def test_approve_when_twenty_processes_approve_at_once_then_one_transition_and_o
         assert {d.error_lines[0] for d in refused} == {
             "error: only a pending proposal is approved, not a approved one"
         }
-    assert statuses(postgres_url)[single] == "approved"
-    assert actions(postgres_url).count("proposal.approve") == 1
-    engine = make_engine(postgres_url)
+    assert statuses(shared_url)[single] == "approved"
+    assert actions(shared_url).count("proposal.approve") == 1
+    engine = make_engine(shared_url)
     with engine.connect() as connection:
         kept = connection.execute(sa.select(t.proposal_approvals)).all()
     engine.dispose()
