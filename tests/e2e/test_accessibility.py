@@ -308,7 +308,9 @@ def test_account_when_used_by_keyboard_then_every_control_shows_its_focus_and_it
         reached = tab_through(page)
         button = 'button "Rebalance now"'
         assert button in reached
-        assert reached[-2:] == ['div "Holdings against the model"', 'div "Tax lots"']
+        assert reached[-3:] == [
+            'div "Holdings against the model"', 'div "Tax lots"', 'div "Recent transactions"'
+        ]  # fmt: skip
         page.reload()
         _drawn(page)
         for _ in range(reached.index(button) + 1):

@@ -17,14 +17,16 @@ from poise.domain.lots import TaxLot
 from poise.domain.models import Band, position_band, resolve
 from poise.domain.money import ZERO, cents
 from poise.domain.relief import is_long_term
+from poise.domain.transactions import Transaction
 from poise.domain.users import Scope
 from poise.monitor.book import BandPolicy
 from poise.settings import Settings
 from poise.store import repo
 from poise.store import tables as t
+from poise.store.repo import pages
 
 __all__ = ["AccountView", "FirmView", "HouseholdView", "account_view", "firm_view",
-           "household_view", "latest_price_time", "script_json"]  # fmt: skip
+           "household_view", "latest_price_time", "recent_transactions", "script_json"]  # fmt: skip
 
 TOP = 15  # most drifted accounts listed on the firm page
 HOVER = "%{text}: tracking error %{x:.2f}%, tax %{y:,.0f}<extra></extra>"
@@ -170,6 +172,30 @@ class AccountView:
     lots: list[LotRow]
     unrealised: Decimal
     chart: str  # weight against target, a plotly figure as JSON
+    recent: list[Transaction] = field(default_factory=list)  # the latest first
+
+
+RECENT = 20  # transactions an account's or a household's page lists, the latest first
+
+
+def recent_transactions(
+    connection: sa.Connection, *, account_id: str | None = None, household_id: str | None = None
+) -> list[Transaction]:
+    """The latest :data:`RECENT` transactions of an account or a household, latest first
+    (the page's caller has checked who may see them)."""
+    every, firm = 1, Scope(firm=True)
+    total = pages.transactions_page(
+        connection,
+        scope=firm,
+        account_id=account_id,
+        household_id=household_id,
+        limit=every,
+        offset=0,
+    ).total
+    found = pages.transactions_page(connection, scope=firm, account_id=account_id,
+                                    household_id=household_id, limit=RECENT,
+                                    offset=max(total - RECENT, 0))  # fmt: skip
+    return found.items[::-1]
 
 
 def _positions(
@@ -225,6 +251,7 @@ def account_view(engine: sa.Engine, account_id: str, *, today: date | None = Non
         prices = {s: p for s, (p, _) in repo.latest_prices(connection).items()}
         securities = repo.securities(connection)
         models = repo.models(connection)
+        recent = recent_transactions(connection, account_id=account_id)
     positions, total, cash_target = _positions(account, lots, prices, securities, models)
     rows = []
     for lot in lots:
@@ -259,6 +286,7 @@ def account_view(engine: sa.Engine, account_id: str, *, today: date | None = Non
         lots=rows,
         unrealised=sum((r.gain for r in rows if r.gain is not None), ZERO),
         chart=script_json(chart),
+        recent=recent,
     )
 
 
@@ -271,12 +299,14 @@ class HouseholdView:
     unrealised: Decimal
     chart: str
     positions: list[tuple[str, str, Decimal, Decimal]] = field(default_factory=list)
+    recent: list[Transaction] = field(default_factory=list)  # the latest first
 
 
 def household_view(engine: sa.Engine, household_id: str) -> HouseholdView:
     with engine.connect() as connection:
         household = repo.household(connection, household_id=household_id)
         accounts = repo.accounts(connection, household_id=household_id)
+        recent = recent_transactions(connection, household_id=household_id)
         lots = repo.lots(connection, account_ids=[a.account_id for a in accounts])
         prices = {s: p for s, (p, _) in repo.latest_prices(connection).items()}
         securities = repo.securities(connection)
@@ -317,6 +347,7 @@ def household_view(engine: sa.Engine, household_id: str) -> HouseholdView:
         unrealised=cents(unrealised),
         chart=script_json(chart),
         positions=positions,
+        recent=recent,
     )
 
 
