@@ -255,7 +255,7 @@ def test_approve_when_the_proposal_is_older_than_the_firm_allows_then_it_expires
         )
     )
     assert late.code == 7
-    assert late.error_lines[-1].startswith(f"error: {single} was not approved: it expired: made")
+    assert late.error_lines[-1].startswith(f"error: {single} was not approved but expired: made")
     assert "older than 0.5 hours" in late.error_lines[-1]
     assert statuses(sqlite_url)[single] == "expired"
     assert actions(sqlite_url)[-1] == "proposal.expire"

@@ -160,7 +160,7 @@ def test_approve_when_too_old_then_it_expires_instead_and_the_ledger_says_so(
     pending(engine, single)
     late = act(engine, proposal_id=single, what=Act.APPROVE, user=people["ben"], policy=POLICY,
                at=MADE + timedelta(days=4))  # fmt: skip
-    assert late.expired
+    assert late.ended
     assert status(engine, single) == "expired"
     assert ledger(engine)[-1] == ("proposal.expire", single, people["ben"].user_id)
     with pytest.raises(ConflictError, match="expired: nothing more"):
@@ -177,7 +177,7 @@ def test_approve_when_a_price_moved_more_than_allowed_then_it_expires(engine: sa
     moved = act(
         engine, proposal_id=single, what=Act.APPROVE, user=people["ben"], policy=POLICY, at=SOON
     )
-    assert moved.expired
+    assert moved.ended
     assert "moved 8.0%" in moved.after.reason
     with engine.connect() as connection:
         reason = connection.execute(
@@ -257,7 +257,7 @@ def test_approve_when_an_account_of_the_household_was_rebalanced_since_then_it_i
             at=SOON)  # fmt: skip
     ended = act(engine, proposal_id=household, what=Act.APPROVE, user=people["ben"],
                 policy=POLICY, at=SOON)  # fmt: skip
-    assert ended.expired
+    assert ended.ended
     assert ended.status is Status.SUPERSEDED
     assert "its account proposal A2/2022-12-28/bands was superseded by" in ended.after.reason
     assert ledger(engine)[-1] == ("proposal.supersede", household, people["ben"].user_id)

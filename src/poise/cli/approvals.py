@@ -103,8 +103,8 @@ def _act(
         _print_json(_outcome_json(outcome))
     else:
         out.print(f"{outcome.proposal_id}: {outcome.said} (now {outcome.status.value})")
-    if outcome.expired:  # written, and what was asked refused
-        raise ConflictError(f"{proposal_id} was not {what.value}d: it {outcome.said}")
+    if outcome.ended:  # written, and what was asked refused
+        raise ConflictError(f"{proposal_id} was not {what.value}d but {outcome.said}")
 
 
 @app.command("approve")

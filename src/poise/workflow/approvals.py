@@ -53,6 +53,7 @@ __all__ = [
     "acting_user",
     "approve_run",
     "check",
+    "findings_of",
     "policy_of",
     "standing",
 ]
@@ -100,7 +101,7 @@ class Outcome:
         return self.after.status
 
     @property
-    def expired(self) -> bool:
+    def ended(self) -> bool:
         """A person's approval or release found the proposal out of date — too old,
         prices moved, or (a household's) an account's part superseded since — and it
         ended so instead (written, and the act refused)."""
@@ -225,8 +226,9 @@ def act(
     """``user`` does ``what`` to the proposal (an account's of its own, or a household's):
     approve, reject, acknowledge or override a finding, release. Refused with the
     machine's typed error (forbidden, conflict, a reason missing); an approval or a
-    release of a proposal too old or moved too far expires it instead (see
-    :attr:`Outcome.expired`)."""
+    release of a proposal too old or moved too far expires it instead, and one of a
+    household whose account was rebalanced alone since supersedes it (see
+    :attr:`Outcome.ended`)."""
     return _one(
         engine,
         proposal_id=proposal_id,
@@ -356,7 +358,7 @@ def approve_run(
         except PoiseError as exc:
             refused.append((unit.proposal_id, str(exc)))
             continue
-        if outcome.expired:
+        if outcome.ended:
             refused.append((unit.proposal_id, outcome.said))
         else:
             (approved if outcome.changed else already).append(outcome)
