@@ -102,7 +102,12 @@ ENDPOINTS: dict[str, Callable[[random.Random, list[str]], str]] = {
     "account": lambda rng, accounts: f"/api/v1/accounts/{rng.choice(accounts)}",
     "households": lambda rng, accounts: "/api/v1/households?limit=50",
     "accounts": lambda rng, accounts: "/api/v1/accounts?limit=100",
+    # The pages, as a signed-in browser asks for them (a session cookie, not a token).
+    "account-page": lambda rng, accounts: f"/accounts/{rng.choice(accounts)}",
+    "firm-page": lambda rng, accounts: "/",
 }
+PAGES = frozenset({"account-page", "firm-page"})
+PASSWORD = "load benchmark password"  # the benchmark's user, on a store of its own
 
 
 # ── the firm, built once ──────────────────────────────────────────────────────
@@ -132,11 +137,16 @@ def credentials(database: Path) -> tuple[str, list[str]]:
     """A new read-only personal access token of the operations user (made the first
     time), and every account of the firm."""
     engine = make_engine(f"sqlite:///{database}")
+    upgrade(engine)  # a firm built by an earlier poise, brought to this one's schema
     with engine.execution_options(writes=True).begin() as connection:
         user = repo.user_by_username(connection, username=USERNAME)
         if user is None:
             user = repo.add_user(connection, username=USERNAME, role=Role.OPERATIONS,
                                  name="Load benchmark")  # fmt: skip
+        # Its password set anew each run (the store is the benchmark's own): the pages
+        # are signed in to with it.
+        repo.set_password_hash(connection, user_id=user.user_id,
+                               password_hash=security.hash_password(PASSWORD))  # fmt: skip
         token_id, secret, text = security.new_token()
         repo.add_token(
             connection, user_id=user.user_id, token_id=token_id,
@@ -226,7 +236,12 @@ def start_server(database: Path, workers: int) -> Server:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POISE_")}
     process = subprocess.Popen(
         [str(POISE), "serve", "--port", str(port), "--workers", str(workers)],
-        env={**env, "POISE_DATABASE_URL": f"sqlite:///{database}", "POISE_API_RATE": RATE},
+        env={
+            **env,
+            "POISE_DATABASE_URL": f"sqlite:///{database}",
+            "POISE_API_RATE": RATE,
+            "POISE_COOKIE_SECURE": "false",
+        },  # the pages' session over plain HTTP
         stdout=log,
         stderr=log,
         cwd=OUT,
@@ -348,12 +363,27 @@ async def load(
 
     async with httpx.AsyncClient(base_url=server.base, headers=headers, limits=limits,
                                  timeout=30) as http:  # fmt: skip
+        if endpoint in PAGES:
+            await sign_in(http)
         await asyncio.gather(watch(), *(client(n, http) for n in range(connections)))
     figures.server_cores = (cpu["to"][0] - cpu["from"][0]) / seconds
     figures.client_cores = (cpu["to"][1] - cpu["from"][1]) / seconds
     machine = (cpu["to"][2] - cpu["from"][2]) / seconds
     figures.other_cores = max(0.0, machine - figures.server_cores - figures.client_cores)
     return figures
+
+
+async def sign_in(http: httpx.AsyncClient) -> None:
+    """Sign the client in to the pages as a browser does: the form, its security token,
+    the session cookie it answers with (kept by the client for every page after)."""
+    form = await http.get("/sign-in")
+    found = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    if found is None:
+        raise SystemExit("the sign-in page has no security token")
+    done = await http.post("/sign-in", data={"username": USERNAME, "password": PASSWORD,
+                                             "csrf": found.group(1), "next": "/"})  # fmt: skip
+    if done.status_code != 303:
+        raise SystemExit(f"could not sign in to the pages: {done.status_code} {done.text[:200]}")
 
 
 # ── where the time goes ───────────────────────────────────────────────────────

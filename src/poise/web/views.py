@@ -4,11 +4,12 @@ templates, within the reader's scope."""
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+import threading
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -24,6 +25,9 @@ from poise.settings import Settings
 from poise.store import repo
 from poise.store import tables as t
 from poise.store.repo import pages
+
+if TYPE_CHECKING:
+    from poise.workflow.monitor import Evaluation
 
 __all__ = ["AccountView", "FirmView", "HouseholdView", "account_view", "firm_view",
            "household_view", "latest_price_time", "recent_transactions", "script_json"]  # fmt: skip
@@ -73,16 +77,43 @@ class FirmView:
     histogram: str  # a plotly figure, as JSON
 
 
-def firm_view(engine: sa.Engine, scope: Scope, *, as_of: datetime | None = None) -> FirmView:
+EVALUATIONS_KEPT = 4  # the firm's evaluations a server process keeps, the latest used
+
+
+_evaluations: OrderedDict[tuple[str, datetime, int], Evaluation] = OrderedDict()
+_evaluations_lock = threading.Lock()
+
+
+def firm_evaluation(engine: sa.Engine, *, at: datetime, loaded: int) -> Evaluation:
+    """The whole firm evaluated at ``at`` — drift, holds, harvests — as the monitor does,
+    kept while nothing is loaded into the store (``loaded``: the latest file load's id):
+    the book changes only through a load, and evaluating it is most of a firm page's
+    time. Every user's page shares it, narrowed to what they see."""
     from poise.workflow.monitor import evaluate, load_state, watch_settings  # noqa: PLC0415
 
+    key = (str(engine.url), at, loaded)
+    with _evaluations_lock:
+        kept = _evaluations.get(key)
+        if kept is not None:
+            _evaluations.move_to_end(key)
+            return kept
+    evaluation = evaluate(load_state(engine, as_of=at), at=at, settings=watch_settings(Settings()))
+    with _evaluations_lock:
+        _evaluations[key] = evaluation
+        while len(_evaluations) > EVALUATIONS_KEPT:
+            _evaluations.popitem(last=False)
+    return evaluation
+
+
+def firm_view(engine: sa.Engine, scope: Scope, *, as_of: datetime | None = None) -> FirmView:
     with engine.connect() as connection:
         at = as_of or latest_price_time(connection)
         accounts = {a.account_id: a for a in repo.accounts(connection)}
         households = [h for h in repo.households(connection) if scope.sees(h.household_id)]
         open_requests = repo.open_request_reasons(connection)
+        loaded = connection.execute(sa.select(sa.func.max(t.ingest_files.c.id))).scalar()
     mine = {i for i, a in accounts.items() if scope.sees(a.household_id)}
-    evaluation = evaluate(load_state(engine, as_of=at), at=at, settings=watch_settings(Settings()))
+    evaluation = firm_evaluation(engine, at=at, loaded=int(loaded or 0))
     held: dict[str, str] = {}
     for h in evaluation.holds.holds:
         if h.account_id in mine:
