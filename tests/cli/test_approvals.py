@@ -198,7 +198,7 @@ def test_approve_when_twenty_processes_approve_at_once_then_one_transition_and_o
         assert len(refused) == APPROVERS - 1
         assert {d.code for d in refused} == {7}
         assert {d.error_lines[0] for d in refused} == {
-            "error: only a pending proposal is approved, not a approved one"
+            "error: only a pending proposal is approved, not an approved one"
         }
     assert statuses(shared_url)[single] == "approved"
     assert actions(shared_url).count("proposal.approve") == 1

@@ -156,6 +156,11 @@ class Decision:
     said: str = ""  # in words, for the ledger and the caller
 
 
+def _a(word: str) -> str:
+    """``word`` with its article: a pending, an approved."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
 def approvers_needed(state: Approval, policy: Policy) -> int:
     """How many different approvers the proposal needs: two above the threshold."""
     return 2 if state.notional > policy.two_approvers_above else 1
@@ -229,7 +234,7 @@ def _move(state: Approval, act: Act, *, reason: str) -> Decision:
     if start is not None and state.status not in start:
         allowed = " or ".join(sorted(s.value for s in start))
         raise ConflictError(
-            f"only a {allowed} proposal is {end.value}, not a {state.status.value} one"
+            f"only {_a(allowed)} proposal is {end.value}, not {_a(state.status.value)} one"
         )
     said = f"{end.value}: {reason}" if reason else end.value
     return Decision(replace(state, status=end, reason=reason), True, said)
@@ -237,7 +242,7 @@ def _move(state: Approval, act: Act, *, reason: str) -> Decision:
 
 def _check(state: Approval) -> Decision:
     if state.status not in (Status.PROPOSED, Status.BLOCKED, Status.PENDING):
-        raise ConflictError(f"a {state.status.value} proposal is not checked again")
+        raise ConflictError(f"{_a(state.status.value)} proposal is not checked again")
     blocked = any(f.blocks and f.stands for f in state.findings)
     after = Status.BLOCKED if blocked else Status.PENDING
     return Decision(replace(state, status=after), after is not state.status, after.value)
@@ -256,7 +261,7 @@ def _clear(
             f"finding {finding_id} is a warning: it is acknowledged, not overridden"
         )
     if state.status not in (Status.BLOCKED, Status.PENDING):
-        raise ConflictError(f"a {state.status.value} proposal's findings are not cleared")
+        raise ConflictError(f"{_a(state.status.value)} proposal's findings are not cleared")
     if not finding.stands:
         return Decision(state, False, f"{finding_id} was cleared already by {finding.cleared_by}")
     cleared = replace(finding, cleared_by=who.user_id, cleared_at=at, reason=reason)
@@ -271,7 +276,9 @@ def _approve(state: Approval, *, who: Actor, policy: Policy) -> Decision:
     if state.status is Status.APPROVED and who.user_id in state.approved_by:
         return Decision(state, False, "approved already")
     if state.status is not Status.PENDING:
-        raise ConflictError(f"only a pending proposal is approved, not a {state.status.value} one")
+        raise ConflictError(
+            f"only a pending proposal is approved, not {_a(state.status.value)} one"
+        )
     if who.user_id == state.prepared_by:
         raise ForbiddenError("whoever prepared a proposal cannot approve it: four eyes")
     if who.user_id in state.approved_by:
