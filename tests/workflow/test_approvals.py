@@ -9,20 +9,31 @@ at 100 in A3 (1,500,000: two approvers, above the 1,000,000 threshold).
 
 from __future__ import annotations
 
+import tempfile
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.workflow.approval_firm import MADE, SOON, buying, firm, price
 
 from poise.audit.ledger import entries
 from poise.comply.findings import Finding, Severity
-from poise.domain.approvals import Act, Policy, Status
-from poise.domain.errors import AuthError, ConflictError, ForbiddenError, NotFoundError
+from poise.domain.approvals import Act, Actor, Policy, Status, decide
+from poise.domain.errors import (
+    AuthError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    PoiseError,
+)
 from poise.optimize.trades import Proposal
 from poise.store import repo
 from poise.store import tables as t
+from poise.store.engine import make_engine
+from poise.store.migrate import upgrade
 from poise.workflow.approvals import act, acting_user, approve_run, check, findings_of
 
 POLICY = Policy(two_approvers_above=Decimal(1_000_000), expire_after=timedelta(days=3),
@@ -285,3 +296,52 @@ def test_check_when_the_rules_find_a_block_and_a_warning_then_they_are_kept_as_f
     ]  # fmt: skip
     assert kept[0].detail is not None
     assert (kept[0].detail["securities"], kept[1].detail["measured"]) == (["S1"], "50000")
+
+
+PEOPLE_ACTING = st.sampled_from(["ana", "ben", "pam", "cora", "olu"])
+ACTS = st.sampled_from([Act.ACKNOWLEDGE, Act.OVERRIDE, Act.APPROVE, Act.REJECT, Act.RELEASE])
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    blocks=st.lists(st.booleans(), max_size=2),
+    household=st.booleans(),
+    steps=st.lists(st.tuples(ACTS, PEOPLE_ACTING, st.integers(1, 2)), max_size=8),
+)
+def test_act_when_any_sequence_then_the_store_holds_what_the_machine_decided(
+    blocks: list[bool], household: bool, steps: list[tuple[Act, str, int]]
+) -> None:
+    """Each act through the store does what the pure machine does to the state read
+    back: the same refusal, or the same state after — and a ledger entry exactly when
+    something changed."""
+    with tempfile.TemporaryDirectory() as folder:
+        engine = make_engine(f"sqlite:///{folder}/poise.db")
+        upgrade(engine)
+        single, both, people = firm(engine)
+        chosen = both if household else single
+        found = [repo.FindingToKeep(f"F{n}", b, "r", "k", "words") for n, b in enumerate(blocks, 1)]
+        check(engine, proposal_id=chosen, findings=found, policy=POLICY, at=SOON)
+        for what, who, finding in steps:
+            user = people[who]
+            with engine.connect() as connection:
+                unit = repo.lock_unit(connection, proposal_id=chosen, lock=False)
+                before = repo.approval_state(connection, unit=unit)
+                entries_before = len(list(entries(connection)))
+            named = f"F{finding}"
+            try:
+                expected = decide(before, what, who=Actor(user.user_id, user.role), at=SOON,
+                                  policy=POLICY, moved=Decimal(0), reason="why",
+                                  finding_id=named)  # fmt: skip
+            except PoiseError as refused:
+                with pytest.raises(type(refused)):
+                    act(engine, proposal_id=chosen, what=what, user=user, policy=POLICY, at=SOON,
+                        reason="why", finding_id=named)  # fmt: skip
+                continue
+            outcome = act(engine, proposal_id=chosen, what=what, user=user, policy=POLICY,
+                          at=SOON, reason="why", finding_id=named)  # fmt: skip
+            with engine.connect() as connection:
+                after = repo.approval_state(connection, unit=unit)
+                entries_after = len(list(entries(connection)))
+            assert after == expected.after == outcome.after
+            assert entries_after - entries_before == (1 if expected.changed else 0)
+        engine.dispose()
