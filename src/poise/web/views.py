@@ -279,9 +279,14 @@ def account_view(engine: sa.Engine, account_id: str, *, today: date | None = Non
         account = repo.account(connection, account_id=account_id)
         household = repo.household(connection, household_id=account.household_id)
         lots = repo.account_lots(connection, account_id=account_id)
-        prices = {s: p for s, (p, _) in repo.latest_prices(connection).items()}
         securities = repo.securities(connection)
         models = repo.models(connection)
+        model_id = account.model_id
+        targets = resolve(model_id, models).securities if model_id in models else {}
+        # The prices it shows: of what it holds, and of what its model would have it hold.
+        wanted = {lot.security_id for lot in lots} | set(targets)
+        latest = repo.latest_prices(connection, security_ids=sorted(wanted))
+        prices = {s: p for s, (p, _) in latest.items()}
         recent = recent_transactions(connection, account_id=account_id)
     positions, total, cash_target = _positions(account, lots, prices, securities, models)
     rows = []
