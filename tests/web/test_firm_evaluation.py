@@ -9,13 +9,13 @@ import sqlalchemy as sa
 from tests.api.reads_firm import AS_OF, build
 
 from poise.domain.users import Scope
-from poise.store import tables as t
+from poise.store import repo
 from poise.web.views import firm_evaluation, firm_view
 
 
 def loaded(engine: sa.Engine) -> int:
     with engine.connect() as connection:
-        return int(connection.execute(sa.select(sa.func.max(t.ingest_files.c.id))).scalar() or 0)
+        return repo.latest_load_id(connection)
 
 
 def test_firm_evaluation_when_nothing_is_loaded_then_kept_and_when_a_file_is_then_new(

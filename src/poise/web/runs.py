@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
@@ -25,7 +24,6 @@ from poise.domain.errors import ForbiddenError, NotFoundError, ValidationError
 from poise.domain.users import FIRM_WIDE, RUNNERS
 from poise.optimize.names import METHOD_NAMES
 from poise.store import repo
-from poise.store import tables as t
 from poise.store.repo import pages
 from poise.web.pages import templates
 from poise.web.session import WebUser, check_csrf
@@ -45,13 +43,6 @@ def _firm_wide(who: WebUser, what: str) -> None:
         raise NotFoundError(f"no page {what}")
 
 
-def _models(connection: sa.Connection) -> list[str]:
-    m = t.model_targets
-    return list(
-        connection.execute(sa.select(m.c.model_id).distinct().order_by(m.c.model_id)).scalars()
-    )
-
-
 @router.get("/runs", response_class=HTMLResponse)
 def runs_page(request: Request, who: WebUser, engine: EngineDep) -> Response:
     """The latest runs, how far each got, and — for those who may — the form that
@@ -59,7 +50,7 @@ def runs_page(request: Request, who: WebUser, engine: EngineDep) -> Response:
     _firm_wide(who, "/runs")
     with engine.connect() as connection:
         runs = pages.runs_page(connection, limit=SHOWN, offset=0)
-        models = _models(connection)
+        models = repo.model_ids(connection)
         prices_held = latest_price_time(connection).date()
     return templates.TemplateResponse(request, "runs.html", {
         "user": who.user, "runs": [run_json(r) for r in runs.items], "total": runs.total,

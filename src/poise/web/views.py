@@ -111,9 +111,9 @@ def firm_view(engine: sa.Engine, scope: Scope, *, as_of: datetime | None = None)
         accounts = {a.account_id: a for a in repo.accounts(connection)}
         households = [h for h in repo.households(connection) if scope.sees(h.household_id)]
         open_requests = repo.open_request_reasons(connection)
-        loaded = connection.execute(sa.select(sa.func.max(t.ingest_files.c.id))).scalar()
+        loaded = repo.latest_load_id(connection)
     mine = {i for i, a in accounts.items() if scope.sees(a.household_id)}
-    evaluation = firm_evaluation(engine, at=at, loaded=int(loaded or 0))
+    evaluation = firm_evaluation(engine, at=at, loaded=loaded)
     held: dict[str, str] = {}
     for h in evaluation.holds.holds:
         if h.account_id in mine:

@@ -37,6 +37,7 @@ __all__ = [
     "households",
     "latest_positions",
     "lots",
+    "model_ids",
     "models",
     "open_breaks",
     "sales_since",
@@ -230,6 +231,13 @@ def securities(connection: sa.Connection) -> dict[str, Security]:
         )
         for row in connection.execute(sa.select(s).order_by(s.c.security_id))
     }
+
+
+def model_ids(connection: sa.Connection) -> list[str]:
+    """The id of every model, in order (without building them)."""
+    m = t.model_targets
+    query = sa.select(m.c.model_id).distinct().order_by(m.c.model_id)
+    return list(connection.execute(query).scalars())
 
 
 def models(connection: sa.Connection) -> dict[str, Model]:

@@ -25,6 +25,7 @@ __all__ = [
     "ingested_file",
     "ingested_files",
     "key_series",
+    "latest_load_id",
     "list_quarantine",
     "record_load",
     "store_quarantine",
@@ -207,3 +208,8 @@ def ingested_file(connection: sa.Connection, *, file_id: int) -> IngestedFile:
     if row is None:
         raise NotFoundError(f"no file {file_id}")
     return _ingested(row)
+
+
+def latest_load_id(connection: sa.Connection) -> int:
+    """The id of the latest file load (0: none yet): the book changes only through one."""
+    return int(connection.execute(sa.select(sa.func.max(t.ingest_files.c.id))).scalar() or 0)
