@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from poise.audit.canonical import at_text, canonical_json, data_hash, leaf_bytes
+from poise.audit.canonical import at_text, canonical_json, data_hash, leaf_bytes, leaf_parts
 from poise.domain.errors import ValidationError
 
 text = st.text()  # every code point: quotes, backslashes, controls, accents, emoji
@@ -53,6 +53,38 @@ def test_leaf_bytes_when_written_fast_then_they_are_json_dumps_canonical_bytes(
     }
     expected = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert leaf_bytes(**fields) == expected.encode("utf-8")
+
+
+@given(
+    seq=st.integers(0, 2**62),
+    actor=text,
+    action=text,
+    subject=text,
+    reason=text,
+    data=text,
+    corrects=st.none() | st.integers(0, 2**53),
+    prev=st.just("") | st.binary(min_size=32, max_size=32).map(bytes.hex),
+    at=st.datetimes(timezones=st.just(UTC)),
+)
+def test_leaf_parts_when_joined_around_the_place_then_they_are_the_leaf_hashed(
+    *,
+    seq: int,
+    actor: str,
+    action: str,
+    subject: str,
+    reason: str,
+    data: str,
+    corrects: int | None,
+    prev: str,
+    at: datetime,
+) -> None:
+    """What PostgreSQL hashes where it knows an entry's place: the pieces, the previous
+    leaf hash in hex and the seq in decimal between them — the leaf's own bytes."""
+    fields = {"at": at_text(at), "actor": actor, "action": action, "subject": subject,
+              "reason": reason, "data_hash": data, "corrects": corrects}  # fmt: skip
+    head, middle, tail = leaf_parts(**fields)
+    joined = head + prev.encode() + middle + str(seq).encode() + tail
+    assert joined == b"\x00" + leaf_bytes(seq=seq, prev_hash=prev, **fields)
 
 
 def test_canonical_json_when_given_money_dates_and_nesting_then_it_is_one_text() -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -100,6 +102,89 @@ def test_append_when_the_callers_transaction_rolls_back_then_the_entry_goes_with
         fails()
     made = _fill(engine, 1, start=2)
     assert made[0].seq == 2
+    assert _verify(engine).ok
+
+
+def _postgresql(engine: sa.Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's lock: SQLite's transactions take the write lock at BEGIN")
+
+
+def test_append_when_a_transaction_appends_on_postgresql_then_one_statement_each(
+    engine: sa.Engine,
+) -> None:
+    """The first append of a transaction takes the lock, finds the end and inserts in
+    one statement; the next, under the lock still held, inserts alone."""
+    _postgresql(engine)
+    _fill(engine, 2)
+    sent: list[str] = []
+
+    def sending(_c: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", sending)
+    try:
+        with _writing(engine).begin() as connection:
+            first = ledger.append(connection, actor="a", action="x", subject="2", data={})
+            second = ledger.append(connection, actor="a", action="x", subject="3", data={})
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", sending)
+    assert len(sent) == 2, sent
+    assert sent[0].startswith("INSERT INTO audit_entries")
+    assert "pg_advisory_xact_lock" in sent[0]
+    assert (first.seq, second.seq) == (2, 3)
+    assert (first.prev_hash, second.prev_hash) == (_fill_leaf(engine, 1), first.leaf_hash)
+    assert _verify(engine).ok
+
+
+def _fill_leaf(engine: sa.Engine, seq: int) -> str:
+    with engine.connect() as connection:
+        return ledger.entry(connection, seq=seq).leaf_hash
+
+
+def test_append_when_another_commits_while_it_waits_for_the_lock_then_it_comes_next(
+    engine: sa.Engine,
+) -> None:
+    """The statement that waited began before the other's entry was committed and does
+    not see it: it finds the seq taken, inserts nothing, and runs again under the lock
+    — the entry after the other's, chained to it."""
+    _postgresql(engine)
+    _fill(engine, 1)
+    holder = _writing(engine).connect()
+    holding = holder.begin()
+    held = ledger.append(holder, actor="a", action="x", subject="held", data={})
+    waiter: dict[str, Any] = {}
+
+    inserts: list[str] = []
+
+    def sending(_c: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT"):
+            inserts.append(statement)
+
+    def wait() -> None:
+        with _writing(engine).begin() as connection:
+            waiter["pid"] = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            sa.event.listen(connection, "before_cursor_execute", sending)
+            waiter["entry"] = ledger.append(connection, actor="b", action="x", subject="w", data={})
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    blocked = sa.text("SELECT count(*) FROM pg_locks WHERE pid = :pid AND NOT granted")
+    with engine.connect() as looking:
+        for _ in range(600):
+            if "pid" in waiter and looking.execute(blocked, {"pid": waiter["pid"]}).scalar():
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the second append never waited for the lock")
+    holding.commit()
+    holder.close()
+    thread.join(60)
+    entry = waiter["entry"]
+    assert len(inserts) == 2  # the seq found taken, then the end as it is
+    assert (entry.seq, entry.prev_hash) == (held.seq + 1, held.leaf_hash)
+    with engine.connect() as connection:
+        assert [e.subject for e in ledger.entries(connection)] == ["S0000", "held", "w"]
     assert _verify(engine).ok
 
 

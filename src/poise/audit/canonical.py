@@ -29,9 +29,11 @@ __all__ = [
     "Entry",
     "at_text",
     "canonical_json",
+    "check_fields",
     "data_hash",
     "leaf_bytes",
     "leaf_hash_hex",
+    "leaf_parts",
 ]
 
 # The fields of an entry its leaf hash covers, in the order canonical JSON sorts them.
@@ -123,9 +125,50 @@ def leaf_bytes(
     ).encode()
 
 
+def leaf_parts(
+    *,
+    at: str,
+    actor: str,
+    action: str,
+    subject: str,
+    reason: str,
+    data_hash: str,
+    corrects: int | None,
+) -> tuple[bytes, bytes, bytes]:
+    """The bytes a leaf hash is taken of (``0x00`` and :func:`leaf_bytes`), in three
+    pieces around the two fields an entry's place gives it: ``head + prev_hash + middle
+    + str(seq) + tail``, the previous leaf hash written as it is (hex: nothing to
+    escape) and the seq in decimal. The database hashes them together where it knows
+    the entry's place (:mod:`poise.audit.ledger`)."""
+    head = (
+        f'\x00{{"action":{_quote(action)},"actor":{_quote(actor)},"at":{_quote(at)},'
+        f'"corrects":{"null" if corrects is None else int(corrects)},'
+        f'"data_hash":{_quote(data_hash)},"prev_hash":"'
+    )
+    middle = f'","reason":{_quote(reason)},"seq":'
+    tail = f',"subject":{_quote(subject)}}}'
+    return head.encode(), middle.encode(), tail.encode()
+
+
 def leaf_hash_hex(leaf: bytes) -> str:
     """RFC 9162's leaf hash of ``leaf``, in hex."""
     return hashlib.sha256(b"\x00" + leaf).hexdigest()
+
+
+def check_fields(*, actor: str, action: str, subject: str) -> None:
+    """A :class:`ValidationError` unless an entry's who, what and about what are there
+    and fit their columns."""
+    if not actor or not action:
+        raise ValidationError("an audit entry names who acted and what was done")
+    for name, value, longest in (
+        ("actor", actor, 64),
+        ("action", action, 64),
+        ("subject", subject, 200),
+    ):
+        if len(value) > longest:
+            raise ValidationError(
+                f"an audit entry's {name} is at most {longest} characters, not {len(value)}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,17 +204,7 @@ class Entry:
     ) -> Entry:
         """The entry, its leaf hash computed; a field the ledger refuses is a
         :class:`ValidationError`."""
-        if not actor or not action:
-            raise ValidationError("an audit entry names who acted and what was done")
-        for name, value, longest in (
-            ("actor", actor, 64),
-            ("action", action, 64),
-            ("subject", subject, 200),
-        ):
-            if len(value) > longest:
-                raise ValidationError(
-                    f"an audit entry's {name} is at most {longest} characters, not {len(value)}"
-                )
+        check_fields(actor=actor, action=action, subject=subject)
         if corrects is not None and not 0 <= corrects < seq:
             raise ValidationError(
                 f"entry {seq} cannot correct entry {corrects}: only an earlier entry"

@@ -11,6 +11,13 @@ that lock rather than failing when another writer got there first. The lock is h
 from the append to the commit, and every other append waits for it: append last in
 the transaction, once the long work is done (ingest appends after its upsert).
 
+On PostgreSQL the first append of a transaction is one statement, one round trip to the
+server: it takes the lock, finds the end, and inserts the entry there, the server
+hashing the leaf from the pieces poise wrote around the entry's place
+(:func:`~poise.audit.canonical.leaf_parts`); poise hashes the leaf again from the
+fields returned and refuses an entry whose hash differs. Later appends in the same
+transaction are one insert each.
+
 Each entry also keeps the previous entry's leaf hash (``prev_hash``, inside its own
 leaf): a chain beside the tree, so that an entry edited with its leaf hash made anew
 is named by the next entry, which still records the old one.
@@ -24,8 +31,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
-from poise.audit.canonical import Entry, at_text, data_hash
+from poise.audit.canonical import Entry, at_text, check_fields, data_hash, leaf_parts
 from poise.domain.errors import NotFoundError, PoiseError
 from poise.store import tables as t
 
@@ -84,16 +92,12 @@ class Checkpoint:
     key_id: str
 
 
-def _lock(connection: sa.Connection) -> None:
-    """Hold the ledger's lock until ``connection``'s transaction ends (PostgreSQL; on
-    SQLite the transaction's write lock does it)."""
-    if connection.dialect.name == "postgresql":
-        schema = sa.func.hashtext(sa.func.coalesce(sa.func.current_schema(), ""))
-        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(LEDGER_LOCK, schema)))
-
-
 # Built once: an append runs them for every entry, and building a statement costs more
 # than SQLite takes to answer it.
+_HELD = sa.func.pg_advisory_xact_lock(
+    LEDGER_LOCK, sa.func.hashtext(sa.func.coalesce(sa.func.current_schema(), ""))
+)
+_LOCK = sa.select(_HELD)
 _LAST = (
     sa.select(t.audit_entries.c.seq, t.audit_entries.c.leaf_hash)
     .order_by(t.audit_entries.c.seq.desc())
@@ -102,12 +106,62 @@ _LAST = (
 _INSERT = sa.insert(t.audit_entries)
 
 
+def _lock(connection: sa.Connection) -> None:
+    """Hold the ledger's lock until ``connection``'s transaction ends (PostgreSQL; on
+    SQLite the transaction's write lock does it)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(_LOCK)
+
+
 def _last(connection: sa.Connection) -> tuple[int, str]:
     """The next seq and the leaf hash before it ("" for the first entry)."""
     row = connection.execute(_LAST).first()
     return (0, "") if row is None else (row.seq + 1, row.leaf_hash)
 
 
+def _placing() -> sa.Insert:
+    """PostgreSQL: one statement that takes the ledger's lock, finds its end and inserts
+    an entry there — its seq the next, its ``prev_hash`` the last leaf hash, its own
+    leaf hash SHA-256 of the leaf's pieces (:func:`~poise.audit.canonical.leaf_parts`,
+    ``:head``, ``:middle``, ``:tail``) with those two written between them — and
+    returns the three.
+
+    Its snapshot is taken when it starts, before the lock it waits for inside: an entry
+    committed in between is not seen, and the seq it would take is found taken by ``ON
+    CONFLICT`` (which looks at the index as it stands), so nothing is inserted. Run
+    again, with the lock now held, the statement sees the end as it is."""
+    c = t.audit_entries.c
+    held = sa.select(_HELD.label("held")).subquery("held")
+    last = sa.select(c.seq, c.leaf_hash).order_by(c.seq.desc()).limit(1).lateral("last")
+    seq = sa.func.coalesce(last.c.seq + 1, 0)
+    prev = sa.func.coalesce(last.c.leaf_hash, "")
+
+    def piece(name: str) -> sa.BindParameter[bytes]:
+        return sa.bindparam(name, type_=sa.LargeBinary)
+
+    leaf = (
+        piece("head")
+        .op("||")(sa.func.convert_to(prev, "UTF8"))
+        .op("||")(piece("middle"))
+        .op("||")(sa.func.convert_to(sa.cast(seq, sa.Text), "UTF8"))
+        .op("||")(piece("tail"))
+    )
+    placed = {
+        "seq": seq,
+        "prev_hash": prev,
+        "leaf_hash": sa.func.encode(sa.func.sha256(leaf), "hex"),
+    }
+    names = [column.name for column in t.audit_entries.columns]
+    values = [placed.get(n, sa.bindparam(n, type_=c[n].type)) for n in names]
+    return (
+        postgresql.insert(t.audit_entries)
+        .from_select(names, sa.select(*values).select_from(held.outerjoin(last, sa.true())))
+        .on_conflict_do_nothing(index_elements=[c.seq])
+        .returning(c.seq, c.prev_hash, c.leaf_hash)
+    )
+
+
+_PLACING = _placing()
 _END = "poise.audit.end"  # connection.info: the transaction, its next seq, its last leaf
 
 
@@ -115,17 +169,15 @@ def _innermost(connection: sa.Connection) -> sa.engine.Transaction | None:
     return connection.get_nested_transaction() or connection.get_transaction()
 
 
-def _end(connection: sa.Connection) -> tuple[int, str]:
-    """The next seq and the last leaf hash, under the ledger's lock. Within the
-    transaction (or savepoint) that appended last, they are remembered: the lock is
-    held until it ends, so nobody else can have appended since."""
+def _kept(connection: sa.Connection) -> tuple[int, str] | None:
+    """The next seq and the last leaf hash, if this transaction (or savepoint) appended
+    last: the lock is held until it ends, so nobody else can have appended since."""
     transaction = _innermost(connection)
     kept = connection.info.get(_END)
     if kept is not None and transaction is not None and kept[0] is transaction:  # noqa: SIM102
         if transaction.is_active:  # (its own test: the slot may hold one that ended)
             return kept[1], kept[2]
-    _lock(connection)
-    return _last(connection)
+    return None
 
 
 def _remember(connection: sa.Connection, seq: int, prev: str) -> None:
@@ -174,15 +226,12 @@ def append(
     return append_many(connection, [record])[0]
 
 
-def append_many(connection: sa.Connection, records: Sequence[Record]) -> list[Entry]:
-    """Append several entries, in order, in ``connection``'s transaction: one lock, one
-    look at the ledger's end and one insert for them all."""
-    if not records:
-        return []
-    seq, prev = _end(connection)
-    now = datetime.now(UTC)
+def _made(
+    records: Sequence[Record], hashes: Sequence[str], seq: int, prev: str, now: datetime
+) -> list[Entry]:
+    """The entries of ``records``, the first at ``seq`` after the leaf hash ``prev``."""
     made: list[Entry] = []
-    for record in records:
+    for record, hashed in zip(records, hashes, strict=True):
         entry = Entry.make(
             seq=seq,
             at=record.at or now,
@@ -190,17 +239,75 @@ def append_many(connection: sa.Connection, records: Sequence[Record]) -> list[En
             action=record.action,
             subject=record.subject,
             reason=record.reason,
-            data_hash=data_hash(record.data),
+            data_hash=hashed,
             corrects=record.corrects,
             prev_hash=prev,
         )
         made.append(entry)
         seq, prev = seq + 1, entry.leaf_hash
-    if len(made) == 1:
-        connection.execute(_INSERT, _row(made[0]))
+    return made
+
+
+def _placed(connection: sa.Connection, record: Record, hashed: str, now: datetime) -> Entry | None:
+    """``record`` appended at the ledger's end, the lock taken, the end found and the
+    entry inserted in one statement (:func:`_placing`; twice when an entry was committed
+    while it waited for the lock); ``None`` if it could not be (and nothing was)."""
+    at = (record.at or now).astimezone(UTC)
+    check_fields(actor=record.actor, action=record.action, subject=record.subject)
+    head, middle, tail = leaf_parts(
+        at=at_text(at), actor=record.actor, action=record.action, subject=record.subject,
+        reason=record.reason, data_hash=hashed, corrects=None,
+    )  # fmt: skip
+    values = {
+        "at": at, "actor": record.actor, "action": record.action, "subject": record.subject,
+        "reason": record.reason, "data_hash": hashed, "corrects": None,
+        "head": head, "middle": middle, "tail": tail,
+    }  # fmt: skip
+    for _ in range(2):
+        row = connection.execute(_PLACING, values).first()
+        if row is not None:
+            break
     else:
-        connection.execute(_INSERT, [_row(e) for e in made])
-    _remember(connection, seq, prev)
+        return None
+    entry = Entry.make(
+        seq=row.seq, at=at, actor=record.actor, action=record.action, subject=record.subject,
+        reason=record.reason, data_hash=hashed, corrects=None, prev_hash=row.prev_hash,
+    )  # fmt: skip
+    if entry.leaf_hash != row.leaf_hash:  # never, unless the database hashes otherwise
+        raise LedgerError(
+            f"entry {row.seq} was hashed by the database as {row.leaf_hash}, not as its"
+            f" fields give ({entry.leaf_hash}): not appended"
+        )
+    return entry
+
+
+def append_many(connection: sa.Connection, records: Sequence[Record]) -> list[Entry]:
+    """Append several entries, in order, in ``connection``'s transaction: one lock, one
+    look at the ledger's end and one insert for them all — on PostgreSQL the first of a
+    transaction's entries in one statement with the lock and the look
+    (:func:`_placing`), the rest in one more."""
+    if not records:
+        return []
+    now = datetime.now(UTC)
+    hashes = [data_hash(record.data) for record in records]
+    kept = _kept(connection)
+    first = None
+    if kept is None and connection.dialect.name == "postgresql" and records[0].corrects is None:
+        first = _placed(connection, records[0], hashes[0], now)
+    if first is not None:
+        made = [first, *_made(records[1:], hashes[1:], first.seq + 1, first.leaf_hash, now)]
+        if len(made) > 1:
+            connection.execute(_INSERT, [_row(e) for e in made[1:]])
+    else:
+        if kept is None:
+            _lock(connection)
+            kept = _last(connection)
+        made = _made(records, hashes, kept[0], kept[1], now)
+        if len(made) == 1:
+            connection.execute(_INSERT, _row(made[0]))
+        else:
+            connection.execute(_INSERT, [_row(e) for e in made])
+    _remember(connection, made[-1].seq + 1, made[-1].leaf_hash)
     return made
 
 
