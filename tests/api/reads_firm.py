@@ -1,7 +1,8 @@
 """The small firm of ``tests.firm_files`` (households H1, the Garcias, and H2) with one
 of everything the API reads: transactions of both households, rebalance requests, a
 firm-wide run over H1 — so that H1 has a household's proposal and its accounts'
-proposals, answering H1's request — a backtest kept, and the history of the files it was
+proposals, answering H1's request, pending approval with a warning of the firm's rules
+to acknowledge (:data:`WARNING`) — a backtest kept, and the history of the files it was
 loaded from. Every path parameter the API names has an example here (:data:`examples`),
 of H1 where the object is a household's.
 """
@@ -18,6 +19,8 @@ import sqlalchemy as sa
 from tests.firm_files import write_firm
 
 from poise.api import security
+from poise.comply.findings import Finding, Severity
+from poise.domain.approvals import Policy
 from poise.domain.users import Role
 from poise.monitor.triggers import manual_request
 from poise.store import repo
@@ -25,11 +28,16 @@ from poise.store import tables as t
 from poise.store.engine import make_engine
 from poise.store.migrate import upgrade
 from poise.store.repo import BacktestMethod, BacktestRecord
+from poise.workflow.approvals import check, findings_of
 from poise.workflow.fanout import Inline
 from poise.workflow.ingest import ingest_paths
 from poise.workflow.run import Selection, rebalance_run
 
 AS_OF = datetime(2022, 12, 28, 23, 59, 59, tzinfo=UTC)  # the firm's prices are of that day
+WARNING = Finding(
+    rule_id="firm/cash", kind="minimum_cash", severity=Severity.WARN, measured=0.012,
+    limit=0.02, explanation="cash would be 1.2% of the account, below 2%",
+)  # fmt: skip
 
 TRANSACTIONS = """\
 account_id,txn_id,kind,trade_date,settle_date,security_id,quantity,amount,lots,description
@@ -64,6 +72,11 @@ def build(folder: Path, url: str | None = None) -> tuple[sa.Engine, dict[str, st
     run = rebalance_run(engine, as_of=AS_OF, selection=Selection(households=("H1",)),
                         fanout=Inline())  # fmt: skip
     assert run.done == 1, run.failed
+    with engine.connect() as connection:
+        (h1,) = repo.run_households(connection, run_id=run.run_id)
+    assert h1.household_proposal_id is not None
+    check(engine, proposal_id=h1.household_proposal_id, findings=findings_of([WARNING]),
+          policy=Policy())  # fmt: skip
     backtest = BacktestRecord(
         backtest_id=uuid.uuid4().hex,
         created_at=AS_OF,
@@ -96,6 +109,7 @@ def build(folder: Path, url: str | None = None) -> tuple[sa.Engine, dict[str, st
         "run_id": run.run_id,
         "backtest_id": backtest.backtest_id,
         "file_id": str(loaded),
+        "seq": "0",  # the audit ledger's first entry: the first file's load
         "security_id": "AAPL",
         "model_id": "CORE",
     }

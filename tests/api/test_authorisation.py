@@ -26,8 +26,10 @@ from fastapi.testclient import TestClient
 from tests.api.reads_firm import add_people, build
 
 from poise.api.app import API_PREFIX, create_app
+from poise.domain.approvals import MAY, Act
 from poise.domain.users import FIRM_WIDE, LOADERS, REBALANCERS, RUNNERS, Role
 from poise.settings import Settings
+from poise.workflow.approvals import QUEUE_ROLES
 
 OPEN = {("get", f"{API_PREFIX}/health"), ("get", f"{API_PREFIX}/ready"),
         ("get", f"{API_PREFIX}/openapi.json"), ("post", f"{API_PREFIX}/auth/token")}  # fmt: skip
@@ -57,13 +59,20 @@ ROLES = {  # reads a role rule keeps from the other roles: 403 for a list, 404 f
     f"{API_PREFIX}/backtests/{{backtest_id}}": STAFF,
     f"{API_PREFIX}/ingest/files": FIRM_WIDE,
     f"{API_PREFIX}/ingest/files/{{file_id}}": FIRM_WIDE,
+    f"{API_PREFIX}/approvals/inbox": MAY[Act.APPROVE],  # those who approve
+    f"{API_PREFIX}/compliance/queue": QUEUE_ROLES,  # those who clear findings
 }
+PROPOSALS = (f"{API_PREFIX}/proposals/{{proposal_id}}",
+             f"{API_PREFIX}/household-proposals/{{household_proposal_id}}")  # fmt: skip
+ACTS = (Act.APPROVE, Act.REJECT, Act.RELEASE, Act.ACKNOWLEDGE, Act.OVERRIDE)
 WRITES = {  # what a role may do: the others are answered 403 (404 for another's object)
     f"{API_PREFIX}/accounts/{{account_id}}/rebalance": REBALANCERS,
     f"{API_PREFIX}/households/{{household_id}}/rebalance": REBALANCERS,
     f"{API_PREFIX}/accounts/{{account_id}}/requests": REBALANCERS,
     f"{API_PREFIX}/runs": RUNNERS,
     f"{API_PREFIX}/ingest": LOADERS,
+    f"{API_PREFIX}/approvals/bulk": MAY[Act.APPROVE],
+    **{f"{p}/{a.value}": MAY[a] for p in PROPOSALS for a in ACTS},  # the approval machine's
 }
 FIRM_LISTS = {  # lists of objects of no household: H1 need not be in them
     f"{API_PREFIX}/{name}"

@@ -24,6 +24,7 @@ from poise.api.jobs import Jobs
 from poise.api.live import Feed, end_streams_on_exit
 from poise.api.logs import RequestLog
 from poise.api.routes import (
+    approvals,
     backtests,
     book,
     events,
@@ -96,6 +97,9 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     app.include_router(transactions.router, prefix=API_PREFIX)
     app.include_router(reference.router, prefix=API_PREFIX)
     app.include_router(monitoring.router, prefix=API_PREFIX)
+    # Before the proposals' own: their reads take the rest of the path as the id, and
+    # would read /proposals/{id}/approval as a proposal of that id.
+    app.include_router(approvals.router, prefix=API_PREFIX)
     app.include_router(proposals.router, prefix=API_PREFIX)
     app.include_router(runs.router, prefix=API_PREFIX)
     app.include_router(rebalancing.router, prefix=API_PREFIX)

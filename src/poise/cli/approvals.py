@@ -10,7 +10,7 @@ of it.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,12 +25,13 @@ from poise.cli.common import (
     out,
 )
 from poise.domain.approvals import Act
+from poise.workflow.documents import bulk_json, outcome_json
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
     from poise.domain.users import User
-    from poise.workflow.approvals import Bulk, Outcome
+    from poise.workflow.approvals import Bulk
 
 __all__ = ["acknowledge", "approve", "override", "reject", "release"]
 
@@ -46,32 +47,6 @@ def _acting(engine: sa.Engine, username: str | None) -> User:
 
     with engine.connect() as connection:
         return acting_user(connection, username=username)
-
-
-def _outcome_json(outcome: Outcome) -> dict[str, Any]:
-    after = outcome.after
-    return {
-        "proposal_id": outcome.proposal_id,
-        "act": outcome.act.value,
-        "changed": outcome.changed,
-        "said": outcome.said,
-        "status_before": outcome.before.value,
-        "status": after.status.value,
-        "reason": after.reason,
-        "notional": after.notional,
-        "approved_by": list(after.approved_by),
-        "findings": [
-            {
-                "finding_id": f.finding_id,
-                "blocks": f.blocks,
-                "cleared_by": f.cleared_by,
-                "cleared_at": f.cleared_at,
-                "reason": f.reason,
-            }
-            for f in after.findings
-        ],
-        "ledger_entry": outcome.entry,
-    }
 
 
 def _act(
@@ -100,7 +75,7 @@ def _act(
         finding_id=finding_id,
     )
     if as_json:
-        _print_json(_outcome_json(outcome))
+        _print_json(outcome_json(outcome))
     else:
         out.print(f"{outcome.proposal_id}: {outcome.said} (now {outcome.status.value})")
     if outcome.ended:  # written, and what was asked refused
@@ -175,14 +150,7 @@ def _amount(text: str | None) -> Decimal | None:
 
 def _print_bulk(bulk: Bulk, *, as_json: bool) -> None:
     if as_json:
-        _print_json(
-            {
-                "run_id": bulk.run_id,
-                "approved": [_outcome_json(o) for o in bulk.approved],
-                "approved_already": [_outcome_json(o) for o in bulk.already],
-                "refused": [{"proposal_id": p, "why": why} for p, why in bulk.refused],
-            }
-        )
+        _print_json(bulk_json(bulk))
         return
     for o in bulk.approved:
         out.print(f"{o.proposal_id}: {o.said}")

@@ -248,6 +248,9 @@ def _check(state: Approval) -> Decision:
     return Decision(replace(state, status=after), after is not state.status, after.value)
 
 
+CLEARED = {Act.ACKNOWLEDGE: "acknowledged", Act.OVERRIDE: "overridden"}  # said of a finding
+
+
 def _clear(
     state: Approval, act: Act, *, who: Actor, at: datetime, reason: str, finding_id: str | None
 ) -> Decision:
@@ -269,7 +272,7 @@ def _clear(
     after = replace(state, findings=findings)
     if after.status is Status.BLOCKED and not any(f.blocks and f.stands for f in findings):
         after = replace(after, status=Status.PENDING)
-    return Decision(after, True, f"{act.value}d {finding_id}: {reason}")
+    return Decision(after, True, f"{CLEARED[act]} {finding_id}: {reason}")
 
 
 def _approve(state: Approval, *, who: Actor, policy: Policy) -> Decision:

@@ -15,7 +15,7 @@ refused, and an adviser acts only on the households they see.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,8 @@ from poise.domain.errors import AuthError, ConflictError, NotFoundError, PoiseEr
 from poise.domain.users import Role, User, scope_of
 from poise.store import repo
 from poise.store.engine import WRITES
-from poise.store.repo import FindingToKeep, Unit
+from poise.store.repo import FindingToKeep, Unit, waiting
+from poise.store.repo.approvals import SYSTEM
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -45,16 +46,23 @@ if TYPE_CHECKING:
     from poise.settings import Settings
 
 __all__ = [
+    "PERSON_ACTS",
+    "QUEUE_ROLES",
     "SYSTEM_ACTOR",
     "Bulk",
+    "Choices",
     "Outcome",
     "Standing",
     "act",
     "acting_user",
+    "approve_each",
     "approve_run",
     "check",
+    "choices",
     "findings_of",
+    "inbox",
     "policy_of",
+    "queue",
     "standing",
 ]
 
@@ -279,7 +287,8 @@ def check(
 class Standing:
     """Where a proposal stands, for people: its state, the approvers it needs, its
     findings' words, and users' names (by id) — or, for an account's proposal that is
-    part of a household's, that one's id (``part_of``) and nothing else."""
+    part of a household's, that one's id (``part_of``) and what it is. ``about``: its
+    account, method, prices' time, run and parts, as lists show them."""
 
     proposal_id: str
     part_of: str | None
@@ -287,32 +296,213 @@ class Standing:
     needed: int
     findings: tuple[FindingToKeep, ...]
     names: dict[str, str]
+    about: waiting.About | None = None
+
+    def name(self, user_id: str | None) -> str:
+        """A user's username, by their id (the system's proposals: ``system``)."""
+        return self.names.get(user_id or "", user_id or SYSTEM)
+
+
+def _names(connection: sa.Connection, states: Collection[Approval]) -> dict[str, str]:
+    people = {s.prepared_by for s in states} | {u for s in states for u in s.approved_by}
+    people |= {f.cleared_by for s in states for f in s.findings if f.cleared_by}
+    return {u.user_id: u.username for u in repo.users(connection) if u.user_id in people}
 
 
 def standing(connection: sa.Connection, *, proposal_id: str, policy: Policy) -> Standing:
     """Where ``proposal_id`` stands in approval (read, not locked)."""
     unit = repo.lock_unit(connection, proposal_id=proposal_id, lock=False)
+    about = waiting.about(connection, unit=unit)
     if unit.part_of is not None:
-        return Standing(proposal_id, unit.part_of, None, 0, (), {})
+        return Standing(proposal_id, unit.part_of, None, 0, (), {}, about)
     state = repo.approval_state(connection, unit=unit)
-    people = {state.prepared_by, *state.approved_by}
-    people |= {f.cleared_by for f in state.findings if f.cleared_by}
-    names = {u.user_id: u.username for u in repo.users(connection) if u.user_id in people}
     needed = approvers_needed(state, policy)
     found = tuple(repo.findings_kept(connection, proposal_id=proposal_id))
-    return Standing(proposal_id, None, state, needed, found, names)
+    return Standing(proposal_id, None, state, needed, found, _names(connection, [state]), about)
+
+
+PERSON_ACTS = (Act.APPROVE, Act.REJECT, Act.RELEASE)  # besides clearing a finding
+ASKED = "(asked)"  # the reason a dry run gives where one is needed: only the rest is asked
+
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """What a user may do to a proposal now, as the machine answers: each act of
+    :data:`PERSON_ACTS`, and each finding's clearing (acknowledging a warning,
+    overriding a block), mapped to why not — "" where they may. An act of
+    :data:`PERSON_ACTS` their role may never do is left out."""
+
+    acts: dict[Act, str]
+    findings: dict[str, str] = field(default_factory=dict)
+
+    def may(self, what: Act) -> bool:
+        return self.acts.get(what) == ""
+
+
+def _why_not(
+    state: Approval, what: Act, *, who: Actor, at: datetime, policy: Policy, finding_id: str | None
+) -> str:
+    """Why ``who`` may not do ``what`` now ("": they may), by asking the machine —
+    nothing written. An approval or release of a proposal out of date may be asked:
+    the machine then ends it, and says so."""
+    try:
+        decision = decide(
+            state, what, who=who, at=at, policy=policy, reason=ASKED, finding_id=finding_id
+        )
+    except PoiseError as exc:
+        return str(exc)
+    return "" if decision.changed else decision.said
+
+
+def choices(stands: Standing, user: User, policy: Policy, *, at: datetime | None = None) -> Choices:
+    """What ``user`` may do to the proposal ``stands`` tells of, now (see :class:`Choices`).
+    The user sees the proposal: the caller has checked their scope."""
+    at = at or datetime.now(UTC)
+    who = Actor(user.user_id, user.role)
+    mine = [a for a in PERSON_ACTS if user.role in MAY[a]]
+    if stands.part_of is not None or stands.state is None:
+        why = f"it is approved as one with household proposal {stands.part_of}"
+        return Choices(dict.fromkeys(mine, why))
+    state = stands.state
+    acts = {a: _why_not(state, a, who=who, at=at, policy=policy, finding_id=None) for a in mine}
+    findings = {
+        f.finding_id: _why_not(
+            state,
+            Act.OVERRIDE if f.blocks else Act.ACKNOWLEDGE,
+            who=who,
+            at=at,
+            policy=policy,
+            finding_id=f.finding_id,
+        ).replace(f"by {f.cleared_by}", f"by {stands.name(f.cleared_by)}")  # a name, not an id
+        for f in state.findings
+    }
+    return Choices(acts, findings)
+
+
+def _listed(
+    engine: sa.Engine, *, statuses: Collection[Status], user: User, policy: Policy
+) -> list[Standing]:
+    """Where each proposal in ``statuses`` that ``user`` sees stands, the longest
+    waiting first."""
+    with engine.connect() as connection:
+        found = waiting.units_in(connection, statuses=statuses, scope=scope_of(user))
+        states = waiting.approval_states(connection, units=[a.unit for a in found])
+        words = waiting.findings_kept_of(connection, proposal_ids=sorted(states))
+        names = _names(connection, states.values())
+    return [
+        Standing(
+            a.unit.proposal_id,
+            None,
+            state,
+            approvers_needed(state, policy),
+            tuple(words.get(a.unit.proposal_id, ())),
+            names,
+            a,
+        )
+        for a in found
+        if (state := states.get(a.unit.proposal_id)) is not None
+    ]
+
+
+def inbox(
+    engine: sa.Engine, *, user: User, policy: Policy, max_notional: Decimal | None = None
+) -> list[Standing]:
+    """The proposals waiting for ``user``'s approval: pending, of households they see,
+    not prepared by them and not approved by them yet (those whose warnings still
+    stand among them: they are acknowledged first) — trading at most ``max_notional``
+    each, when given. None for a role that does not approve. Whether an approval
+    holds is the machine's to say when it is asked."""
+    if user.role not in MAY[Act.APPROVE]:
+        return []
+    return [
+        s
+        for s in _listed(engine, statuses=(Status.PENDING,), user=user, policy=policy)
+        if s.state is not None
+        and s.state.prepared_by != user.user_id
+        and user.user_id not in s.state.approved_by
+        and (max_notional is None or s.state.notional <= max_notional)
+    ]
+
+
+QUEUE_ROLES = MAY[Act.ACKNOWLEDGE] | MAY[Act.OVERRIDE]
+
+
+def queue(engine: sa.Engine, *, user: User, policy: Policy) -> list[Standing]:
+    """The compliance queue: the proposals of households ``user`` sees that a finding
+    holds up — blocked, or pending with a warning not yet acknowledged. None for a role
+    that clears no finding."""
+    if user.role not in QUEUE_ROLES:
+        return []
+    statuses = (Status.BLOCKED, Status.PENDING)
+    return [
+        s
+        for s in _listed(engine, statuses=statuses, user=user, policy=policy)
+        if s.state is not None and any(f.stands for f in s.state.findings)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
 class Bulk:
-    """What approving a run's proposals came to: each approved (or approved in part,
-    another approver still needed), each the user had approved already, and each
-    refused with why."""
+    """What approving many proposals came to — a run's, or those a person picked: each
+    approved (or approved in part, another approver still needed), each the user had
+    approved already, and each refused with why."""
 
-    run_id: str
+    run_id: str | None
     approved: tuple[Outcome, ...]
     already: tuple[Outcome, ...]
     refused: tuple[tuple[str, str], ...]  # proposal id, why
+
+
+def approve_each(
+    engine: sa.Engine,
+    *,
+    proposal_ids: Sequence[str],
+    user: User,
+    policy: Policy,
+    max_notional: Decimal | None = None,
+    at: datetime | None = None,
+) -> Bulk:
+    """Approve each of ``proposal_ids`` as ``user`` (up to ``max_notional`` each, when
+    given), each in its own transaction; one out of their scope is refused as one that
+    does not exist."""
+    notional: dict[str, Decimal] = {}
+    refused: list[tuple[str, str]] = []
+    asked = list(dict.fromkeys(proposal_ids))
+    with engine.connect() as connection:
+        for proposal_id in asked:
+            try:
+                unit = repo.lock_unit(connection, proposal_id=proposal_id, lock=False)
+                _in_scope(user, unit)
+            except NotFoundError as exc:
+                refused.append((proposal_id, str(exc)))
+                continue
+            if max_notional is not None and unit.part_of is None:
+                notional[proposal_id] = repo.approval_state(connection, unit=unit).notional
+    approved: list[Outcome] = []
+    already: list[Outcome] = []
+    gone = {p for p, _ in refused}
+    for proposal_id in asked:
+        if proposal_id in gone:
+            continue
+        if max_notional is not None and notional.get(proposal_id, Decimal(0)) > max_notional:
+            refused.append(
+                (proposal_id, f"notional {notional[proposal_id]:,.2f} above {max_notional:,.2f}")
+            )
+            continue
+        try:
+            outcome = act(
+                engine, proposal_id=proposal_id, what=Act.APPROVE, user=user, policy=policy, at=at
+            )
+        except PoiseError as exc:
+            refused.append((proposal_id, str(exc)))
+            continue
+        if outcome.ended:
+            refused.append((proposal_id, outcome.said))
+        else:
+            (approved if outcome.changed else already).append(outcome)
+    order = {p: n for n, p in enumerate(asked)}
+    refused.sort(key=lambda r: order[r[0]])
+    return Bulk(None, tuple(approved), tuple(already), tuple(refused))
 
 
 def approve_run(
@@ -331,35 +521,9 @@ def approve_run(
     with engine.connect() as connection:
         repo.rebalance_run(connection, run_id=run_id)  # a NotFoundError for a run never made
         units = repo.run_units(connection, run_id=run_id, households=households)
-        scope = scope_of(user)
-        units = [u for u in units if scope.sees(u.household_id)]
-        notional = {u.proposal_id: repo.approval_state(connection, unit=u).notional for u in units}
-    approved: list[Outcome] = []
-    already: list[Outcome] = []
-    refused: list[tuple[str, str]] = []
-    for unit in units:
-        if max_notional is not None and notional[unit.proposal_id] > max_notional:
-            refused.append(
-                (
-                    unit.proposal_id,
-                    f"notional {notional[unit.proposal_id]:,.2f} above {max_notional:,.2f}",
-                )
-            )
-            continue
-        try:
-            outcome = act(
-                engine,
-                proposal_id=unit.proposal_id,
-                what=Act.APPROVE,
-                user=user,
-                policy=policy,
-                at=at,
-            )
-        except PoiseError as exc:
-            refused.append((unit.proposal_id, str(exc)))
-            continue
-        if outcome.ended:
-            refused.append((unit.proposal_id, outcome.said))
-        else:
-            (approved if outcome.changed else already).append(outcome)
-    return Bulk(run_id, tuple(approved), tuple(already), tuple(refused))
+    scope = scope_of(user)
+    seen = [u.proposal_id for u in units if scope.sees(u.household_id)]
+    bulk = approve_each(
+        engine, proposal_ids=seen, user=user, policy=policy, max_notional=max_notional, at=at
+    )
+    return replace(bulk, run_id=run_id)

@@ -7,7 +7,9 @@ dates and times ISO 8601; enums their value (:func:`jsonable`, :func:`ratio`) �
 the documents of a proposal (:func:`proposal_json`; an unsaved one through
 :func:`record_of`), an account's scenarios side by side (:func:`scenarios_json`), a
 household's proposal (:func:`household_json`), a rebalance request
-(:func:`request_json`), a firm-wide run (:func:`run_json`), a kept backtest
+(:func:`request_json`), where a proposal stands in approval (:func:`standing_json`),
+what an act of approval came to (:func:`outcome_json`, :func:`bulk_json`), a
+firm-wide run (:func:`run_json`), a kept backtest
 (:func:`backtest_json`), a file's load (:func:`ingest_report_json`), the history of
 loads (:func:`ingested_file_json`) and a quarantined row (:func:`quarantined_json`).
 May not touch: the store or the bus (the callers read the records and hand them in),
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from poise.optimize.trades import Proposal
     from poise.store.repo import BacktestRecord, HouseholdProposalRecord, RebalanceRun
     from poise.store.repo.files import IngestedFile, Quarantined
+    from poise.workflow.approvals import Bulk, Choices, Outcome, Standing
     from poise.workflow.ingest import FileReport
     from poise.workflow.rebalance import Proposed
 
@@ -38,10 +41,12 @@ __all__ = [
     "RATIO_PLACES",
     "TRADEOFF_RATIOS",
     "backtest_json",
+    "bulk_json",
     "household_json",
     "ingest_report_json",
     "ingested_file_json",
     "jsonable",
+    "outcome_json",
     "proposal_json",
     "quarantined_json",
     "ratio",
@@ -49,6 +54,7 @@ __all__ = [
     "request_json",
     "run_json",
     "scenarios_json",
+    "standing_json",
 ]
 
 # ── the convention ───────────────────────────────────────────────────────────
@@ -266,6 +272,104 @@ def request_json(request: Mapping[str, Any]) -> dict[str, Any]:
     """A stored request as ``requests list`` prints it: its figures (as the monitor
     found them) in the JSON convention."""
     return {**request, "figures": _figure("figures", request["figures"])}
+
+
+# ── approval ──────────────────────────────────────────────────────────────────
+
+
+def outcome_json(outcome: Outcome) -> dict[str, Any]:
+    """What an act of approval came to, as ``poise approve --json`` (and ``reject``,
+    ``override``, ``acknowledge``, ``release``) prints it: the status before and
+    after, whether anything changed, in words, and the proposal's state after."""
+    after = outcome.after
+    return {
+        "proposal_id": outcome.proposal_id,
+        "act": outcome.act.value,
+        "changed": outcome.changed,
+        "said": outcome.said,
+        "status_before": outcome.before.value,
+        "status": after.status.value,
+        "reason": after.reason,
+        "notional": after.notional,
+        "approved_by": list(after.approved_by),
+        "findings": [
+            {
+                "finding_id": f.finding_id,
+                "blocks": f.blocks,
+                "cleared_by": f.cleared_by,
+                "cleared_at": f.cleared_at,
+                "reason": f.reason,
+            }
+            for f in after.findings
+        ],
+        "ledger_entry": outcome.entry,
+    }
+
+
+def bulk_json(bulk: Bulk) -> dict[str, Any]:
+    """What approving many proposals came to, as ``poise approve --run RUN --json``
+    prints it."""
+    return {
+        "run_id": bulk.run_id,
+        "approved": [outcome_json(o) for o in bulk.approved],
+        "approved_already": [outcome_json(o) for o in bulk.already],
+        "refused": [{"proposal_id": p, "why": why} for p, why in bulk.refused],
+    }
+
+
+def standing_json(stands: Standing, choices: Choices | None = None) -> dict[str, Any]:
+    """Where a proposal stands in approval, for people — users by their usernames: its
+    status, who prepared it, who approved it of how many needed, each finding with who
+    cleared it and why; and, given ``choices``, what the reader may do now (each act,
+    each finding's clearing), with why not. An account's proposal that is part of a
+    household's says which (``part_of``), and no more: it is approved with that one."""
+    about, state = stands.about, stands.state
+    may = choices.findings if choices is not None else {}
+    cleared = {f.finding_id: f for f in state.findings} if state is not None else {}
+    findings = []
+    for f in stands.findings:
+        done = cleared.get(f.finding_id)
+        by = done.cleared_by if done is not None else None
+        findings.append({
+            "finding_id": f.finding_id,
+            "severity": "block" if f.blocks else "warn",
+            "rule_id": f.rule_id,
+            "kind": f.kind,
+            "explanation": f.explanation,
+            "detail": f.detail,
+            "cleared": None if by is None else ("overridden" if f.blocks else "acknowledged"),
+            "cleared_by": None if by is None else stands.name(by),
+            "cleared_at": done.cleared_at if done is not None else None,
+            "reason": done.reason if done is not None else "",
+            "may_clear": may.get(f.finding_id) == "" if choices is not None else None,
+            "why_not": may.get(f.finding_id, ""),
+        })  # fmt: skip
+    approved = list(state.approved_by) if state is not None else []
+    return {
+        "proposal_id": stands.proposal_id,
+        "household": about.unit.household if about is not None else False,
+        "household_id": about.unit.household_id if about is not None else None,
+        "account_id": about.account_id if about is not None else None,
+        "method": about.method if about is not None else None,
+        "as_of": about.as_of if about is not None else None,
+        "run_id": about.run_id if about is not None else None,
+        "parts": list(about.parts) if about is not None else [],
+        "part_of": stands.part_of,
+        "status": state.status.value if state is not None else None,
+        "status_reason": state.reason if state is not None else "",
+        "made_at": state.made_at if state is not None else None,
+        "prepared_by": stands.name(state.prepared_by) if state is not None else None,
+        "notional": state.notional if state is not None else None,
+        "approvers_needed": stands.needed if state is not None else None,
+        "more_needed": max(0, stands.needed - len(approved)) if state is not None else None,
+        "approved_by": [stands.name(u) for u in approved],
+        "findings": findings,
+        "waiting": [f["finding_id"] for f in findings if f["cleared"] is None],
+        "acts": [
+            {"act": a.value, "may": why == "", "why_not": why}
+            for a, why in (choices.acts.items() if choices is not None else ())
+        ],
+    }
 
 
 # ── a run, a backtest ────────────────────────────────────────────────────────
