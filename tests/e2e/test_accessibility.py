@@ -7,8 +7,9 @@ in the order the page reads, each with a focus that shows against what is around
 and signing in and rebalancing an account need no mouse.
 
 The pages run against ``poise serve`` on a small demo firm, with a run, a proposal with
-trades, a file loaded with a quarantined row and a backtest kept, so that no page is
-checked empty.
+trades — its household's waiting for approval, a warning of the firm's rules standing,
+and another account's proposal blocked — a file loaded with a quarantined row and a
+backtest kept, so that no page is checked empty.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 PASSWORDS = {
-    "ana": "adviser password 1",  # H0001's adviser: rebalances its account
+    "ana": "adviser password 1",  # H0001's adviser: rebalances its account, approves
     "olu": "operations pass 1",  # runs, files loaded, backtests
+    "cora": "compliance pass 1",  # the compliance queue, with its overrides
     "garcia": "client password 12",  # H0002's client
 }
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
@@ -81,6 +83,7 @@ def firm(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
     kept = _poise_json("proposals", "list", "--household", "H0001", url=url, folder=folder)
     proposal = kept["proposals"][0]
     assert proposal["trade_count"] > 0
+    _findings(url, proposal["household_proposal_id"], "H0002")
     lots = (folder / "demo-data" / "lots.csv").read_text().splitlines()
     sent = folder / "custodian-lots.csv"
     sent.write_text(
@@ -92,6 +95,7 @@ def firm(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
         "ana": (["--role", "adviser", "--assign", "H0001"], PASSWORDS["ana"]),
         "olu": (["--role", "operations"], PASSWORDS["olu"]),
         "garcia": (["--role", "client", "--household", "H0002"], PASSWORDS["garcia"]),
+        "cora": (["--role", "compliance"], PASSWORDS["cora"]),
     }, database_url=url, folder=folder)  # fmt: skip
     with sqlite3.connect(folder / "poise.db") as db:  # no poise code: the store as it is
         (file_id,) = db.execute(
@@ -114,6 +118,35 @@ def firm(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
             base=base, account=proposal["account_id"], proposal=proposal["proposal_id"],
             run=run["run_id"], quarantined=file_id, backtest=backtest_id, states=states,
         )  # fmt: skip
+
+
+def _findings(url: str, household_proposal: str, other_household: str) -> None:
+    """The firm's rules found a warning on the household's proposal, and a block on one
+    of another household's accounts' proposals (made here by its own rebalance)."""
+    from poise.comply.findings import Finding, Severity  # noqa: PLC0415 - poise's own store
+    from poise.domain.approvals import Policy  # noqa: PLC0415
+    from poise.store.engine import make_engine  # noqa: PLC0415
+    from poise.workflow.approvals import check, findings_of  # noqa: PLC0415
+
+    folder = Path(url.removeprefix("sqlite:///")).parent
+    made = _poise_json("rebalance", "--household", other_household, "--as-of", PRICES_HELD,
+                       url=url, folder=folder)  # fmt: skip
+    warning = Finding("firm/cash", "minimum_cash", Severity.WARN, 0.012, 0.02,
+                      "cash would be 1.2% of the account, below 2%")  # fmt: skip
+    block = Finding("firm/restricted", "restricted_list", Severity.BLOCK, "true", "false",
+                    "AAPL is on the firm's restricted list")  # fmt: skip
+    engine = make_engine(url)
+    try:
+        check(engine, proposal_id=household_proposal, findings=findings_of([warning]),
+              policy=Policy())  # fmt: skip
+        with engine.connect() as connection:
+            (other,) = connection.exec_driver_sql(
+                "SELECT proposal_id FROM household_proposals WHERE run_id = ?", (made["run_id"],)
+            ).one()
+        check(engine, proposal_id=other, findings=findings_of([block, warning]),
+              policy=Policy())  # fmt: skip
+    finally:
+        engine.dispose()
 
 
 def _rebalance_now(page: Page, firm: Firm) -> None:
@@ -139,6 +172,8 @@ PAGES: dict[str, tuple[str | None, Callable[[Page, Firm], None]]] = {
     "account": ("ana", _open(lambda f: f"/accounts/{f.account}")),
     "rebalance-now": ("ana", _rebalance_now),
     "proposal": ("ana", _open(lambda f: f"/proposals/{f.proposal}")),
+    "approvals": ("ana", _open(lambda f: "/approvals")),
+    "compliance": ("cora", _open(lambda f: "/compliance")),
     "runs": ("olu", _open(lambda f: "/runs")),
     "run": ("olu", _open(lambda f: f"/runs/{f.run}")),
     "ingest": ("olu", _open(lambda f: "/ingest")),

@@ -13,19 +13,20 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from poise.api.auth import authenticate, client_address
+from poise.api.auth import Principal, authenticate, client_address
 from poise.api.deps import EngineDep
 from poise.domain.errors import AuthError, ConfigError, ForbiddenError, NotFoundError
 from poise.domain.users import REBALANCERS, Role, User
 from poise.web import views
 from poise.web.client import client_view
-from poise.web.session import WebUser, check_csrf, csrf_token, sign_in, sign_out
+from poise.web.session import WebUser, check_csrf, csrf_token, flashes, sign_in, sign_out
 
 __all__ = ["STATIC", "landing", "router", "safe_next", "sign_in_page", "templates"]
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["csrf_token"] = csrf_token
+templates.env.globals["flashes"] = flashes
 
 
 def _money(value: Any) -> str:
@@ -181,9 +182,11 @@ def rebalance_now(
     if who.user.role not in REBALANCERS:
         raise ForbiddenError("only an adviser, a portfolio manager or operations rebalances")
     found = views.rebalance_view(engine, account_id, prepared_by=who.user.user_id)
+    approval = _panel(request, who, found.proposal["proposal_id"])
     return templates.TemplateResponse(
-        request, "proposal.html", {"user": who.user, "view": found, "account": view.account}
-    )
+        request, "proposal.html",
+        {"user": who.user, "view": found, "account": view.account, "approval": approval},
+    )  # fmt: skip
 
 
 @router.get("/proposals/{proposal_id:path}", response_class=HTMLResponse)
@@ -192,9 +195,18 @@ def proposal_page(request: Request, proposal_id: str, who: WebUser, engine: Engi
     if not who.scope.sees(found.household_id):
         raise NotFoundError(f"no proposal {proposal_id}")
     view = views.account_view(engine, found.account_id)
+    approval = _panel(request, who, proposal_id)
     return templates.TemplateResponse(
-        request, "proposal.html", {"user": who.user, "view": found, "account": view.account}
-    )
+        request, "proposal.html",
+        {"user": who.user, "view": found, "account": view.account, "approval": approval},
+    )  # fmt: skip
+
+
+def _panel(request: Request, who: Principal, proposal_id: str) -> Any:
+    """The proposal's approval panel (:mod:`poise.web.approvals`)."""
+    from poise.web.approvals import panel_of  # noqa: PLC0415 - it imports this module
+
+    return panel_of(request, who, proposal_id)
 
 
 @router.get("/client", response_class=HTMLResponse)

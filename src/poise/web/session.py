@@ -8,6 +8,10 @@ disabled, or whose password changed since, is signed out at their next page.
 
 Every form posts the session's CSRF token back (``csrf`` field), compared in constant
 time: a form another site makes a browser post carries none, and is refused (403).
+
+What a form came to is said on the next page the browser opens (:func:`flash`, shown
+once by the page's layout through :func:`flashes`): a form is answered with a redirect,
+so that reloading the page does not send it again.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -27,7 +32,17 @@ from poise.domain.errors import ForbiddenError, NotFoundError
 from poise.domain.users import User, scope_of
 from poise.store import repo
 
-__all__ = ["SignInRequiredError", "WebUser", "check_csrf", "csrf_token", "sign_in", "sign_out"]
+__all__ = [
+    "Flash",
+    "SignInRequiredError",
+    "WebUser",
+    "check_csrf",
+    "csrf_token",
+    "flash",
+    "flashes",
+    "sign_in",
+    "sign_out",
+]
 
 
 class SignInRequiredError(Exception):
@@ -52,6 +67,34 @@ def check_csrf(request: Request, sent: str | None) -> None:
     held = request.session.get("csrf")
     if not isinstance(held, str) or not sent or not hmac.compare_digest(held, sent):
         raise ForbiddenError("the form's security token is missing or stale: reload the page")
+
+
+FLASHES = 20  # messages kept for the next page at most: the cookie stays small
+
+
+@dataclass(frozen=True, slots=True)
+class Flash:
+    """A message for the next page: ``ok`` (it was done) or not (it was refused)."""
+
+    text: str
+    ok: bool = True
+
+
+def flash(request: Request, text: str, *, ok: bool = True) -> None:
+    """Say ``text`` on the next page the browser opens."""
+    kept = request.session.get("flash")
+    messages = kept if isinstance(kept, list) else []
+    request.session["flash"] = [*messages, [text, ok]][-FLASHES:]
+
+
+def flashes(request: Request) -> list[Flash]:
+    """The messages kept for this page, once: they are forgotten as they are shown."""
+    if "session" not in request.scope:
+        return []
+    kept = request.session.pop("flash", None)
+    if not isinstance(kept, list):
+        return []
+    return [Flash(str(m[0]), bool(m[1])) for m in kept if isinstance(m, list) and len(m) == 2]
 
 
 def sign_in(request: Request, user: User) -> None:
