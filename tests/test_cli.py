@@ -229,7 +229,7 @@ def test_rebalance_when_an_account_is_out_of_band_then_a_proposal_is_kept_and_re
         kept = repo.proposals(connection, account_id="10000002")
     engine.dispose()
     assert [(p["proposal_id"], p["status"]) for p in kept] == [
-        (second["proposal_id"], "proposed"),
+        (second["proposal_id"], "pending"),
         (first["proposal_id"], "superseded"),
     ]
     assert len(kept[0]["trades"]) == len(first["trades"])

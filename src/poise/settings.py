@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     approval_expire_hours: float = 72.0
     approval_expire_move: Decimal = Decimal("0.05")
 
+    # Compliance (docs/rules.md): the folder of the firm's rule files (*.yaml, layered firm →
+    # model → household → account); None: poise's own default firm rules
+    rules_dir: Path | None = None
+
     # The audit ledger: the firm's Ed25519 signing key, a file never kept in the database
     # (None: audit-key.pem in $XDG_CONFIG_HOME/poise, else ~/.config/poise; docs/audit.md)
     audit_key: Path | None = None

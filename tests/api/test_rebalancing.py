@@ -82,7 +82,7 @@ def test_account_when_rebalanced_then_the_proposal_is_kept_and_found_where_it_sa
     assert only["method"] == "optimize"
     assert only["settings"]["tax"] == 2
     assert only["proposal"]["proposal_id"] == document["proposal_id"]
-    assert only["proposal"]["status"] == "proposed"
+    assert only["proposal"]["status"] == "pending"
     location = answer.headers["location"]
     assert location.startswith(f"{API_PREFIX}/proposals/10000001/")
     kept = client.get(location, headers=auth(firm, "adviser_h1"))

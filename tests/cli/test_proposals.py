@@ -148,7 +148,7 @@ def test_proposals_list_when_filtered_then_it_finds_them_and_gives_the_true_tota
         return [p["proposal_id"] for p in found["proposals"]]
 
     assert ids() == [f"{FIRST}.2", FIRST, "10000003/2022-12-28/bands", "10000002/2022-12-28/cash"]
-    assert ids("--household", "H1", "--status", "proposed") == [
+    assert ids("--household", "H1", "--status", "pending") == [
         f"{FIRST}.2",
         "10000002/2022-12-28/cash",
     ]
@@ -196,7 +196,7 @@ def test_proposals_show_when_a_sale_relieves_lots_then_trades_lots_and_requests_
     code, text = poise("proposals", "show", FIRST, database_url=database_url)
     assert code == 0
     flat = " ".join(text.split())
-    assert f"{FIRST} proposed" in flat
+    assert f"{FIRST} pending" in flat
     assert "L2 50 (-2,448.50 short)" in flat
     assert "held back:" in flat
     assert ASKED["10000001"] in flat

@@ -194,12 +194,12 @@ def test_rebalance_when_every_scenario_is_asked_for_then_a_table_shows_each_and_
     assert rows == list(PRESETS)  # full, no-gains, harvest, cash, bands
     assert "tax against tracking error" in text
     assert "kept:" in text
-    assert "(scenario full, optimize, status proposed)" in " ".join(text.split())
+    assert "(scenario full, optimize, status pending)" in " ".join(text.split())
     [proposal] = kept(database_url)
     assert (proposal["method"], proposal["scenario"], proposal["status"]) == (
         "optimize",
         "full",
-        "proposed",
+        "pending",
     )
     assert check_rules(database_url, proposal) == []
 

@@ -75,8 +75,18 @@ def firm(
             sa.insert(t.securities),
             [
                 {"security_id": s, "symbol": s, "name": s, "kind": "etf", "asset_class": "equity",
-                 "currency": "USD", "trade_unit": "share", "trade_step": Decimal(1)}
+                 "currency": "USD", "trade_unit": "whole", "trade_step": Decimal(1)}
                 for s in ("S1", "S2")
+            ],
+        )  # fmt: skip
+        connection.execute(
+            sa.insert(t.accounts),
+            [
+                {"account_id": a, "household_id": "H1", "registration": "taxable",
+                 "cash": Decimal(2_000_000), "reserve_amount": ZERO, "reserve_pct": ZERO,
+                 "st_rate": Decimal("0.37"), "lt_rate": Decimal("0.2"), "state_rate": ZERO,
+                 "harvest": False}
+                for a in ("A1", "A2", "A3")
             ],
         )  # fmt: skip
         price(connection, "S1", "500", made)

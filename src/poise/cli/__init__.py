@@ -24,6 +24,7 @@ from poise.cli import monitoring  # drift, holds, monitor, requests, prices
 from poise.cli import rebalancing  # rebalance
 from poise.cli import proposals  # proposals
 from poise.cli import approvals  # approve, reject, override, acknowledge, release
+from poise.cli import comply  # comply
 from poise.cli import washsales  # washsales
 from poise.cli import backtest  # backtest, backtests
 from poise.cli import runs  # cluster
@@ -41,6 +42,7 @@ __all__ = [
     "approvals",
     "audit",
     "backtest",
+    "comply",
     "main",
     "monitoring",
     "proposals",

@@ -162,7 +162,7 @@ def rebalance(
     database_url: DatabaseOption = None,
 ) -> None:
     """Propose trades for one account, or for households as a run, and keep the
-    proposals (status proposed).
+    proposals, each checked against the firm's rules (status blocked or pending).
 
     With --account: one account, to its own model, under its household's wash-sale
     window. With --scenario, every scenario named is run on the same account and risk
@@ -267,8 +267,10 @@ def rebalance(
         _print_json({**kept_json, "risk_model_default": proposed.risk_default})
         return
     out.print(
-        f"[bold]{proposed.proposal_id}[/bold]  ({proposal.method}, prices as of {at:%Y-%m-%d})"
+        f"[bold]{proposed.proposal_id}[/bold]  ({proposal.method}, prices as of {at:%Y-%m-%d};"
+        f" {proposed.status})"
     )
+    _print_findings(proposed)
     _print_proposal(proposal, proposed)
 
 
@@ -471,9 +473,17 @@ def _print_scenarios(
     out.print(_tax_and_tracking_chart(rows))
     out.print(
         f"kept: [bold]{proposed.proposal_id}[/bold]  (scenario {kept.name}, {kept.method},"
-        " status proposed)"
+        f" status {proposed.status})"
     )
+    _print_findings(proposed)
     _print_proposal(proposal, proposed)
+
+
+def _print_findings(proposed: Proposed) -> None:
+    """What the firm's rules found on the kept proposal, a line each."""
+    for n, f in enumerate(proposed.findings, start=1):
+        style = "red" if f.blocks else "yellow"
+        out.print(f"  [{style}]F{n} {f.severity.value}[/{style}] {f.rule_id}: {f.explanation}")
 
 
 def _dollars(amount: Decimal) -> str:

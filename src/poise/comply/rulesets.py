@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from poise.domain.errors import ValidationError
 
 __all__ = [
     "Layer",
+    "RuleBook",
     "RuleFile",
     "RuleSet",
     "RuleSetError",
@@ -465,3 +467,102 @@ def compose(files: Sequence[RuleFile]) -> RuleSet:
     if errors:
         raise RuleSetError("\n".join(errors))
     return RuleSet(tuple(merged.values()))
+
+
+class RuleBook:
+    """A firm's rule files, read once, and the rules in force for each account:
+    :func:`applying` then :func:`compose`, worked out once for each set of files that
+    apply (most accounts share the firm's and their model's). ``digest`` names the
+    files' text — what a check's ledger entry records as the rules it ran.
+
+    Pickled as its files alone (a run sends it to other processes), each process
+    building its own rules again."""
+
+    def __init__(self, files: Sequence[RuleFile], digest: str = "") -> None:
+        self.files = tuple(files)
+        self.digest = digest
+        self._sets: dict[tuple[str, ...], tuple[RuleSet, list[Rule]]] = {}
+
+    @classmethod
+    def of_texts(cls, texts: Sequence[tuple[str, str]]) -> RuleBook:
+        """The book of ``texts`` (name, YAML), each validated; raises
+        :class:`RuleSetError` naming every error of every file."""
+        files: list[RuleFile] = []
+        errors: list[str] = []
+        digest = hashlib.sha256()
+        for name, text in sorted(texts):
+            digest.update(f"{len(name)}:{name}{len(text)}:{text}".encode())
+            try:
+                files.append(parse(text, name))
+            except RuleSetError as e:
+                errors.append(str(e))
+        if errors:
+            raise RuleSetError("\n".join(errors))
+        seen: dict[tuple[Layer, str], str] = {}
+        for f in files:
+            key = (f.layer, f.applies_to)
+            if key in seen:
+                errors.append(
+                    f"{f.name}:1: a second {f.layer.name.lower()} layer"
+                    f"{' for ' + f.applies_to if f.applies_to else ''} (the first: {seen[key]})"
+                )
+            seen[key] = f.name
+        if errors:
+            raise RuleSetError("\n".join(errors))
+        book = cls(files, digest.hexdigest())
+        for f in files:  # every account-free combination composes: loosenings found now
+            if f.layer is not Layer.ACCOUNT:
+                book.ruleset(
+                    model_id=f.applies_to if f.layer is Layer.MODEL else None,
+                    household_id=f.applies_to if f.layer is Layer.HOUSEHOLD else None,
+                )
+        return book
+
+    def __reduce__(self) -> tuple[type[RuleBook], tuple[tuple[RuleFile, ...], str]]:
+        return (RuleBook, (self.files, self.digest))
+
+    def _composed(
+        self, model_id: str | None, household_id: str | None, account_id: str | None
+    ) -> tuple[RuleSet, list[Rule]]:
+        chosen = applying(
+            self.files, model_id=model_id, household_id=household_id, account_id=account_id
+        )
+        key = tuple(f.name for f in chosen)
+        found = self._sets.get(key)
+        if found is None:
+            ruleset = compose(chosen)
+            found = self._sets[key] = (ruleset, ruleset.rules())
+        return found
+
+    def ruleset(
+        self,
+        *,
+        model_id: str | None = None,
+        household_id: str | None = None,
+        account_id: str | None = None,
+    ) -> RuleSet:
+        """The rule set in force for an account of ``household_id`` under ``model_id``."""
+        return self._composed(model_id, household_id, account_id)[0]
+
+    def rules(
+        self,
+        *,
+        model_id: str | None = None,
+        household_id: str | None = None,
+        account_id: str | None = None,
+    ) -> list[Rule]:
+        """The rules in force (built once, shared: rules are frozen)."""
+        return self._composed(model_id, household_id, account_id)[1]
+
+    def key(
+        self,
+        *,
+        model_id: str | None = None,
+        household_id: str | None = None,
+        account_id: str | None = None,
+    ) -> tuple[str, ...]:
+        """The names of the files that apply: accounts with one key share their rules."""
+        chosen = applying(
+            self.files, model_id=model_id, household_id=household_id, account_id=account_id
+        )
+        return tuple(f.name for f in chosen)

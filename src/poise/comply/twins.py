@@ -103,7 +103,9 @@ def problem_terms(rules: Iterable[Rule], problem: Problem) -> Problem:
     holdings = []
     for h in problem.holdings:
         weight = float(h.value / value)
-        over = next((r for r in limits if weight >= r.max_weight), None)
+        over = next(
+            (r for r in limits if h.security_id not in r.exempt and weight >= r.max_weight), None
+        )
         marked = over is not None and not h.no_buy
         holdings.append(replace(h, no_buy=f"at the {over.rule_id} limit") if over and marked else h)
     return replace(problem, holdings=tuple(holdings))

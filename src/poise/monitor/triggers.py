@@ -39,6 +39,7 @@ class Reason(enum.StrEnum):
     HARVEST = "harvest"
     CALENDAR = "calendar"
     MANUAL = "manual"
+    COMPLIANCE = "compliance"  # the holdings break a firm rule (poise comply --holdings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,19 +180,26 @@ def settle(problem: Problem, trades: list[Trade], costs: Costs, binding: list[st
 
 
 def finish(
-    problem: Problem, trades: list[Trade], *, method: str, costs: Costs, binding: list[str]
+    problem: Problem,
+    trades: list[Trade],
+    *,
+    method: str,
+    costs: Costs,
+    binding: list[str],
+    smallest: Decimal = ZERO,
 ) -> Proposal:
     """Every method's last step: :func:`settle`; then, if cash still ends below what
     must remain, more sold (:func:`raise_cash`; never a security the trades buy, nor
-    one substantially identical); then every rule checked — a proposal that still
-    breaks one is never shipped: it proposes nothing and says why."""
+    one substantially identical, nor a sale below ``smallest``, the method's minimum
+    trade); then every rule checked — a proposal that still breaks one is never
+    shipped: it proposes nothing and says why."""
     trades = settle(problem, trades, costs, binding)
     bought = {t.security_id for t in trades if t.side is Side.BUY}
     identities = {problem.holding(s).security.wash_sale_identity for s in bought}
     closed = {
         h.security_id for h in problem.holdings if h.security.wash_sale_identity in identities
     }
-    trades = raise_cash(problem, trades, costs, binding, closed=closed)
+    trades = raise_cash(problem, trades, costs, binding, closed=closed, smallest=smallest)
     left = violations(problem, trades, costs)
     if left:
         return summarise(problem, [], method=method, costs=costs, binding=[*binding, *left])
@@ -214,4 +221,6 @@ def rebalance_bands(problem: Problem, settings: BandSettings | None = None) -> P
     raised = sum((cents(t.value) - settings.costs.of(t) for t in trades), ZERO)
     available = problem.cash + raised - problem.reserve
     trades += _buys(problem, settings, available, binding, {t.security_id for t in trades})
-    return finish(problem, trades, method="bands", costs=settings.costs, binding=binding)
+    return finish(
+        problem, trades, method="bands", costs=settings.costs, binding=binding, smallest=smallest
+    )

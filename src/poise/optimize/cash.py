@@ -68,4 +68,11 @@ def rebalance_cash(problem: Problem, settings: CashSettings | None = None) -> Pr
         trades = _invest(problem, problem.cash - keep, settings, binding)
     else:
         trades = []
-    return finish(problem, trades, method="cash", costs=settings.costs, binding=binding)
+    return finish(
+        problem,
+        trades,
+        method="cash",
+        costs=settings.costs,
+        binding=binding,
+        smallest=settings.min_trade,
+    )

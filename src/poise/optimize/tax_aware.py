@@ -346,7 +346,9 @@ def rebalance_optimize(
     if bands_held:
         binding.append("not every position can end inside its band; none ends further out")
     trades = _sized(problem, choice, smallest)
-    proposal = finish(problem, trades, method="optimize", costs=costs, binding=binding)
+    proposal = finish(
+        problem, trades, method="optimize", costs=costs, binding=binding, smallest=smallest
+    )
     over = _over_budget(problem, list(proposal.trades), settings.tax_budget)
     if over:  # the tax budget is never shipped broken
         binding = [*proposal.binding, over]
@@ -380,9 +382,12 @@ def _shipped(
     problem: Problem, choice: Choice, settings: OptimizeSettings, smallest: Decimal
 ) -> Choice:
     """A rounded choice made to keep the hard limits the solver kept in floats: no
-    security both bought and sold (netted), and the tax budget (rounding a sale up may
-    realise more gain than it allows)."""
-    return _within_budget(problem, _netted(problem, choice), settings.tax_budget, smallest)
+    security both bought and sold (netted), the tax budget (rounding a sale up may
+    realise more gain than it allows), and the turnover limit (rounding each trade up
+    may trade more than it allows)."""
+    netted = _netted(problem, choice)
+    kept = _within_budget(problem, netted, settings.tax_budget, smallest)
+    return _within_turnover(problem, kept, settings.max_turnover, smallest)
 
 
 def _netted(problem: Problem, choice: Choice) -> Choice:
@@ -471,6 +476,44 @@ def _within_budget(
             excess / _gain_a_share(problem, lots[k]) / h.security.trading.step
         ).to_integral_value(rounding=ROUND_CEILING)
         _cut(problem, lots, sell, i, min(total, grid.steps(h.security.trading, int(count))))
+    return buy, sell
+
+
+def _within_turnover(
+    problem: Problem, choice: Choice, limit: Decimal | None, smallest: Decimal
+) -> Choice:
+    """``choice`` with its trades cut, in whole grid steps, until what it would ship
+    trades no more than ``limit`` of the account's value. The largest buy is cut first
+    (what is not bought stays cash), then — with nothing left to buy — the largest
+    sale, from its lots of the largest gain a share; a trade cut below the minimum
+    goes, and the turnover is counted again."""
+    if limit is None:
+        return choice
+    most = limit * problem.value
+    lots = _lots(problem)
+    buy, sell = dict(choice[0]), dict(choice[1])
+    for _ in range(4 * (len(buy) + len(sell)) + 4):
+        excess = sum((t.value for t in _sized(problem, (buy, sell), smallest)), ZERO) - most
+        if excess <= ZERO:
+            break
+        sold: dict[int, Decimal] = defaultdict(lambda: ZERO)
+        for k, shares in sell.items():
+            sold[lots[k][0]] += shares
+        side = buy or sold
+        if not side:
+            break
+        i = max(side, key=lambda i: side[i] * problem.holdings[i].price)
+        h = problem.holdings[i]
+        count = (excess / h.price / h.security.trading.step).to_integral_value(
+            rounding=ROUND_CEILING
+        )
+        cut = min(side[i], grid.steps(h.security.trading, int(count)))
+        if buy:
+            buy[i] -= cut
+            if buy[i] <= ZERO:
+                del buy[i]
+        else:
+            _cut(problem, lots, sell, i, cut)
     return buy, sell
 
 

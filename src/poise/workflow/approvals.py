@@ -43,6 +43,7 @@ from poise.store.repo.approvals import SYSTEM
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from poise.comply.rulesets import RuleBook
     from poise.settings import Settings
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "inbox",
     "policy_of",
     "queue",
+    "refuse_release",
     "standing",
 ]
 
@@ -230,13 +232,19 @@ def act(
     at: datetime | None = None,
     reason: str = "",
     finding_id: str | None = None,
+    rules: RuleBook | None = None,
 ) -> Outcome:
     """``user`` does ``what`` to the proposal (an account's of its own, or a household's):
     approve, reject, acknowledge or override a finding, release. Refused with the
     machine's typed error (forbidden, conflict, a reason missing); an approval or a
     release of a proposal too old or moved too far expires it instead, and one of a
     household whose account was rebalanced alone since supersedes it (see
-    :attr:`Outcome.ended`)."""
+    :attr:`Outcome.ended`). A release checks the firm's rules again first, against
+    the prices then (``rules``: the rule book; None: the settings' own), and a block
+    they find refuses it (:func:`refuse_release`)."""
+    at = at or datetime.now(UTC)
+    if what is Act.RELEASE and user.role in MAY[Act.RELEASE]:
+        refuse_release(engine, proposal_id=proposal_id, user=user, at=at, rules=rules)
     return _one(
         engine,
         proposal_id=proposal_id,
@@ -244,10 +252,59 @@ def act(
         who=Actor(user.user_id, user.role),
         user=user,
         policy=policy,
-        at=at or datetime.now(UTC),
+        at=at,
         reason=reason,
         finding_id=finding_id,
     )
+
+
+def refuse_release(
+    engine: sa.Engine,
+    *,
+    proposal_id: str,
+    user: User,
+    at: datetime,
+    rules: RuleBook | None = None,
+) -> None:
+    """Before an approved proposal is released: its trades checked against the rules
+    on the holdings and prices as they stand at ``at``. Where a rule blocks, the
+    release is refused — a :class:`ConflictError` naming the findings, after a
+    ``proposal.release_refused`` entry in the ledger says so; the proposal stays
+    approved (reject it, or make a new one). Warnings found then are said in the entry."""
+    from poise.settings import Settings  # noqa: PLC0415
+    from poise.workflow.comply import load_rules, recheck  # noqa: PLC0415 (it imports this)
+
+    with engine.connect() as connection:
+        unit = repo.lock_unit(connection, proposal_id=proposal_id, lock=False)
+        _in_scope(user, unit)
+        if unit.part_of is not None:
+            return  # refused as part of a household's, by the act itself
+        if repo.approval_state(connection, unit=unit).status is not Status.APPROVED:
+            return  # the machine refuses it, saying why
+    found = recheck(engine, proposal_id=proposal_id, book=rules or load_rules(Settings()), at=at)
+    blocking = [f for f in found if f.blocks]
+    if not blocking:
+        return
+    with engine.execution_options(**{WRITES: True}).begin() as connection:
+        append(
+            connection,
+            actor=user.user_id,
+            action="proposal.release_refused",
+            subject=proposal_id,
+            data={
+                "proposal_id": proposal_id,
+                "household": unit.household_id,
+                "findings": [
+                    {"rule_id": f.rule_id, "kind": f.kind, "blocks": f.blocks,
+                     "explanation": f.explanation}
+                    for f in found
+                ],
+            },
+            reason="; ".join(f.explanation for f in blocking),
+            at=at,
+        )  # fmt: skip
+    said = "; ".join(f"{f.rule_id}: {f.explanation}" for f in blocking)
+    raise ConflictError(f"not released: at release, the rules block it — {said}")
 
 
 def findings_of(found: Sequence[Finding]) -> list[FindingToKeep]:

@@ -25,7 +25,10 @@ import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
 
+from poise.comply.findings import Finding
+from poise.comply.rulesets import RuleBook
 from poise.domain.accounts import Account, Household, MinTrade, model_of
+from poise.domain.clients import ClientProfile
 from poise.domain.errors import ValidationError
 from poise.domain.lots import TaxLot
 from poise.domain.models import Band, Model, resolve
@@ -44,6 +47,16 @@ from poise.optimize.household import (
 from poise.optimize.problem import HarvestMinimum, Problem, build_problem
 from poise.optimize.scenarios import Scenario, with_min_trade
 from poise.store import repo
+from poise.store.repo import Unit
+from poise.workflow.comply import (
+    Made,
+    account_terms,
+    check_results,
+    client_of,
+    keep_made,
+    problem_terms,
+    scenario_terms,
+)
 from poise.workflow.monitor import find_implausible
 
 __all__ = [
@@ -55,6 +68,7 @@ __all__ = [
     "SavedPlan",
     "account_problem",
     "household_problems",
+    "household_window",
     "load_firm",
     "plan_household",
     "recent_trades",
@@ -76,6 +90,7 @@ class PlanOptions:
     firm_min_trade: MinTrade  # the firm's smallest trade
     run_min_trade: MinTrade = field(default_factory=lambda: MinTrade(None, None))
     household: HouseholdSettings = field(default_factory=HouseholdSettings)
+    rules: RuleBook | None = None  # the firm's rules: the optimiser's twins, and the check
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +118,7 @@ class HouseholdBook:
     open_breaks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     recent: tuple[RecentTrade, ...] = ()  # trades in the wash-sale window
     broken: tuple[str, ...] = ()  # rows of its books the store holds but no rule allows
+    clients: tuple[ClientProfile, ...] = ()  # its clients' profiles
 
     @property
     def household_id(self) -> str:
@@ -217,6 +233,11 @@ def _load_firm(
         sales = [s for s in repo.sales_since(connection, since=since) if s.account_id in ids]
         positions = {k: v for k, v in repo.latest_positions(connection).items() if k in ids}
         breaks = {k: tuple(v) for k, v in repo.open_breaks(connection).items() if k in ids}
+        clients_of: dict[str, list[ClientProfile]] = defaultdict(list)
+        for profile in repo.client_profiles(
+            connection, household_ids=None if wanted is None else kept
+        ):
+            clients_of[profile.household_id].append(profile)
         names = _wanted_securities(households, accounts, lots, models, securities)
         priced = sorted(names & latest.keys())
         history = repo.price_history(
@@ -278,6 +299,7 @@ def _load_firm(
             },
             recent=tuple(recent_of[h.household_id]),
             broken=tuple(broken.get(h.household_id, ())),
+            clients=tuple(clients_of.get(h.household_id, ())),
         )
         for h in households
     }
@@ -318,6 +340,8 @@ class HouseholdPlan:
     proposal: HouseholdProposal | None
     held: Mapping[str, str]
     risk_models: Mapping[str, tuple[str, bool]]
+    findings: tuple[Finding, ...] | None = None  # the rules' (None: not checked)
+    rules: str = ""  # the digest of the rule book that checked it
 
 
 def _identity(securities: Mapping[str, Security]) -> Callable[[str], str]:
@@ -353,7 +377,8 @@ def _held(
     return held
 
 
-def _window(reference: Reference, book: HouseholdBook) -> WashWindow:
+def household_window(reference: Reference, book: HouseholdBook) -> WashWindow:
+    """The household's wash-sale window: every account's trades of the last 30 days."""
     return wash_window(
         book.recent,
         book.lots,
@@ -370,9 +395,11 @@ def account_problem(
     firm_band: Band,
     max_price_age: timedelta,
     harvest: HarvestMinimum,
+    rules: RuleBook | None = None,
 ) -> Problem:
-    """One account's problem, to its own model, under its household's wash-sale window;
-    a held account, or one with no model, is refused with the reason."""
+    """One account's problem, to its own model, under its household's wash-sale window
+    and the optimiser's twins of its ``rules``; a held account, or one with no model,
+    is refused with the reason."""
     account = next((a for a in book.accounts if a.account_id == account_id), None)
     if account is None:
         raise ValidationError(f"account {account_id} is not in household {book.household_id}")
@@ -382,18 +409,20 @@ def account_problem(
     if account.model_id is None:
         raise ValidationError(f"account {account_id} has no model")
     r = reference
-    return build_problem(
-        account=account,
+    client = client_of(book.clients)
+    problem = build_problem(
+        account=account_terms(rules, book.household, account, client),
         lots=book.lots,
         prices=r.prices,
         model=resolve(account.model_id, r.models),
         securities=r.securities,
         cash_flows=book.cash_flows,
-        wash=_window(reference, book),
+        wash=household_window(reference, book),
         today=r.as_of.date(),
         firm_band=firm_band,
         harvest=harvest,
     )
+    return problem_terms(rules, book.household, problem)
 
 
 def household_problems(
@@ -404,7 +433,9 @@ def household_problems(
     the others may not (held for bad data, or no model)."""
     r = reference
     held = _held(reference, book, book.accounts, options.max_price_age)
-    window = _window(reference, book)
+    window = household_window(reference, book)
+    client = client_of(book.clients)
+    rules = options.rules
     problems = []
     for account in book.accounts:
         if account.account_id in held:
@@ -414,20 +445,19 @@ def household_problems(
             held[account.account_id] = "no model"
             continue
         try:
-            problems.append(
-                build_problem(
-                    account=account,
-                    lots=book.lots,
-                    prices=r.prices,
-                    model=resolve(model_id, r.models),
-                    securities=r.securities,
-                    cash_flows=book.cash_flows,
-                    wash=window,
-                    today=r.as_of.date(),
-                    firm_band=options.firm_band,
-                    harvest=options.harvest,
-                )
+            problem = build_problem(
+                account=account_terms(rules, book.household, account, client),
+                lots=book.lots,
+                prices=r.prices,
+                model=resolve(model_id, r.models),
+                securities=r.securities,
+                cash_flows=book.cash_flows,
+                wash=window,
+                today=r.as_of.date(),
+                firm_band=options.firm_band,
+                harvest=options.harvest,
             )
+            problems.append(problem_terms(rules, book.household, problem))
         except ValidationError as e:
             held[account.account_id] = str(e)
     return problems, held
@@ -460,12 +490,17 @@ def plan_household(
 
     scenario = options.scenario
     per_account = {
-        p.account.account_id: with_min_trade(
-            [scenario],
-            p.account.min_trade,
-            run=options.run_min_trade,
-            firm=options.firm_min_trade,
-        )[0]
+        p.account.account_id: scenario_terms(
+            options.rules,
+            book.household,
+            p.account,
+            with_min_trade(
+                [scenario],
+                p.account.min_trade,
+                run=options.run_min_trade,
+                firm=options.firm_min_trade,
+            )[0],
+        )
         for p in problems
     }
     proposal = rebalance_household(
@@ -477,7 +512,14 @@ def plan_household(
         options.household,
         per_account=per_account,
     )
-    return HouseholdPlan(book.household_id, book.household.model_id, proposal, held, risk_models)
+    findings = None
+    if options.rules is not None:
+        results = [(part.problem, part.proposal) for part in proposal.accounts]
+        findings = tuple(check_results(options.rules, reference, book, results))
+    digest = options.rules.digest if options.rules is not None else ""
+    return HouseholdPlan(
+        book.household_id, book.household.model_id, proposal, held, risk_models, findings, digest
+    )
 
 
 # ── keeping a plan ───────────────────────────────────────────────────────────
@@ -581,4 +623,24 @@ def save_plans(
     saved = [SavedPlan(None, {}, ())] * len(plans)
     for (i, *_), household in zip(proposed, households, strict=True):
         saved[i] = SavedPlan(household.proposal_id, ids[i], tuple(answers[i]))
+    digest = next((p.rules for p in plans if p.rules), "")
+    keep_made(
+        connection,
+        [
+            Made(
+                Unit(household.proposal_id, True, plan.household_id, None),
+                prepared_by,
+                ids[i],
+                [
+                    (part.problem.account.account_id, t)
+                    for part in hp.accounts
+                    for t in part.proposal.trades
+                ],
+                plan.findings,
+                digest,
+            )
+            for (i, plan, hp), household in zip(proposed, households, strict=True)
+        ],
+        at=created_at,
+    )
     return saved

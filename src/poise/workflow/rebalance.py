@@ -10,6 +10,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from poise.comply.findings import Finding
+from poise.comply.rulesets import RuleBook
 from poise.domain.accounts import MinTrade
 from poise.domain.errors import ValidationError
 from poise.domain.models import Band
@@ -28,11 +30,14 @@ from poise.optimize.scenarios import (
 from poise.optimize.trades import Proposal
 from poise.settings import Settings
 from poise.store import repo
-from poise.workflow.households import account_problem, load_firm
+from poise.store.repo import Unit
+from poise.workflow.comply import Made, check_results, keep_made, load_rules, scenario_terms
+from poise.workflow.households import HouseholdBook, Reference, account_problem, load_firm
 from poise.workflow.monitor import price_check
 
 __all__ = [
     "Asked",
+    "Checker",
     "Proposed",
     "harvest_minimum",
     "load_history",
@@ -51,16 +56,39 @@ def load_problem(
     firm_band: Band,
     max_price_age: timedelta,
     check: PriceCheck | None = None,
+    rules: RuleBook | None = None,
 ) -> Problem:
     """One account's problem from the store, with prices as they stood at ``as_of``,
     under its household's wash-sale window (every account of the household's trades
-    of the last 30 days).
+    of the last 30 days) and the optimiser's twins of ``rules``.
 
     An account on hold — stale or implausible prices, lots that disagree with the
     custodian, an open break — is refused: bad data is never traded. Prices are judged
     by ``check`` (None: as the settings have it, like the monitor's), and a harvest
     replacement whose price is implausible is not offered.
     """
+    return _load(
+        engine,
+        account_id=account_id,
+        as_of=as_of,
+        firm_band=firm_band,
+        max_price_age=max_price_age,
+        check=check,
+        rules=rules,
+    )[0]
+
+
+def _load(
+    engine: sa.Engine,
+    *,
+    account_id: str,
+    as_of: datetime,
+    firm_band: Band,
+    max_price_age: timedelta,
+    check: PriceCheck | None,
+    rules: RuleBook | None,
+) -> tuple[Problem, Reference, HouseholdBook]:
+    """:func:`load_problem`, with what it was made from: the reference and the book."""
     with engine.connect() as connection:
         account = repo.account(connection, account_id=account_id)
     firm = load_firm(
@@ -70,14 +98,17 @@ def load_problem(
         check=check or price_check(Settings()),
         household_ids=[account.household_id],
     )
-    return account_problem(
+    book = firm.books[account.household_id]
+    problem = account_problem(
         firm.reference,
-        firm.books[account.household_id],
+        book,
         account_id,
         firm_band=firm_band,
         max_price_age=max_price_age,
         harvest=harvest_minimum(Settings()),
+        rules=rules,
     )
+    return problem, firm.reference, book
 
 
 def harvest_minimum(settings: Settings) -> HarvestMinimum:
@@ -100,6 +131,19 @@ def load_history(
 
 
 @dataclass(frozen=True, slots=True)
+class Checker:
+    """What checks an account's proposal as it is made: the firm's rules, and the
+    reference and household book its problem was made from."""
+
+    book: RuleBook
+    reference: Reference
+    household: HouseholdBook
+
+    def check(self, problem: Problem, proposal: Proposal) -> list[Finding]:
+        return check_results(self.book, self.reference, self.household, [(problem, proposal)])
+
+
+@dataclass(frozen=True, slots=True)
 class Proposed:
     """What one rebalance run did: every scenario's proposal, the first one kept."""
 
@@ -108,6 +152,8 @@ class Proposed:
     risk_model: str  # what the tracking errors rest on, in words
     risk_default: bool  # too little price history: the default covariance was used
     answered: tuple[str, ...] = ()  # the requests the kept proposal answers
+    status: str = "proposed"  # the kept one's, once the rules checked it
+    findings: tuple[Finding, ...] = ()  # the rules' on the kept one
 
     @property
     def kept(self) -> tuple[Scenario, Proposal]:
@@ -122,11 +168,14 @@ def propose(
     history: PriceHistory,
     as_of: datetime,
     prepared_by: str | None = None,
+    checked: Checker | None = None,
 ) -> Proposed:
     """Run every scenario on ``problem`` with the risk model of ``history``, and keep
-    the first one's proposal (status ``proposed``; ``prepared_by`` the user who asked,
-    None: the system). It answers the account's open
-    requests raised by ``as_of``, and takes over those of the proposals it supersedes."""
+    the first one's proposal (``prepared_by`` the user who asked, None: the system),
+    checked against the rules by ``checked`` (its findings kept with it, and its
+    status ``blocked`` or ``pending``; None: left ``proposed``) and entered in the
+    ledger. It answers the account's open requests raised by ``as_of``, and takes over
+    those of the proposals it supersedes."""
     if not scenarios:
         raise ValidationError("no scenario to run")
     if history.security_ids != tuple(h.security_id for h in problem.holdings):
@@ -134,16 +183,28 @@ def propose(
     results = compare(problem, history.covariance(), scenarios)
     scenario, proposal = results[0]
     described = history.describe()
+    findings = None if checked is None else checked.check(problem, proposal)
+    created_at = datetime.now(UTC)
     with engine.execution_options(writes=True).begin() as connection:
         saved = repo.save_proposal(
             connection,
             proposal=proposal,
             as_of=as_of,
-            created_at=datetime.now(UTC),
+            created_at=created_at,
             scenario=scenario.name or None,
             risk_model=described,
             prepared_by=prepared_by,
         )
+        account = problem.account
+        made = Made(
+            Unit(saved.proposal_id, False, account.household_id, None),
+            prepared_by,
+            {account.account_id: saved.proposal_id},
+            [(account.account_id, t) for t in proposal.trades],
+            findings,
+            "" if checked is None else checked.book.digest,
+        )
+        [status] = keep_made(connection, [made], at=created_at)
         answered = repo.answer_requests(
             connection,
             proposal_id=saved.proposal_id,
@@ -152,7 +213,13 @@ def propose(
             superseded=saved.superseded,
         )
     return Proposed(
-        saved.proposal_id, tuple(results), described, history.falls_back, tuple(answered)
+        saved.proposal_id,
+        tuple(results),
+        described,
+        history.falls_back,
+        tuple(answered),
+        status.value,
+        tuple(findings or ()),
     )
 
 
@@ -211,12 +278,15 @@ def rebalance_account(
         if asked.scenarios
         else [Scenario.of_method(asked.method or "bands", base)]
     )
-    problem = load_problem(
+    rules = load_rules(settings)
+    problem, reference, book = _load(
         engine,
         account_id=account_id,
         as_of=as_of,
         firm_band=BandPolicy.preset(asked.bands or settings.band_preset).band(),
         max_price_age=timedelta(days=settings.max_price_age_days),
+        check=None,
+        rules=rules,
     )
     history = load_history(
         engine, problem=problem, as_of=as_of, lookback=timedelta(days=settings.risk_lookback_days)
@@ -227,6 +297,7 @@ def rebalance_account(
         run=MinTrade(asked.min_trade, asked.min_trade_fraction),
         firm=MinTrade(settings.min_trade, settings.min_trade_fraction),
     )
+    chosen = [scenario_terms(rules, book.household, problem.account, s) for s in chosen]
     return propose(
         engine,
         problem=problem,
@@ -234,6 +305,7 @@ def rebalance_account(
         history=history,
         as_of=as_of,
         prepared_by=prepared_by,
+        checked=Checker(rules, reference, book),
     )
 
 

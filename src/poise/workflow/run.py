@@ -42,6 +42,7 @@ from poise.settings import Settings
 from poise.store import repo
 from poise.store import tables as t
 from poise.store.repo.runs import DONE, FINISHED, INTERRUPTED
+from poise.workflow.comply import load_rules
 from poise.workflow.fanout import Done, Failed, Fanout, Outcome, fan_out
 from poise.workflow.households import (
     HouseholdBook,
@@ -162,6 +163,7 @@ def plan_options(options: RunOptions, settings: Settings) -> PlanOptions:
         firm_min_trade=MinTrade(settings.min_trade, settings.min_trade_fraction),
         run_min_trade=MinTrade(dollars, fraction),
         household=HouseholdSettings(location_weight=weight, location=location),
+        rules=load_rules(settings),
     )
 
 

@@ -29,6 +29,7 @@ from poise.comply.rules.base import (
     Scope,
     count,
     fraction,
+    ids,
     money,
     pct,
     text,
@@ -159,10 +160,17 @@ class _GroupWeight(Rule):
     PARAMS: ClassVar[dict[str, Param]] = {
         "max_weight": Param(fraction, Direction.LOWER, about="the largest weight allowed"),
         "scope": SCOPE,
+        "exempt": Param(
+            ids,
+            Direction.FEWER,
+            required=False,
+            about="members the limit spares (diversified funds, say), by id",
+        ),
     }
 
     max_weight: float
     scope: Scope = Scope.ACCOUNT
+    exempt: frozenset[str] = frozenset()
 
     def check(
         self, before: Portfolio, after: Portfolio, trades: tuple[TradeRow, ...]
@@ -178,6 +186,8 @@ class _GroupWeight(Rule):
         for cell in over.tolist():
             where, accounts = _owner(after, self.scope, cell, members)
             name = names[cell % members]
+            if name in self.exempt:
+                continue
             owner = cell // members
             if was.weight(owner, name) > self.max_weight + 1e-12 and (owner, name) not in bought:
                 continue  # broken before, and the trades did not buy into it
@@ -250,7 +260,7 @@ class TopHoldings(Rule):
             if not self._made(before, trades, accounts[0]):
                 continue
             largest = np.argsort(-table[owner])[:k].tolist()
-            ids = after.codes["security"][1]
+            names = after.codes["security"][1]
             found.append(
                 self.found(
                     float(top[owner]),
@@ -258,7 +268,7 @@ class TopHoldings(Rule):
                     f"the {self.count} largest holdings of {where} would be "
                     f"{pct(float(top[owner]))} of it, above the {pct(self.max_weight)} "
                     f"{self.rule_id} limit",
-                    securities=tuple(ids[i] for i in largest),
+                    securities=tuple(names[i] for i in largest),
                     accounts=accounts,
                 )
             )

@@ -89,8 +89,11 @@ class PriceMoved(Rule):
         self, before: Portfolio, after: Portfolio, trades: tuple[TradeRow, ...]
     ) -> list[Finding]:
         found = []
-        for security_id in dict.fromkeys(r.trade.security_id for r in trades):
-            then = after.prices.get(security_id)
+        made_at: dict[str, Decimal] = {}  # the price each was proposed at
+        for r in trades:
+            made_at.setdefault(r.trade.security_id, r.trade.price)
+        for security_id, price in made_at.items():
+            then = price or after.prices.get(security_id)
             now = self.release_prices.get(security_id)
             if not then or now is None:
                 continue

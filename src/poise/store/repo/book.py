@@ -19,6 +19,7 @@ from poise.domain.accounts import (
     Restrictions,
     TaxRates,
 )
+from poise.domain.clients import ClientProfile, RiskTolerance
 from poise.domain.errors import NotFoundError, ValidationError
 from poise.domain.lots import TaxLot
 from poise.domain.models import Band, Model, ModelTarget, TargetKind
@@ -34,6 +35,7 @@ __all__ = [
     "accounts",
     "buys_since",
     "cash_flows",
+    "client_profiles",
     "households",
     "latest_positions",
     "lots",
@@ -123,6 +125,30 @@ def households(connection: sa.Connection) -> list[Household]:
             model_id=row.model_id or None,
         )
         for row in connection.execute(sa.select(h).order_by(h.c.household_id))
+    ]
+
+
+def client_profiles(
+    connection: sa.Connection, *, household_ids: Iterable[str] | None = None
+) -> list[ClientProfile]:
+    """The clients' profiles (of ``household_ids`` only, when given), by household."""
+    c = t.clients
+    query = sa.select(c).order_by(c.c.household_id, c.c.client_id)
+    if household_ids is not None:
+        query = query.where(c.c.household_id.in_(sorted(set(household_ids))))
+    return [
+        ClientProfile(
+            client_id=row.client_id,
+            household_id=row.household_id,
+            name=row.name,
+            risk_tolerance=RiskTolerance(row.risk_tolerance),
+            horizon_years=row.horizon_years,
+            model_id=row.model_id or None,
+            goals=_split(row.goals),
+            exclusions=frozenset(_split(row.exclusions)),
+            esg=frozenset(_split(row.esg)),
+        )
+        for row in connection.execute(query)
     ]
 
 
