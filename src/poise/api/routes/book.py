@@ -3,13 +3,17 @@ caller's scope (:mod:`poise.api.scoping`)."""
 
 from __future__ import annotations
 
-from datetime import date
+import enum
+from collections.abc import Mapping
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
 
 from fastapi import Request, Response
 from pydantic import BaseModel, RootModel
 from pydantic_core import to_json
 
-from poise.api.deps import EngineDep
+from poise.api.deps import EngineDep, SettingsDep
 from poise.api.http import LimitQuery, OffsetQuery, PageOut, tagged
 from poise.api.scoping import ScopedDep, scoped_router
 from poise.domain.accounts import Account, Household
@@ -195,3 +199,78 @@ def get_lots(request: Request, account_id: str, who: ScopedDep, engine: EngineDe
 
 class _Lots(RootModel[list[LotOut]]):
     pass
+
+
+class RuleOut(BaseModel):
+    rule_id: str
+    kind: str
+    severity: str
+    enabled: bool
+    params: dict[str, Any]
+    set_at: dict[str, str]  # field → the file and line that set it
+    may_loosen: list[str]  # what a lower layer may loosen ("*": anything)
+
+
+class RulesOut(BaseModel):
+    account_id: str
+    files: list[str]  # the layers that apply, firm first
+    rules: list[RuleOut]
+
+
+def _plain(value: Any) -> Any:
+    """A rule's parameter as JSON: sets sorted, money as text, days as a number."""
+    if isinstance(value, frozenset | set):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, Mapping):
+        return {str(_plain(k)): _plain(v) for k, v in value.items()}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, timedelta):
+        return value.days
+    return value
+
+
+@router.get(
+    "/accounts/{account_id}/rules",
+    response_model=RulesOut,
+    summary="The compliance rules in force for an account",
+)
+def get_rules(
+    request: Request, account_id: str, who: ScopedDep, engine: EngineDep, settings: SettingsDep
+) -> Response:
+    """The firm's rules as they apply to the account — firm, model, household and
+    account layers composed — each with where every field was set."""
+    from poise.domain.accounts import model_of  # noqa: PLC0415
+    from poise.workflow.comply import load_rules  # noqa: PLC0415
+
+    with engine.connect() as connection:
+        account = repo.account(connection, account_id=account_id)
+        household = next(
+            h for h in repo.households(connection) if h.household_id == account.household_id
+        )
+    book = load_rules(settings)
+    where = {
+        "model_id": model_of(household, account),
+        "household_id": household.household_id,
+        "account_id": account.account_id,
+    }
+    ruleset = book.ruleset(**where)
+    body = RulesOut(
+        account_id=account_id,
+        files=list(book.key(**where)),
+        rules=[
+            RuleOut(
+                rule_id=spec.rule_id,
+                kind=spec.kind,
+                severity=spec.severity.value,
+                enabled=spec.enabled,
+                params={k: _plain(v) for k, v in spec.params.items()},
+                set_at={k: str(w) for k, w in spec.set_at.items()},
+                may_loosen=sorted(spec.allow_loosen),
+            )
+            for spec in ruleset.specs
+        ],
+    )
+    return tagged(request, body)
