@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from poise.api.auth import Principal, authenticate, client_address
-from poise.api.deps import EngineDep
+from poise.api.deps import EngineDep, SettingsDep
 from poise.domain.errors import AuthError, ConfigError, ForbiddenError, NotFoundError
 from poise.domain.users import REBALANCERS, Role, User
 from poise.web import views
@@ -166,6 +166,22 @@ def account_page(request: Request, account_id: str, who: WebUser, engine: Engine
     if not who.scope.sees(view.account.household_id):
         raise NotFoundError(f"no account {account_id}")
     return templates.TemplateResponse(request, "account.html", {"user": who.user, "view": view})
+
+
+@router.get("/accounts/{account_id}/rules", response_class=HTMLResponse)
+def account_rules_page(
+    request: Request, account_id: str, who: WebUser, engine: EngineDep, settings: SettingsDep
+) -> Response:
+    """The compliance rules in force for the account, layer by layer."""
+    from poise.workflow.comply import load_rules, rules_of_account, spec_json  # noqa: PLC0415
+
+    if not who.scope.sees(views.household_of_account(engine, account_id)):
+        raise NotFoundError(f"no account {account_id}")
+    found = rules_of_account(engine, account_id=account_id, book=load_rules(settings))
+    rules = [spec_json(spec) for spec in found.specs]
+    return templates.TemplateResponse(
+        request, "account_rules.html", {"user": who.user, "found": found, "rules": rules}
+    )
 
 
 @router.post("/accounts/{account_id}/rebalance", response_class=HTMLResponse)

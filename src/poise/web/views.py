@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from poise.workflow.monitor import Evaluation
 
 __all__ = ["AccountView", "FirmView", "HouseholdView", "account_view", "firm_view",
-           "household_view", "latest_price_time", "recent_transactions", "script_json"]  # fmt: skip
+           "household_of_account", "household_view", "latest_price_time", "recent_transactions",
+           "script_json"]  # fmt: skip
 
 TOP = 15  # most drifted accounts listed on the firm page
 HOVER = "%{text}: tracking error %{x:.2f}%, tax %{y:,.0f}<extra></extra>"
@@ -271,6 +272,12 @@ def _positions(
 def _firm_band() -> Band:
     """The firm's default band (POISE_BAND_PRESET)."""
     return BandPolicy.preset(Settings().band_preset).band()
+
+
+def household_of_account(engine: sa.Engine, account_id: str) -> str:
+    """The household an account belongs to (a :class:`NotFoundError` for none)."""
+    with engine.connect() as connection:
+        return repo.account(connection, account_id=account_id).household_id
 
 
 def account_view(engine: sa.Engine, account_id: str, *, today: date | None = None) -> AccountView:

@@ -21,10 +21,11 @@ checked come from the same objects.
 
 from __future__ import annotations
 
+import enum
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,7 @@ from poise.comply import twins
 from poise.comply.findings import Finding
 from poise.comply.rules import Rule, check
 from poise.comply.rules.data import PriceMoved
-from poise.comply.rulesets import RuleBook
+from poise.comply.rulesets import RuleBook, RuleSpec
 from poise.comply.views import Client, Portfolio, TradeRow, nothing, of_household, portfolio
 from poise.domain.accounts import Account, Household, model_of
 from poise.domain.approvals import Act, Approval, FindingState, Policy, Status, decide
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_RULES",
+    "AccountRules",
     "Checked",
     "HoldingsCheck",
     "Made",
@@ -71,7 +73,9 @@ __all__ = [
     "load_rules",
     "problem_terms",
     "recheck",
+    "rules_of_account",
     "scenario_terms",
+    "spec_json",
     "status_of",
 ]
 
@@ -605,3 +609,56 @@ def check_holdings(
         )  # fmt: skip
         raised = [r.request_id for r in new]
     return HoldingsCheck(len(firm.books), found, tuple(raised), failed)
+
+
+# ── the rules as they apply to an account, for people ───────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRules:
+    """The rule files that apply to an account, firm first, and the rules in force."""
+
+    account_id: str
+    files: tuple[str, ...]
+    specs: tuple[RuleSpec, ...]
+
+
+def rules_of_account(engine: sa.Engine, *, account_id: str, book: RuleBook) -> AccountRules:
+    """The rules in force for ``account_id``: its firm's, model's, household's and own
+    layers composed."""
+    with engine.connect() as connection:
+        account = repo.account(connection, account_id=account_id)
+        household = next(
+            h for h in repo.households(connection) if h.household_id == account.household_id
+        )
+    where = _where(household, account)
+    return AccountRules(account_id, book.key(**where), book.ruleset(**where).specs)
+
+
+def _plain(value: Any) -> Any:
+    """A rule's parameter as JSON: sets sorted, money as text, days as a number."""
+    if isinstance(value, frozenset | set):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, Mapping):
+        return {str(_plain(k)): _plain(v) for k, v in value.items()}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, timedelta):
+        return value.days
+    return value
+
+
+def spec_json(spec: RuleSpec) -> dict[str, Any]:
+    """A rule in force, as the API and the pages show it: each field with the file and
+    line that set it."""
+    return {
+        "rule_id": spec.rule_id,
+        "kind": spec.kind,
+        "severity": spec.severity.value,
+        "enabled": spec.enabled,
+        "params": {k: _plain(v) for k, v in spec.params.items()},
+        "set_at": {k: str(w) for k, w in spec.set_at.items()},
+        "may_loosen": sorted(spec.allow_loosen),
+    }

@@ -3,10 +3,7 @@ caller's scope (:mod:`poise.api.scoping`)."""
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping
-from datetime import date, timedelta
-from decimal import Decimal
+from datetime import date
 from typing import Any
 
 from fastapi import Request, Response
@@ -217,21 +214,6 @@ class RulesOut(BaseModel):
     rules: list[RuleOut]
 
 
-def _plain(value: Any) -> Any:
-    """A rule's parameter as JSON: sets sorted, money as text, days as a number."""
-    if isinstance(value, frozenset | set):
-        return sorted(_plain(v) for v in value)
-    if isinstance(value, Mapping):
-        return {str(_plain(k)): _plain(v) for k, v in value.items()}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, timedelta):
-        return value.days
-    return value
-
-
 @router.get(
     "/accounts/{account_id}/rules",
     response_model=RulesOut,
@@ -242,35 +224,12 @@ def get_rules(
 ) -> Response:
     """The firm's rules as they apply to the account — firm, model, household and
     account layers composed — each with where every field was set."""
-    from poise.domain.accounts import model_of  # noqa: PLC0415
-    from poise.workflow.comply import load_rules  # noqa: PLC0415
+    from poise.workflow.comply import load_rules, rules_of_account, spec_json  # noqa: PLC0415
 
-    with engine.connect() as connection:
-        account = repo.account(connection, account_id=account_id)
-        household = next(
-            h for h in repo.households(connection) if h.household_id == account.household_id
-        )
-    book = load_rules(settings)
-    where = {
-        "model_id": model_of(household, account),
-        "household_id": household.household_id,
-        "account_id": account.account_id,
-    }
-    ruleset = book.ruleset(**where)
+    found = rules_of_account(engine, account_id=account_id, book=load_rules(settings))
     body = RulesOut(
         account_id=account_id,
-        files=list(book.key(**where)),
-        rules=[
-            RuleOut(
-                rule_id=spec.rule_id,
-                kind=spec.kind,
-                severity=spec.severity.value,
-                enabled=spec.enabled,
-                params={k: _plain(v) for k, v in spec.params.items()},
-                set_at={k: str(w) for k, w in spec.set_at.items()},
-                may_loosen=sorted(spec.allow_loosen),
-            )
-            for spec in ruleset.specs
-        ],
+        files=list(found.files),
+        rules=[RuleOut(**spec_json(spec)) for spec in found.specs],
     )
     return tagged(request, body)
