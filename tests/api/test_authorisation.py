@@ -7,9 +7,9 @@ data: 404 for a path that names an H1 object (as for one that does not exist), l
 without any H1 object, 401 without credentials. A route whose path names an object
 this test has no H1 example for fails it: a new route comes with its rule and its
 example. Then the same routes as H1's own people and the firm-wide roles, who do see
-H1 — except where a role rule keeps a kind of object from a role: a run and a file
-loaded are the firm-wide roles' alone, a backtest not a client's (403 for the list, 404
-for one).
+H1 — except where a role rule keeps a kind of object from a role: a run, a file loaded
+and the audit ledger are the firm-wide roles' alone, a backtest not a client's (403 for
+the list, 404 for one).
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ PEOPLE: dict[str, tuple[Role, dict[str, Any]]] = {
     "compliance": (Role.COMPLIANCE, {}),
 }
 # Objects of no household: a security and a model (market facts and the firm's models,
-# every role's to read), a run, a backtest and a file loaded (kept from some roles by ROLES).
-NO_HOUSEHOLD = {"security_id", "model_id", "run_id", "backtest_id", "file_id"}
+# every role's to read), a run, a backtest, a file loaded and an entry of the audit ledger
+# (kept from some roles by ROLES).
+NO_HOUSEHOLD = {"security_id", "model_id", "run_id", "backtest_id", "file_id", "seq"}
 STAFF = frozenset(Role) - {Role.CLIENT}
 ROLES = {  # reads a role rule keeps from the other roles: 403 for a list, 404 for one
     f"{API_PREFIX}/runs": FIRM_WIDE,
@@ -59,6 +60,10 @@ ROLES = {  # reads a role rule keeps from the other roles: 403 for a list, 404 f
     f"{API_PREFIX}/backtests/{{backtest_id}}": STAFF,
     f"{API_PREFIX}/ingest/files": FIRM_WIDE,
     f"{API_PREFIX}/ingest/files/{{file_id}}": FIRM_WIDE,
+    **{
+        f"{API_PREFIX}/audit/{name}": FIRM_WIDE
+        for name in ("entries", "entries/{seq}", "checkpoints", "verify")
+    },
     f"{API_PREFIX}/approvals/inbox": MAY[Act.APPROVE],  # those who approve
     f"{API_PREFIX}/compliance/queue": QUEUE_ROLES,  # those who clear findings
 }
@@ -77,8 +82,11 @@ WRITES = {  # what a role may do: the others are answered 403 (404 for another's
 FIRM_LISTS = {  # lists of objects of no household: H1 need not be in them
     f"{API_PREFIX}/{name}"
     for name in ("securities", "models", "prices", "runs", "backtests", "ingest/files")
-}
-LABELS = "household proposal|household|account|proposal|request|security|model|run|backtest|file"
+} | {f"{API_PREFIX}/audit/{name}" for name in ("entries", "checkpoints", "verify")}
+LABELS = (
+    "household proposal|household|account|proposal|request|security|model|run|backtest|file"
+    "|audit entry"
+)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from tests.audit.tampering import unguard
 
 from poise.audit import ledger, merkle
 from poise.audit.canonical import Entry, at_text, canonical_json, data_hash
@@ -289,16 +290,6 @@ def test_checkpoint_when_signed_then_its_proofs_hold_and_verify_checks_its_signa
 # An attacker with the database: the triggers dropped, the rows rewritten.
 
 
-def _unguard(connection: sa.Connection) -> None:
-    if connection.dialect.name == "postgresql":
-        for table in ("audit_entries", "audit_checkpoints"):
-            connection.exec_driver_sql(f"DROP TRIGGER {table}_append_only ON {table}")
-    else:
-        for table in ("audit_entries", "audit_checkpoints"):
-            for what in ("update", "delete"):
-                connection.exec_driver_sql(f"DROP TRIGGER {table}_no_{what}")
-
-
 Rows = list[dict[str, Any]]
 
 
@@ -316,7 +307,7 @@ def _rehash(rows: Rows, start: int) -> Rows:
 
 def _rewrite(engine: sa.Engine, change: Callable[[Rows], Rows]) -> None:
     with _writing(engine).begin() as connection:
-        _unguard(connection)
+        unguard(connection)
         rows = [
             dict(r._mapping)
             for r in connection.execute(sa.select(t.audit_entries).order_by(t.audit_entries.c.seq))
@@ -438,7 +429,7 @@ def test_verify_when_a_checkpoint_is_changed_or_entries_cut_off_then_it_says_so(
     _fill(engine, 6)
     _sign(engine)
     with _writing(engine).begin() as connection:
-        _unguard(connection)
+        unguard(connection)
         connection.execute(sa.update(t.audit_checkpoints).values(tree_size=5))
     checked = _verify(engine)
     assert checked.fault is not None

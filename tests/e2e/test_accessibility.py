@@ -91,6 +91,9 @@ def firm(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
     )
     loaded = _poise_json("ingest", str(sent), url=url, folder=folder)
     assert loaded[0]["quarantined"] == 1
+    for signing in (("audit", "key"), ("audit", "checkpoint")):  # the ledger's head signed
+        signed = run_poise(*signing, database_url=url, cwd=folder)
+        assert signed.code == 0, signed.stderr
     add_users({
         "ana": (["--role", "adviser", "--assign", "H0001"], PASSWORDS["ana"]),
         "olu": (["--role", "operations"], PASSWORDS["olu"]),
@@ -155,6 +158,12 @@ def _rebalance_now(page: Page, firm: Firm) -> None:
     page.wait_for_selector("#scenarios")
 
 
+def _verify_ledger(page: Page, firm: Firm) -> None:
+    page.goto(f"{firm.base}/audit")
+    page.get_by_role("button", name="Verify the ledger").click()
+    page.wait_for_selector("#verified")
+
+
 def _open(path: Callable[[Firm], str]) -> Callable[[Page, Firm], None]:
     def go(page: Page, firm: Firm) -> None:
         answer = page.goto(f"{firm.base}{path(firm)}")
@@ -180,6 +189,9 @@ PAGES: dict[str, tuple[str | None, Callable[[Page, Firm], None]]] = {
     "quarantine": ("olu", _open(lambda f: f"/ingest/{f.quarantined}")),
     "backtests": ("olu", _open(lambda f: "/backtests")),
     "backtest": ("olu", _open(lambda f: f"/backtests/{f.backtest}")),
+    "audit": ("olu", _open(lambda f: "/audit")),
+    "audit-entry": ("olu", _open(lambda f: "/audit/1")),
+    "audit-verified": ("olu", _verify_ledger),
     "client": ("garcia", _open(lambda f: "/client")),
 }
 

@@ -25,6 +25,7 @@ from poise.api.live import Feed, end_streams_on_exit
 from poise.api.logs import RequestLog
 from poise.api.routes import (
     approvals,
+    audit,
     backtests,
     book,
     events,
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     app.include_router(events.router, prefix=API_PREFIX)
     app.include_router(backtests.router, prefix=API_PREFIX)
     app.include_router(ingest.router, prefix=API_PREFIX)
+    app.include_router(audit.router, prefix=API_PREFIX)
     return app
 
 

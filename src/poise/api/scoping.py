@@ -10,7 +10,8 @@ scoped by their queries, which take the caller's scope.
 
 Some objects belong to no household yet are not everyone's: a firm-wide run is for the
 firm-wide roles only, a backtest for the firm's people (not its clients), a file loaded
-(whose quarantined rows may name any household's accounts) for the firm-wide roles.
+(whose quarantined rows may name any household's accounts) and an entry of the audit
+ledger (which names any household's proposals) for the firm-wide roles.
 Their rule names the roles that may see them: anyone else is answered 404 for one (as
 for one that does not exist), and 403 for the list: a router's role rule,
 :data:`firm_only` or :data:`staff_only`.
@@ -144,6 +145,18 @@ def _ingested_file(connection: sa.Connection, file_id: str) -> None:
         raise NotFoundError(f"no file {file_id}")
 
 
+SEQS = 2**63 - 1  # an entry's seq is a database big integer: no larger one exists
+
+
+def _audit_entry(connection: sa.Connection, seq: str) -> None:
+    """An entry of the audit ledger: it exists (its seq a whole number, or none does)."""
+    if not (seq.isascii() and seq.isdigit()) or int(seq) > SEQS:
+        raise NotFoundError(f"no audit entry {seq}")
+    e = t.audit_entries
+    if connection.execute(sa.select(e.c.seq).where(e.c.seq == int(seq))).first() is None:
+        raise NotFoundError(f"no audit entry {seq}")
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """How a path parameter is traced: ``label`` names the object in the 404,
@@ -171,6 +184,9 @@ OWNERS: dict[str, Rule] = {
     # A file loaded, and the rows it left in quarantine, may name any household's
     # accounts: for the firm-wide roles.
     "file_id": Rule("file", _ingested_file, FIRM_WIDE),
+    # The audit ledger names every household's proposals and every file loaded, by id,
+    # and who acted: an examiner's view of the firm, for the firm-wide roles.
+    "seq": Rule("audit entry", _audit_entry, FIRM_WIDE),
 }
 
 

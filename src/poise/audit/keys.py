@@ -39,6 +39,7 @@ __all__ = [
     "load_private_key",
     "load_public_key",
     "make_key",
+    "public_half",
     "public_pem",
     "verify_signature",
 ]
@@ -114,6 +115,14 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigError(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
     return key
+
+
+def public_half(path: Path) -> Ed25519PublicKey | None:
+    """The public half of the firm's key at ``path``, to check checkpoints' signatures
+    with; ``None`` when there is no file there."""
+    if not path.exists():
+        return None
+    return load_private_key(path).public_key()
 
 
 def load_public_key(pem: str | bytes) -> Ed25519PublicKey:

@@ -49,8 +49,11 @@ __all__ = [
     "checkpoints",
     "entries",
     "entry",
+    "entry_json",
     "find_checkpoint",
+    "latest_checkpoints",
     "leaf_hashes",
+    "search",
     "size",
 ]
 
@@ -338,25 +341,24 @@ def entry(connection: sa.Connection, *, seq: int) -> Entry:
     return _entry(row)
 
 
-def entries(
-    connection: sa.Connection,
+def entry_json(found: Entry) -> dict[str, Any]:
+    """An entry as ``poise audit show --json`` and the API show it: the fields its leaf
+    covers (``at`` as the leaf writes it), and its leaf hash."""
+    return {**found.fields(), "leaf_hash": found.leaf_hash}
+
+
+def _filtered(
+    query: sa.Select[Any],
     *,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    action: str | None = None,
-    subject: str | None = None,
-    first: int | None = None,
-    last: int | None = None,
-    limit: int | None = None,
-) -> Iterator[Entry]:
-    """Entries in order of seq, as filtered: ``start <= at <= end``, an action (a
-    trailing ``*`` matches its prefix: ``ingest.*``), a subject, seqs ``first..last``."""
+    actor: str | None,
+    action: str | None,
+    subject: str | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> sa.Select[Any]:
     c = t.audit_entries.c
-    query = sa.select(t.audit_entries).order_by(c.seq)
-    if start is not None:
-        query = query.where(c.at >= start)
-    if end is not None:
-        query = query.where(c.at <= end)
+    if actor is not None:
+        query = query.where(c.actor == actor)
     if action is not None:
         if action.endswith("*"):
             query = query.where(c.action.startswith(action[:-1], autoescape=True))
@@ -364,6 +366,33 @@ def entries(
             query = query.where(c.action == action)
     if subject is not None:
         query = query.where(c.subject == subject)
+    if start is not None:
+        query = query.where(c.at >= start)
+    if end is not None:
+        query = query.where(c.at <= end)
+    return query
+
+
+def entries(
+    connection: sa.Connection,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    subject: str | None = None,
+    first: int | None = None,
+    last: int | None = None,
+    limit: int | None = None,
+) -> Iterator[Entry]:
+    """Entries in order of seq, as filtered: ``start <= at <= end``, who acted, an action
+    (a trailing ``*`` matches its prefix: ``ingest.*``), a subject, seqs
+    ``first..last``."""
+    c = t.audit_entries.c
+    query = _filtered(
+        sa.select(t.audit_entries).order_by(c.seq),
+        actor=actor, action=action, subject=subject, start=start, end=end,
+    )  # fmt: skip
     if first is not None:
         query = query.where(c.seq >= first)
     if last is not None:
@@ -372,6 +401,32 @@ def entries(
         query = query.limit(limit)
     for row in connection.execute(query, execution_options={"yield_per": 10_000}):
         yield _entry(row)
+
+
+def search(
+    connection: sa.Connection,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    subject: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int,
+    offset: int = 0,
+) -> tuple[list[Entry], int]:
+    """A page of the entries as filtered (as :func:`entries` filters them), the newest
+    first, and how many the filters match."""
+    c = t.audit_entries.c
+
+    def matching(query: sa.Select[Any]) -> sa.Select[Any]:
+        return _filtered(query, actor=actor, action=action, subject=subject, start=start, end=end)
+
+    total = connection.execute(
+        matching(sa.select(sa.func.count()).select_from(t.audit_entries))
+    ).scalar()
+    query = matching(sa.select(t.audit_entries)).order_by(c.seq.desc())
+    rows = connection.execute(query.limit(limit).offset(offset))
+    return [_entry(row) for row in rows], int(total or 0)
 
 
 def leaf_hashes(connection: sa.Connection, *, tree_size: int | None = None) -> list[bytes]:
@@ -409,6 +464,18 @@ def checkpoints(connection: sa.Connection) -> list[Checkpoint]:
     """Every checkpoint, in order of number."""
     rows = connection.execute(sa.select(t.audit_checkpoints).order_by(t.audit_checkpoints.c.number))
     return [_checkpoint(row) for row in rows]
+
+
+def latest_checkpoints(
+    connection: sa.Connection, *, limit: int, offset: int = 0
+) -> tuple[list[Checkpoint], int]:
+    """A page of the checkpoints, the latest first, and how many there are."""
+    c = t.audit_checkpoints.c
+    total = connection.execute(sa.select(sa.func.count()).select_from(t.audit_checkpoints))
+    rows = connection.execute(
+        sa.select(t.audit_checkpoints).order_by(c.number.desc()).limit(limit).offset(offset)
+    )
+    return [_checkpoint(row) for row in rows], int(total.scalar() or 0)
 
 
 def find_checkpoint(connection: sa.Connection, *, number: int | None = None) -> Checkpoint:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
         Ed25519PublicKey,
     )
 
-__all__ = ["consistency", "export", "inclusion", "sign_checkpoint"]
+__all__ = ["consistency", "export", "inclusion", "inclusion_now", "sign_checkpoint"]
 
 _MADE_OF = (
     "seq",
@@ -99,6 +99,31 @@ def _entry_json(found: Entry) -> dict[str, Any]:
     return found.fields()
 
 
+def _unedited(connection: sa.Connection, seq: int) -> Entry:
+    """Entry ``seq``, whose fields still give its leaf hash; a :class:`LedgerError` if
+    they do not (it was edited)."""
+    found = entry(connection, seq=seq)
+    if Entry.make(**{k: getattr(found, k) for k in _MADE_OF}).leaf_hash != found.leaf_hash:
+        raise LedgerError(
+            f"entry {seq} was edited: its fields no longer give its leaf hash — run"
+            " `poise audit verify`"
+        )
+    return found
+
+
+def _inclusion(found: Entry, tree: merkle.Tree, point: Checkpoint | None) -> dict[str, Any]:
+    return {
+        "kind": INCLUSION,
+        "entry": _entry_json(found),
+        "leaf_hash": found.leaf_hash,
+        "index": found.seq,
+        "tree_size": tree.size,
+        "root_hash": tree.root.hex(),
+        "path": [node.hex() for node in tree.inclusion_proof(found.seq)],
+        "checkpoint": None if point is None else checkpoint_json(point),
+    }
+
+
 def inclusion(connection: sa.Connection, *, seq: int, number: int | None = None) -> dict[str, Any]:
     """An inclusion proof of entry ``seq`` in checkpoint ``number`` (the latest: None)."""
     point = find_checkpoint(connection, number=number)
@@ -108,22 +133,23 @@ def inclusion(connection: sa.Connection, *, seq: int, number: int | None = None)
             f"entry {seq} is not in checkpoint {point.number}, which holds {held}: sign a"
             " later checkpoint (`poise audit checkpoint`)"
         )
-    found = entry(connection, seq=seq)
-    if Entry.make(**{k: getattr(found, k) for k in _MADE_OF}).leaf_hash != found.leaf_hash:
-        raise LedgerError(
-            f"entry {seq} was edited: its fields no longer give its leaf hash — run"
-            " `poise audit verify`"
-        )
-    tree = _tree(connection, point)
-    return {
-        "kind": INCLUSION,
-        "entry": _entry_json(found),
-        "leaf_hash": found.leaf_hash,
-        "index": seq,
-        "tree_size": point.tree_size,
-        "path": [node.hex() for node in tree.inclusion_proof(seq)],
-        "checkpoint": checkpoint_json(point),
-    }
+    found = _unedited(connection, seq)
+    return _inclusion(found, _tree(connection, point), point)
+
+
+def inclusion_now(connection: sa.Connection, *, seq: int) -> dict[str, Any]:
+    """An inclusion proof of entry ``seq`` in the latest checkpoint, if that holds it;
+    else in the ledger as it stands now — a tree whose head nobody has signed yet
+    (``"checkpoint": null``): it shows where the entry sits, but proves nothing to
+    anyone who does not trust the database until a checkpoint holds it."""
+    try:
+        point: Checkpoint | None = find_checkpoint(connection)
+    except NotFoundError:
+        point = None
+    if point is not None and seq < point.tree_size:
+        return inclusion(connection, seq=seq, number=point.number)
+    found = _unedited(connection, seq)
+    return _inclusion(found, merkle.Tree(leaf_hashes(connection)), None)
 
 
 def consistency(connection: sa.Connection, *, old: int, new: int) -> dict[str, Any]:

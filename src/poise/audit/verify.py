@@ -34,7 +34,7 @@ from poise.audit.ledger import Checkpoint, checkpoints
 from poise.audit.merkle import Frontier
 from poise.store import tables as t
 
-__all__ = ["Fault", "Verified", "verify"]
+__all__ = ["Fault", "Verified", "verified_json", "verify"]
 
 _sha256 = hashlib.sha256
 
@@ -61,6 +61,22 @@ class Verified:
     @property
     def ok(self) -> bool:
         return self.fault is None
+
+
+def verified_json(checked: Verified) -> dict[str, Any]:
+    """What a pass found, as ``poise audit verify --json`` prints it and the API and
+    the audit page answer it."""
+    fault = checked.fault
+    return {
+        "verified": checked.ok,
+        "entries": checked.entries,
+        "checkpoints": checked.checkpoints,
+        "root_hash": checked.root_hash,
+        "signatures_checked": checked.signatures_checked,
+        "fault": None
+        if fault is None
+        else {"seq": fault.seq, "checkpoint": fault.checkpoint, "reason": fault.reason},
+    }
 
 
 _PG_AT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'  # PostgreSQL's to_char of at_text's format

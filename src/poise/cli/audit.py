@@ -81,7 +81,7 @@ def _key_path(given: Path | None) -> Path:
 def _public(key: Path | None, public_key: Path | None, *, needed: bool) -> Ed25519PublicKey | None:
     """The public key signatures are checked with: the file given, else the private
     key's; ``None`` (with a warning) when neither is there and it is not ``needed``."""
-    from poise.audit.keys import load_private_key, load_public_key
+    from poise.audit.keys import load_private_key, load_public_key, public_half
     from poise.domain.errors import ConfigError
 
     if public_key is not None:
@@ -90,13 +90,15 @@ def _public(key: Path | None, public_key: Path | None, *, needed: bool) -> Ed255
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read the public key {public_key}: {exc}") from None
     path = _key_path(key)
-    if not needed and not path.exists():
+    if needed:
+        return load_private_key(path).public_key()
+    found = public_half(path)
+    if found is None:
         err.print(
             f"[yellow]warning:[/yellow] no audit key at {path}: signatures not checked"
             " (give --public-key)"
         )
-        return None
-    return load_private_key(path).public_key()
+    return found
 
 
 @contextmanager
@@ -205,7 +207,7 @@ def audit_verify(
     """Recompute every leaf, the chain and the tree, check every checkpoint's root and
     signature, and name the first entry edited, deleted, inserted or reordered (exit 8)."""
     from poise.audit.ledger import LedgerError
-    from poise.audit.verify import verify
+    from poise.audit.verify import verified_json, verify
 
     if public_key:
         publics = [_public(key, given, needed=True) for given in public_key]
@@ -218,19 +220,7 @@ def audit_verify(
     with _bar("verifying the ledger", enabled=not as_json) as tick, engine.connect() as connection:
         checked = verify(connection, public=public, progress=tick)
     if as_json:
-        fault = checked.fault
-        _print_json(
-            {
-                "verified": checked.ok,
-                "entries": checked.entries,
-                "checkpoints": checked.checkpoints,
-                "root_hash": checked.root_hash,
-                "signatures_checked": checked.signatures_checked,
-                "fault": None
-                if fault is None
-                else {"seq": fault.seq, "checkpoint": fault.checkpoint, "reason": fault.reason},
-            }
-        )
+        _print_json(verified_json(checked))
     if checked.fault is not None:
         raise LedgerError(checked.fault.reason)
     if not as_json:
@@ -254,6 +244,9 @@ def audit_show(
         str | None, typer.Option(help="Only this action (ingest.* for a prefix).")
     ] = None,
     subject: Annotated[str | None, typer.Option(help="Only entries about this id.")] = None,
+    actor: Annotated[
+        str | None, typer.Option(help="Only entries of this actor (a user's id, or system).")
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many entries (0: all).")] = 200,
     database_url: DatabaseOption = None,
     as_json: JsonOption = False,
@@ -261,7 +254,7 @@ def audit_show(
     """The ledger's entries for people: who did what, to what, when and why."""
     from rich.table import Table
 
-    from poise.audit.ledger import entries
+    from poise.audit.ledger import entries, entry_json
 
     engine = _engine(database_url)
     with engine.connect() as connection:
@@ -270,13 +263,14 @@ def audit_show(
                 connection,
                 start=_start(start),
                 end=_as_of(end) if end else None,
+                actor=actor,
                 action=action,
                 subject=subject,
                 limit=limit or None,
             )
         )
     if as_json:
-        _print_json([{**e.fields(), "leaf_hash": e.leaf_hash} for e in found])
+        _print_json([entry_json(e) for e in found])
         return
     table = Table(title="audit ledger")
     for name in ("seq", "at (UTC)", "actor", "action", "subject", "reason", "data"):
@@ -315,17 +309,28 @@ def audit_prove(
     checkpoint: Annotated[
         int | None, typer.Option("--checkpoint", help="Prove it in this checkpoint (the latest).")
     ] = None,
+    head: Annotated[
+        bool,
+        typer.Option(
+            "--head",
+            help="If no checkpoint holds it yet, prove it in the ledger as it stands"
+            " (unsigned: for a look, not for an examiner).",
+        ),
+    ] = False,
     output: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the proof here (default: stdout).")
     ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """An inclusion proof of an entry in a signed checkpoint, as JSON."""
-    from poise.audit.proofs import inclusion
+    from poise.audit.proofs import inclusion, inclusion_now
 
     engine = _engine(database_url)
     with engine.connect() as connection:
-        _write(inclusion(connection, seq=seq, number=checkpoint), output)
+        if head and checkpoint is None:
+            _write(inclusion_now(connection, seq=seq), output)
+        else:
+            _write(inclusion(connection, seq=seq, number=checkpoint), output)
 
 
 @audit_app.command("consistency")
