@@ -7,7 +7,8 @@ find a block on it (the compliance shell's check, as it runs when a proposal is 
 Cora, compliance, finds it in the compliance queue and overrides the block with a
 reason; it is still not Ana's to approve (four eyes). Pam, a portfolio manager, finds it
 in her approval inbox and approves it on its page. The audit ledger holds each step —
-the check, the override and the approval — with who did it and why.
+the check, the override and the approval — with who did it and why: on the ledger's
+page, and as ``poise audit show`` reads it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import pytest
 from tests.e2e.served import add_users, need_chromium, serve
@@ -43,6 +45,7 @@ BLOCK = Finding(
     measured="true", limit="false", explanation="a security it buys is on the restricted list",
 )  # fmt: skip
 OVERRIDE = "research list out of date"
+ACTS = ("proposal.check", "proposal.override", "proposal.approve")  # the people's, and the check
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +105,7 @@ def ledger(firm: Firm, proposal_id: str) -> list[tuple[str, str, str]]:
     return [
         (e["action"], names.get(e["actor"], e["actor"]), e["reason"])
         for e in json.loads(shown.stdout)
-        if e["action"] in ("proposal.check", "proposal.override", "proposal.approve")
+        if e["action"] in ACTS
     ]
 
 
@@ -163,11 +166,18 @@ def test_proposal_when_prepared_overridden_and_approved_then_four_eyes_and_every
     assert "Status approved" in panel
     assert "Approved by pam" in panel
 
-    steps = ledger(firm, proposal)
-    assert steps[-3:] == [
+    steps = [
         ("proposal.check", "system", ""),
         ("proposal.override", "cora", OVERRIDE),
         ("proposal.approve", "pam", ""),
     ]
+    assert ledger(firm, proposal)[-3:] == steps
+    cora.goto(f"{firm.base}/audit?subject={quote(proposal)}")
+    shown = [
+        tuple(" ".join(c.split()) for c in row.locator("td").all_inner_texts())
+        for row in cora.locator("#entries tbody tr").all()
+    ]  # entry, when, who, action, about, why: the newest first
+    assert {about for _, _, _, _, about, _ in shown} == {proposal}
+    assert [(a, who, why) for _, _, who, a, _, why in reversed(shown) if a in ACTS] == steps
     for page in (ana, cora, pam):
         page.context.close()
