@@ -10,11 +10,10 @@ The engine takes its limits in three places today, and each twin speaks its term
 * the method's :class:`~poise.optimize.tax_aware.OptimizeSettings` — the tax budget,
   the turnover limit and the smallest trade (:func:`settings`); the strictest rule
   wins, and a limit already stricter in the settings stands;
-* a problem's holdings, each of which may be marked not to buy — the concentration
-  rules' twin (:func:`problem_terms`): the engine has no upper bound on a weight, so
-  a security already at its single-security limit in an account is not bought there.
-  A buy that crosses the limit from below is left for the check to find, until the
-  engine takes a bound per holding.
+* a problem's holdings, each with the largest weight buying may take it to — the
+  single-security limit's twin (:func:`problem_terms`): the engine plans its buys
+  within it and cuts, after rounding, any that would pass it in the account after
+  the trades; a security already at its limit is not bought at all.
 
 A household tax budget or turnover limit has no one-account twin: a turnover limit
 binds each account too (none may trade more than all may), a household tax budget
@@ -94,18 +93,26 @@ def settings(rules: Iterable[Rule], base: OptimizeSettings) -> OptimizeSettings:
 
 
 def problem_terms(rules: Iterable[Rule], problem: Problem) -> Problem:
-    """``problem`` with every holding at or above an account-scoped single-security
-    limit marked not to buy (see the module)."""
+    """``problem`` with each holding's largest weight from the account-scoped
+    single-security limits (the strictest that does not spare it): the engine buys no
+    security past it; one at or above it already is not bought at all."""
     limits = [r for r in rules if isinstance(r, SecurityWeight) and r.scope is Scope.ACCOUNT]
     if not limits or problem.value <= 0:
         return problem
     value = problem.value
     holdings = []
     for h in problem.holdings:
-        weight = float(h.value / value)
-        over = next(
-            (r for r in limits if h.security_id not in r.exempt and weight >= r.max_weight), None
-        )
-        marked = over is not None and not h.no_buy
-        holdings.append(replace(h, no_buy=f"at the {over.rule_id} limit") if over and marked else h)
+        mine = [r for r in limits if h.security_id not in r.exempt]
+        if not mine:
+            holdings.append(h)
+            continue
+        rule = min(mine, key=lambda r: r.max_weight)
+        most = Decimal(str(rule.max_weight))
+        if h.most is not None and h.most <= most:
+            holdings.append(h)
+            continue
+        capped = replace(h, most=most, most_why=f"the {rule.rule_id} limit")
+        if h.value / value >= most and not h.no_buy:
+            capped = replace(capped, no_buy=f"at the {rule.rule_id} limit")
+        holdings.append(capped)
     return replace(problem, holdings=tuple(holdings))

@@ -28,7 +28,7 @@ from decimal import Decimal
 from poise.domain.money import ZERO, cents
 from poise.domain.relief import Term
 from poise.optimize import grid
-from poise.optimize.check import Costs, outcome, violations, wash_sale_buys
+from poise.optimize.check import Costs, outcome, past_limit, violations, wash_sale_buys
 from poise.optimize.problem import Holding, Problem
 from poise.optimize.selling import raise_cash, sell, sell_lots
 from poise.optimize.trades import Proposal, Side, Trade, TradeReason
@@ -168,6 +168,31 @@ def repair(problem: Problem, trades: list[Trade], costs: Costs) -> list[Trade]:
     return trades
 
 
+def within_limits(
+    problem: Problem, trades: list[Trade], costs: Costs, binding: list[str]
+) -> list[Trade]:
+    """Buys cut, by whole grid steps, until none takes its security past its largest
+    weight (a compliance limit's twin) in the account after the trades, exactly."""
+    trades = list(trades)
+    cut: set[str] = set()
+    for _ in range(4 * len(trades) + 4):
+        over = past_limit(problem, trades, costs)
+        if not over:
+            break
+        for security_id, shares in over.items():
+            buy = next(t for t in trades if t.side is Side.BUY and t.security_id == security_id)
+            trading = problem.holding(security_id).security.trading
+            left = grid.less(trading, buy.quantity, shares)
+            trades.remove(buy)
+            if left > ZERO:
+                trades.append(replace(buy, quantity=left))
+            cut.add(security_id)
+    for security_id in sorted(cut):
+        h = problem.holding(security_id)
+        binding.append(f"{security_id} bought only up to {h.most_why or 'its largest weight'}")
+    return trades
+
+
 def settle(problem: Problem, trades: list[Trade], costs: Costs, binding: list[str]) -> list[Trade]:
     """A method's trades made ready to check: a buy that would wash a loss sale in the
     same proposal goes (the harvest wins), and buys are trimmed until rounding and
@@ -193,7 +218,7 @@ def finish(
     one substantially identical, nor a sale below ``smallest``, the method's minimum
     trade); then every rule checked — a proposal that still breaks one is never
     shipped: it proposes nothing and says why."""
-    trades = settle(problem, trades, costs, binding)
+    trades = settle(problem, within_limits(problem, trades, costs, binding), costs, binding)
     bought = {t.security_id for t in trades if t.side is Side.BUY}
     identities = {problem.holding(s).security.wash_sale_identity for s in bought}
     closed = {

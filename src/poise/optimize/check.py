@@ -16,7 +16,7 @@ from poise.domain.money import ZERO, cents
 from poise.optimize.problem import Problem
 from poise.optimize.trades import Side, Trade
 
-__all__ = ["Costs", "Outcome", "outcome", "violations", "wash_sale_buys"]
+__all__ = ["Costs", "Outcome", "outcome", "past_limit", "violations", "wash_sale_buys"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +120,21 @@ def _wash_sales(problem: Problem, trades: Sequence[Trade]) -> list[str]:
         f"{name}: bought in the proposal that sells a lot of it at a loss (wash sale)"
         for name in sorted(wash_sale_buys(problem, trades))
     ]
+
+
+def past_limit(problem: Problem, trades: Sequence[Trade], costs: Costs) -> dict[str, Decimal]:
+    """The securities ``trades`` buy past their largest weight (:attr:`Holding.most`)
+    in the account after them, exactly — each with how many shares too many."""
+    bought = {t.security_id for t in trades if t.side is Side.BUY}
+    capped = [h for h in problem.holdings if h.most is not None and h.security_id in bought]
+    if not capped:
+        return {}
+    after = outcome(problem, trades, costs)
+    price = {h.security_id: h.price for h in problem.holdings}
+    total = after.cash + sum((q * price[s] for s, q in after.quantities.items()), ZERO)
+    over = {}
+    for h in capped:
+        excess = after.quantities[h.security_id] * h.price - (h.most or ZERO) * total
+        if excess > ZERO:
+            over[h.security_id] = excess / h.price
+    return over

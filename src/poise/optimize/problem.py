@@ -63,6 +63,10 @@ class Holding:
     no_buy: str = ""  # why it may not be bought ("" if it may)
     no_sell: str = ""  # why it may not be sold
     no_loss_sale: str = ""  # why a lot of it may not be sold at a loss
+    # The largest weight buying may take it to (the twin of a compliance limit, with
+    # its id: most_why); None: no limit. Selling is never held back by it.
+    most: Decimal | None = None
+    most_why: str = ""
 
     @property
     def security_id(self) -> str:

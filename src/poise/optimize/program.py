@@ -93,7 +93,7 @@ class Arrays:
     lot_tax: Floats  # (L,) tax a unit of weight sold realises (negative for a loss)
     lot_gain: Floats  # (L,) gain a unit of weight sold realises
     lot_loss: Bools  # (L,)
-    buy_cap: Floats  # (n,) 0 where a security may not be bought, else inf
+    buy_cap: Floats  # (n,) the most of each that may be bought, in weights: 0 none, inf any
     identity: Ints  # (n,) wash-sale identity of each security
     cash: float  # weight of cash that may be spent: (cash − what must remain) / value
     half_spread: float
@@ -179,7 +179,7 @@ class Continuous:
         self.caps = m.count
         m.add(every_lot, s_ + every_lot, 1.0, a.lot_cap)
         self.most = max(a.cash, 0.0) + float(a.lot_cap.sum())  # no buy can be larger
-        m.add(every_n, b_ + every_n, 1.0, np.where(a.buy_cap > 0, self.most, 0.0))
+        m.add(every_n, b_ + every_n, 1.0, np.minimum(a.buy_cap, self.most))
         trades = np.arange(n + lots)
         once = np.zeros(n + lots, dtype=np.int64)
         m.add(once, trades, np.concatenate([np.full(n, 1 + h), np.full(lots, -(1 - h))]), [a.cash])
@@ -252,7 +252,9 @@ class Continuous:
         rhs = self.rhs.copy()
         rhs[self.lows : self.lows + n + lots] = 0.0
         rhs[self.caps : self.caps + lots] = lot_cap
-        rhs[self.caps + lots : self.caps + lots + n] = np.where(closed, 0.0, self.most)
+        rhs[self.caps + lots : self.caps + lots + n] = np.where(
+            closed, 0.0, np.minimum(a.buy_cap, self.most)
+        )
         if fixed is not None and free is not None:
             buy = np.where(free, 0.0, fixed.buy)
             sell = np.where(free[a.lot_of], 0.0, fixed.sell)
@@ -409,7 +411,7 @@ def solve_shares(a: Arrays, limits: Limits, start: Weights | None) -> Steps | No
     sellable = np.bincount(a.lot_of, weights=a.lot_cap, minlength=n) if lots else np.zeros(n)
     sell_up = np.floor(sellable / a.unit + 1e-9)
     buy_up = np.floor((max(a.cash, 0.0) + float(sellable.sum())) / (a.unit * (1 + h)) + 1e-9)
-    buy_up = np.where(a.buy_cap > 0, buy_up, 0.0)
+    buy_up = np.where(a.buy_cap > 0, np.minimum(buy_up, np.floor(a.buy_cap / a.unit + 1e-9)), 0.0)
     buy_low, sell_low = np.zeros(n), np.zeros(n)
     if start is not None:
         _near(a, limits, start, (buy_low, buy_up), (sell_low, sell_up))

@@ -51,7 +51,7 @@ from poise.optimize import grid, meetings, whole
 from poise.optimize.bands import finish, sell_lots, settle, summarise
 from poise.optimize.check import Costs, violations
 from poise.optimize.infeasible import why_nothing
-from poise.optimize.problem import Problem
+from poise.optimize.problem import Holding, Problem
 from poise.optimize.program import Arrays, Limits, Weights, solve_shares
 from poise.optimize.risk import RiskModel
 from poise.optimize.trades import Proposal, Side, Trade, TradeReason
@@ -157,13 +157,23 @@ def _arrays(problem: Problem, risk: RiskModel, settings: OptimizeSettings) -> Ar
         lot_tax=rate * gain if len(lots) else np.zeros(0),
         lot_gain=gain if len(lots) else np.zeros(0),
         lot_loss=gain < 0 if len(lots) else np.zeros(0, dtype=bool),
-        buy_cap=np.array([0.0 if h.no_buy else np.inf for h in holdings]),
+        buy_cap=np.array([_room(h, value, settings.costs.half_spread) for h in holdings]),
         identity=np.array([number[h.security.wash_sale_identity] for h in holdings]),
         cash=float((problem.cash - floor) / value),
         half_spread=float(settings.costs.half_spread),
         exposures=risk.exposures,
         specific=risk.specific,
     )
+
+
+def _room(h: Holding, value: Decimal, half_spread: Decimal) -> float:
+    """How much of ``h`` may be bought, in weights: nothing where it may not be, up to
+    its largest weight (less what trading costs could add to it) where it has one."""
+    if h.no_buy:
+        return 0.0
+    if h.most is None:
+        return float(np.inf)
+    return max(float(h.most * (1 - 4 * half_spread) - h.value / value), 0.0)
 
 
 def _limits(problem: Problem, settings: OptimizeSettings, *, relaxed: bool = False) -> Limits:

@@ -326,7 +326,7 @@ def check(
 ) -> Outcome:
     """The rules have run on the proposal and found ``findings`` (none: it passed): keep
     them as its findings and move it to ``blocked`` (a block stands) or ``pending``.
-    The compliance shell calls it once it has a proposal's findings
+    ``poise comply`` calls it once it has a stored proposal's findings again
     (:func:`findings_of` numbers the rules' own)."""
     return _one(
         engine,
