@@ -179,6 +179,7 @@ PAGES: dict[str, tuple[str | None, Callable[[Page, Firm], None]]] = {
     "firm": ("ana", _open(lambda f: "/")),
     "household": ("ana", _open(lambda f: "/households/H0001")),
     "account": ("ana", _open(lambda f: f"/accounts/{f.account}")),
+    "account-rules": ("ana", _open(lambda f: f"/accounts/{f.account}/rules")),
     "rebalance-now": ("ana", _rebalance_now),
     "proposal": ("ana", _open(lambda f: f"/proposals/{f.proposal}")),
     "approvals": ("ana", _open(lambda f: "/approvals")),
