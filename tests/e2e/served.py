@@ -3,11 +3,14 @@ real ``poise serve`` on a store the test made, and the users it signs in as."""
 
 from __future__ import annotations
 
+import collections
 import os
 import shutil
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import pytest
 from tests.processes import free_port, run_poise, start_poise, wait_ready
@@ -48,9 +51,25 @@ def serve(
     process = start_poise("serve", "--port", str(port), database_url=database_url,
                           cwd=folder, settings=settings)  # fmt: skip
     base = f"http://localhost:{port}"
+    readers: list[threading.Thread] = []
     try:
         wait_ready(base, process)
+        readers = [_drain(pipe) for pipe in (process.stdout, process.stderr) if pipe]
         yield base
     finally:
         process.terminate()
-        process.communicate(timeout=60)
+        if readers:
+            process.wait(timeout=60)
+            for reader in readers:
+                reader.join(timeout=60)
+        else:
+            process.communicate(timeout=60)
+
+
+def _drain(pipe: IO[str]) -> threading.Thread:
+    """Read what the server writes, as it writes it: a pipe nobody reads holds 64 KB —
+    a few hundred requests' log lines — and then stops the server at its next line,
+    every page after that waiting for it."""
+    reader = threading.Thread(target=lambda: collections.deque(pipe, maxlen=0), daemon=True)
+    reader.start()
+    return reader
