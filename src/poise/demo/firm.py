@@ -16,6 +16,7 @@ trading or override bands, and about one in twenty has a deposit or withdrawal p
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -78,7 +79,7 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
     "accounts": (
         "account_id", "household_id", "registration", "custodian", "name", "model_id", "cash",
         "reserve_amount", "reserve_pct", "do_not_buy", "do_not_sell", "excluded_tags",
-        "st_rate", "lt_rate", "state_rate", "harvest", "band_abs", "band_rel",
+        "st_rate", "lt_rate", "state_rate", "harvest", "band_abs", "band_rel", "cross_consent",
     ),
     "clients": (
         "client_id", "household_id", "name", "risk_tolerance", "horizon_years", "model_id",
@@ -534,7 +535,15 @@ def _account_row(
         row["band_rel"] = "0.20"
     elif draw < 0.06:
         row["band_abs"], row["band_rel"] = "0.02", "0.15"
+    row["cross_consent"] = "true" if _consents(account.account_id) else "false"
     return row
+
+
+def _consents(account_id: str) -> bool:
+    """Nine accounts in ten have consented to cross trades (Advisers Act 206(3)-2).
+    Drawn from the account number, not the generator's stream, so that the rest of the
+    firm is the same with or without it."""
+    return hashlib.sha256(account_id.encode()).digest()[0] % 10 != 0
 
 
 # ── transactions, prices, cash flows ─────────────────────────────────────────────

@@ -147,6 +147,7 @@ class Account:
     harvest: bool = False
     tolerance: Band = field(default_factory=Band)  # overrides of the model's bands
     min_trade: MinTrade = field(default_factory=MinTrade)  # overrides of the firm's
+    cross_consent: bool = False  # its trades may cross with the firm's other accounts
 
     def __post_init__(self) -> None:
         if not self.account_id.strip():

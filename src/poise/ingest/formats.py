@@ -271,6 +271,12 @@ ACCOUNTS = FileFormat(
         Column("band_rel", ColumnType.NON_NEGATIVE, doc="relative band override"),
         Column("min_trade", ColumnType.NON_NEGATIVE, doc="smallest trade override, dollars"),
         Column("min_trade_pct", ColumnType.RATE, doc="smallest trade override, of value"),
+        Column(
+            "cross_consent",
+            ColumnType.BOOLEAN,
+            default="false",
+            doc="consented to cross trades with the firm's other accounts",
+        ),
     ),
 )
 

@@ -112,6 +112,8 @@ accounts = sa.Table(
     sa.Column("band_rel", Exact),
     sa.Column("min_trade", Exact),
     sa.Column("min_trade_pct", Exact),
+    # consented to cross trades with the firm's other accounts (Advisers Act 206(3)-2)
+    sa.Column("cross_consent", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 clients = sa.Table(
@@ -491,4 +493,171 @@ audit_checkpoints = sa.Table(  # signed tree heads
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("signature", sa.String(128), nullable=False),  # Ed25519, hex
     sa.Column("key_id", sa.String(64), nullable=False),  # sha256 of the raw public key, hex
+)
+
+
+# ── execution ────────────────────────────────────────────────────────────────
+# A batch is what one `poise execute` decided from the proposals released before it:
+# its crosses, its block orders with their written allocation statements, and the
+# orders to send, each in the outbox — all in the one transaction that decided them.
+# What comes back (execution reports, breaks) and what is allocated from it is kept
+# as it arrives; a report's ExecID is booked once (poise.workflow.execute).
+
+execution_batches = sa.Table(
+    "execution_batches",
+    metadata,
+    sa.Column("batch_id", sa.String(64), primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),  # a user's id, or "system"
+    sa.Column("policy", sa.Text, nullable=False),  # JSON: crossing, order type, collar, limits
+)
+
+batch_proposals = sa.Table(  # a released proposal is planned into one batch, once
+    "batch_proposals",
+    metadata,
+    sa.Column("proposal_id", sa.String(200), primary_key=True),
+    sa.Column("batch_id", sa.String(64), nullable=False, index=True),
+)
+
+crosses = sa.Table(
+    "crosses",
+    metadata,
+    sa.Column("cross_id", sa.String(128), primary_key=True),
+    sa.Column("batch_id", sa.String(64), nullable=False, index=True),
+    _id("security_id", nullable=False),
+    sa.Column("quantity", Exact, nullable=False),
+    sa.Column("price", Exact, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),  # where the reference price came from
+    sa.Column("price_at", UTCDateTime, nullable=False),  # and as of when
+)
+
+cross_legs = sa.Table(
+    "cross_legs",
+    metadata,
+    sa.Column("cross_id", sa.String(128), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("proposal_id", sa.String(200), nullable=False, index=True),
+    sa.Column("seq", sa.Integer, nullable=False),  # the proposal's trade
+    _id("account_id", nullable=False),
+    sa.Column("side", sa.String(8), nullable=False),
+    sa.Column("quantity", Exact, nullable=False),
+    sa.Column("lots", sa.Text, nullable=False),  # JSON: lot, quantity
+)
+
+block_orders = sa.Table(
+    "block_orders",
+    metadata,
+    sa.Column("block_id", sa.String(128), primary_key=True),
+    sa.Column("batch_id", sa.String(64), nullable=False, index=True),
+    sa.Column("route", sa.String(64), nullable=False),
+    _id("security_id", nullable=False),
+    sa.Column("side", sa.String(8), nullable=False),
+    sa.Column("quantity", Exact, nullable=False),
+    sa.Column("ord_type", sa.String(8), nullable=False),
+    sa.Column("limit_price", Exact),  # None: a market order
+    sa.Column("reference", Exact, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # open, filled, cancelled, rejected, halted
+    sa.Column("filled", Exact, nullable=False),
+    sa.Column("allocated_at", UTCDateTime),  # when its fills were allocated to the accounts
+)
+
+statement_lines = sa.Table(  # the written allocation statement, fixed before the order
+    "statement_lines",
+    metadata,
+    sa.Column("block_id", sa.String(128), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("proposal_id", sa.String(200), nullable=False, index=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    _id("account_id", nullable=False),
+    sa.Column("quantity", Exact, nullable=False),
+    sa.Column("lots", sa.Text, nullable=False),  # JSON: lot, quantity
+)
+
+orders = sa.Table(  # what was asked of a broker: a new order, a cancel, a replace
+    "orders",
+    metadata,
+    sa.Column("cl_ord_id", sa.String(64), primary_key=True),  # deterministic, never reused
+    sa.Column("block_id", sa.String(128), nullable=False, index=True),
+    sa.Column("route", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # new, cancel, replace, status
+    sa.Column("orig_cl_ord_id", sa.String(64)),  # the order a cancel or replace is of
+    sa.Column("quantity", Exact, nullable=False),
+    sa.Column("limit_price", Exact),
+    sa.Column("status", sa.String(16), nullable=False),  # an OrderState's value
+    sa.Column("broker_order_id", sa.String(64)),
+    sa.Column("filled", Exact, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("acked_at", UTCDateTime),
+    _text("text"),  # the broker's words on a reject
+)
+
+outbox = sa.Table(  # written with the order in the transaction that decided it
+    "outbox",
+    metadata,
+    sa.Column("outbox_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("cl_ord_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("route", sa.String(64), nullable=False, index=True),
+    sa.Column("sent_seq", sa.Integer),  # the FIX MsgSeqNum it went out under; None: unsent
+    sa.Column("sent_at", UTCDateTime),
+)
+
+executions = sa.Table(  # every execution report, booked once by its ExecID
+    "executions",
+    metadata,
+    sa.Column("route", sa.String(64), primary_key=True),
+    sa.Column("exec_id", sa.String(64), primary_key=True),
+    sa.Column("cl_ord_id", sa.String(64), nullable=False, index=True),
+    sa.Column("exec_type", sa.String(4), nullable=False),
+    sa.Column("ord_status", sa.String(4), nullable=False),
+    sa.Column("last_qty", Exact, nullable=False),
+    sa.Column("last_px", Exact, nullable=False),
+    sa.Column("cum_qty", Exact, nullable=False),
+    sa.Column("leaves_qty", Exact, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    _text("text"),
+)
+
+allocations = sa.Table(  # a block's fills, allocated to each account per its statement
+    "allocations",
+    metadata,
+    sa.Column("block_id", sa.String(128), primary_key=True),
+    sa.Column("proposal_id", sa.String(200), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    _id("account_id", nullable=False, index=True),
+    sa.Column("side", sa.String(8), nullable=False),
+    sa.Column("quantity", Exact, nullable=False),
+    sa.Column("price", Exact, nullable=False),  # the block's average price
+    sa.Column("gross", Exact, nullable=False),
+    sa.Column("commission", Exact, nullable=False),
+    sa.Column("net", Exact, nullable=False),
+    sa.Column("lots", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+execution_breaks = sa.Table(  # what came back and matched nothing: kept, never dropped
+    "execution_breaks",
+    metadata,
+    sa.Column("break_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("route", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # unknown_order, overfill, …
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),  # the message, | for SOH
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+fix_sessions = sa.Table(  # a FIX session's sequence numbers, continued across restarts
+    "fix_sessions",
+    metadata,
+    sa.Column("session_key", sa.String(200), primary_key=True),
+    sa.Column("next_sender", sa.Integer, nullable=False),
+    sa.Column("next_target", sa.Integer, nullable=False),
+)
+
+fix_messages = sa.Table(  # what a session sent, for resend requests
+    "fix_messages",
+    metadata,
+    sa.Column("session_key", sa.String(200), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
 )

@@ -71,6 +71,7 @@ def _account(row: sa.Row[tuple[object, ...]]) -> Account:
         harvest=bool(m["harvest"]),
         tolerance=Band(absolute=m["band_abs"], relative=m["band_rel"]),
         min_trade=MinTrade(amount=m["min_trade"], fraction=m["min_trade_pct"]),
+        cross_consent=bool(m["cross_consent"]),
     )
 
 
