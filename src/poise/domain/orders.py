@@ -82,14 +82,14 @@ class OrdType(enum.StrEnum):
 _ORD_TYPE_FIX = {OrdType.MARKET: "1", OrdType.LIMIT: "2"}
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._]+")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def order_id(*parts: str) -> str:
     """A deterministic id made of ``parts``: them joined by ``-`` (any run of characters
-    other than letters, digits, ``.`` and ``_`` made one ``_``; at most 48 long), then 10
-    hex digits of their SHA-256 — so different parts never share an id however they
-    read once tidied.
+    other than letters, digits, ``.``, ``_`` and ``-`` made one ``_``; at most 48 long),
+    then 10 hex digits of their SHA-256 — so different parts never share an id however
+    they read once tidied.
 
     >>> order_id("run 7", "VTI", "buy", "SCHW")
     'run_7-VTI-buy-SCHW-905faf9818'
@@ -321,8 +321,9 @@ class BlockOrder:
     order. ``statement`` is the written allocation statement: which account gets how
     many of the block's shares; its lines add up to ``quantity``. ``limit`` is None
     for a market order; ``reference`` is the price the limit's collar stands around.
-    ``whole`` is False for a block of fractional shares (kept apart from the whole
-    shares of the same security, side and route)."""
+    A block is of whole shares (:attr:`whole`) or of fractions, never both: fractional
+    quantities are blocked apart from the whole shares of their security, side and
+    route."""
 
     block_id: str
     route: str
@@ -333,11 +334,10 @@ class BlockOrder:
     limit: Decimal | None
     reference: Decimal
     statement: tuple[StatementLine, ...]
-    whole: bool = True
 
     def __post_init__(self) -> None:
         what = f"block {self.block_id}"
-        _check_quantity(self.quantity, what, whole=self.whole)
+        _check_quantity(self.quantity, what)
         if (self.limit is None) != (self.ord_type is OrdType.MARKET):
             raise ValidationError(f"{what}: a limit order has a limit, a market order none")
         if self.limit is not None and self.limit <= ZERO:
@@ -355,8 +355,11 @@ class BlockOrder:
             raise ValidationError(f"{what}: a trade has two statement lines")
         for line in self.statement:
             _check_lots(line.lots, self.side, line.quantity, f"{what} line {line.key}")
-            if self.whole and not is_whole(line.quantity):
-                raise ValidationError(f"{what}: a whole-share block with a fractional line")
+
+    @property
+    def whole(self) -> bool:
+        """A block of whole shares: every line is a whole number of shares."""
+        return all(is_whole(line.quantity) for line in self.statement)
 
     @property
     def notional(self) -> Decimal:
