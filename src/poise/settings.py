@@ -62,6 +62,19 @@ class Settings(BaseSettings):
     # (None: audit-key.pem in $XDG_CONFIG_HOME/poise, else ~/.config/poise; docs/audit.md)
     audit_key: Path | None = None
 
+    # Execution (docs/execution.md): what `poise execute` makes of released proposals
+    cross_trades: bool = True  # cross opposite trades between consenting accounts first
+    cross_excluded: str = "401k;roth_401k"  # registrations never crossed (ERISA plans), ;-separated
+    order_type: str = "limit"  # block orders: "limit" (at the collar) or "market"
+    order_collar: Decimal = Decimal("0.02")  # a limit this far past the reference price
+    max_orders: int = 5_000  # a batch with more block orders is refused whole
+    max_notional: Decimal = Decimal(100_000_000)  # ... or with more notional, in dollars
+    price_collar: Decimal = Decimal("0.05")  # no limit price further than this from its reference
+    routes_file: Path | None = None  # FIX routes (TOML); None: every custodian to the broker below
+    broker_host: str = "127.0.0.1"  # the simulated broker (poise broker) of the default route
+    broker_port: int = 9878
+    ack_seconds: float = 30.0  # an order unacknowledged this long is chased with a status request
+
     # Events
     bus: str = "inprocess"  # or "nats"
     nats_url: str = "nats://127.0.0.1:4222"

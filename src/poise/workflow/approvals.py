@@ -60,6 +60,7 @@ __all__ = [
     "approve_run",
     "check",
     "choices",
+    "executed",
     "findings_of",
     "inbox",
     "policy_of",
@@ -337,6 +338,22 @@ def check(
         policy=policy,
         at=at or datetime.now(UTC),
         findings=findings,
+    )
+
+
+def executed(
+    engine: sa.Engine, *, proposal_id: str, policy: Policy, at: datetime | None = None
+) -> Outcome:
+    """Every trade of the proposal (a household's: of all its accounts) has been crossed
+    or allocated in full: it is ``executed``. Execution calls it (no person's act)."""
+    return _one(
+        engine,
+        proposal_id=proposal_id,
+        what=Act.EXECUTE,
+        who=SYSTEM_ACTOR,
+        user=None,
+        policy=policy,
+        at=at or datetime.now(UTC),
     )
 
 

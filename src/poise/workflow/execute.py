@@ -1,0 +1,436 @@
+"""Execution's shell: released proposals become a batch of crosses and block orders,
+decided and kept in one transaction with every order in the outbox; what the brokers
+send back is booked once; filled blocks are allocated to their accounts and the
+proposals they complete are marked executed.
+
+The planning is :mod:`poise.execute` (pure); this module reads its inputs, keeps its
+decisions and appends them to the audit ledger. The FIX sessions that send the outbox
+and hear the reports are :mod:`poise.workflow.gateway`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from poise.audit.ledger import Record, append, append_many
+from poise.domain.approvals import Policy as ApprovalPolicy
+from poise.domain.approvals import Status
+from poise.domain.errors import ConfigError, ConflictError
+from poise.domain.money import ZERO
+from poise.domain.orders import (
+    BlockOrder,
+    Cross,
+    Fill,
+    LotInstruction,
+    OrdType,
+    Side,
+    Skipped,
+    StatementLine,
+)
+from poise.execute.allocation import allocate
+from poise.execute.blocks import BlockPolicy, blocks
+from poise.execute.book import OrderState, Report, apply_report
+from poise.execute.crossing import CrossPolicy, cross
+from poise.execute.routes import Route, default_routes, parse_routes, route_names
+from poise.execute.safety import Breach, Limits, check_run
+from poise.settings import Settings
+from poise.store import tables as t
+from poise.store.engine import WRITES
+from poise.store.repo.approvals import SYSTEM
+from poise.store.repo.execution import (
+    allocated_quantities,
+    block_fills,
+    book_execution,
+    keep_allocations,
+    keep_batch,
+    keep_break,
+    orders_of,
+    references,
+    released_trades,
+)
+from poise.workflow.approvals import executed
+
+__all__ = [
+    "Batch",
+    "Booked",
+    "Policy",
+    "book_report",
+    "cl_ord_id",
+    "finish_executed",
+    "load_routes",
+    "plan_batch",
+    "policy_of",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What a batch is planned under, from the settings."""
+
+    crossing: CrossPolicy = field(default_factory=CrossPolicy)
+    blocks: BlockPolicy = field(default_factory=BlockPolicy)
+    limits: Limits = field(default_factory=Limits)
+    routes: tuple[Route, ...] = ()
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "crossing": self.crossing.enabled,
+            "cross_excluded": sorted(self.crossing.excluded_registrations),
+            "order_type": self.blocks.ord_type.value,
+            "collar": str(self.blocks.collar),
+            "max_orders": self.limits.max_orders,
+            "max_notional": str(self.limits.max_notional),
+            "price_collar": str(self.limits.collar),
+            "routes": {r.name: sorted(r.custodians) or ["*"] for r in self.routes},
+        }
+
+
+def load_routes(settings: Settings) -> tuple[Route, ...]:
+    """The firm's routes: its routes file, or every custodian to the simulated broker."""
+    if settings.routes_file is None:
+        return default_routes(settings.broker_host, settings.broker_port)
+    path = Path(settings.routes_file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"routes file {path}: {exc.strerror or exc}") from None
+    return parse_routes(text, source=str(path))
+
+
+def policy_of(settings: Settings) -> Policy:
+    try:
+        ord_type = OrdType(settings.order_type)
+    except ValueError:
+        raise ConfigError(
+            f"POISE_ORDER_TYPE is {settings.order_type!r}: it is limit or market"
+        ) from None
+    excluded = frozenset(r for r in settings.cross_excluded.split(";") if r.strip())
+    return Policy(
+        crossing=CrossPolicy(enabled=settings.cross_trades, excluded_registrations=excluded),
+        blocks=BlockPolicy(ord_type=ord_type, collar=settings.order_collar),
+        limits=Limits(
+            max_orders=settings.max_orders,
+            max_notional=settings.max_notional,
+            collar=settings.price_collar,
+        ),
+        routes=load_routes(settings),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one batch decided (``batch_id`` None: nothing was released)."""
+
+    batch_id: str | None
+    proposals: tuple[str, ...] = ()
+    crosses: tuple[Cross, ...] = ()
+    blocks: tuple[BlockOrder, ...] = ()
+    cl_ord_ids: tuple[str, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    refused: tuple[Breach, ...] = ()
+
+
+def _batch_id(at: datetime, proposals: Sequence[str]) -> str:
+    digest = hashlib.sha256("\n".join(sorted(proposals)).encode()).hexdigest()[:8]
+    return f"X{at:%Y%m%d%H%M%S}-{digest}"
+
+
+def cl_ord_id(batch_id: str, number: int, kind: str = "N") -> str:
+    """A block's order id: unique, deterministic, short — the batch, the block's
+    number in it, the kind (``N`` new, ``C`` cancel, ``R`` replace) and its count."""
+    return f"{batch_id}-{number:05d}-{kind}"
+
+
+def _records(
+    batch_id: str,
+    actor: str,
+    crosses: Sequence[Cross],
+    blocks_made: Sequence[BlockOrder],
+    at: datetime,
+) -> list[Record]:
+    records = [
+        Record(
+            actor=actor,
+            action="execute.cross",
+            subject=c.cross_id,
+            data={
+                "batch": batch_id,
+                "security": c.security_id,
+                "quantity": str(c.quantity),
+                "price": str(c.price),
+                "reference": c.source,
+                "price_at": c.at.isoformat(),
+                "legs": [
+                    [leg.account_id, leg.proposal_id, leg.seq, leg.side.value, str(leg.quantity)]
+                    for leg in c.legs
+                ],
+            },
+            reason=f"crossed {c.quantity} {c.security_id} at {c.price} ({c.source})",
+            at=at,
+        )
+        for c in crosses
+    ]
+    records += [
+        Record(
+            actor=actor,
+            action="execute.block",
+            subject=b.block_id,
+            data={
+                "batch": batch_id,
+                "route": b.route,
+                "security": b.security_id,
+                "side": b.side.value,
+                "quantity": str(b.quantity),
+                "ord_type": b.ord_type.value,
+                "limit": None if b.limit is None else str(b.limit),
+                "statement": [
+                    [line.account_id, line.proposal_id, line.seq, str(line.quantity)]
+                    for line in b.statement
+                ],
+            },
+            reason=f"{b.side.value} {b.quantity} {b.security_id} on {b.route}, allocation fixed",
+            at=at,
+        )
+        for b in blocks_made
+    ]
+    return records
+
+
+def plan_batch(
+    engine: sa.Engine, *, policy: Policy, actor: str, at: datetime | None = None
+) -> Batch:
+    """Plan every released proposal not yet in a batch: cross, block, check the run's
+    limits, and keep it all — the batch, its crosses, its blocks with their statements,
+    an order for each block in the outbox, the ledger's entries — in one transaction.
+
+    A batch past a limit is refused whole (:class:`ConflictError` names the breaches)
+    and nothing is kept; two planners at once cannot both take a proposal (its key in
+    the batch's proposals refuses the second, whose transaction is rolled back)."""
+    at = at or datetime.now(UTC)
+    with engine.execution_options(**{WRITES: True}).begin() as connection:
+        trades = released_trades(connection)
+        if not trades:
+            return Batch(None)
+        proposals = tuple(sorted({trade.proposal_id for trade in trades}))
+        batch_id = _batch_id(at, proposals)
+        prices = references(
+            connection, security_ids={trade.security_id for trade in trades}, as_of=at
+        )
+        crosses, rest, skipped_cross = cross(trades, prices, policy.crossing, batch_id=batch_id)
+        routes = route_names(policy.routes, sorted({trade.custodian for trade in trades}))
+        made, skipped_block = blocks(rest, prices, routes, policy.blocks, batch_id=batch_id)
+        if skipped_block:
+            names = ", ".join(f"{s.proposal_id}#{s.seq} ({s.reason.value})" for s in skipped_block)
+            raise ConflictError(f"batch {batch_id} not planned: trades with no order: {names}")
+        breaches = check_run(made, policy.limits)
+        if breaches:
+            raise ConflictError(
+                f"batch {batch_id} refused, nothing sent: "
+                + "; ".join(b.explanation for b in breaches)
+            )
+        ids = tuple(cl_ord_id(batch_id, n) for n, _ in enumerate(made, start=1))
+        keep_batch(
+            connection,
+            batch_id=batch_id,
+            at=at,
+            created_by=actor,
+            policy=policy.as_json(),
+            proposal_ids=proposals,
+            crosses=crosses,
+            blocks=made,
+            cl_ord_ids=ids,
+        )
+        append_many(connection, _records(batch_id, actor, crosses, made, at))
+    return Batch(batch_id, proposals, crosses, made, ids, skipped_cross)
+
+
+# ── what comes back ───────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """What one report did: ``new`` False for a duplicate (booked before: nothing
+    changed); ``problem`` a break's reason; ``allocated`` the block it completed."""
+
+    new: bool
+    cl_ord_id: str
+    state: OrderState | None = None
+    fill: Decimal = ZERO
+    problem: str = ""
+    allocated: str | None = None
+
+
+def _block(connection: sa.Connection, block_id: str) -> BlockOrder:
+    b, s = t.block_orders, t.statement_lines
+    row = connection.execute(sa.select(b).where(b.c.block_id == block_id)).one()
+    lines = tuple(
+        StatementLine(
+            proposal_id=line.proposal_id,
+            seq=line.seq,
+            account_id=line.account_id,
+            quantity=line.quantity,
+            lots=tuple(
+                LotInstruction(x["lot_id"], Decimal(x["quantity"])) for x in json.loads(line.lots)
+            ),
+        )
+        for line in connection.execute(
+            sa.select(s).where(s.c.block_id == block_id).order_by(s.c.number)
+        )
+    )
+    return BlockOrder(
+        block_id=row.block_id,
+        route=row.route,
+        security_id=row.security_id,
+        side=Side(row.side),
+        quantity=row.quantity,
+        ord_type=OrdType(row.ord_type),
+        limit=row.limit_price,
+        reference=row.reference,
+        statement=lines,
+    )
+
+
+def _allocate(connection: sa.Connection, block_id: str, status: str, at: datetime) -> None:
+    """A block nothing more will fill: its fills shared out per its statement, once."""
+    b = t.block_orders
+    block = _block(connection, block_id)
+    fills = [
+        Fill(exec_id=row.exec_id, quantity=row.last_qty, price=row.last_px)
+        for row in block_fills(connection, block_id=block_id)
+    ]
+    made = allocate(block, fills)
+    keep_allocations(connection, allocations=made, at=at)
+    connection.execute(
+        sa.update(b)
+        .where(b.c.block_id == block_id)
+        .values(status=status, filled=sum((f.quantity for f in fills), ZERO), allocated_at=at)
+    )
+    if made:
+        append(
+            connection,
+            actor=SYSTEM,
+            action="execute.allocate",
+            subject=block_id,
+            data=[
+                [a.account_id, a.proposal_id, a.seq, str(a.quantity), str(a.price), str(a.net)]
+                for a in made
+            ],
+            reason=f"{status}: {sum((a.quantity for a in made), ZERO)} of {block.quantity}"
+            f" {block.security_id} at {made[0].price}",
+            at=at,
+        )
+
+
+def book_report(engine: sa.Engine, *, route: str, report: Report, raw: str, at: datetime) -> Booked:
+    """Book one execution report from ``route``, in one transaction: kept once by its
+    ExecID (a duplicate changes nothing), the order's state and fills moved, a break
+    kept for a report of no order poise sent or one that overfills, and a block its
+    order leaves done allocated to its accounts."""
+    with engine.execution_options(**{WRITES: True}).begin() as connection:
+        fresh = book_execution(
+            connection,
+            route=route,
+            values={
+                "exec_id": report.exec_id,
+                "cl_ord_id": report.cl_ord_id,
+                "exec_type": report.exec_type,
+                "ord_status": report.ord_status,
+                "last_qty": report.last_qty,
+                "last_px": report.last_px,
+                "cum_qty": report.cum_qty,
+                "leaves_qty": report.leaves_qty,
+                "received_at": at,
+                "text": report.text or None,
+            },
+        )
+        if not fresh:
+            return Booked(False, report.cl_ord_id)
+        named = orders_of(connection, cl_ord_ids={report.cl_ord_id, report.orig_cl_ord_id})
+        order = named.get(report.cl_ord_id)
+        if order is not None and order.kind != "new" and order.orig_cl_ord_id in named:
+            order = named[order.orig_cl_ord_id]  # a cancel's report is of the order it cancels
+        if order is None:
+            problem = f"execution report {report.exec_id} names no order poise sent"
+            keep_break(
+                connection, route=route, kind="unknown_order", detail=problem, raw=raw, at=at
+            )
+            return Booked(True, report.cl_ord_id, problem=problem)
+        booking = apply_report(OrderState(order.status), order.filled, order.quantity, report)
+        if booking.problem:
+            keep_break(
+                connection, route=route, kind="bad_report", detail=booking.problem, raw=raw, at=at
+            )
+            return Booked(True, order.cl_ord_id, problem=booking.problem)
+        o = t.orders
+        connection.execute(
+            sa.update(o)
+            .where(o.c.cl_ord_id == order.cl_ord_id)
+            .values(
+                status=booking.state.value,
+                filled=booking.filled,
+                broker_order_id=report.order_id or None,
+                acked_at=sa.func.coalesce(o.c.acked_at, at),
+                text=report.text or o.c.text,
+            )
+        )
+        allocated = None
+        if booking.state.done and OrderState(order.status) is not booking.state:
+            _allocate(connection, order.block_id, booking.state.value, at)
+            allocated = order.block_id
+    return Booked(True, order.cl_ord_id, booking.state, booking.fill, allocated=allocated)
+
+
+def finish_executed(
+    engine: sa.Engine, *, policy: ApprovalPolicy, at: datetime | None = None
+) -> list[str]:
+    """Mark executed every released proposal whose trades are all crossed or allocated in
+    full (a household's when all its accounts' are); the ones marked. Run after booking,
+    and again at any time: a crash between allocating and marking is finished here."""
+    at = at or datetime.now(UTC)
+    p, bp = t.proposals, t.batch_proposals
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(p.c.proposal_id, p.c.household_proposal_id)
+            .where(p.c.status == Status.RELEASED.value)
+            .where(sa.exists().where(bp.c.proposal_id == p.c.proposal_id))
+        ).all()
+        ids = [r.proposal_id for r in rows]
+        got = allocated_quantities(connection, proposal_ids=ids)
+        wanted: dict[str, list[tuple[int, Decimal]]] = {}
+        for row in connection.execute(
+            sa.select(
+                t.proposal_trades.c.proposal_id,
+                t.proposal_trades.c.seq,
+                t.proposal_trades.c.quantity,
+            ).where(t.proposal_trades.c.proposal_id.in_(ids))
+        ):
+            wanted.setdefault(row.proposal_id, []).append((row.seq, row.quantity))
+        households: dict[str, list[str]] = {}
+        for part in connection.execute(
+            sa.select(p.c.household_proposal_id, p.c.proposal_id).where(
+                p.c.household_proposal_id.in_(
+                    sorted({r.household_proposal_id for r in rows if r.household_proposal_id})
+                )
+            )
+        ):
+            households.setdefault(part.household_proposal_id, []).append(part.proposal_id)
+    done = {
+        pid
+        for pid in ids
+        if all(got.get((pid, seq), ZERO) == quantity for seq, quantity in wanted.get(pid, []))
+    }
+    units = sorted(
+        {r.proposal_id for r in rows if r.household_proposal_id is None and r.proposal_id in done}
+        | {h for h, parts in households.items() if all(part in done for part in parts)}
+    )
+    for unit in units:
+        executed(engine, proposal_id=unit, policy=policy, at=at)
+    return units
