@@ -4,6 +4,8 @@ Owns: the command line — ``common`` (the app, options, printing), ``records`` 
 ingest, accounts, demo), ``monitoring`` (drift, holds, requests, monitor, replays),
 ``rebalancing`` and ``proposals`` (finding proposals, and the one JSON shape of one),
 ``approvals`` (approve, reject, override, acknowledge, release: as the user ``--as``),
+``execution`` (execute: released proposals crossed, blocked and sent over FIX, fills
+booked back; orders; crosses),
 ``washsales`` (a household's wash sales), ``backtest`` (methods compared after tax on
 a price history, and the backtests kept), ``runs`` (the cluster firm-wide runs fan out
 to, and a run's progress), ``worker`` (answering rebalance requests as they arrive),
@@ -25,6 +27,7 @@ from poise.cli import rebalancing  # rebalance
 from poise.cli import proposals  # proposals
 from poise.cli import approvals  # approve, reject, override, acknowledge, release
 from poise.cli import comply  # comply
+from poise.cli import execution  # execute, orders, crosses
 from poise.cli import washsales  # washsales
 from poise.cli import backtest  # backtest, backtests
 from poise.cli import runs  # cluster
@@ -43,6 +46,7 @@ __all__ = [
     "audit",
     "backtest",
     "comply",
+    "execution",
     "main",
     "monitoring",
     "proposals",

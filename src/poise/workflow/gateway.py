@@ -1,0 +1,400 @@
+"""The FIX gateway: one initiator session a route, sending the outbox and booking what
+comes back.
+
+Sending is at most once: an order's message is stored and its outbox row marked sent
+in one commit (:class:`poise.store.repo.execution.SessionRows`), before a byte is
+written. Killed before that commit, the order is still in the outbox and goes out on
+the next run under a new sequence number; killed after it, the order is the session's
+already, and the broker asks for it again by a ResendRequest when the session
+resumes — it comes back PossDup, under its own number and ClOrdID, never as a new
+order. What comes back is booked once (by ExecID, in :mod:`poise.workflow.execute`):
+a report heard again after a resend changes nothing.
+
+The kill switch is the ledger's own: ``execute.halt`` stops every gateway sending new
+orders (it is read before each send) and cancels every open order;
+``execute.resume`` lifts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from poise.audit.ledger import append
+from poise.domain.approvals import Policy as ApprovalPolicy
+from poise.domain.errors import ConflictError
+from poise.execute.book import Report
+from poise.execute.fix.app import (
+    ExecutionReport,
+    NewOrderSingle,
+    OrderCancelReject,
+    OrderCancelRequest,
+    OrderStatusRequest,
+    OrdType,
+    Side,
+    parse_application,
+)
+from poise.execute.fix.config import Role, SessionConfig
+from poise.execute.fix.connection import Initiator, Session
+from poise.execute.fix.errors import FieldError
+from poise.execute.routes import Route
+from poise.store import tables as t
+from poise.store.engine import WRITES
+from poise.store.repo.execution import (
+    OrderRow,
+    SessionRows,
+    keep_break,
+    mark_sent,
+    open_orders,
+    unsent,
+)
+from poise.workflow.execute import book_report, finish_executed
+
+__all__ = ["Gateway", "Sent", "halt", "halted", "resume", "run_routes"]
+
+log = logging.getLogger("poise.gateway")
+
+_SIDE = {"buy": Side.BUY, "sell": Side.SELL}
+_ORD_TYPE = {"limit": OrdType.LIMIT, "market": OrdType.MARKET}
+
+
+def halted(connection: sa.Connection) -> bool:
+    """The kill switch stands: the ledger's latest ``execute.halt`` is later than its
+    latest ``execute.resume``."""
+    e = t.audit_entries
+    latest = connection.execute(
+        sa.select(e.c.action)
+        .where(e.c.action.in_(("execute.halt", "execute.resume")))
+        .order_by(e.c.seq.desc())
+        .limit(1)
+    ).scalar()
+    return latest == "execute.halt"
+
+
+def _raw(message: Any) -> str:
+    return "|".join(f"{tag}={value.decode(errors='replace')}" for tag, value in message.pairs)
+
+
+def _report(typed: ExecutionReport) -> Report:
+    return Report(
+        exec_id=typed.exec_id,
+        cl_ord_id=typed.cl_ord_id,
+        exec_type=typed.exec_type.value,
+        ord_status=typed.ord_status.value,
+        last_qty=typed.last_qty or Decimal(0),
+        last_px=typed.last_px or Decimal(0),
+        cum_qty=typed.cum_qty,
+        leaves_qty=typed.leaves_qty,
+        order_id=typed.order_id,
+        orig_cl_ord_id=typed.orig_cl_ord_id or "",
+        text=typed.text or "",
+    )
+
+
+@dataclass
+class Sent:
+    """What a gateway did in a run: orders and cancels sent, reports booked (and heard
+    again), fills, breaks, orders chased for want of an acknowledgement."""
+
+    orders: int = 0
+    cancels: int = 0
+    reports: int = 0
+    duplicates: int = 0
+    fills: int = 0
+    breaks: int = 0
+    chased: list[str] = field(default_factory=list)
+
+
+class Gateway:
+    """One route's session and what it does with its messages (the session's
+    ``Application``)."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        route: Route,
+        *,
+        approvals: ApprovalPolicy,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.engine = engine
+        self.route = route
+        self.approvals = approvals
+        self.clock = clock
+        self.done = Sent()
+        config = SessionConfig(
+            sender_comp_id=route.sender,
+            target_comp_id=route.target,
+            role=Role.INITIATOR,
+            heartbeat_interval=route.heartbeat,
+            reset_on_logon=route.reset_on_logon,
+            reconnect_interval=route.reconnect,
+        )
+        self.session = Session(config, SessionRows(engine, config.key), self, clock=clock)
+        self.initiator = Initiator(self.session, route.host, route.port)
+        self.changed = asyncio.Event()
+
+    # ── the session's application ──
+
+    async def on_logon(self) -> None:
+        log.info("route %s logged on", self.route.name)
+        self.changed.set()
+
+    async def on_logout(self, reason: str) -> None:
+        log.info("route %s logged out: %s", self.route.name, reason)
+        self.changed.set()
+
+    async def on_message(self, message: Any, *, possdup: bool) -> None:
+        at = self.clock()
+        raw = _raw(message)
+        try:
+            typed = parse_application(message)
+        except FieldError as exc:
+            self._break("bad_message", str(exc), raw, at)
+            return
+        if isinstance(typed, ExecutionReport):
+            booked = book_report(
+                self.engine, route=self.route.name, report=_report(typed), raw=raw, at=at
+            )
+            self.done.reports += 1
+            self.done.duplicates += 0 if booked.new else 1
+            self.done.fills += 1 if booked.fill else 0
+            self.done.breaks += 1 if booked.problem else 0
+            if booked.allocated:
+                finish_executed(self.engine, policy=self.approvals, at=at)
+        elif isinstance(typed, OrderCancelReject):
+            o = t.orders
+            with self.engine.begin() as connection:
+                connection.execute(
+                    sa.update(o)
+                    .where(o.c.cl_ord_id == typed.cl_ord_id)
+                    .values(status="rejected", text=typed.text or "cancel refused")
+                )
+        else:
+            self._break("unexpected_message", f"{type(typed).__name__} from the broker", raw, at)
+        self.changed.set()
+
+    def _break(self, kind: str, detail: str, raw: str, at: datetime) -> None:
+        self.done.breaks += 1
+        with self.engine.begin() as connection:
+            keep_break(connection, route=self.route.name, kind=kind, detail=detail, raw=raw, at=at)
+
+    # ── sending ──
+
+    def _message(self, row: OrderRow, at: datetime) -> Any:
+        side = _SIDE[row.side.value]
+        if row.kind == "cancel":
+            assert row.orig_cl_ord_id is not None
+            return OrderCancelRequest(
+                orig_cl_ord_id=row.orig_cl_ord_id,
+                cl_ord_id=row.cl_ord_id,
+                symbol=row.security_id,
+                side=side,
+                order_qty=row.quantity,
+                transact_time=at,
+            ).to_fix()
+        ord_type = _ORD_TYPE[row.ord_type]
+        return NewOrderSingle(
+            cl_ord_id=row.cl_ord_id,
+            account=self.route.account,
+            symbol=row.security_id,
+            side=side,
+            order_qty=row.quantity,
+            transact_time=at,
+            ord_type=ord_type,
+            price=row.limit_price if ord_type is OrdType.LIMIT else None,
+        ).to_fix()
+
+    async def send_outbox(self) -> int:
+        """Send the route's unsent orders in the order they were decided (new orders
+        not while the kill switch stands); how many went."""
+        with self.engine.connect() as connection:
+            rows = unsent(connection, route=self.route.name)
+            stopped = halted(connection)
+        count = 0
+        for row in rows:
+            if row.kind == "new" and (stopped or row.status != "pending"):
+                continue
+            at = self.clock()
+
+            await self.session.send(self._message(row, at), extra=_marker(row.cl_ord_id, at))
+            count += 1
+            if row.kind == "new":
+                self.done.orders += 1
+            else:
+                self.done.cancels += 1
+        return count
+
+    async def chase(self, older_than: timedelta) -> list[str]:
+        """Ask the broker where each order sent longer ago than ``older_than`` and never
+        acknowledged stands (OrderStatusRequest); their ClOrdIDs."""
+        cutoff = self.clock() - older_than
+        o = t.orders
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(o.c.cl_ord_id, o.c.block_id)
+                .where((o.c.route == self.route.name) & (o.c.status == "sent"))
+                .where(o.c.acked_at.is_(None) & (o.c.sent_at <= cutoff))
+            ).all()
+            blocks = {
+                b.block_id: b
+                for b in connection.execute(
+                    sa.select(t.block_orders).where(
+                        t.block_orders.c.block_id.in_([r.block_id for r in rows])
+                    )
+                )
+            }
+        chased = []
+        for row in rows:
+            if row.cl_ord_id in self.done.chased:
+                continue
+            block = blocks[row.block_id]
+            await self.session.send(
+                OrderStatusRequest(
+                    cl_ord_id=row.cl_ord_id, symbol=block.security_id, side=_SIDE[block.side]
+                ).to_fix()
+            )
+            chased.append(row.cl_ord_id)
+        self.done.chased += chased
+        return chased
+
+    def working(self) -> int:
+        """The route's orders not yet done (or not yet sent)."""
+        with self.engine.connect() as connection:
+            return len(open_orders(connection, route=self.route.name))
+
+
+def _marker(cl_ord_id: str, at: datetime) -> Callable[[sa.Connection, int], None]:
+    """What the session store runs in the commit that stores the order's message."""
+
+    def sent(connection: sa.Connection, seq: int) -> None:
+        mark_sent(connection, cl_ord_id=cl_ord_id, seq=seq, at=at)
+
+    return sent
+
+
+def _cancel_id(cl_ord_id: str) -> str:
+    return f"{cl_ord_id[:-1]}C" if cl_ord_id.endswith("-N") else f"{cl_ord_id}-C"
+
+
+def halt(engine: sa.Engine, *, actor: str, reason: str, at: datetime | None = None) -> list[str]:
+    """Pull the kill switch, in one transaction: the ledger's ``execute.halt`` (read by
+    every gateway before it sends), orders never sent withdrawn from the outbox, and a
+    cancel queued for every order sent and still working. The cancels' ids."""
+    at = at or datetime.now(UTC)
+    if not reason.strip():
+        raise ConflictError("pulling the kill switch needs a reason")
+    o, x = t.orders, t.outbox
+    with engine.execution_options(**{WRITES: True}).begin() as connection:
+        working = open_orders(connection)
+        cancels = []
+        for order in working:
+            if order.status == "pending":  # never sent: withdrawn, nothing goes out
+                connection.execute(
+                    sa.update(o)
+                    .where(o.c.cl_ord_id == order.cl_ord_id)
+                    .values(status="cancelled", text="withdrawn by the kill switch")
+                )
+                continue
+            cancel = _cancel_id(order.cl_ord_id)
+            seen = connection.execute(sa.select(o.c.cl_ord_id).where(o.c.cl_ord_id == cancel))
+            if seen.first() is not None:
+                continue
+            connection.execute(
+                sa.insert(o).values(
+                    cl_ord_id=cancel,
+                    block_id=order.block_id,
+                    route=order.route,
+                    kind="cancel",
+                    orig_cl_ord_id=order.cl_ord_id,
+                    quantity=order.quantity,
+                    status="pending",
+                    filled=Decimal(0),
+                    created_at=at,
+                )
+            )
+            connection.execute(sa.insert(x).values(cl_ord_id=cancel, route=order.route))
+            cancels.append(cancel)
+        append(
+            connection,
+            actor=actor,
+            action="execute.halt",
+            subject="execution",
+            data={"cancels": cancels, "working": [w.cl_ord_id for w in working]},
+            reason=reason,
+            at=at,
+        )
+    return cancels
+
+
+def resume(engine: sa.Engine, *, actor: str, reason: str, at: datetime | None = None) -> None:
+    """Lift the kill switch (the ledger's ``execute.resume``)."""
+    with engine.execution_options(**{WRITES: True}).begin() as connection:
+        if not halted(connection):
+            raise ConflictError("the kill switch is not pulled")
+        append(
+            connection,
+            actor=actor,
+            action="execute.resume",
+            subject="execution",
+            data={},
+            reason=reason,
+            at=at or datetime.now(UTC),
+        )
+
+
+async def run_routes(
+    engine: sa.Engine,
+    routes: Sequence[Route],
+    *,
+    approvals: ApprovalPolicy,
+    wait: float,
+    ack: float,
+    logon: float = 10.0,
+    tick: Callable[[dict[str, Sent]], None] | None = None,
+) -> dict[str, Sent]:
+    """Send every route's outbox and book what comes back until nothing is working or
+    ``wait`` seconds have passed; orders unacknowledged after ``ack`` seconds are
+    chased. Routes with nothing to do are not connected. What each route did."""
+    gateways = [Gateway(engine, route, approvals=approvals) for route in routes]
+    gateways = [g for g in gateways if g.working()]
+    for gateway in gateways:
+        gateway.initiator.start()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    try:
+        for gateway in gateways:
+            try:
+                await gateway.session.wait_logged_on(timeout=logon)
+            except TimeoutError:
+                raise ConflictError(
+                    f"route {gateway.route.name}: no logon from"
+                    f" {gateway.route.host}:{gateway.route.port} within {logon:g} s;"
+                    " the orders stay in the outbox"
+                ) from None
+        while loop.time() < deadline:
+            for gateway in gateways:
+                if gateway.session.logged_on:
+                    await gateway.send_outbox()
+                    await gateway.chase(timedelta(seconds=ack))
+            if tick is not None:
+                tick({g.route.name: g.done for g in gateways})
+            if all(g.working() == 0 for g in gateways):
+                break
+            for gateway in gateways:
+                gateway.changed.clear()
+            waits = [asyncio.create_task(g.changed.wait()) for g in gateways]
+            _, pending = await asyncio.wait(waits, timeout=0.2, return_when="FIRST_COMPLETED")
+            for task in pending:
+                task.cancel()
+    finally:
+        for gateway in gateways:
+            await gateway.initiator.stop("done")
+    return {g.route.name: g.done for g in gateways}
