@@ -543,7 +543,7 @@ def test_released_trade_when_it_breaks_a_rule_of_its_type_then_it_is_refused(
         released(line)
 
 
-def test_sides_and_order_types_when_sent_over_fix_then_they_carry_fix_codes() -> None:
+def test_sides_and_order_types_when_sent_to_a_broker_then_they_carry_tags_54_and_40() -> None:
     assert (Side.BUY.fix, Side.SELL.fix) == ("1", "2")
     assert (OrdType.MARKET.fix, OrdType.LIMIT.fix) == ("1", "2")
 

@@ -163,24 +163,19 @@ def _pro_rata(trades: Sequence[ReleasedTrade], total: int, unit: Decimal) -> lis
     return [unit * n for n in units]
 
 
-def _plan(
-    security: str,
-    trades: Sequence[ReleasedTrade],
-    reference: Reference | None,
-    policy: CrossPolicy,
-    batch_id: str,
-) -> tuple[Cross | None, dict[tuple[str, int], Decimal], list[Skipped]]:
-    """One security's cross (if any), the shares each trade crosses, and who was
-    left out and why."""
+def _eligible(
+    security: str, trades: Sequence[ReleasedTrade], reference: Reference | None, policy: CrossPolicy
+) -> tuple[_Pool, Decimal]:
+    """One security's trades that may cross, and the unit they cross in; each other
+    trade is left out with the first reason that holds."""
     pool = _Pool(trades)
     for reason, check in TRADE_CHECKS.items():
         pool.leave_out(reason, _under(check, policy))
     if reference is None:
         pool.leave_out(SkipReason.NO_REFERENCE, lambda _: f"no reference price for {security}")
 
-    both = {t.account_id for t in pool.side(Side.BUY)} & {
-        t.account_id for t in pool.side(Side.SELL)
-    }
+    buyers = {t.account_id for t in pool.side(Side.BUY)}
+    both = buyers & {t.account_id for t in pool.side(Side.SELL)}
     pool.leave_out(
         SkipReason.SAME_ACCOUNT,
         lambda t: (
@@ -193,7 +188,7 @@ def _plan(
     pool.leave_out(
         SkipReason.HOUSEHOLD_WASH,
         lambda t: (
-            f"a loss sale its household {t.household_id} would buy back in the cross"
+            f"a loss sale its household {t.household_id} buys in the cross"
             if t.side is Side.SELL and t.loss and t.household_id in buying
             else None
         ),
@@ -214,6 +209,19 @@ def _plan(
             else None
         ),
     )
+    return pool, unit
+
+
+def _plan(
+    security: str,
+    trades: Sequence[ReleasedTrade],
+    reference: Reference | None,
+    policy: CrossPolicy,
+    batch_id: str,
+) -> tuple[Cross | None, dict[tuple[str, int], Decimal], list[Skipped]]:
+    """One security's cross (if any), the shares each trade crosses, and who was
+    left out and why."""
+    pool, unit = _eligible(security, trades, reference, policy)
     if not pool.candidates or reference is None:
         return None, {}, pool.skipped
 
@@ -224,13 +232,9 @@ def _plan(
     for side_trades in (buys, sells):
         for trade, quantity in zip(side_trades, _pro_rata(side_trades, total, unit), strict=True):
             if quantity == 0:
+                detail = f"its pro-rata share of the cross of {security} rounded to no shares"
                 pool.skipped.append(
-                    Skipped(
-                        trade.proposal_id,
-                        trade.seq,
-                        SkipReason.ROUNDED_OUT,
-                        f"its pro-rata share of the cross of {security} rounded to no shares",
-                    )
+                    Skipped(trade.proposal_id, trade.seq, SkipReason.ROUNDED_OUT, detail)
                 )
                 continue
             crossed[trade.key] = quantity
@@ -238,7 +242,7 @@ def _plan(
             legs.append(
                 Leg(trade.proposal_id, trade.seq, trade.account_id, trade.side, quantity, lots)
             )
-    result = Cross(
+    made = Cross(
         cross_id=order_id(batch_id, "X", security),
         security_id=security,
         quantity=unit * total,
@@ -247,7 +251,7 @@ def _plan(
         at=reference.at,
         legs=tuple(legs),
     )
-    return result, crossed, pool.skipped
+    return made, crossed, pool.skipped
 
 
 def _rest(trade: ReleasedTrade, crossed: Decimal) -> ReleasedTrade | None:
@@ -271,9 +275,9 @@ def cross(
     Returns the crosses (one a security, by security), what is left of each trade for
     market (the trades not crossed at all as they came, those crossed in part with
     their remaining quantity and lots; by ``(proposal_id, seq)``), and why trades that
-    had an opposite trade of their security in the batch were not crossed, or not in
-    full (by ``(proposal_id, seq)``). A trade whose security has no opposite trade in
-    the batch had nothing to cross with and is not listed as skipped.
+    had an opposite trade of their security in the batch did not cross at all (by
+    ``(proposal_id, seq)``). A trade whose security has no opposite trade in the batch
+    had nothing to cross with and is not listed as skipped.
     """
     _check_unique(trades)
     for security, reference in references.items():
