@@ -1,10 +1,11 @@
 """Orders: what execution plans from released trades, and what comes back.
 
 A released proposal's trades (:class:`ReleasedTrade`) are crossed internally where
-they can be (:class:`Cross`, of :class:`Leg`\\ s at an independent :class:`Reference`
-price) and the rest become block orders (:class:`BlockOrder`), each with its written
-allocation statement (:class:`StatementLine`) fixed before it is sent. A broker's
-fills (:class:`Fill`) are shared back to the accounts as :class:`Allocation`\\ s.
+they can be (a :class:`Cross` of one :class:`Leg` a trade, at an independent
+:class:`Reference` price) and the rest become block orders (:class:`BlockOrder`),
+each with its written allocation statement (one :class:`StatementLine` an account)
+fixed before it is sent. A broker's fills (:class:`Fill`) are shared back to the
+accounts, one :class:`Allocation` each.
 :class:`Skipped` says why a trade that looked as if it could cross did not, or why a
 trade could not go into a block.
 
