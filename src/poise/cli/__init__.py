@@ -35,6 +35,7 @@ from poise.cli import worker  # worker
 from poise.cli import serve  # serve
 from poise.cli import users  # users
 from poise.cli import audit  # audit
+from poise.cli import broker  # broker
 
 # isort: on
 from poise.cli.common import app, err
@@ -45,6 +46,7 @@ __all__ = [
     "approvals",
     "audit",
     "backtest",
+    "broker",
     "comply",
     "execution",
     "main",
