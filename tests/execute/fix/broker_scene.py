@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from poise.execute.fix.app import parse_application
 from poise.execute.fix.config import Role, SessionConfig
 from poise.execute.fix.store import FileStore
 
+NOW = datetime(2026, 12, 7, 14, 30, tzinfo=UTC)
 PRICES = {"AAPL": Decimal("190.50"), "MSFT": Decimal("410.25")}
 BROKER = SessionConfig(
     sender_comp_id="BROKER",

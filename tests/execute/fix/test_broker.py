@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.execute.fix.broker_scene import CLIENT, PRICES, Inbox, with_broker
+from tests.execute.fix.broker_scene import CLIENT, NOW, PRICES, Inbox, with_broker
 
 from poise.execute.broker import Behaviour, BrokerServer
 from poise.execute.fix.app import (
@@ -33,7 +32,6 @@ from poise.execute.fix.connection import Initiator, Session
 from poise.execute.fix.errors import NotLoggedOnError
 from poise.execute.fix.store import MemoryStore
 
-NOW = datetime(2026, 12, 7, 14, 30, tzinfo=UTC)
 Client = Callable[[Session, Inbox], Awaitable[None]]
 
 

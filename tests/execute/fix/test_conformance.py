@@ -385,3 +385,23 @@ def test_logout_when_the_client_does_not_answer_then_the_broker_closes_after_its
         await logging_out
 
     with_broker(tmp_path, steps)
+
+
+def test_logon_when_the_client_asks_for_a_reset_then_both_sides_start_again_at_one(
+    tmp_path: Path,
+) -> None:
+    async def steps(server: BrokerServer) -> None:
+        first = await logged_on(server)
+        await first.order("B-1")
+        await filled(first, "B-1")
+        await first.close()
+        await server.session.wait_disconnected()
+
+        again = await RawClient.connect(server.port)
+        answer = await again.logon("141=Y")
+
+        assert (answer[34], answer[141]) == ("1", "Y")
+        assert server.session.store.load() == (2, 2)
+        await again.close()
+
+    with_broker(tmp_path, steps)

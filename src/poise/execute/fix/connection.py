@@ -185,7 +185,10 @@ class Session:
             self._idle.set()
             log.info("%s disconnected: %s", self.config.key, reason)
             if was_logged_on:
-                await self.application.on_logout(reason)
+                try:
+                    await self.application.on_logout(reason)
+                except Exception:
+                    log.exception("%s: the application failed on logout", self.config.key)
         return reason
 
     async def _read(self, reader: asyncio.StreamReader, machine: SessionMachine) -> bytes | None:
