@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.execute.fix.broker_scene import with_broker
 from tests.execute.fix.rawclient import RawClient
+from tests.execute.fix.wire import frame as wire_frame
 from tests.execute.fix.wire import with_body_length, with_checksum
 
 from poise.execute.broker import BrokerServer
@@ -199,6 +200,56 @@ def test_garbled_when_the_body_length_is_wrong_then_the_message_is_ignored(tmp_p
         await client.answer("SEQ-2-STILL-EXPECTED")
         assert server.broker.order("B-X") is None
         await client.close()
+
+    with_broker(tmp_path, steps)
+
+
+# --- rejects --------------------------------------------------------------------------
+
+
+def test_reject_when_sending_time_is_missing_then_the_tag_is_named_and_the_session_goes_on(
+    tmp_path: Path,
+) -> None:
+    async def steps(server: BrokerServer) -> None:
+        client = await logged_on(server)
+        await client.write(wire_frame("35=D", "49=POISE", "56=BROKER", "34=2", "11=B-1"))
+
+        reject = await client.expect("3")
+        assert (reject[45], reject[371], reject[372], reject[373]) == ("2", "52", "D", "1")
+        client.seq = 3
+        await client.send("1", "112=AFTER-REJECT")
+        await client.answer("AFTER-REJECT")
+        await client.close()
+
+    with_broker(tmp_path, steps)
+
+
+def test_reject_when_the_comp_id_changes_mid_session_then_rejected_and_logged_out(
+    tmp_path: Path,
+) -> None:
+    async def steps(server: BrokerServer) -> None:
+        client = await logged_on(server)
+
+        await client.send("0", sender="SOMEONE-ELSE")
+
+        reject, logout = await client.closed()
+        assert (reject[35], reject[371], reject[373]) == ("3", "49", "9")
+        assert logout[35] == "5"
+
+    with_broker(tmp_path, steps)
+
+
+def test_reject_when_sending_time_is_off_the_clock_then_rejected_and_logged_out(
+    tmp_path: Path,
+) -> None:
+    async def steps(server: BrokerServer) -> None:
+        client = await logged_on(server)
+
+        await client.send("0", sent=datetime.now(UTC) - timedelta(minutes=5))
+
+        reject, logout = await client.closed()
+        assert (reject[35], reject[371], reject[373]) == ("3", "52", "10")
+        assert logout[58].startswith("SendingTime accuracy problem")
 
     with_broker(tmp_path, steps)
 
