@@ -389,19 +389,31 @@ def book_report(engine: sa.Engine, *, route: str, report: Report, raw: str, at: 
 
 
 def finish_executed(
-    engine: sa.Engine, *, policy: ApprovalPolicy, at: datetime | None = None
+    engine: sa.Engine,
+    *,
+    policy: ApprovalPolicy,
+    at: datetime | None = None,
+    block_id: str | None = None,
 ) -> list[str]:
     """Mark executed every released proposal whose trades are all crossed or allocated in
-    full (a household's when all its accounts' are); the ones marked. Run after booking,
+    full (a household's when all its accounts' are); the ones marked. Run after booking
+    (``block_id``: only the proposals of the block just allocated, and their households'),
     and again at any time: a crash between allocating and marking is finished here."""
     at = at or datetime.now(UTC)
-    p, bp = t.proposals, t.batch_proposals
+    p, bp, sl = t.proposals, t.batch_proposals, t.statement_lines
+    query = (
+        sa.select(p.c.proposal_id, p.c.household_proposal_id)
+        .where(p.c.status == Status.RELEASED.value)
+        .where(sa.exists().where(bp.c.proposal_id == p.c.proposal_id))
+    )
+    if block_id is not None:
+        mine = sa.select(sl.c.proposal_id).where(sl.c.block_id == block_id)
+        theirs = sa.select(p.c.household_proposal_id).where(
+            p.c.proposal_id.in_(mine) & p.c.household_proposal_id.is_not(None)
+        )
+        query = query.where(p.c.proposal_id.in_(mine) | p.c.household_proposal_id.in_(theirs))
     with engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(p.c.proposal_id, p.c.household_proposal_id)
-            .where(p.c.status == Status.RELEASED.value)
-            .where(sa.exists().where(bp.c.proposal_id == p.c.proposal_id))
-        ).all()
+        rows = connection.execute(query).all()
         ids = [r.proposal_id for r in rows]
         got = allocated_quantities(connection, proposal_ids=ids)
         wanted: dict[str, list[tuple[int, Decimal]]] = {}

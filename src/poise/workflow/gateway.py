@@ -168,7 +168,9 @@ class Gateway:
             self.done.fills += 1 if booked.fill else 0
             self.done.breaks += 1 if booked.problem else 0
             if booked.allocated:
-                finish_executed(self.engine, policy=self.approvals, at=at)
+                finish_executed(
+                    self.engine, policy=self.approvals, at=at, block_id=booked.allocated
+                )
         elif isinstance(typed, OrderCancelReject):
             o = t.orders
             with self.engine.begin() as connection:
@@ -397,4 +399,6 @@ async def run_routes(
     finally:
         for gateway in gateways:
             await gateway.initiator.stop("done")
+    # proposals allocated in full by an earlier run killed before it marked them
+    finish_executed(engine, policy=approvals)
     return {g.route.name: g.done for g in gateways}
