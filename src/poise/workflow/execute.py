@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -355,8 +355,13 @@ def book_report(engine: sa.Engine, *, route: str, report: Report, raw: str, at: 
             return Booked(False, report.cl_ord_id)
         named = orders_of(connection, cl_ord_ids={report.cl_ord_id, report.orig_cl_ord_id})
         order = named.get(report.cl_ord_id)
-        if order is not None and order.kind != "new" and order.orig_cl_ord_id in named:
+        if order is not None and order.kind == "cancel" and order.orig_cl_ord_id in named:
             order = named[order.orig_cl_ord_id]  # a cancel's report is of the order it cancels
+        replaced = (
+            named.get(order.orig_cl_ord_id or "")
+            if order is not None and order.kind == "replace" and report.exec_type == "5"
+            else None
+        )
         if order is None:
             problem = f"execution report {report.exec_id} names no order poise sent"
             keep_break(
@@ -364,6 +369,13 @@ def book_report(engine: sa.Engine, *, route: str, report: Report, raw: str, at: 
             )
             return Booked(True, report.cl_ord_id, problem=problem)
         booking = apply_report(OrderState(order.status), order.filled, order.quantity, report)
+        if replaced is not None:  # the replacement works on, with what its original filled
+            booking = replace(booking, filled=max(booking.filled, report.cum_qty))
+            connection.execute(
+                sa.update(t.orders)
+                .where(t.orders.c.cl_ord_id == replaced.cl_ord_id)
+                .values(status=OrderState.REPLACED.value, acked_at=at)
+            )
         if booking.problem:
             keep_break(
                 connection, route=route, kind="bad_report", detail=booking.problem, raw=raw, at=at
@@ -382,7 +394,8 @@ def book_report(engine: sa.Engine, *, route: str, report: Report, raw: str, at: 
             )
         )
         allocated = None
-        if booking.state.done and OrderState(order.status) is not booking.state:
+        ended = booking.state.done and booking.state is not OrderState.REPLACED
+        if ended and OrderState(order.status) is not booking.state:
             _allocate(connection, order.block_id, booking.state.value, at)
             allocated = order.block_id
     return Booked(True, order.cl_ord_id, booking.state, booking.fill, allocated=allocated)

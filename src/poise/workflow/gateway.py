@@ -30,11 +30,13 @@ import sqlalchemy as sa
 from poise.audit.ledger import append
 from poise.domain.approvals import Policy as ApprovalPolicy
 from poise.domain.errors import ConflictError
+from poise.domain.money import ZERO
 from poise.execute.book import Report
 from poise.execute.fix.app import (
     ExecutionReport,
     NewOrderSingle,
     OrderCancelReject,
+    OrderCancelReplaceRequest,
     OrderCancelRequest,
     OrderStatusRequest,
     OrdType,
@@ -45,6 +47,7 @@ from poise.execute.fix.config import Role, SessionConfig
 from poise.execute.fix.connection import Initiator, Session
 from poise.execute.fix.errors import FieldError
 from poise.execute.routes import Route
+from poise.execute.safety import child_allowed
 from poise.store import tables as t
 from poise.store.engine import WRITES
 from poise.store.repo.execution import (
@@ -53,11 +56,12 @@ from poise.store.repo.execution import (
     keep_break,
     mark_sent,
     open_orders,
+    orders_of,
     unsent,
 )
 from poise.workflow.execute import book_report, finish_executed
 
-__all__ = ["Gateway", "Sent", "halt", "halted", "resume", "run_routes"]
+__all__ = ["Gateway", "Sent", "halt", "halted", "replace_order", "resume", "run_routes"]
 
 log = logging.getLogger("poise.gateway")
 
@@ -203,6 +207,19 @@ class Gateway:
                 transact_time=at,
             ).to_fix()
         ord_type = _ORD_TYPE[row.ord_type]
+        if row.kind == "replace":
+            assert row.orig_cl_ord_id is not None
+            return OrderCancelReplaceRequest(
+                orig_cl_ord_id=row.orig_cl_ord_id,
+                cl_ord_id=row.cl_ord_id,
+                account=self.route.account,
+                symbol=row.security_id,
+                side=side,
+                order_qty=row.quantity,
+                transact_time=at,
+                ord_type=ord_type,
+                price=row.limit_price if ord_type is OrdType.LIMIT else None,
+            ).to_fix()
         return NewOrderSingle(
             cl_ord_id=row.cl_ord_id,
             account=self.route.account,
@@ -334,6 +351,67 @@ def halt(engine: sa.Engine, *, actor: str, reason: str, at: datetime | None = No
             at=at,
         )
     return cancels
+
+
+def replace_order(
+    engine: sa.Engine,
+    *,
+    cl_ord_id: str,
+    quantity: Decimal,
+    limit: Decimal | None,
+    actor: str,
+    reason: str,
+    at: datetime | None = None,
+) -> str:
+    """Queue a cancel/replace of the working order ``cl_ord_id``: ``quantity`` its new
+    total (filled shares included), ``limit`` its new limit price. Refused for an order
+    not working, and for one that would ask more than its block has left — a child order
+    never larger than what its parent has left. The replacement's id."""
+    at = at or datetime.now(UTC)
+    o, b, x = t.orders, t.block_orders, t.outbox
+    with engine.execution_options(**{WRITES: True}).begin() as connection:
+        if halted(connection):
+            raise ConflictError("the kill switch stands: nothing is sent, replaces neither")
+        found = orders_of(connection, cl_ord_ids={cl_ord_id}).get(cl_ord_id)
+        if found is None or found.kind == "cancel" or found.status not in ("new", "partial"):
+            raise ConflictError(f"{cl_ord_id} is not a working order")
+        block = connection.execute(sa.select(b).where(b.c.block_id == found.block_id)).one()
+        if not child_allowed(block.quantity, found.filled, ZERO, quantity - found.filled):
+            raise ConflictError(
+                f"{cl_ord_id}: {quantity} would ask more than block {block.block_id} has left"
+                f" ({block.quantity - found.filled} after {found.filled} filled)"
+            )
+        count = connection.execute(
+            sa.select(sa.func.count()).where(
+                (o.c.block_id == found.block_id) & (o.c.kind == "replace")
+            )
+        ).scalar_one()
+        new_id = f"{found.cl_ord_id.rsplit('-', 1)[0]}-R{count + 1}"
+        connection.execute(
+            sa.insert(o).values(
+                cl_ord_id=new_id,
+                block_id=found.block_id,
+                route=found.route,
+                kind="replace",
+                orig_cl_ord_id=found.cl_ord_id,
+                quantity=quantity,
+                limit_price=limit,
+                status="pending",
+                filled=found.filled,
+                created_at=at,
+            )
+        )
+        connection.execute(sa.insert(x).values(cl_ord_id=new_id, route=found.route))
+        append(
+            connection,
+            actor=actor,
+            action="execute.replace",
+            subject=new_id,
+            data={"replaces": cl_ord_id, "quantity": str(quantity), "limit": str(limit)},
+            reason=reason,
+            at=at,
+        )
+    return new_id
 
 
 def resume(engine: sa.Engine, *, actor: str, reason: str, at: datetime | None = None) -> None:

@@ -318,9 +318,9 @@ OPEN = ("pending", "sent", "new", "partial", "pending_cancel")
 
 
 def open_orders(connection: sa.Connection, *, route: str | None = None) -> list[OrderRow]:
-    """New orders still working (or not yet sent), oldest first."""
+    """Orders (new, or a replacement) still working or not yet sent, oldest first."""
     o = t.orders
-    query = _order_query().where(o.c.status.in_(OPEN) & (o.c.kind == "new"))
+    query = _order_query().where(o.c.status.in_(OPEN) & o.c.kind.in_(("new", "replace")))
     if route is not None:
         query = query.where(o.c.route == route)
     return [
