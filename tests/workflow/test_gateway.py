@@ -22,6 +22,8 @@ import sqlalchemy as sa
 from tests.workflow.execution_firm import MADE, firm
 
 from poise.audit.ledger import entries
+from poise.bus.events import Event
+from poise.bus.inprocess import InProcessBus
 from poise.domain.approvals import Policy as ApprovalPolicy
 from poise.domain.errors import ConflictError
 from poise.execute.broker import Behaviour, BrokerServer
@@ -51,6 +53,7 @@ def with_broker(
     engine: sa.Engine,
     behaviour: Behaviour,
     steps: Callable[[Gateway, BrokerServer], Awaitable[None]],
+    bus: InProcessBus | None = None,
 ) -> Gateway:
     """The broker started, the batch planned for its port, the gateway logged on, then
     ``steps``; the gateway (what it did) after both have stopped."""
@@ -64,7 +67,7 @@ def with_broker(
             port = await server.start()
             route = Route(name="sim", host="127.0.0.1", port=port, reconnect=0.2)
             plan(engine, route)
-            gateway = Gateway(engine, route, approvals=APPROVALS)
+            gateway = Gateway(engine, route, approvals=APPROVALS, bus=bus)
             gateway.initiator.start()
             try:
                 await gateway.session.wait_logged_on(timeout=WAIT)
@@ -244,3 +247,26 @@ def test_gateway_when_the_line_drops_mid_session_then_resend_recovers_and_each_f
     assert {count for _, count in fills} == {1}
     assert allocations(engine) == {"A1": 100, "A2": 30, "B1": 60, "C1": 50, "D1": 10}
     assert gateway.done.breaks == 0
+
+
+def test_gateway_when_orders_go_and_fills_come_then_each_is_an_event_on_the_bus(
+    engine: sa.Engine,
+) -> None:
+    firm(engine)
+    heard: list[Event] = []
+    bus = InProcessBus()
+
+    async def steps(gateway: Gateway, server: BrokerServer) -> None:
+        async def record(event: Event) -> None:
+            heard.append(event)
+
+        listening = await bus.listen("poise.executions.>", handler=record)
+        await gateway.send_outbox()
+        await until(lambda: gateway.working() == 0, gateway)
+        await asyncio.sleep(0.1)
+        await listening.stop()
+
+    with_broker(engine, Behaviour(), steps, bus=bus)
+    kinds = sorted((e.payload["kind"], e.payload.get("exec_type", "")) for e in heard)
+    assert kinds == [("report", "0")] * 4 + [("report", "F")] * 4 + [("sent", "")] * 4
+    assert {e.subject for e in heard} == {"poise.executions.sim"}

@@ -4,10 +4,11 @@ An :class:`Event` is a subject, an idempotency key (``event_id``) and a JSON pay
 Money in a payload travels as a string (``str(Decimal)``): JSON has no decimal type.
 
 Subjects are dot-separated tokens. Every event belongs to one *family* (``PRICES``,
-``REQUESTS``), each stored in its own stream; the last token names the security, the
-account or the household. Ids come from source systems and may contain dots, spaces or
-anything else, so :func:`escape_token` percent-encodes every character outside
-``[A-Za-z0-9_-]`` (``"H.1"`` → ``"H%2E1"``) and :func:`unescape_token` reverses it.
+``REQUESTS``, ``EXECUTIONS``), each stored in its own stream; the last token names the
+security, the account or the household, or the route. Ids come from source systems and
+may contain dots, spaces or anything else, so :func:`escape_token` percent-encodes every
+character outside ``[A-Za-z0-9_-]`` (``"H.1"`` → ``"H%2E1"``) and :func:`unescape_token`
+reverses it.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from urllib.parse import unquote
 from poise.domain.errors import ValidationError
 
 __all__ = [
+    "EXECUTIONS",
     "FAMILIES",
     "PRICES",
     "REQUESTS",
     "Event",
     "check_durable",
     "escape_token",
+    "execution_subject",
     "family_of",
     "price_subject",
     "request_subject",
@@ -42,7 +45,10 @@ PRICES = "poise.prices"
 REQUESTS = "poise.requests"
 """Rebalance requests: ``poise.requests.<account_or_household_id>``."""
 
-FAMILIES = (PRICES, REQUESTS)
+EXECUTIONS = "poise.executions"
+"""Orders sent and what brokers answer: ``poise.executions.<route>``."""
+
+FAMILIES = (PRICES, REQUESTS, EXECUTIONS)
 """Every subject family the bus carries; each is one stream."""
 
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -74,6 +80,11 @@ def unescape_token(token: str) -> str:
 def price_subject(security_id: str) -> str:
     """The subject of a price update for one security."""
     return f"{PRICES}.{escape_token(security_id)}"
+
+
+def execution_subject(route: str) -> str:
+    """The subject of a route's order and fill events."""
+    return f"{EXECUTIONS}.{escape_token(route)}"
 
 
 def request_subject(account_or_household_id: str) -> str:

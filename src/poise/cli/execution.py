@@ -97,6 +97,7 @@ def _send(
 
     from rich.live import Live
 
+    from poise.bus.registry import open_bus
     from poise.workflow.approvals import policy_of as approval_policy
     from poise.workflow.gateway import run_routes
 
@@ -109,17 +110,24 @@ def _send(
 
     if live is not None:
         live.start()
-    try:
-        done = asyncio.run(
-            run_routes(
+
+    async def send() -> dict[str, Sent]:
+        bus = await open_bus(settings.bus, url=settings.nats_url)
+        try:
+            return await run_routes(
                 engine,
                 policy.routes,
                 approvals=approval_policy(settings),
                 wait=wait,
                 ack=settings.ack_seconds,
                 tick=tick,
+                bus=bus,
             )
-        )
+        finally:
+            await bus.close()
+
+    try:
+        done = asyncio.run(send())
         tick(done)
     finally:
         if live is not None:

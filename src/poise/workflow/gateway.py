@@ -28,6 +28,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from poise.audit.ledger import append
+from poise.bus.events import Event, execution_subject
+from poise.bus.port import Bus, BusError
 from poise.domain.approvals import Policy as ApprovalPolicy
 from poise.domain.errors import ConflictError
 from poise.domain.money import ZERO
@@ -127,8 +129,10 @@ class Gateway:
         *,
         approvals: ApprovalPolicy,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        bus: Bus | None = None,
     ) -> None:
         self.engine = engine
+        self.bus = bus
         self.route = route
         self.approvals = approvals
         self.clock = clock
@@ -171,6 +175,23 @@ class Gateway:
             self.done.duplicates += 0 if booked.new else 1
             self.done.fills += 1 if booked.fill else 0
             self.done.breaks += 1 if booked.problem else 0
+            if booked.new:
+                await self._publish(
+                    f"{self.route.name}:{typed.exec_id}",
+                    {
+                        "kind": "report",
+                        "cl_ord_id": typed.cl_ord_id,
+                        "exec_id": typed.exec_id,
+                        "exec_type": typed.exec_type.value,
+                        "ord_status": typed.ord_status.value,
+                        "symbol": typed.symbol,
+                        "last_qty": str(typed.last_qty or 0),
+                        "last_px": str(typed.last_px or 0),
+                        "cum_qty": str(typed.cum_qty),
+                        "state": None if booked.state is None else booked.state.value,
+                        "break": booked.problem or None,
+                    },
+                )
             if booked.allocated:
                 finish_executed(
                     self.engine, policy=self.approvals, at=at, block_id=booked.allocated
@@ -186,6 +207,17 @@ class Gateway:
         else:
             self._break("unexpected_message", f"{type(typed).__name__} from the broker", raw, at)
         self.changed.set()
+
+    async def _publish(self, event_id: str, payload: dict[str, object]) -> None:
+        """Tell the bus (when there is one); the store is the record, so a bus that
+        fails is logged, not fatal."""
+        if self.bus is None:
+            return
+        event = Event(execution_subject(self.route.name), event_id, payload)
+        try:
+            await self.bus.publish(event)
+        except BusError as exc:
+            log.warning("route %s: event %s not published: %s", self.route.name, event_id, exc)
 
     def _break(self, kind: str, detail: str, raw: str, at: datetime) -> None:
         self.done.breaks += 1
@@ -243,7 +275,20 @@ class Gateway:
                 continue
             at = self.clock()
 
-            await self.session.send(self._message(row, at), extra=_marker(row.cl_ord_id, at))
+            seq = await self.session.send(self._message(row, at), extra=_marker(row.cl_ord_id, at))
+            await self._publish(
+                f"{self.route.name}:sent:{row.cl_ord_id}",
+                {
+                    "kind": "sent",
+                    "order": row.kind,
+                    "cl_ord_id": row.cl_ord_id,
+                    "symbol": row.security_id,
+                    "side": row.side.value,
+                    "quantity": str(row.quantity),
+                    "limit": None if row.limit_price is None else str(row.limit_price),
+                    "seq": seq,
+                },
+            )
             count += 1
             if row.kind == "new":
                 self.done.orders += 1
@@ -439,11 +484,13 @@ async def run_routes(
     ack: float,
     logon: float = 10.0,
     tick: Callable[[dict[str, Sent]], None] | None = None,
+    bus: Bus | None = None,
 ) -> dict[str, Sent]:
     """Send every route's outbox and book what comes back until nothing is working or
     ``wait`` seconds have passed; orders unacknowledged after ``ack`` seconds are
-    chased. Routes with nothing to do are not connected. What each route did."""
-    gateways = [Gateway(engine, route, approvals=approvals) for route in routes]
+    chased. Routes with nothing to do are not connected; ``bus``: where each order sent
+    and each report booked is told (``poise.executions.<route>``). What each route did."""
+    gateways = [Gateway(engine, route, approvals=approvals, bus=bus) for route in routes]
     gateways = [g for g in gateways if g.working()]
     for gateway in gateways:
         gateway.initiator.start()
