@@ -439,14 +439,17 @@ def finish_executed(
         ):
             wanted.setdefault(row.proposal_id, []).append((row.seq, row.quantity))
         households: dict[str, list[str]] = {}
+        trading = sa.exists().where(t.proposal_trades.c.proposal_id == p.c.proposal_id)
         for part in connection.execute(
-            sa.select(p.c.household_proposal_id, p.c.proposal_id).where(
+            sa.select(p.c.household_proposal_id, p.c.proposal_id, trading.label("trades")).where(
                 p.c.household_proposal_id.in_(
                     sorted({r.household_proposal_id for r in rows if r.household_proposal_id})
                 )
             )
         ):
-            households.setdefault(part.household_proposal_id, []).append(part.proposal_id)
+            parts = households.setdefault(part.household_proposal_id, [])
+            if part.trades:  # an account the household's proposal leaves as it is: done
+                parts.append(part.proposal_id)
     done = {
         pid
         for pid in ids
