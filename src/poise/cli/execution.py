@@ -146,6 +146,45 @@ def _send(
     }
 
 
+def _change(
+    engine: sa.Engine,
+    user: User,
+    *,
+    cancel: str | None,
+    replace: str | None,
+    quantity: str | None,
+    limit: str | None,
+    reason: str,
+    quiet: bool,
+) -> dict[str, Any]:
+    """One order cancelled or replaced (queued, to go out with the run)."""
+    from decimal import Decimal, InvalidOperation
+
+    from poise.workflow.gateway import cancel_order, replace_order
+
+    if cancel is not None:
+        made = cancel_order(engine, cl_ord_id=cancel, actor=user.user_id, reason=reason)
+        if not quiet:
+            out.print(
+                f"{cancel}: " + (f"cancel {made} queued" if made else "withdrawn, never sent")
+            )
+        return {"cancelled": cancel, "cancel": made}
+    assert replace is not None
+    if quantity is None:
+        raise typer.BadParameter("--replace needs --quantity (the new total, filled included)")
+    try:
+        total = Decimal(quantity)
+        price = None if limit is None else Decimal(limit)
+    except InvalidOperation:
+        raise typer.BadParameter("--quantity and --limit are numbers") from None
+    made = replace_order(
+        engine, cl_ord_id=replace, quantity=total, limit=price, actor=user.user_id, reason=reason
+    )
+    if not quiet:
+        out.print(f"{replace}: replacement {made} queued")
+    return {"replaced": replace, "replacement": made}
+
+
 @app.command("execute")
 def execute(
     wait: Annotated[
@@ -159,7 +198,21 @@ def execute(
         typer.Option("--halt", help="The kill switch: send nothing more, cancel every open order."),
     ] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Lift the kill switch.")] = False,
-    reason: Annotated[str, typer.Option("--reason", help="Why (with --halt or --resume).")] = "",
+    cancel: Annotated[
+        str | None, typer.Option("--cancel", help="Cancel this working order (its ClOrdID).")
+    ] = None,
+    replace: Annotated[
+        str | None, typer.Option("--replace", help="Replace this working order (its ClOrdID).")
+    ] = None,
+    quantity: Annotated[
+        str | None, typer.Option("--quantity", help="With --replace: the new total quantity.")
+    ] = None,
+    limit: Annotated[
+        str | None, typer.Option("--limit", help="With --replace: the new limit price.")
+    ] = None,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why (with --halt, --resume, --cancel, --replace).")
+    ] = "",
     username: AsOption = None,
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
@@ -171,8 +224,8 @@ def execute(
     from poise.workflow.gateway import halt as pull
     from poise.workflow.gateway import resume as lift
 
-    if halt and resume:
-        raise typer.BadParameter("--halt or --resume, not both")
+    if sum((halt, resume, cancel is not None, replace is not None)) > 1:
+        raise typer.BadParameter("one of --halt, --resume, --cancel, --replace")
     engine = _engine(database_url)
     user = _trader(engine, username)
     settings = Settings()
@@ -181,9 +234,14 @@ def execute(
         lift(engine, actor=user.user_id, reason=reason)
         out.print("the kill switch is lifted: new orders may go out")
         return
-    if halt:
+    if cancel is not None or replace is not None:
+        result: dict[str, Any] = _change(
+            engine, user, cancel=cancel, replace=replace, quantity=quantity, limit=limit,
+            reason=reason, quiet=as_json,
+        )  # fmt: skip
+    elif halt:
         cancels = pull(engine, actor=user.user_id, reason=reason)
-        result: dict[str, Any] = {"halted": True, "cancels": cancels}
+        result = {"halted": True, "cancels": cancels}
         if not as_json:
             out.print(f"[red]halted[/red]: nothing new goes out; {len(cancels)} cancel(s) to send")
     else:

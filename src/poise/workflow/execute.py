@@ -64,6 +64,7 @@ __all__ = [
     "Policy",
     "book_report",
     "cl_ord_id",
+    "close_block",
     "finish_executed",
     "load_routes",
     "plan_batch",
@@ -298,7 +299,7 @@ def _block(connection: sa.Connection, block_id: str) -> BlockOrder:
     )
 
 
-def _allocate(connection: sa.Connection, block_id: str, status: str, at: datetime) -> None:
+def close_block(connection: sa.Connection, block_id: str, status: str, at: datetime) -> None:
     """A block nothing more will fill: its fills shared out per its statement, once."""
     b = t.block_orders
     block = _block(connection, block_id)
@@ -396,7 +397,7 @@ def book_report(engine: sa.Engine, *, route: str, report: Report, raw: str, at: 
         allocated = None
         ended = booking.state.done and booking.state is not OrderState.REPLACED
         if ended and OrderState(order.status) is not booking.state:
-            _allocate(connection, order.block_id, booking.state.value, at)
+            close_block(connection, order.block_id, booking.state.value, at)
             allocated = order.block_id
     return Booked(True, order.cl_ord_id, booking.state, booking.fill, allocated=allocated)
 

@@ -53,6 +53,7 @@ from poise.execute.safety import child_allowed
 from poise.store import tables as t
 from poise.store.engine import WRITES
 from poise.store.repo.execution import (
+    OPEN,
     OrderRow,
     SessionRows,
     keep_break,
@@ -61,9 +62,18 @@ from poise.store.repo.execution import (
     orders_of,
     unsent,
 )
-from poise.workflow.execute import book_report, finish_executed
+from poise.workflow.execute import book_report, close_block, finish_executed
 
-__all__ = ["Gateway", "Sent", "halt", "halted", "replace_order", "resume", "run_routes"]
+__all__ = [
+    "Gateway",
+    "Sent",
+    "cancel_order",
+    "halt",
+    "halted",
+    "replace_order",
+    "resume",
+    "run_routes",
+]
 
 log = logging.getLogger("poise.gateway")
 
@@ -348,6 +358,39 @@ def _cancel_id(cl_ord_id: str) -> str:
     return f"{cl_ord_id[:-1]}C" if cl_ord_id.endswith("-N") else f"{cl_ord_id}-C"
 
 
+def _queue_cancel(connection: sa.Connection, order: OrderRow, at: datetime, why: str) -> str | None:
+    """Cancel ``order``: one never sent is withdrawn (cancelled here, its block closed
+    with nothing filled); one sent gets a cancel in the outbox, once. The cancel's id."""
+    o = t.orders
+    if order.status == "pending":
+        connection.execute(
+            sa.update(o)
+            .where(o.c.cl_ord_id == order.cl_ord_id)
+            .values(status="cancelled", text=why)
+        )
+        if order.kind == "new":
+            close_block(connection, order.block_id, "cancelled", at)
+        return None
+    cancel = _cancel_id(order.cl_ord_id)
+    if connection.execute(sa.select(o.c.cl_ord_id).where(o.c.cl_ord_id == cancel)).first():
+        return None
+    connection.execute(
+        sa.insert(o).values(
+            cl_ord_id=cancel,
+            block_id=order.block_id,
+            route=order.route,
+            kind="cancel",
+            orig_cl_ord_id=order.cl_ord_id,
+            quantity=order.quantity,
+            status="pending",
+            filled=ZERO,
+            created_at=at,
+        )
+    )
+    connection.execute(sa.insert(t.outbox).values(cl_ord_id=cancel, route=order.route))
+    return cancel
+
+
 def halt(engine: sa.Engine, *, actor: str, reason: str, at: datetime | None = None) -> list[str]:
     """Pull the kill switch, in one transaction: the ledger's ``execute.halt`` (read by
     every gateway before it sends), orders never sent withdrawn from the outbox, and a
@@ -355,37 +398,13 @@ def halt(engine: sa.Engine, *, actor: str, reason: str, at: datetime | None = No
     at = at or datetime.now(UTC)
     if not reason.strip():
         raise ConflictError("pulling the kill switch needs a reason")
-    o, x = t.orders, t.outbox
     with engine.execution_options(**{WRITES: True}).begin() as connection:
         working = open_orders(connection)
-        cancels = []
-        for order in working:
-            if order.status == "pending":  # never sent: withdrawn, nothing goes out
-                connection.execute(
-                    sa.update(o)
-                    .where(o.c.cl_ord_id == order.cl_ord_id)
-                    .values(status="cancelled", text="withdrawn by the kill switch")
-                )
-                continue
-            cancel = _cancel_id(order.cl_ord_id)
-            seen = connection.execute(sa.select(o.c.cl_ord_id).where(o.c.cl_ord_id == cancel))
-            if seen.first() is not None:
-                continue
-            connection.execute(
-                sa.insert(o).values(
-                    cl_ord_id=cancel,
-                    block_id=order.block_id,
-                    route=order.route,
-                    kind="cancel",
-                    orig_cl_ord_id=order.cl_ord_id,
-                    quantity=order.quantity,
-                    status="pending",
-                    filled=Decimal(0),
-                    created_at=at,
-                )
-            )
-            connection.execute(sa.insert(x).values(cl_ord_id=cancel, route=order.route))
-            cancels.append(cancel)
+        cancels = [
+            made
+            for order in working
+            if (made := _queue_cancel(connection, order, at, "withdrawn by the kill switch"))
+        ]
         append(
             connection,
             actor=actor,
@@ -396,6 +415,32 @@ def halt(engine: sa.Engine, *, actor: str, reason: str, at: datetime | None = No
             at=at,
         )
     return cancels
+
+
+def cancel_order(
+    engine: sa.Engine, *, cl_ord_id: str, actor: str, reason: str, at: datetime | None = None
+) -> str | None:
+    """Cancel one working order (what is left of it): withdrawn if never sent, else a
+    cancel queued (an ``execute.cancel`` entry either way). The cancel's id, or None
+    for a withdrawal."""
+    at = at or datetime.now(UTC)
+    if not reason.strip():
+        raise ConflictError("cancelling an order needs a reason")
+    with engine.execution_options(**{WRITES: True}).begin() as connection:
+        order = orders_of(connection, cl_ord_ids={cl_ord_id}).get(cl_ord_id)
+        if order is None or order.kind == "cancel" or order.status not in OPEN:
+            raise ConflictError(f"{cl_ord_id} is not a working order")
+        made = _queue_cancel(connection, order, at, f"withdrawn: {reason}")
+        append(
+            connection,
+            actor=actor,
+            action="execute.cancel",
+            subject=cl_ord_id,
+            data={"cancel": made},
+            reason=reason,
+            at=at,
+        )
+    return made
 
 
 def replace_order(
