@@ -198,7 +198,7 @@ def test_gateway_when_an_order_is_replaced_then_the_replacement_fills_and_the_fi
         await gateway.send_outbox()
         await until(lambda: statuses(engine)[replacement[0]][1] == "filled", gateway)
 
-    with_broker(engine, Behaviour(partial=Decimal("0.5"), rest_delay=0.2), steps)
+    with_broker(engine, Behaviour(partial=Decimal("0.5"), rest_delay=60), steps)
     orders = statuses(engine)
     (first,) = [k for k, v in orders.items() if v[0] == "new" and v[1] == "replaced"]
     assert orders[replacement[0]] == ("replace", "filled", 80)

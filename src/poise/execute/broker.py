@@ -286,6 +286,7 @@ class SimulatedBroker:
         order.status = OrdStatus.PARTIALLY_FILLED if order.cum_qty else OrdStatus.NEW
         self._keep(order, request.cl_ord_id)
         await self._emit(self._report(order, ExecType.REPLACED, orig_cl_ord_id=before))
+        self._stop_timer(order)  # the order as replaced is looked at afresh
         self._fill_in(order, self.behaviour.fill_delay)
 
     async def _status(self, request: OrderStatusRequest) -> None:
