@@ -2,9 +2,10 @@
 of everything the API reads: transactions of both households, rebalance requests, a
 firm-wide run over H1 — so that H1 has a household's proposal and its accounts'
 proposals, answering H1's request, pending approval with a warning of the firm's rules
-to acknowledge (:data:`WARNING`) — a backtest kept, and the history of the files it was
-loaded from. Every path parameter the API names has an example here (:data:`examples`),
-of H1 where the object is a household's.
+to acknowledge (:data:`WARNING`) — a backtest kept, the history of the files it was
+loaded from, and a block order for one of H1's accounts in the outbox. Every path
+parameter the API names has an example here (:data:`examples`), of H1 where the object
+is a household's.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from tests.firm_files import write_firm
 from poise.api import security
 from poise.comply.findings import Finding, Severity
 from poise.domain.approvals import Policy
+from poise.domain.orders import BlockOrder, OrdType, Side, StatementLine
 from poise.domain.users import Role
 from poise.monitor.triggers import manual_request
 from poise.store import repo
@@ -28,6 +31,7 @@ from poise.store import tables as t
 from poise.store.engine import make_engine
 from poise.store.migrate import upgrade
 from poise.store.repo import BacktestMethod, BacktestRecord
+from poise.store.repo.execution import keep_batch
 from poise.workflow.approvals import check, findings_of
 from poise.workflow.fanout import Inline
 from poise.workflow.ingest import ingest_paths
@@ -100,6 +104,7 @@ def build(folder: Path, url: str | None = None) -> tuple[sa.Engine, dict[str, st
         repo.save_backtest(connection, record=backtest)
         (proposal,) = [p for p in repo.find_proposals(connection) if p["account_id"] == "10000001"]
         loaded = connection.execute(sa.select(sa.func.min(t.ingest_files.c.id))).scalar()
+        order = _order(connection, proposal_id=proposal["proposal_id"])
     examples = {
         "household_id": "H1",
         "account_id": "10000001",
@@ -110,10 +115,29 @@ def build(folder: Path, url: str | None = None) -> tuple[sa.Engine, dict[str, st
         "backtest_id": backtest.backtest_id,
         "file_id": str(loaded),
         "seq": "0",  # the audit ledger's first entry: the first file's load
+        "cl_ord_id": order,  # a broker order of a block whose statement names an H1 account
         "security_id": "AAPL",
         "model_id": "CORE",
     }
     return engine, examples
+
+
+def _order(connection: sa.Connection, *, proposal_id: str) -> str:
+    """A block order in the outbox buying 10 AAPL for H1's account 10000001: its ClOrdID."""
+    batch_id = "X20221228235959-reads"
+    line = StatementLine(proposal_id=proposal_id, seq=1, account_id="10000001",
+                         quantity=Decimal(10))  # fmt: skip
+    block = BlockOrder(
+        block_id=f"{batch_id}-AAPL-buy", route="simulated", security_id="AAPL", side=Side.BUY,
+        quantity=Decimal(10), ord_type=OrdType.LIMIT, limit=Decimal("132.00"),
+        reference=Decimal("130.00"), statement=(line,),
+    )  # fmt: skip
+    order = f"{batch_id}-00001-N"
+    keep_batch(
+        connection, batch_id=batch_id, at=AS_OF, created_by="system", policy={},
+        proposal_ids=[proposal_id], crosses=[], blocks=[block], cl_ord_ids=[order],
+    )  # fmt: skip
+    return order
 
 
 def add_people(

@@ -7,9 +7,9 @@ data: 404 for a path that names an H1 object (as for one that does not exist), l
 without any H1 object, 401 without credentials. A route whose path names an object
 this test has no H1 example for fails it: a new route comes with its rule and its
 example. Then the same routes as H1's own people and the firm-wide roles, who do see
-H1 — except where a role rule keeps a kind of object from a role: a run, a file loaded
-and the audit ledger are the firm-wide roles' alone, a backtest not a client's (403 for
-the list, 404 for one).
+H1 — except where a role rule keeps a kind of object from a role: a run, a file loaded,
+the audit ledger and the execution blotter are the firm-wide roles' alone, a backtest
+not a client's (403 for the list, 404 for one); the kill switch is the traders'.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient
 from tests.api.reads_firm import add_people, build
 
 from poise.api.app import API_PREFIX, create_app
+from poise.api.routes.execution import TRADERS
 from poise.domain.approvals import MAY, Act
 from poise.domain.users import FIRM_WIDE, LOADERS, REBALANCERS, RUNNERS, Role
 from poise.settings import Settings
@@ -49,9 +50,10 @@ PEOPLE: dict[str, tuple[Role, dict[str, Any]]] = {
     "compliance": (Role.COMPLIANCE, {}),
 }
 # Objects of no household: a security and a model (market facts and the firm's models,
-# every role's to read), a run, a backtest, a file loaded and an entry of the audit ledger
-# (kept from some roles by ROLES).
-NO_HOUSEHOLD = {"security_id", "model_id", "run_id", "backtest_id", "file_id", "seq"}
+# every role's to read), a run, a backtest, a file loaded, an entry of the audit ledger and
+# a broker order (kept from some roles by ROLES).
+NO_HOUSEHOLD = {"security_id", "model_id", "run_id", "backtest_id", "file_id", "seq",
+                "cl_ord_id"}  # fmt: skip
 STAFF = frozenset(Role) - {Role.CLIENT}
 ROLES = {  # reads a role rule keeps from the other roles: 403 for a list, 404 for one
     f"{API_PREFIX}/runs": FIRM_WIDE,
@@ -63,6 +65,10 @@ ROLES = {  # reads a role rule keeps from the other roles: 403 for a list, 404 f
     **{
         f"{API_PREFIX}/audit/{name}": FIRM_WIDE
         for name in ("entries", "entries/{seq}", "checkpoints", "verify")
+    },
+    **{
+        f"{API_PREFIX}/execution/{name}": FIRM_WIDE
+        for name in ("orders", "orders/{cl_ord_id}", "fills", "crosses", "breaks", "status")
     },
     f"{API_PREFIX}/approvals/inbox": MAY[Act.APPROVE],  # those who approve
     f"{API_PREFIX}/compliance/queue": QUEUE_ROLES,  # those who clear findings
@@ -77,15 +83,24 @@ WRITES = {  # what a role may do: the others are answered 403 (404 for another's
     f"{API_PREFIX}/runs": RUNNERS,
     f"{API_PREFIX}/ingest": LOADERS,
     f"{API_PREFIX}/approvals/bulk": MAY[Act.APPROVE],
+    f"{API_PREFIX}/execution/halt": TRADERS,
+    f"{API_PREFIX}/execution/resume": TRADERS,
     **{f"{p}/{a.value}": MAY[a] for p in PROPOSALS for a in ACTS},  # the approval machine's
 }
-FIRM_LISTS = {  # lists of objects of no household: H1 need not be in them
-    f"{API_PREFIX}/{name}"
-    for name in ("securities", "models", "prices", "runs", "backtests", "ingest/files")
-} | {f"{API_PREFIX}/audit/{name}" for name in ("entries", "checkpoints", "verify")}
+FIRM_LISTS = (
+    {  # lists of objects of no household: H1 need not be in them
+        f"{API_PREFIX}/{name}"
+        for name in ("securities", "models", "prices", "runs", "backtests", "ingest/files")
+    }
+    | {f"{API_PREFIX}/audit/{name}" for name in ("entries", "checkpoints", "verify")}
+    | {
+        f"{API_PREFIX}/execution/{name}"
+        for name in ("orders", "fills", "crosses", "breaks", "status")
+    }
+)
 LABELS = (
     "household proposal|household|account|proposal|request|security|model|run|backtest|file"
-    "|audit entry"
+    "|audit entry|order"
 )
 
 

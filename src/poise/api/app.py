@@ -29,6 +29,7 @@ from poise.api.routes import (
     backtests,
     book,
     events,
+    execution,
     health,
     ingest,
     monitoring,
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     app.include_router(backtests.router, prefix=API_PREFIX)
     app.include_router(ingest.router, prefix=API_PREFIX)
     app.include_router(audit.router, prefix=API_PREFIX)
+    app.include_router(execution.router, prefix=API_PREFIX)
     return app
 
 

@@ -10,8 +10,9 @@ scoped by their queries, which take the caller's scope.
 
 Some objects belong to no household yet are not everyone's: a firm-wide run is for the
 firm-wide roles only, a backtest for the firm's people (not its clients), a file loaded
-(whose quarantined rows may name any household's accounts) and an entry of the audit
-ledger (which names any household's proposals) for the firm-wide roles.
+(whose quarantined rows may name any household's accounts), an entry of the audit
+ledger (which names any household's proposals) and a broker order (whose block names
+every account it trades for) for the firm-wide roles.
 Their rule names the roles that may see them: anyone else is answered 404 for one (as
 for one that does not exist), and 403 for the list: a router's role rule,
 :data:`firm_only` or :data:`staff_only`.
@@ -187,6 +188,9 @@ OWNERS: dict[str, Rule] = {
     # The audit ledger names every household's proposals and every file loaded, by id,
     # and who acted: an examiner's view of the firm, for the firm-wide roles.
     "seq": Rule("audit entry", _audit_entry, FIRM_WIDE),
+    # A broker order pools many households' trades; its block's statement and
+    # allocations name every account in it: for the firm-wide roles.
+    "cl_ord_id": Rule("order", _exists(t.orders.c.cl_ord_id, "order"), FIRM_WIDE),
 }
 
 
