@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from poise.execute.fix.codec import ADMIN_TYPES, Framer, Tag, field, to_text
+from poise.execute.fix.codec import ADMIN_TYPES, Frame, Framer, Garbled, Tag, field, to_text
 from poise.execute.fix.config import SessionConfig
 from poise.execute.fix.errors import FixError, NotLoggedOnError
 from poise.execute.fix.session import (
@@ -65,7 +65,12 @@ class Application(Protocol):
     async def on_message(self, message: Any, *, possdup: bool) -> None:
         """An application message in its turn (``message`` a ``simplefix.FixMessage``).
         ``possdup``: sent before (PossDupFlag(43)=Y); it may have been handled already.
-        Called before the message counts as received: it may come again after a crash."""
+        Called before the message counts as received: it may come again after a crash.
+
+        An application may also have ``async on_messages(messages)``, a list of
+        ``(message, possdup)`` in their turn: the messages that arrived together are
+        then handed over in one call (one transaction for them all, say), with the same
+        promise — none counts as received before it returns."""
         ...
 
 
@@ -164,11 +169,7 @@ class Session:
                 data = await self._read(reader, machine)
                 if data == b"":
                     self._close("connection closed by the counterparty")
-                for item in framer.feed(data or b""):
-                    log.debug("%s in: %s", self.config.key, to_text(item.raw))
-                    await self._execute(machine.receive(item, self._clock()))
-                    if self._closing is not None:
-                        break
+                await self._frames(framer.feed(data or b""), machine)
                 if self._closing is None:
                     await self._execute(machine.tick(self._clock()))
         except OSError as exc:
@@ -225,6 +226,49 @@ class Session:
                 case Event():
                     if not await self._event(action):
                         return
+
+    async def _frames(self, items: list[Frame | Garbled], machine: SessionMachine) -> None:
+        """The frames of one read, in turn: application messages (and the sequence
+        numbers they advance) held back and handed over together, before anything else
+        the machine does and at the end."""
+        held: list[Action] = []
+        for item in items:
+            log.debug("%s in: %s", self.config.key, to_text(item.raw))
+            actions = machine.receive(item, self._clock())
+            if all(isinstance(a, Deliver | Advance) for a in actions):
+                held += actions
+                continue
+            if not await self._hand_over(held):
+                return
+            held = []
+            await self._execute(actions)
+            if self._closing is not None:
+                return
+        if held and self._closing is None:
+            await self._hand_over(held)
+
+    async def _hand_over(self, held: list[Action]) -> bool:
+        """The application messages of one read handed to the application together
+        (``on_messages``, where it has one: one transaction for them all), then the
+        next inbound sequence number stored once — after, never before, so a crash in
+        between means they come again."""
+        deliveries = [a for a in held if isinstance(a, Deliver)]
+        together = getattr(self.application, "on_messages", None)
+        if deliveries and together is not None:
+            try:
+                await together([(d.message, d.possdup) for d in deliveries])
+            except Exception as exc:
+                log.exception("%s: the application failed on a batch", self.config.key)
+                self._close(f"the application failed on MsgSeqNum {deliveries[0].seq}…: {exc}")
+                return False
+        else:
+            for delivery in deliveries:
+                if not await self._deliver(delivery):
+                    return False
+        advances = [a for a in held if isinstance(a, Advance)]
+        if advances:
+            self.store.set_next_target(max(a.next_target for a in advances))
+        return True
 
     async def _deliver(self, action: Deliver) -> bool:
         try:
