@@ -8,8 +8,9 @@ and signing in and rebalancing an account need no mouse.
 
 The pages run against ``poise serve`` on a small demo firm, with a run, a proposal with
 trades — its household's waiting for approval, a warning of the firm's rules standing,
-and another account's proposal blocked — a file loaded with a quarantined row and a
-backtest kept, so that no page is checked empty.
+and another account's proposal blocked — a file loaded with a quarantined row, a
+backtest kept, and two other households' proposals released and planned into orders,
+one filled in two parts, one rejected, so that no page is checked empty.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Firm:
     run: str
     quarantined: int  # the id of a file loaded with a row quarantined
     backtest: str
+    order: str  # a block order filled and allocated
     states: dict[str, Any]  # each user's signed-in browser state
 
 
@@ -84,6 +86,7 @@ def firm(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
     proposal = kept["proposals"][0]
     assert proposal["trade_count"] > 0
     _findings(url, proposal["household_proposal_id"], "H0002")
+    order = _executed(url, ("H0003", "H0004"))
     lots = (folder / "demo-data" / "lots.csv").read_text().splitlines()
     sent = folder / "custodian-lots.csv"
     sent.write_text(
@@ -119,7 +122,8 @@ def firm(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
             context.close()
         yield Firm(
             base=base, account=proposal["account_id"], proposal=proposal["proposal_id"],
-            run=run["run_id"], quarantined=file_id, backtest=backtest_id, states=states,
+            run=run["run_id"], quarantined=file_id, backtest=backtest_id, order=order,
+            states=states,
         )  # fmt: skip
 
 
@@ -150,6 +154,58 @@ def _findings(url: str, household_proposal: str, other_household: str) -> None:
               policy=Policy())  # fmt: skip
     finally:
         engine.dispose()
+
+
+def _executed(url: str, households: tuple[str, ...]) -> str:
+    """The households rebalanced, their proposals released and planned into a batch; its
+    first order filled in two parts (and allocated), its second rejected, and a report of
+    no order kept as a break. The filled order's ClOrdID."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+    from decimal import Decimal  # noqa: PLC0415
+
+    from poise.execute.book import Report  # noqa: PLC0415 - poise's own store
+    from poise.settings import Settings  # noqa: PLC0415
+    from poise.store.engine import make_engine  # noqa: PLC0415
+    from poise.workflow.execute import book_report, plan_batch, policy_of  # noqa: PLC0415
+
+    folder = Path(url.removeprefix("sqlite:///")).parent
+    for household in households:
+        _poise_json("rebalance", "--household", household, "--method", "optimize", "--as-of",
+                    PRICES_HELD, url=url, folder=folder)  # fmt: skip
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "UPDATE proposals SET status = 'released' WHERE account_id IN (SELECT account_id"
+                f" FROM accounts WHERE household_id IN ({', '.join('?' * len(households))}))",
+                households,
+            )
+        batch = plan_batch(engine, policy=policy_of(Settings()), actor="system")
+        assert len(batch.blocks) >= 2, batch
+        (filled, rejected), now = batch.cl_ord_ids[:2], datetime.now(UTC)
+        block = batch.blocks[0]
+        first = (block.quantity // 2) or block.quantity
+        cum = Decimal(0)
+        for n, shares in enumerate([first, block.quantity - first], start=1):
+            if not shares:
+                continue
+            cum += shares
+            left = block.quantity - cum
+            report = Report(exec_id=f"A11Y-{n}", cl_ord_id=filled, exec_type="F",
+                            ord_status="1" if left else "2", last_qty=shares,
+                            last_px=block.reference, cum_qty=cum, leaves_qty=left,
+                            order_id="SIM-1")  # fmt: skip
+            book_report(engine, route="simulated", report=report, raw="", at=now)
+        refused = Report(exec_id="A11Y-3", cl_ord_id=rejected, exec_type="8", ord_status="8",
+                         text="unknown symbol")  # fmt: skip
+        book_report(engine, route="simulated", report=refused, raw="", at=now)
+        stray = Report(exec_id="A11Y-4", cl_ord_id="NOBODY-00001-N", exec_type="F",
+                       ord_status="2", last_qty=Decimal(1), last_px=block.reference,
+                       cum_qty=Decimal(1))  # fmt: skip
+        book_report(engine, route="simulated", report=stray, raw="35=8|11=NOBODY", at=now)
+    finally:
+        engine.dispose()
+    return filled
 
 
 def _rebalance_now(page: Page, firm: Firm) -> None:
@@ -193,6 +249,8 @@ PAGES: dict[str, tuple[str | None, Callable[[Page, Firm], None]]] = {
     "audit": ("olu", _open(lambda f: "/audit")),
     "audit-entry": ("olu", _open(lambda f: "/audit/1")),
     "audit-verified": ("olu", _verify_ledger),
+    "execution": ("olu", _open(lambda f: "/execution")),
+    "execution-order": ("olu", _open(lambda f: f"/execution/orders/{f.order}")),
     "client": ("garcia", _open(lambda f: "/client")),
 }
 

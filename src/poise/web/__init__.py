@@ -5,7 +5,8 @@ an account, the client's own view, the firm-wide runs (:mod:`poise.web.runs`), t
 backtests kept (:mod:`poise.web.backtests`), the files loaded
 (:mod:`poise.web.ingest`), approvals — the inbox, the compliance queue and a
 proposal's approval panel (:mod:`poise.web.approvals`), the audit ledger
-(:mod:`poise.web.audit`) — their templates and their static files. The JavaScript
+(:mod:`poise.web.audit`), the execution blotter and its kill switch
+(:mod:`poise.web.execution`) — their templates and their static files. The JavaScript
 comes from installed packages (htmx from ``django-js-lib-htmx``, plotly.js from
 ``plotly``), served by poise itself: nothing is fetched from a network at run time.
 May not hold finance rules or touch the store but through its repositories and the
@@ -63,7 +64,16 @@ class _Sessions(SessionMiddleware):
 def install(app: FastAPI, engine: sa.Engine, settings: Settings) -> None:
     """The pages, their session cookie and their error pages, on ``app``."""
     from poise.store import repo  # noqa: PLC0415
-    from poise.web import approvals, audit, backtests, ingest, oidc, pages, runs  # noqa: PLC0415
+    from poise.web import (  # noqa: PLC0415
+        approvals,
+        audit,
+        backtests,
+        execution,
+        ingest,
+        oidc,
+        pages,
+        runs,
+    )
     from poise.web.errors import install as install_errors  # noqa: PLC0415
 
     def key() -> str:
@@ -86,4 +96,5 @@ def install(app: FastAPI, engine: sa.Engine, settings: Settings) -> None:
     app.include_router(runs.router)
     app.include_router(approvals.router)
     app.include_router(audit.router)
+    app.include_router(execution.router)
     oidc.install(app, engine, settings)
