@@ -141,8 +141,8 @@ def test_book_when_a_block_fills_in_parts_then_it_is_allocated_once_and_the_prop
     assert (allocation.price, allocation.gross) == (Decimal("49.575"), Decimal("1983.00"))
     assert json.loads(allocation.lots) == [{"lot_id": "L1", "quantity": "40"}]
     # A1: 60 crossed and 40 sold; B1: its 60 crossed
-    assert finish_executed(engine, policy=APPROVALS, at=MADE) == [a1, b1]
-    assert finish_executed(engine, policy=APPROVALS, at=MADE) == []
+    assert finish_executed(engine, at=MADE) == [a1, b1]
+    assert finish_executed(engine, at=MADE) == []
     with engine.connect() as connection:
         status = connection.execute(
             sa.select(t.proposals.c.status).where(t.proposals.c.proposal_id == a1)

@@ -20,7 +20,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from poise.audit.ledger import append
+import sqlalchemy as sa
+
+from poise.audit.ledger import Record, append, append_many
 from poise.comply.findings import Finding
 from poise.domain.approvals import (
     MAY,
@@ -36,13 +38,12 @@ from poise.domain.approvals import (
 from poise.domain.errors import AuthError, ConflictError, NotFoundError, PoiseError
 from poise.domain.users import Role, User, scope_of
 from poise.store import repo
+from poise.store import tables as t
 from poise.store.engine import WRITES
 from poise.store.repo import FindingToKeep, Unit, waiting
 from poise.store.repo.approvals import SYSTEM
 
 if TYPE_CHECKING:
-    import sqlalchemy as sa
-
     from poise.comply.rulesets import RuleBook
     from poise.settings import Settings
 
@@ -61,6 +62,7 @@ __all__ = [
     "check",
     "choices",
     "executed",
+    "executed_many",
     "findings_of",
     "inbox",
     "policy_of",
@@ -355,6 +357,57 @@ def executed(
         policy=policy,
         at=at or datetime.now(UTC),
     )
+
+
+def executed_many(
+    engine: sa.Engine, *, proposal_ids: Sequence[str], at: datetime | None = None
+) -> list[str]:
+    """:func:`executed` for many proposals at once (accounts' of their own, households'
+    with their accounts'), in one transaction: each still released is marked, with its
+    ``proposal.execute`` entry; the ones marked. A proposal rejected meanwhile is left
+    as it is (its row is changed only while it reads released)."""
+    at = at or datetime.now(UTC)
+    p, h = t.proposals, t.household_proposals
+    ids = sorted(proposal_ids)
+    released = Status.RELEASED.value
+    with engine.execution_options(**{WRITES: True}).begin() as connection:
+        marked: list[tuple[str, bool]] = []
+        for table, household in ((h, True), (p, False)):
+            query = (
+                sa.update(table)
+                .where(table.c.proposal_id.in_(ids) & (table.c.status == released))
+                .values(status=Status.EXECUTED.value, status_reason=None)
+                .returning(table.c.proposal_id)
+            )
+            marked += [(pid, household) for pid in connection.execute(query).scalars()]
+        households = [pid for pid, household in marked if household]
+        if households:
+            connection.execute(
+                sa.update(p)
+                .where(p.c.household_proposal_id.in_(households) & (p.c.status == released))
+                .values(status=Status.EXECUTED.value, status_reason=None)
+            )
+        append_many(
+            connection,
+            [
+                Record(
+                    actor=SYSTEM_ACTOR.user_id,
+                    action="proposal.execute",
+                    subject=pid,
+                    data={
+                        "proposal_id": pid,
+                        "household": household,
+                        "act": Act.EXECUTE.value,
+                        "before": released,
+                        "after": Status.EXECUTED.value,
+                    },
+                    reason="every trade crossed or allocated in full",
+                    at=at,
+                )
+                for pid, household in sorted(marked)
+            ],
+        )
+    return sorted(pid for pid, _ in marked)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
-from poise.audit.ledger import Record, append, append_many
-from poise.domain.approvals import Policy as ApprovalPolicy
+from poise.audit.ledger import Record, append_many
 from poise.domain.approvals import Status
 from poise.domain.errors import ConfigError, ConflictError
 from poise.domain.money import ZERO
@@ -46,25 +46,26 @@ from poise.store import tables as t
 from poise.store.engine import WRITES
 from poise.store.repo.approvals import SYSTEM
 from poise.store.repo.execution import (
+    OrderRow,
     allocated_quantities,
     block_fills,
-    book_execution,
     keep_allocations,
     keep_batch,
-    keep_break,
     orders_of,
     references,
     released_trades,
 )
-from poise.workflow.approvals import executed
+from poise.workflow.approvals import executed_many
 
 __all__ = [
     "Batch",
     "Booked",
     "Policy",
     "book_report",
+    "book_reports",
     "cl_ord_id",
     "close_block",
+    "close_blocks",
     "finish_executed",
     "load_routes",
     "plan_batch",
@@ -269,150 +270,243 @@ class Booked:
     allocated: str | None = None
 
 
-def _block(connection: sa.Connection, block_id: str) -> BlockOrder:
+def _blocks(connection: sa.Connection, block_ids: Collection[str]) -> dict[str, BlockOrder]:
+    """The blocks named, with their statements, read in two queries."""
     b, s = t.block_orders, t.statement_lines
-    row = connection.execute(sa.select(b).where(b.c.block_id == block_id)).one()
-    lines = tuple(
-        StatementLine(
-            proposal_id=line.proposal_id,
-            seq=line.seq,
-            account_id=line.account_id,
-            quantity=line.quantity,
-            lots=tuple(
-                LotInstruction(x["lot_id"], Decimal(x["quantity"])) for x in json.loads(line.lots)
-            ),
+    ids = sorted(block_ids)
+    lines: dict[str, list[StatementLine]] = {}
+    for line in connection.execute(
+        sa.select(s).where(s.c.block_id.in_(ids)).order_by(s.c.block_id, s.c.number)
+    ):
+        lines.setdefault(line.block_id, []).append(
+            StatementLine(
+                proposal_id=line.proposal_id,
+                seq=line.seq,
+                account_id=line.account_id,
+                quantity=line.quantity,
+                lots=tuple(
+                    LotInstruction(x["lot_id"], Decimal(x["quantity"]))
+                    for x in json.loads(line.lots)
+                ),
+            )
         )
-        for line in connection.execute(
-            sa.select(s).where(s.c.block_id == block_id).order_by(s.c.number)
+    return {
+        row.block_id: BlockOrder(
+            block_id=row.block_id,
+            route=row.route,
+            security_id=row.security_id,
+            side=Side(row.side),
+            quantity=row.quantity,
+            ord_type=OrdType(row.ord_type),
+            limit=row.limit_price,
+            reference=row.reference,
+            statement=tuple(lines.get(row.block_id, ())),
         )
+        for row in connection.execute(sa.select(b).where(b.c.block_id.in_(ids)))
+    }
+
+
+def close_blocks(connection: sa.Connection, closing: Mapping[str, str], at: datetime) -> None:
+    """Blocks nothing more will fill (block → its last status): each one's fills shared
+    out per its statement, once, all in a few statements."""
+    if not closing:
+        return
+    blocks = _blocks(connection, closing)
+    fills: dict[str, list[Fill]] = {block_id: [] for block_id in closing}
+    for row in block_fills(connection, block_ids=closing):
+        fills[row.block_id].append(
+            Fill(exec_id=row.exec_id, quantity=row.last_qty, price=row.last_px)
+        )
+    made = {block_id: allocate(blocks[block_id], fills[block_id]) for block_id in sorted(closing)}
+    keep_allocations(connection, allocations=[a for m in made.values() for a in m], at=at)
+    b = t.block_orders
+    connection.execute(
+        sa.update(b)
+        .where(b.c.block_id == sa.bindparam("b_id"))
+        .values(status=sa.bindparam("b_status"), filled=sa.bindparam("b_filled"), allocated_at=at),
+        [
+            {
+                "b_id": block_id,
+                "b_status": closing[block_id],
+                "b_filled": sum((f.quantity for f in fills[block_id]), ZERO),
+            }
+            for block_id in sorted(closing)
+        ],
     )
-    return BlockOrder(
-        block_id=row.block_id,
-        route=row.route,
-        security_id=row.security_id,
-        side=Side(row.side),
-        quantity=row.quantity,
-        ord_type=OrdType(row.ord_type),
-        limit=row.limit_price,
-        reference=row.reference,
-        statement=lines,
+    append_many(
+        connection,
+        [
+            Record(
+                actor=SYSTEM,
+                action="execute.allocate",
+                subject=block_id,
+                data=[
+                    [a.account_id, a.proposal_id, a.seq, str(a.quantity), str(a.price), str(a.net)]
+                    for a in shared
+                ],
+                reason=f"{closing[block_id]}: {sum((a.quantity for a in shared), ZERO)} of"
+                f" {blocks[block_id].quantity} {blocks[block_id].security_id} at {shared[0].price}",
+                at=at,
+            )
+            for block_id, shared in made.items()
+            if shared
+        ],
     )
 
 
 def close_block(connection: sa.Connection, block_id: str, status: str, at: datetime) -> None:
-    """A block nothing more will fill: its fills shared out per its statement, once."""
-    b = t.block_orders
-    block = _block(connection, block_id)
-    fills = [
-        Fill(exec_id=row.exec_id, quantity=row.last_qty, price=row.last_px)
-        for row in block_fills(connection, block_id=block_id)
-    ]
-    made = allocate(block, fills)
-    keep_allocations(connection, allocations=made, at=at)
-    connection.execute(
-        sa.update(b)
-        .where(b.c.block_id == block_id)
-        .values(status=status, filled=sum((f.quantity for f in fills), ZERO), allocated_at=at)
-    )
-    if made:
-        append(
-            connection,
-            actor=SYSTEM,
-            action="execute.allocate",
-            subject=block_id,
-            data=[
-                [a.account_id, a.proposal_id, a.seq, str(a.quantity), str(a.price), str(a.net)]
-                for a in made
-            ],
-            reason=f"{status}: {sum((a.quantity for a in made), ZERO)} of {block.quantity}"
-            f" {block.security_id} at {made[0].price}",
-            at=at,
+    """One block nothing more will fill (:func:`close_blocks`)."""
+    close_blocks(connection, {block_id: status}, at)
+
+
+def _execution_row(report: Report, at: datetime) -> dict[str, Any]:
+    return {
+        "exec_id": report.exec_id,
+        "cl_ord_id": report.cl_ord_id,
+        "exec_type": report.exec_type,
+        "ord_status": report.ord_status,
+        "last_qty": report.last_qty,
+        "last_px": report.last_px,
+        "cum_qty": report.cum_qty,
+        "leaves_qty": report.leaves_qty,
+        "received_at": at,
+        "text": report.text or None,
+    }
+
+
+@dataclass
+class _Book:
+    """The orders a batch of reports touches, as they stand while it is booked."""
+
+    orders: dict[str, OrderRow]
+    states: dict[str, tuple[OrderState, Decimal]]
+    changed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    closing: dict[str, str] = field(default_factory=dict)
+    breaks: list[dict[str, Any]] = field(default_factory=list)
+
+    def target(self, report: Report) -> tuple[OrderRow | None, OrderRow | None]:
+        """The order a report moves, and (a replace's report) the order it replaced."""
+        order = self.orders.get(report.cl_ord_id)
+        if order is not None and order.kind == "cancel" and order.orig_cl_ord_id in self.orders:
+            return self.orders[order.orig_cl_ord_id], None  # a cancel's report: the order's
+        if order is not None and order.kind == "replace" and report.exec_type == "5":
+            return order, self.orders.get(order.orig_cl_ord_id or "")
+        return order, None
+
+    def move(self, order: OrderRow, state: OrderState, filled: Decimal, **more: Any) -> None:
+        self.states[order.cl_ord_id] = (state, filled)
+        values = self.changed.setdefault(order.cl_ord_id, {})
+        values.update(o_status=state.value, o_filled=filled, **more)
+
+    def book(self, report: Report, raw: str, route: str, at: datetime) -> Booked:
+        order, replaced = self.target(report)
+        if order is None:
+            problem = f"execution report {report.exec_id} names no order poise sent"
+            self.breaks.append(_break(route, "unknown_order", problem, raw, at))
+            return Booked(True, report.cl_ord_id, problem=problem)
+        before, filled = self.states[order.cl_ord_id]
+        booking = apply_report(before, filled, order.quantity, report)
+        if booking.problem:
+            self.breaks.append(_break(route, "bad_report", booking.problem, raw, at))
+            return Booked(True, order.cl_ord_id, problem=booking.problem)
+        if replaced is not None:  # the replacement works on, with what its original filled
+            booking = replace(booking, filled=max(booking.filled, report.cum_qty))
+            self.move(replaced, OrderState.REPLACED, self.states[replaced.cl_ord_id][1])
+        self.move(
+            order,
+            booking.state,
+            booking.filled,
+            o_broker=report.order_id or None,
+            o_text=report.text or None,
         )
+        ended = booking.state.done and booking.state is not OrderState.REPLACED
+        allocated = None
+        if ended and before is not booking.state:
+            self.closing[order.block_id] = booking.state.value
+            allocated = order.block_id
+        return Booked(True, order.cl_ord_id, booking.state, booking.fill, allocated=allocated)
+
+
+def _break(route: str, kind: str, detail: str, raw: str, at: datetime) -> dict[str, Any]:
+    return {"route": route, "kind": kind, "detail": detail, "raw": raw, "at": at}
+
+
+def book_reports(
+    engine: sa.Engine, *, route: str, reports: Sequence[tuple[Report, str]], at: datetime
+) -> list[Booked]:
+    """Book execution reports from ``route`` (each with its raw text), in their order and
+    in one transaction: each kept once by its ExecID (a duplicate changes nothing), the
+    orders' states and fills moved, a break kept for a report of no order poise sent or
+    one that overfills, and each block an order leaves done allocated to its accounts."""
+    e, o = t.executions, t.orders
+    with engine.execution_options(**{WRITES: True}).begin() as connection:
+        seen = set(
+            connection.execute(
+                sa.select(e.c.exec_id).where(
+                    (e.c.route == route) & e.c.exec_id.in_({r.exec_id for r, _ in reports})
+                )
+            ).scalars()
+        )
+        fresh: list[tuple[Report, str]] = []
+        booked: list[Booked | None] = []
+        for report, raw in reports:
+            if report.exec_id in seen:
+                booked.append(Booked(False, report.cl_ord_id))
+                continue
+            seen.add(report.exec_id)
+            fresh.append((report, raw))
+            booked.append(None)
+        if not fresh:
+            return [b for b in booked if b is not None]
+        connection.execute(
+            sa.insert(e), [{"route": route, **_execution_row(r, at)} for r, _ in fresh]
+        )
+        names = {r.cl_ord_id for r, _ in fresh} | {r.orig_cl_ord_id for r, _ in fresh}
+        orders = orders_of(connection, cl_ord_ids=names - {""})
+        earlier = {x.orig_cl_ord_id for x in orders.values() if x.orig_cl_ord_id} - set(orders)
+        if earlier:
+            orders |= orders_of(connection, cl_ord_ids=earlier)
+        book = _Book(orders, {k: (OrderState(x.status), x.filled) for k, x in orders.items()})
+        made = iter([book.book(report, raw, route, at) for report, raw in fresh])
+        result = [b if b is not None else next(made) for b in booked]
+        if book.changed:
+            connection.execute(
+                sa.update(o)
+                .where(o.c.cl_ord_id == sa.bindparam("o_id"))
+                .values(
+                    status=sa.bindparam("o_status"),
+                    filled=sa.bindparam("o_filled"),
+                    broker_order_id=sa.func.coalesce(sa.bindparam("o_broker"), o.c.broker_order_id),
+                    acked_at=sa.func.coalesce(o.c.acked_at, at),
+                    text=sa.func.coalesce(sa.bindparam("o_text"), o.c.text),
+                ),
+                [
+                    {"o_id": k, "o_broker": None, "o_text": None, **values}
+                    for k, values in book.changed.items()
+                ],
+            )
+        if book.breaks:
+            connection.execute(sa.insert(t.execution_breaks), book.breaks)
+        close_blocks(connection, book.closing, at)
+    return result
 
 
 def book_report(engine: sa.Engine, *, route: str, report: Report, raw: str, at: datetime) -> Booked:
-    """Book one execution report from ``route``, in one transaction: kept once by its
-    ExecID (a duplicate changes nothing), the order's state and fills moved, a break
-    kept for a report of no order poise sent or one that overfills, and a block its
-    order leaves done allocated to its accounts."""
-    with engine.execution_options(**{WRITES: True}).begin() as connection:
-        fresh = book_execution(
-            connection,
-            route=route,
-            values={
-                "exec_id": report.exec_id,
-                "cl_ord_id": report.cl_ord_id,
-                "exec_type": report.exec_type,
-                "ord_status": report.ord_status,
-                "last_qty": report.last_qty,
-                "last_px": report.last_px,
-                "cum_qty": report.cum_qty,
-                "leaves_qty": report.leaves_qty,
-                "received_at": at,
-                "text": report.text or None,
-            },
-        )
-        if not fresh:
-            return Booked(False, report.cl_ord_id)
-        named = orders_of(connection, cl_ord_ids={report.cl_ord_id, report.orig_cl_ord_id})
-        order = named.get(report.cl_ord_id)
-        if order is not None and order.kind == "cancel" and order.orig_cl_ord_id in named:
-            order = named[order.orig_cl_ord_id]  # a cancel's report is of the order it cancels
-        replaced = (
-            named.get(order.orig_cl_ord_id or "")
-            if order is not None and order.kind == "replace" and report.exec_type == "5"
-            else None
-        )
-        if order is None:
-            problem = f"execution report {report.exec_id} names no order poise sent"
-            keep_break(
-                connection, route=route, kind="unknown_order", detail=problem, raw=raw, at=at
-            )
-            return Booked(True, report.cl_ord_id, problem=problem)
-        booking = apply_report(OrderState(order.status), order.filled, order.quantity, report)
-        if replaced is not None:  # the replacement works on, with what its original filled
-            booking = replace(booking, filled=max(booking.filled, report.cum_qty))
-            connection.execute(
-                sa.update(t.orders)
-                .where(t.orders.c.cl_ord_id == replaced.cl_ord_id)
-                .values(status=OrderState.REPLACED.value, acked_at=at)
-            )
-        if booking.problem:
-            keep_break(
-                connection, route=route, kind="bad_report", detail=booking.problem, raw=raw, at=at
-            )
-            return Booked(True, order.cl_ord_id, problem=booking.problem)
-        o = t.orders
-        connection.execute(
-            sa.update(o)
-            .where(o.c.cl_ord_id == order.cl_ord_id)
-            .values(
-                status=booking.state.value,
-                filled=booking.filled,
-                broker_order_id=report.order_id or None,
-                acked_at=sa.func.coalesce(o.c.acked_at, at),
-                text=report.text or o.c.text,
-            )
-        )
-        allocated = None
-        ended = booking.state.done and booking.state is not OrderState.REPLACED
-        if ended and OrderState(order.status) is not booking.state:
-            close_block(connection, order.block_id, booking.state.value, at)
-            allocated = order.block_id
-    return Booked(True, order.cl_ord_id, booking.state, booking.fill, allocated=allocated)
+    """Book one execution report from ``route`` (:func:`book_reports`)."""
+    return book_reports(engine, route=route, reports=[(report, raw)], at=at)[0]
 
 
 def finish_executed(
     engine: sa.Engine,
     *,
-    policy: ApprovalPolicy,
     at: datetime | None = None,
-    block_id: str | None = None,
+    block_ids: Collection[str] | None = None,
 ) -> list[str]:
     """Mark executed every released proposal whose trades are all crossed or allocated in
     full (a household's when all its accounts' are); the ones marked. Run after booking
-    (``block_id``: only the proposals of the block just allocated, and their households'),
-    and again at any time: a crash between allocating and marking is finished here."""
+    (``block_ids``: only the proposals of the blocks just allocated, and their
+    households'), and again at any time: a crash between allocating and marking is
+    finished here."""
     at = at or datetime.now(UTC)
     p, bp, sl = t.proposals, t.batch_proposals, t.statement_lines
     query = (
@@ -420,8 +514,8 @@ def finish_executed(
         .where(p.c.status == Status.RELEASED.value)
         .where(sa.exists().where(bp.c.proposal_id == p.c.proposal_id))
     )
-    if block_id is not None:
-        mine = sa.select(sl.c.proposal_id).where(sl.c.block_id == block_id)
+    if block_ids is not None:
+        mine = sa.select(sl.c.proposal_id).where(sl.c.block_id.in_(sorted(block_ids)))
         theirs = sa.select(p.c.household_proposal_id).where(
             p.c.proposal_id.in_(mine) & p.c.household_proposal_id.is_not(None)
         )
@@ -460,6 +554,6 @@ def finish_executed(
         {r.proposal_id for r in rows if r.household_proposal_id is None and r.proposal_id in done}
         | {h for h, parts in households.items() if all(part in done for part in parts)}
     )
-    for unit in units:
-        executed(engine, proposal_id=unit, policy=policy, at=at)
-    return units
+    if not units:
+        return []
+    return executed_many(engine, proposal_ids=units, at=at)

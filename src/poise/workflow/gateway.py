@@ -62,7 +62,7 @@ from poise.store.repo.execution import (
     orders_of,
     unsent,
 )
-from poise.workflow.execute import book_report, close_block, finish_executed
+from poise.workflow.execute import book_reports, close_block, finish_executed
 
 __all__ = [
     "Gateway",
@@ -170,22 +170,55 @@ class Gateway:
         self.changed.set()
 
     async def on_message(self, message: Any, *, possdup: bool) -> None:
+        await self.on_messages([(message, possdup)])
+
+    async def on_messages(self, messages: Sequence[tuple[Any, bool]]) -> None:
+        """Messages that arrived together: the execution reports among them booked in
+        one transaction, the rest one by one, in their turn."""
         at = self.clock()
-        raw = _raw(message)
-        try:
-            typed = parse_application(message)
-        except FieldError as exc:
-            self._break("bad_message", str(exc), raw, at)
+        reports: list[tuple[ExecutionReport, str]] = []
+        for message, _ in messages:
+            raw = _raw(message)
+            try:
+                typed = parse_application(message)
+            except FieldError as exc:
+                self._break("bad_message", str(exc), raw, at)
+                continue
+            if isinstance(typed, ExecutionReport):
+                reports.append((typed, raw))
+                continue
+            await self._book(reports, at)
+            reports = []
+            if isinstance(typed, OrderCancelReject):
+                o = t.orders
+                with self.engine.begin() as connection:
+                    connection.execute(
+                        sa.update(o)
+                        .where(o.c.cl_ord_id == typed.cl_ord_id)
+                        .values(status="rejected", text=typed.text or "cancel refused")
+                    )
+            else:
+                self._break(
+                    "unexpected_message", f"{type(typed).__name__} from the broker", raw, at
+                )
+        await self._book(reports, at)
+        self.changed.set()
+
+    async def _book(self, reports: Sequence[tuple[ExecutionReport, str]], at: datetime) -> None:
+        if not reports:
             return
-        if isinstance(typed, ExecutionReport):
-            booked = book_report(
-                self.engine, route=self.route.name, report=_report(typed), raw=raw, at=at
-            )
+        booked = book_reports(
+            self.engine,
+            route=self.route.name,
+            reports=[(_report(typed), raw) for typed, raw in reports],
+            at=at,
+        )
+        for (typed, _), one in zip(reports, booked, strict=True):
             self.done.reports += 1
-            self.done.duplicates += 0 if booked.new else 1
-            self.done.fills += 1 if booked.fill else 0
-            self.done.breaks += 1 if booked.problem else 0
-            if booked.new:
+            self.done.duplicates += 0 if one.new else 1
+            self.done.fills += 1 if one.fill else 0
+            self.done.breaks += 1 if one.problem else 0
+            if one.new:
                 await self._publish(
                     f"{self.route.name}:{typed.exec_id}",
                     {
@@ -198,25 +231,13 @@ class Gateway:
                         "last_qty": str(typed.last_qty or 0),
                         "last_px": str(typed.last_px or 0),
                         "cum_qty": str(typed.cum_qty),
-                        "state": None if booked.state is None else booked.state.value,
-                        "break": booked.problem or None,
+                        "state": None if one.state is None else one.state.value,
+                        "break": one.problem or None,
                     },
                 )
-            if booked.allocated:
-                finish_executed(
-                    self.engine, policy=self.approvals, at=at, block_id=booked.allocated
-                )
-        elif isinstance(typed, OrderCancelReject):
-            o = t.orders
-            with self.engine.begin() as connection:
-                connection.execute(
-                    sa.update(o)
-                    .where(o.c.cl_ord_id == typed.cl_ord_id)
-                    .values(status="rejected", text=typed.text or "cancel refused")
-                )
-        else:
-            self._break("unexpected_message", f"{type(typed).__name__} from the broker", raw, at)
-        self.changed.set()
+        allocated = {one.allocated for one in booked if one.allocated}
+        if allocated:
+            finish_executed(self.engine, at=at, block_ids=allocated)
 
     async def _publish(self, event_id: str, payload: dict[str, object]) -> None:
         """Tell the bus (when there is one); the store is the record, so a bus that
@@ -281,8 +302,8 @@ class Gateway:
             stopped = halted(connection)
         count = 0
         for row in rows:
-            if row.kind == "new" and (stopped or row.status != "pending"):
-                continue
+            if row.status != "pending" or (stopped and row.kind != "cancel"):
+                continue  # withdrawn; or, while the kill switch stands, anything but a cancel
             at = self.clock()
 
             seq = await self.session.send(self._message(row, at), extra=_marker(row.cl_ord_id, at))
@@ -570,5 +591,5 @@ async def run_routes(
         for gateway in gateways:
             await gateway.initiator.stop("done")
     # proposals allocated in full by an earlier run killed before it marked them
-    finish_executed(engine, policy=approvals)
+    finish_executed(engine)
     return {g.route.name: g.done for g in gateways}

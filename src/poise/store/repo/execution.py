@@ -33,7 +33,6 @@ __all__ = [
     "SessionRows",
     "allocated_quantities",
     "block_fills",
-    "book_execution",
     "keep_allocations",
     "keep_batch",
     "keep_break",
@@ -343,19 +342,6 @@ def mark_sent(connection: sa.Connection, *, cl_ord_id: str, seq: int, at: dateti
     )
 
 
-def book_execution(connection: sa.Connection, *, route: str, values: dict[str, Any]) -> bool:
-    """Keep one execution report under (route, ExecID); False when it was kept before
-    (a duplicate: booked once)."""
-    e = t.executions
-    seen = connection.execute(
-        sa.select(e.c.exec_id).where((e.c.route == route) & (e.c.exec_id == values["exec_id"]))
-    ).first()
-    if seen is not None:
-        return False
-    connection.execute(sa.insert(e).values(route=route, **values))
-    return True
-
-
 def keep_break(
     connection: sa.Connection, *, route: str, kind: str, detail: str, raw: str, at: datetime
 ) -> None:
@@ -364,14 +350,15 @@ def keep_break(
     )
 
 
-def block_fills(connection: sa.Connection, *, block_id: str) -> list[sa.Row[Any]]:
-    """The fills of a block's orders, in the order they came."""
+def block_fills(connection: sa.Connection, *, block_ids: Collection[str]) -> list[sa.Row[Any]]:
+    """The fills of these blocks' orders (block, ExecID, quantity, price), in the order
+    they came."""
     e, o = t.executions, t.orders
     return list(
         connection.execute(
-            sa.select(e.c.exec_id, e.c.last_qty, e.c.last_px)
+            sa.select(o.c.block_id, e.c.exec_id, e.c.last_qty, e.c.last_px)
             .select_from(e.join(o, o.c.cl_ord_id == e.c.cl_ord_id))
-            .where((o.c.block_id == block_id) & (e.c.last_qty > 0))
+            .where(o.c.block_id.in_(sorted(block_ids)) & (e.c.last_qty > 0))
             .order_by(e.c.received_at, e.c.exec_id)
         )
     )
