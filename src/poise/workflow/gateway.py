@@ -54,10 +54,10 @@ from poise.store import tables as t
 from poise.store.engine import WRITES
 from poise.store.repo.execution import (
     OPEN,
+    Marked,
     OrderRow,
     SessionRows,
     keep_break,
-    mark_sent,
     open_orders,
     orders_of,
     unsent,
@@ -295,18 +295,24 @@ class Gateway:
         ).to_fix()
 
     async def send_outbox(self) -> int:
-        """Send the route's unsent orders in the order they were decided (new orders
-        not while the kill switch stands); how many went."""
+        """Send the route's unsent orders in the order they were decided (while the kill
+        switch stands, cancels only), stored together and written together; how many
+        went."""
         with self.engine.connect() as connection:
             rows = unsent(connection, route=self.route.name)
             stopped = halted(connection)
-        count = 0
-        for row in rows:
-            if row.status != "pending" or (stopped and row.kind != "cancel"):
-                continue  # withdrawn; or, while the kill switch stands, anything but a cancel
-            at = self.clock()
-
-            seq = await self.session.send(self._message(row, at), extra=_marker(row.cl_ord_id, at))
+        at = self.clock()
+        going = [
+            row
+            for row in rows
+            if row.status == "pending" and not (stopped and row.kind != "cancel")
+        ]  # the rest: withdrawn; or, while the kill switch stands, anything but a cancel
+        if not going:
+            return 0
+        seqs = await self.session.send_many(
+            [(self._message(row, at), Marked(row.cl_ord_id, at)) for row in going]
+        )
+        for row, seq in zip(going, seqs, strict=True):
             await self._publish(
                 f"{self.route.name}:sent:{row.cl_ord_id}",
                 {
@@ -320,12 +326,11 @@ class Gateway:
                     "seq": seq,
                 },
             )
-            count += 1
-            if row.kind == "new":
-                self.done.orders += 1
-            else:
+            if row.kind == "cancel":
                 self.done.cancels += 1
-        return count
+            else:
+                self.done.orders += 1
+        return len(going)
 
     async def chase(self, older_than: timedelta) -> list[str]:
         """Ask the broker where each order sent longer ago than ``older_than`` and never
@@ -364,15 +369,6 @@ class Gateway:
         """The route's orders not yet done (or not yet sent)."""
         with self.engine.connect() as connection:
             return len(open_orders(connection, route=self.route.name))
-
-
-def _marker(cl_ord_id: str, at: datetime) -> Callable[[sa.Connection, int], None]:
-    """What the session store runs in the commit that stores the order's message."""
-
-    def sent(connection: sa.Connection, seq: int) -> None:
-        mark_sent(connection, cl_ord_id=cl_ord_id, seq=seq, at=at)
-
-    return sent
 
 
 def _cancel_id(cl_ord_id: str) -> str:

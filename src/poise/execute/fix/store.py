@@ -43,6 +43,10 @@ class SessionStore(Protocol):
         """The next inbound sequence number expected, durably."""
         ...
 
+    # A store may also have ``save_outbound_many(items)``, ``items`` a list of
+    # ``(seq, raw, extra)`` in order: all kept in one durable write, as
+    # ``save_outbound`` keeps each (``Session.send_many`` uses it where it is there).
+
     def outbound(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         """The messages kept with ``begin <= seq <= end`` (``end`` 0: no upper end), in
         order of sequence number."""

@@ -29,6 +29,7 @@ from poise.store import tables as t
 from poise.store.repo.prices import latest_prices
 
 __all__ = [
+    "Marked",
     "OrderRow",
     "SessionRows",
     "allocated_quantities",
@@ -408,6 +409,34 @@ def allocated_quantities(
     return got
 
 
+@dataclass(frozen=True, slots=True)
+class Marked:
+    """An order marked sent in the commit that stores its message (the ``extra`` the
+    gateway hands the session); many are marked in two statements."""
+
+    cl_ord_id: str
+    at: datetime
+
+    def __call__(self, connection: sa.Connection, seq: int) -> None:
+        mark_sent(connection, cl_ord_id=self.cl_ord_id, seq=seq, at=self.at)
+
+    @staticmethod
+    def apply(connection: sa.Connection, marks: Sequence[tuple[Marked, int]]) -> None:
+        x, o = t.outbox, t.orders
+        connection.execute(
+            sa.update(x)
+            .where(x.c.cl_ord_id == sa.bindparam("m_id"))
+            .values(sent_seq=sa.bindparam("m_seq"), sent_at=sa.bindparam("m_at")),
+            [{"m_id": m.cl_ord_id, "m_seq": seq, "m_at": m.at} for m, seq in marks],
+        )
+        connection.execute(
+            sa.update(o)
+            .where((o.c.cl_ord_id == sa.bindparam("m_id")) & (o.c.status == "pending"))
+            .values(status="sent", sent_at=sa.bindparam("m_at")),
+            [{"m_id": m.cl_ord_id, "m_at": m.at} for m, _ in marks],
+        )
+
+
 class SessionRows:
     """A FIX session's store in the database (the session layer's ``SessionStore``):
     its next sequence numbers and what it sent. ``extra`` handed to
@@ -441,6 +470,28 @@ class SessionRows:
             if callable(extra):
                 also: Callable[[sa.Connection, int], None] = extra
                 also(connection, seq)
+
+    def save_outbound_many(self, items: Sequence[tuple[int, bytes, object]]) -> None:
+        """Several messages kept in one commit, each ``extra`` run in it too."""
+        if not items:
+            return
+        s = t.fix_sessions
+        with self.engine.begin() as connection:
+            connection.execute(
+                sa.insert(t.fix_messages),
+                [{"session_key": self.key, "seq": seq, "raw": raw} for seq, raw, _ in items],
+            )
+            connection.execute(
+                sa.update(s)
+                .where(s.c.session_key == self.key)
+                .values(next_sender=max(seq for seq, _, _ in items) + 1)
+            )
+            marks = [(extra, seq) for seq, _, extra in items if isinstance(extra, Marked)]
+            if marks:
+                Marked.apply(connection, marks)
+            for seq, _, extra in items:
+                if callable(extra) and not isinstance(extra, Marked):
+                    extra(connection, seq)
 
     def set_next_target(self, seq: int) -> None:
         s = t.fix_sessions
