@@ -20,6 +20,8 @@ from tests.processes import free_port
 from tests.workflow.execution_firm import MADE, firm
 
 from poise.domain.approvals import Policy as ApprovalPolicy
+from poise.domain.orders import OrdType
+from poise.execute.blocks import BlockPolicy
 from poise.execute.routes import Route
 from poise.settings import Settings
 from poise.store import tables as t
@@ -111,3 +113,27 @@ def test_gateway_when_the_line_drops_then_it_logs_on_again_and_its_orders_fill(
     assert int(ours) >= 7
     assert int(theirs) >= 7
     assert SessionRows(engine, "FIX.4.4-POISE-EXECUTOR").load()[0] >= 7
+
+
+def test_gateway_when_orders_are_never_acknowledged_then_they_are_chased_and_listed(
+    tmp_path: Path,
+) -> None:
+    """QuickFIX's executor answers no market order (it rejects the message at the
+    session level and sends no execution report): each is chased once with an
+    OrderStatusRequest and listed, and stays sent — never taken for filled."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'poise.db'}")
+    upgrade(engine)
+    firm(engine)
+    port = free_port()
+    route = Route(name="qf", host="127.0.0.1", port=port, target=SENDER, reconnect=0.2)
+    base = policy_of(Settings(_env_file=None))  # type: ignore[call-arg]
+    market = Policy(crossing=base.crossing, blocks=BlockPolicy(ord_type=OrdType.MARKET),
+                    limits=base.limits, routes=(route,))  # fmt: skip
+    plan_batch(engine, policy=market, actor="olu", at=MADE)
+    with executor(tmp_path, port):
+        done = asyncio.run(run_routes(engine, [route], approvals=APPROVALS, wait=3, ack=0.5))
+    with engine.connect() as connection:
+        orders = connection.execute(sa.select(t.orders)).all()
+    assert sorted(done["qf"].chased) == sorted(o.cl_ord_id for o in orders)
+    assert {o.status for o in orders} == {"sent"}
+    assert done["qf"].fills == 0
