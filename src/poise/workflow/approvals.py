@@ -61,7 +61,6 @@ __all__ = [
     "approve_run",
     "check",
     "choices",
-    "executed",
     "executed_many",
     "findings_of",
     "inbox",
@@ -343,27 +342,12 @@ def check(
     )
 
 
-def executed(
-    engine: sa.Engine, *, proposal_id: str, policy: Policy, at: datetime | None = None
-) -> Outcome:
-    """Every trade of the proposal (a household's: of all its accounts) has been crossed
-    or allocated in full: it is ``executed``. Execution calls it (no person's act)."""
-    return _one(
-        engine,
-        proposal_id=proposal_id,
-        what=Act.EXECUTE,
-        who=SYSTEM_ACTOR,
-        user=None,
-        policy=policy,
-        at=at or datetime.now(UTC),
-    )
-
-
 def executed_many(
     engine: sa.Engine, *, proposal_ids: Sequence[str], at: datetime | None = None
 ) -> list[str]:
-    """:func:`executed` for many proposals at once (accounts' of their own, households'
-    with their accounts'), in one transaction: each still released is marked, with its
+    """Proposals every trade of which has been crossed or allocated in full (accounts'
+    of their own, households' with their accounts'), marked ``executed`` in one
+    transaction: each still released is marked, with its
     ``proposal.execute`` entry; the ones marked. A proposal rejected meanwhile is left
     as it is (its row is changed only while it reads released)."""
     at = at or datetime.now(UTC)

@@ -50,12 +50,6 @@ def _lots_json(lots: Iterable[LotInstruction]) -> str:
     return json.dumps([{"lot_id": lot.lot_id, "quantity": str(lot.quantity)} for lot in lots])
 
 
-def _lots(text: str) -> tuple[LotInstruction, ...]:
-    return tuple(
-        LotInstruction(item["lot_id"], Decimal(item["quantity"])) for item in json.loads(text)
-    )
-
-
 def released_trades(connection: sa.Connection) -> list[ReleasedTrade]:
     """Every trade of every released account proposal not yet planned into a batch, in
     (proposal, seq) order."""
