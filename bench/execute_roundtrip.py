@@ -338,7 +338,7 @@ class Watch:
 def watched(engine: sa.Engine, watch: Watch) -> Iterator[None]:
     """The gateway's calls to the store timed (the names it looks up when it calls)."""
     names = vars(gateway_module)
-    real = {name: names[name] for name in ("SessionRows", "book_report", "finish_executed")}
+    real = {name: names[name] for name in ("SessionRows", "book_reports", "finish_executed")}
 
     class Rows(real["SessionRows"]):  # type: ignore[misc, name-defined]
         def save_outbound(self, seq: int, raw: bytes, extra: object = None) -> None:
@@ -348,6 +348,13 @@ def watched(engine: sa.Engine, watch: Watch) -> Iterator[None]:
             super().save_outbound(seq, raw, extra)
             watch.storing += time.perf_counter() - start
 
+        def save_outbound_many(self, items: Any) -> None:
+            start = time.perf_counter()
+            if watch.first_sent is None and items:
+                watch.first_sent = start
+            super().save_outbound_many(items)
+            watch.storing += time.perf_counter() - start
+
         def set_next_target(self, seq: int) -> None:
             start = time.perf_counter()
             super().set_next_target(seq)
@@ -355,17 +362,17 @@ def watched(engine: sa.Engine, watch: Watch) -> Iterator[None]:
 
     def book(*args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
-        booked = real["book_report"](*args, **kwargs)
+        booked = real["book_reports"](*args, **kwargs)
         watch.last_booked = time.perf_counter()
         watch.booking += watch.last_booked - start
-        watch.reports += 1
+        watch.reports += len(booked)
         return booked
 
     def finish(*args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
         done = real["finish_executed"](*args, **kwargs)
         end = time.perf_counter()
-        if kwargs.get("block_id") is None:
+        if kwargs.get("block_ids") is None:
             watch.sweep += end - start
         else:
             watch.last_booked = end
@@ -376,7 +383,7 @@ def watched(engine: sa.Engine, watch: Watch) -> Iterator[None]:
         watch.commits += 1
 
     sa.event.listen(engine, "commit", committed)
-    names.update(SessionRows=Rows, book_report=book, finish_executed=finish)
+    names.update(SessionRows=Rows, book_reports=book, finish_executed=finish)
     try:
         yield
     finally:
@@ -662,16 +669,15 @@ def floor(kind: str, orders: int, folder: Path, url: str) -> str:
 
 # (what, file the function is in, its name): cumulative time, including what it calls
 PLACES = [
-    ("booking a report, all of it", "workflow/execute.py", "book_report"),
-    ("  the report kept by ExecID", "repo/execution.py", "book_execution"),
-    ("  the order read", "repo/execution.py", "orders_of"),
-    ("  the block allocated (read, shared out, kept, ledger)", "workflow/execute.py", "_allocate"),
-    ("    the block and its statement read", "workflow/execute.py", "_block"),
+    ("booking reports, all of it (book_reports)", "workflow/execute.py", "book_reports"),
+    ("  the orders read", "repo/execution.py", "orders_of"),
+    ("  blocks allocated (read, shared out, kept, ledger)", "workflow/execute.py", "close_blocks"),
+    ("    the blocks and their statements read", "workflow/execute.py", "_blocks"),
     ("    the allocations kept", "repo/execution.py", "keep_allocations"),
     ("marking proposals executed (finish_executed)", "workflow/execute.py", "finish_executed"),
-    ("  a proposal marked executed (executed)", "workflow/approvals.py", "executed"),
+    ("  the proposals marked (executed_many)", "workflow/approvals.py", "executed_many"),
     ("the audit ledger's appends (anywhere)", "audit/ledger.py", "append"),
-    ("an order's message stored, the order marked sent", "repo/execution.py", "save_outbound"),
+    ("orders' messages stored, marked sent", "repo/execution.py", "save_outbound_many"),
     ("the next expected sequence number stored", "repo/execution.py", "set_next_target"),
     ("the open orders counted, at each wake (working)", "workflow/gateway.py", "working"),
     ("the outbox read and sent (send_outbox)", "workflow/gateway.py", "send_outbox"),
