@@ -105,7 +105,6 @@ from poise.store.engine import make_engine
 from poise.store.migrate import upgrade
 from poise.store.repo.execution import references, released_trades
 from poise.store.repo.proposals import ProposalToKeep, save_proposals
-from poise.workflow.approvals import policy_of as approval_policy
 from poise.workflow.execute import Policy, plan_batch, policy_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -554,7 +553,6 @@ def round_trip(
         batch = plan_batch(e, policy=bench_policy(orders), actor=actor, at=MADE)
         plan = time.perf_counter() - start
         assert len(batch.blocks) == orders, len(batch.blocks)
-        approvals = approval_policy(Settings(_env_file=None))  # type: ignore[call-arg]
         watch, handler = Watch(), Heard()
 
         async def trip() -> float:
@@ -563,9 +561,7 @@ def round_trip(
                 if profile is not None:
                     profile.enable()
                 try:
-                    await gateway_module.run_routes(
-                        e, [route], approvals=approvals, wait=wait, ack=wait
-                    )
+                    await gateway_module.run_routes(e, [route], wait=wait, ack=wait)
                 finally:
                     if profile is not None:
                         profile.disable()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import subprocess
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -115,6 +116,15 @@ def phase(engine: sa.Engine) -> tuple[int, int]:
     return int(sent), int(booked)
 
 
+def until_sent(engine: sa.Engine, process: subprocess.Popen[str]) -> None:
+    """Until the run has marked an order sent (or ended, or 30 s have passed)."""
+    deadline = time.monotonic() + 30
+    while process.poll() is None and time.monotonic() < deadline:
+        if phase(engine)[0]:
+            return
+        time.sleep(0.01)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_execute_when_killed_at_random_then_every_order_fills_exactly_once(
     tmp_path: Path, seed: int
@@ -140,7 +150,11 @@ def test_execute_when_killed_at_random_then_every_order_fills_exactly_once(
                 database_url=url, cwd=tmp_path, settings=settings,
             )  # fmt: skip
             if attempt < 3:
-                time.sleep(rng.uniform(0.6, 3.0))
+                if attempt == 0:  # once the orders have gone: mid-booking, or just after
+                    until_sent(engine, process)
+                    time.sleep(rng.uniform(0.0, 0.2))
+                else:  # anywhere: starting, planning, sending, booking
+                    time.sleep(rng.uniform(0.4, 1.6))
                 if process.poll() is None:
                     process.send_signal(signal.SIGKILL)
                     kills += 1
@@ -151,6 +165,7 @@ def test_execute_when_killed_at_random_then_every_order_fills_exactly_once(
             assert done.code == 0, done.stderr
     print(f"seed {seed}: {kills} kills at (sent, filled) {phases}")
     assert kills >= 1
+    assert phases[0][0] > 0  # the first kill came after the orders had gone
     with engine.connect() as connection:
         blocks = connection.execute(sa.select(t.block_orders)).all()
         orders = connection.execute(sa.select(t.orders)).all()

@@ -10,8 +10,6 @@ The firm is tests/workflow/execution_firm.py (one route for both custodians here
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,7 +17,6 @@ from tests.integration.quickfix import SENDER, executor
 from tests.processes import free_port
 from tests.workflow.execution_firm import MADE, firm
 
-from poise.domain.approvals import Policy as ApprovalPolicy
 from poise.domain.orders import OrdType
 from poise.execute.blocks import BlockPolicy
 from poise.execute.routes import Route
@@ -30,9 +27,6 @@ from poise.store.migrate import upgrade
 from poise.store.repo.execution import SessionRows
 from poise.workflow.execute import Policy, plan_batch, policy_of
 from poise.workflow.gateway import Gateway, run_routes
-
-APPROVALS = ApprovalPolicy(two_approvers_above=Decimal(1_000_000), expire_after=timedelta(days=3),
-                           expire_on_move=Decimal("0.05"))  # fmt: skip
 
 
 def plan(engine: sa.Engine, route: Route) -> None:
@@ -51,7 +45,7 @@ def test_execute_when_the_counterparty_is_quickfix_then_every_trade_fills_and_bo
     route = Route(name="qf", host="127.0.0.1", port=port, target=SENDER, reconnect=0.2)
     plan(engine, route)
     with executor(tmp_path, port):
-        done = asyncio.run(run_routes(engine, [route], approvals=APPROVALS, wait=30, ack=10))
+        done = asyncio.run(run_routes(engine, [route], wait=30, ack=10))
     assert done["qf"].orders == 4
     assert done["qf"].fills == 4
     assert done["qf"].breaks == 0
@@ -76,7 +70,7 @@ def test_execute_when_the_counterparty_is_quickfix_then_every_trade_fills_and_bo
 
 
 async def _through_a_drop(engine: sa.Engine, route: Route) -> Gateway:
-    gateway = Gateway(engine, route, approvals=APPROVALS)
+    gateway = Gateway(engine, route)
     gateway.initiator.start()
     try:
         await gateway.session.wait_logged_on(timeout=20)
@@ -131,7 +125,7 @@ def test_gateway_when_orders_are_never_acknowledged_then_they_are_chased_and_lis
                     limits=base.limits, routes=(route,))  # fmt: skip
     plan_batch(engine, policy=market, actor="olu", at=MADE)
     with executor(tmp_path, port):
-        done = asyncio.run(run_routes(engine, [route], approvals=APPROVALS, wait=3, ack=0.5))
+        done = asyncio.run(run_routes(engine, [route], wait=3, ack=0.5))
     with engine.connect() as connection:
         orders = connection.execute(sa.select(t.orders)).all()
     assert sorted(done["qf"].chased) == sorted(o.cl_ord_id for o in orders)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from tests.workflow.execution_firm import MADE, firm
 from poise.audit.ledger import entries
 from poise.bus.events import Event
 from poise.bus.inprocess import InProcessBus
-from poise.domain.approvals import Policy as ApprovalPolicy
 from poise.domain.errors import ConflictError
 from poise.execute.broker import Behaviour, BrokerServer
 from poise.execute.crossing import CrossPolicy
@@ -36,8 +34,6 @@ from poise.store import tables as t
 from poise.workflow.execute import Policy, plan_batch, policy_of
 from poise.workflow.gateway import Gateway, halt, halted, replace_order, resume
 
-APPROVALS = ApprovalPolicy(two_approvers_above=Decimal(1_000_000), expire_after=timedelta(days=3),
-                           expire_on_move=Decimal("0.05"))  # fmt: skip
 PRICES = {"S1": Decimal(50), "S2": Decimal(100)}
 WAIT = 20.0
 
@@ -67,7 +63,7 @@ def with_broker(
             port = await server.start()
             route = Route(name="sim", host="127.0.0.1", port=port, reconnect=0.2)
             plan(engine, route)
-            gateway = Gateway(engine, route, approvals=APPROVALS, bus=bus)
+            gateway = Gateway(engine, route, bus=bus)
             gateway.initiator.start()
             try:
                 await gateway.session.wait_logged_on(timeout=WAIT)

@@ -98,7 +98,6 @@ def _send(
     from rich.live import Live
 
     from poise.bus.registry import open_bus
-    from poise.workflow.approvals import policy_of as approval_policy
     from poise.workflow.gateway import run_routes
 
     started = time.monotonic()
@@ -117,7 +116,6 @@ def _send(
             return await run_routes(
                 engine,
                 policy.routes,
-                approvals=approval_policy(settings),
                 wait=wait,
                 ack=settings.ack_seconds,
                 tick=tick,

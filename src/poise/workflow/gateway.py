@@ -30,7 +30,6 @@ import sqlalchemy as sa
 from poise.audit.ledger import append
 from poise.bus.events import Event, execution_subject
 from poise.bus.port import Bus, BusError
-from poise.domain.approvals import Policy as ApprovalPolicy
 from poise.domain.errors import ConflictError
 from poise.domain.money import ZERO
 from poise.execute.book import Report
@@ -137,14 +136,12 @@ class Gateway:
         engine: sa.Engine,
         route: Route,
         *,
-        approvals: ApprovalPolicy,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         bus: Bus | None = None,
     ) -> None:
         self.engine = engine
         self.bus = bus
         self.route = route
-        self.approvals = approvals
         self.clock = clock
         self.done = Sent()
         config = SessionConfig(
@@ -541,7 +538,6 @@ async def run_routes(
     engine: sa.Engine,
     routes: Sequence[Route],
     *,
-    approvals: ApprovalPolicy,
     wait: float,
     ack: float,
     logon: float = 10.0,
@@ -552,7 +548,7 @@ async def run_routes(
     ``wait`` seconds have passed; orders unacknowledged after ``ack`` seconds are
     chased. Routes with nothing to do are not connected; ``bus``: where each order sent
     and each report booked is told (``poise.executions.<route>``). What each route did."""
-    gateways = [Gateway(engine, route, approvals=approvals, bus=bus) for route in routes]
+    gateways = [Gateway(engine, route, bus=bus) for route in routes]
     gateways = [g for g in gateways if g.working()]
     for gateway in gateways:
         gateway.initiator.start()
