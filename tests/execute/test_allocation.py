@@ -8,10 +8,13 @@ sale, ``lots=L1:6,L2:4``); fills as the broker reports them (``E1  600 @ 50.00``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from poise.domain.errors import ValidationError
 from poise.domain.money import D, plain
@@ -24,7 +27,7 @@ from poise.domain.orders import (
     Side,
     StatementLine,
 )
-from poise.execute.allocation import allocate, average_price, largest_remainder
+from poise.execute.allocation import allocate, average_price, largest_remainder, shares_of
 
 
 def _lines(table: str) -> list[str]:
@@ -331,3 +334,25 @@ def test_largest_remainder_when_units_are_left_then_they_go_to_the_largest_fract
 def test_largest_remainder_when_the_total_cannot_be_shared_then_it_is_refused() -> None:
     with pytest.raises(ValidationError, match="cannot share"):
         largest_remainder(5, [Fraction(1), Fraction(1)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=10**9), min_size=1, max_size=8),
+    st.integers(min_value=1, max_value=10**6),
+)
+def test_shares_of_when_given_whole_numerators_then_it_shares_as_exact_fractions_do(
+    weights: list[int], total: int
+) -> None:
+    whole = sum(weights) or 1
+    numerators = [w * total for w in weights]
+
+    def outcome(share: Callable[[], tuple[int, ...]]) -> object:
+        try:
+            return share()
+        except ValidationError:
+            return "refused"
+
+    assert outcome(lambda: shares_of(total, numerators, whole)) == outcome(
+        lambda: largest_remainder(total, [Fraction(n, whole) for n in numerators])
+    )

@@ -41,7 +41,7 @@ from poise.domain.orders import (
     split_lots,
 )
 
-__all__ = ["PRICE_PLACES", "allocate", "average_price", "largest_remainder"]
+__all__ = ["PRICE_PLACES", "allocate", "average_price", "largest_remainder", "shares_of"]
 
 # The reported average price: six decimal places, half to even.
 PRICE_PLACES = Decimal("0.000001")
@@ -65,6 +65,29 @@ def largest_remainder(total: int, entitlements: Sequence[Fraction]) -> tuple[int
     order = sorted(range(len(floors)), key=lambda i: (-(entitlements[i] - floors[i]), i))
     for i in order[:odd]:
         floors[i] += 1
+    return tuple(floors)
+
+
+def shares_of(total: int, numerators: Sequence[int], denominator: int) -> tuple[int, ...]:
+    """:func:`largest_remainder` of entitlements ``numerator / denominator``, in whole
+    numbers throughout (each entitlement's floor and remainder by one ``divmod``).
+
+    >>> shares_of(7, [28, 21, 21], 10)
+    (3, 2, 2)
+    """
+    if denominator <= 0:
+        raise ValidationError(f"cannot share over a denominator of {denominator}")
+    split = [divmod(n, denominator) for n in numerators]
+    floors = [whole for whole, _ in split]
+    odd = total - sum(floors)
+    if not 0 <= odd <= len(floors):
+        raise ValidationError(
+            f"cannot share {total} units over entitlements of {numerators} / {denominator}"
+        )
+    if odd:
+        order = sorted(range(len(split)), key=lambda i: (-split[i][1], i))
+        for i in order[:odd]:
+            floors[i] += 1
     return tuple(floors)
 
 
@@ -134,29 +157,25 @@ def allocate(block: BlockOrder, fills: Sequence[Fill]) -> tuple[Allocation, ...]
     lines = sorted(block.statement, key=lambda line: line.key)
 
     ordered = _units(block.quantity, unit)
-    shares = largest_remainder(
-        _units(filled, unit),
-        [Fraction(_units(line.quantity, unit) * _units(filled, unit), ordered) for line in lines],
-    )
-    taken = [(line, unit * n) for line, n in zip(lines, shares, strict=True) if n > 0]
+    got = _units(filled, unit)
+    shares = shares_of(got, [_units(line.quantity, unit) * got for line in lines], ordered)
+    taken = [(line, n) for line, n in zip(lines, shares, strict=True) if n > 0]
 
-    notional = Fraction(_notional(fills))
-    gross = largest_remainder(
-        _units(cents(_notional(fills)), CENT),
-        [notional * Fraction(quantity) / Fraction(filled) * 100 for _, quantity in taken],
+    # Each account's part of the notional and of the commission: its shares / the
+    # shares filled, in whole cents by the same rule; the notional as an exact ratio.
+    notional = _notional(fills)
+    top, bottom = notional.as_integer_ratio()
+    gross = shares_of(
+        _units(cents(notional), CENT), [top * 100 * n for _, n in taken], bottom * got
     )
-    charged = cents(sum((fill.commission for fill in fills), ZERO))
-    commission = largest_remainder(
-        _units(charged, CENT),
-        [
-            Fraction(_units(charged, CENT)) * Fraction(quantity) / Fraction(filled)
-            for _, quantity in taken
-        ],
-    )
-
+    charged = _units(cents(sum((fill.commission for fill in fills), ZERO)), CENT)
+    commission = shares_of(charged, [charged * n for _, n in taken], got)
+    taken_shares = [(line, unit * n) for line, n in taken]
     price = average_price(fills)
     allocations = []
-    for (line, quantity), gross_cents, cost_cents in zip(taken, gross, commission, strict=True):
+    for (line, quantity), gross_cents, cost_cents in zip(
+        taken_shares, gross, commission, strict=True
+    ):
         cash = CENT * gross_cents
         cost = CENT * cost_cents
         lots, _ = split_lots(line.lots, quantity)

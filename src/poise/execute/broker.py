@@ -154,6 +154,8 @@ class SimulatedBroker:
         self._received = 0
         self._dropped = False
         self._lock = asyncio.Lock()
+        self._flush_due = False
+        self._flushes: set[asyncio.Task[None]] = set()
         self._handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
             NewOrderSingle: self._new,
             OrderCancelRequest: self._cancel,
@@ -199,7 +201,11 @@ class SimulatedBroker:
 
     async def close(self) -> None:
         """Stop the timers (orders still open stay so)."""
-        tasks = [*self._timers.values(), *([self._reprice] if self._reprice else [])]
+        tasks = [
+            *self._timers.values(),
+            *self._flushes,
+            *([self._reprice] if self._reprice else []),
+        ]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -421,18 +427,30 @@ class SimulatedBroker:
         )
 
     async def _emit(self, message: Outgoing | None) -> None:
-        """Send ``message`` now, or at the next logon — after whatever waits for it, in
-        order either way (None: send what waits)."""
+        """Send ``message`` as soon as this turn of the event loop is over, or at the
+        next logon — after whatever waits for it, in order either way (None: send what
+        waits). What is emitted in one turn (the answers to every order one read
+        brought) goes out together: one durable write of the session's store, one
+        write to the socket."""
+        if message is not None:
+            self._waiting.append(message)
+        if not self._flush_due:
+            self._flush_due = True
+            self._flushes.add(flush := asyncio.create_task(self._flush(), name="broker flush"))
+            flush.add_done_callback(self._flushes.discard)
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # the rest of this turn's reports join in
         async with self._lock:
-            if message is not None:
-                self._waiting.append(message)
+            self._flush_due = False
             session = self.session
             while self._waiting and session is not None and session.logged_on:
+                batch = list(self._waiting)
                 try:
-                    await session.send(self._waiting[0].to_fix())
+                    await session.send_many([(message.to_fix(), None) for message in batch])
                 except NotLoggedOnError:
                     break
-                self._waiting.pop(0)
+                del self._waiting[: len(batch)]
 
     async def _refuse(self, message: Any, error: FieldError) -> None:
         """An application message that does not read: a BusinessMessageReject, or for an

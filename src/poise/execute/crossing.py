@@ -53,7 +53,6 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from fractions import Fraction
 
 from poise.domain.errors import ValidationError
 from poise.domain.orders import (
@@ -68,7 +67,7 @@ from poise.domain.orders import (
     order_id,
     split_lots,
 )
-from poise.execute.allocation import largest_remainder
+from poise.execute.allocation import shares_of
 
 __all__ = ["TRADE_CHECKS", "CrossPolicy", "Skipped", "cross"]
 
@@ -159,7 +158,7 @@ def _offered(trade: ReleasedTrade, unit: Decimal) -> int:
 def _pro_rata(trades: Sequence[ReleasedTrade], total: int, unit: Decimal) -> list[Decimal]:
     offered = [_offered(trade, unit) for trade in trades]
     whole = sum(offered)
-    units = largest_remainder(total, [Fraction(n * total, whole) for n in offered])
+    units = shares_of(total, [n * total for n in offered], whole)
     return [unit * n for n in units]
 
 

@@ -56,6 +56,7 @@ from poise.store.repo.execution import (
     Marked,
     OrderRow,
     SessionRows,
+    count_open,
     keep_break,
     open_orders,
     orders_of,
@@ -365,7 +366,7 @@ class Gateway:
     def working(self) -> int:
         """The route's orders not yet done (or not yet sent)."""
         with self.engine.connect() as connection:
-            return len(open_orders(connection, route=self.route.name))
+            return count_open(connection, route=self.route.name)
 
 
 def _cancel_id(cl_ord_id: str) -> str:

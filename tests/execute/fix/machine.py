@@ -32,12 +32,21 @@ CLIENT = SessionConfig(
 
 
 class Harness:
-    def __init__(self, config: SessionConfig = BROKER, store: SessionStore | None = None) -> None:
+    def __init__(
+        self,
+        config: SessionConfig = BROKER,
+        store: SessionStore | None = None,
+        refused: set[int] | None = None,
+    ) -> None:
         self.config = config
         self.store = store or MemoryStore()
         sender, target = self.store.load()
         self.machine = SessionMachine(
-            config, next_sender=sender, next_target=target, stored=self.store.outbound
+            config,
+            next_sender=sender,
+            next_target=target,
+            stored=self.store.outbound,
+            refused=refused,
         )
         self.now = T0
         self.sent: list[dict[int, str]] = []
@@ -68,9 +77,9 @@ class Harness:
     def connect(self) -> None:
         self.run(self.machine.connected(self.now))
 
-    def receive(self, raw: bytes) -> None:
+    def receive(self, raw: bytes, arrived: datetime | None = None) -> None:
         for item in Framer().feed(raw):
-            self.run(self.machine.receive(item, self.now))
+            self.run(self.machine.receive(item, self.now, arrived=arrived))
 
     def later(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)

@@ -7,13 +7,18 @@ from datetime import UTC, datetime
 
 import pytest
 import simplefix
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from simplefix.errors import ParsingError
 from tests.execute.fix.wire import SOH, frame, with_body_length, with_checksum
 
 from poise.execute.fix.codec import (
     Frame,
     Framer,
     Garbled,
+    decode,
     encode,
+    field,
     format_timestamp,
     parse_timestamp,
 )
@@ -191,3 +196,48 @@ def test_timestamps_when_written_then_they_read_back_to_the_millisecond() -> Non
 def test_timestamps_when_not_utc_timestamps_then_they_do_not_read(text: str) -> None:
     with pytest.raises(ValueError, match=r"."):
         parse_timestamp(text)
+
+
+# Decoding a frame without its data fields cuts it at its SOHs; simplefix's own parser is
+# the reference it must agree with, field for field, and in what it refuses.
+_VALUES = st.binary(min_size=0, max_size=12).filter(lambda v: b"\x01" not in v)
+_TAGS = st.sampled_from([b"1", b"11", b"38", b"055", b"58", b"x", b"", b"1=2", b"7000"])
+
+
+def _by_simplefix(raw: bytes) -> list[tuple[bytes, bytes]] | str:
+    parser = simplefix.FixParser()
+    parser.append_buffer(raw)
+    try:
+        message = parser.get_message()
+    except ParsingError:
+        return "refused"
+    return "refused" if message is None else list(message.pairs)
+
+
+def _by_decode(raw: bytes) -> list[tuple[bytes, bytes]] | str:
+    try:
+        return list(decode(raw).pairs)
+    except (ParsingError, ValueError):
+        return "refused"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_TAGS, _VALUES), max_size=6))
+def test_decode_when_any_fields_are_framed_then_it_reads_them_as_simplefix_parser_does(
+    body: list[tuple[bytes, bytes]],
+) -> None:
+    raw = b"8=FIX.4.4\x019=5\x0135=D\x01" + b"".join(t + b"=" + v + SOH for t, v in body)
+    raw += b"10=000\x01"
+
+    assert _by_decode(raw) == _by_simplefix(raw)
+
+
+def test_decode_when_a_data_field_holds_soh_then_it_is_read_by_its_length() -> None:
+    raw = frame("35=A", "49=POISE", "56=BROKER", "34=1", "52=20261207-14:30:05.123", "95=3")
+    raw = raw.replace(b"95=3\x01", b"95=3\x0196=a\x01b\x01")
+    message = decode(raw)  # decode leaves BodyLength and CheckSum to the framer
+
+    assert message.get(96) == b"a\x01b"
+    assert field(message, 96) == "a\x01b"
+    assert field(message, 35) == "A"
+    assert field(message, 999) is None

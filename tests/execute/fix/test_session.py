@@ -257,6 +257,46 @@ def test_reject_when_sending_time_is_off_the_clock_then_rejected_and_logged_out(
     assert harness.closed is not None
 
 
+def test_sending_time_when_the_message_waited_on_this_side_then_it_is_judged_at_its_arrival() -> (
+    None
+):
+    harness, peer = logged_on()
+    arrived = harness.now
+    order = peer.order(2, "B-2")
+    harness.now += timedelta(minutes=3)  # booked what came before it for three minutes
+
+    harness.receive(order, arrived=arrived)
+
+    assert harness.delivered == [(2, "B-2", False)]
+    assert harness.closed is None
+
+
+def test_sending_time_when_a_refused_order_is_sent_again_after_logon_then_it_is_heard_once() -> (
+    None
+):
+    harness, peer = logged_on()
+    late = harness.now - timedelta(minutes=3)
+    harness.receive(peer.order(2, "B-2", sent=late))
+    assert harness.delivered == [] and harness.closed is not None
+    assert harness.store.load()[1] == 3  # its number used up, as FIX asks
+
+    again = Harness(BROKER, harness.store, refused=harness.machine.refused)
+    peer = Counterparty(again)
+    again.connect()
+    again.receive(peer.logon(3))
+    logon, resend = again.take()
+    assert logon[35] == "A"
+    assert (resend[35], resend[7], resend[16]) == ("2", "2", "2")
+    copy = peer.order(2, "B-2", possdup=True, original=late)
+    again.receive(copy)
+    again.receive(copy)
+    again.receive(peer.order(4, "B-4"))
+
+    assert again.delivered == [(2, "B-2", True), (4, "B-4", False)]
+    assert again.store.load()[1] == 5
+    assert again.closed is None
+
+
 def test_reject_when_the_comp_id_is_wrong_then_rejected_and_logged_out() -> None:
     harness, _ = logged_on()
     stranger = Counterparty(harness, sender="OTHER")

@@ -19,6 +19,7 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 import simplefix
+from simplefix.data import RAW_LEN_TAGS
 from simplefix.errors import ParsingError
 
 __all__ = [
@@ -50,6 +51,10 @@ _TRAILER = 7  # "10=ddd\x01"
 # A CheckSum trailer with the start of the next message right behind it, where the
 # BodyLength of the message in hand says its body is still going on: that BodyLength
 # is wrong, and there is no need to wait for bytes that would only prove it.
+# A raw data length field (simplefix's list of them): its data may hold SOH.
+_RAW_LENGTH = re.compile(
+    rb"\x01(?:" + b"|".join(str(tag).encode() for tag in RAW_LEN_TAGS) + rb")="
+)
 _EARLY_END = re.compile(rb"\x0110=\d{3}\x01(?=8=FIX)")
 
 
@@ -132,11 +137,30 @@ ADMIN_TYPES = frozenset({"0", "1", "2", "3", "4", "5", "A"})
 
 def field(message: Any, tag: int) -> str | None:
     """The value of ``tag`` in ``message`` as text (its first occurrence), or None."""
-    value = message.get(int(tag))
-    if value is None:
-        return None
-    text: str = value.decode("latin-1")
-    return text
+    key = _TAG_BYTES.get(tag)
+    if key is None:
+        key = _TAG_BYTES.setdefault(int(tag), str(int(tag)).encode("ascii"))
+    pairs = message.pairs
+    index = getattr(message, _INDEX, None)
+    if index is not None and index[0] == len(pairs):
+        found = index[1].get(key)
+        return None if found is None else found.decode("latin-1")
+    for name, value in pairs:
+        if name == key:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+# A decoded message's fields by tag (each tag's first value), with how many pairs it
+# had: made once by ``decode`` for the many reads that follow; a message whose pairs
+# have been added to or taken from since is read field by field again.
+_INDEX = "_poise_index"
+
+
+# A tag as simplefix keeps it in a message's pairs (its digits), by number: looked up,
+# not made again, for each field read.
+_TAG_BYTES: dict[int, bytes] = {}
 
 
 def checksum(data: bytes) -> int:
@@ -153,7 +177,31 @@ def encode(message: Any) -> bytes:
 
 def decode(raw: bytes) -> Any:
     """One whole frame as a ``simplefix.FixMessage`` (checked by the framer, or read
-    back from a store that only keeps what was encoded here)."""
+    back from a store that only keeps what was encoded here).
+
+    A frame with no raw data field (RawData(96), XmlData(213), EncodedText(355), … —
+    values that may hold SOH) is cut at its SOHs into the message's pairs directly, as
+    simplefix's parser would cut it, and refused as it would refuse it (a tag that is
+    not a number, an empty value); one with such a field goes through the parser,
+    which reads each data field by its length."""
+    if _RAW_LENGTH.search(raw) is None and raw.endswith(SOH):
+        pairs: list[tuple[bytes, bytes]] = []
+        for part in raw[:-1].split(SOH):
+            tag, equals, value = part.partition(b"=")
+            if not equals or not tag.isdigit():
+                raise ParsingError(f"field {part[:20]!r} is not tag=value")
+            if not value:
+                raise ParsingError(f"tag {tag.decode('ascii')} has an empty value")
+            pairs.append((str(int(tag)).encode("ascii"), value))
+        if not pairs or pairs[0][0] != b"8":
+            raise ParsingError("BeginString(8) is not the first field")
+        message = simplefix.FixMessage()
+        message.pairs = pairs
+        index = dict(reversed(pairs))
+        message.begin_string = pairs[0][1]
+        message.message_type = index.get(b"35")
+        setattr(message, _INDEX, (len(pairs), index))
+        return message
     parser = simplefix.FixParser()
     parser.append_buffer(raw)
     message = parser.get_message()
@@ -169,8 +217,11 @@ def to_text(raw: bytes, separator: str = "|") -> str:
 
 def format_timestamp(moment: datetime) -> str:
     """A UTCTimestamp with milliseconds: ``20261207-14:30:05.123``."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y%m%d-%H:%M:%S.") + f"{utc.microsecond // 1000:03d}"
+    u = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return (
+        f"{u.year:04d}{u.month:02d}{u.day:02d}-{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+        f".{u.microsecond // 1000:03d}"
+    )
 
 
 _TIMESTAMP = re.compile(r"(\d{8})-(\d{2}):(\d{2}):(\d{2})(?:\.(\d{3}|\d{6}|\d{9}))?")
@@ -183,13 +234,16 @@ def parse_timestamp(text: str) -> datetime:
         raise ValueError(f"{text!r} is not a UTCTimestamp (YYYYMMDD-HH:MM:SS[.sss])")
     day, hour, minute, second, fraction = found.groups()
     micro = int((fraction or "0").ljust(6, "0")[:6])
-    return datetime.strptime(day, "%Y%m%d").replace(
-        hour=int(hour),
-        minute=int(minute),
-        second=int(second),
-        microsecond=micro,
+    return datetime(
+        int(day[:4]),
+        int(day[4:6]),
+        int(day[6:]),
+        int(hour),
+        int(minute),
+        int(second),
+        micro,
         tzinfo=UTC,
-    )
+    )  # raises ValueError for a day or time that does not exist, as strptime did
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -102,6 +102,7 @@ class Session:
         self._lock = asyncio.Lock()
         self._logged_on = asyncio.Event()
         self._idle = asyncio.Event()
+        self._refused: set[int] = set()  # see SessionMachine.refused
         self._idle.set()
 
     @property
@@ -183,6 +184,7 @@ class Session:
             next_sender=next_sender,
             next_target=next_target,
             stored=self.store.outbound,
+            refused=self._refused,
         )
         self._machine, self._writer, self._closing = machine, writer, None
         self._reader_task = asyncio.current_task()
@@ -192,9 +194,10 @@ class Session:
             await self._execute(machine.connected(self._clock()))
             while self._closing is None:
                 data = await self._read(reader, machine)
+                arrived = self._clock()
                 if data == b"":
                     self._close("connection closed by the counterparty")
-                await self._frames(framer.feed(data or b""), machine)
+                await self._frames(framer.feed(data or b""), machine, arrived)
                 if self._closing is None:
                     await self._execute(machine.tick(self._clock()))
         except OSError as exc:
@@ -252,14 +255,16 @@ class Session:
                     if not await self._event(action):
                         return
 
-    async def _frames(self, items: list[Frame | Garbled], machine: SessionMachine) -> None:
+    async def _frames(
+        self, items: list[Frame | Garbled], machine: SessionMachine, arrived: datetime
+    ) -> None:
         """The frames of one read, in turn: application messages (and the sequence
         numbers they advance) held back and handed over together, before anything else
         the machine does and at the end."""
         held: list[Action] = []
         for item in items:
             log.debug("%s in: %s", self.config.key, to_text(item.raw))
-            actions = machine.receive(item, self._clock())
+            actions = machine.receive(item, self._clock(), arrived=arrived)
             if all(isinstance(a, Deliver | Advance) for a in actions):
                 held += actions
                 continue

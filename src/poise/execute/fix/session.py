@@ -112,6 +112,7 @@ class EventKind(StrEnum):
     GAP_FILLED = "gap filled"
     SEQUENCE_RESET = "sequence reset"
     TEST_REQUEST_SENT = "test request sent"
+    RESENT_HEARD = "message refused before heard again"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -185,7 +186,13 @@ class SessionMachine:
     """
 
     def __init__(
-        self, config: SessionConfig, *, next_sender: int, next_target: int, stored: Stored
+        self,
+        config: SessionConfig,
+        *,
+        next_sender: int,
+        next_target: int,
+        stored: Stored,
+        refused: set[int] | None = None,
     ) -> None:
         self.config = config
         self.next_sender = next_sender
@@ -201,6 +208,12 @@ class SessionMachine:
         self._early: dict[int, _Early] = {}
         self._resend_through: int | None = None  # asked for the gap up to here
         self._asked_reset = False
+        # Application messages refused for their SendingTime: their MsgSeqNums were
+        # used up (as FIX asks), but what they said was never heard. They are asked for
+        # again after the next logon and heard, once, when they come back as PossDup.
+        # The caller keeps the set from one connection to the next.
+        self.refused: set[int] = refused if refused is not None else set()
+        self._arrived: datetime | None = None
 
     @property
     def logged_on(self) -> bool:
@@ -278,15 +291,19 @@ class SessionMachine:
     # --- inbound --------------------------------------------------------------------
 
     def receive(  # noqa: PLR0911 - one return per case of the protocol, in the order FIX checks them
-        self, item: Frame | Garbled, now: datetime
+        self, item: Frame | Garbled, now: datetime, *, arrived: datetime | None = None
     ) -> list[Action]:
-        """What to do about one frame (or garbled run of bytes) from the counterparty."""
+        """What to do about one frame (or garbled run of bytes) from the counterparty;
+        ``arrived``: when its bytes were read, if before ``now`` — its SendingTime is
+        judged against that, so a message that waited on this side is not refused as
+        late."""
         if self.state is State.DISCONNECTED:
             return []
         if isinstance(item, Garbled):
             return [Event(EventKind.GARBLED, f"{item.reason}: {to_text(item.raw)[:300]}")]
         message = item.message
-        self._last_received = now
+        self._arrived = arrived
+        self._last_received = arrived or now
         self._test_request = None  # the counterparty is alive
         msg_type = field(message, Tag.MsgType) or ""
         begin = field(message, Tag.BeginString)
@@ -308,6 +325,8 @@ class SessionMachine:
             return self._too_high(message, msg_type, seq, now)
         if seq < self.next_target:
             if field(message, Tag.PossDupFlag) == "Y":
+                if seq in self.refused and msg_type not in ADMIN_TYPES:
+                    return self._heard_again(message, msg_type, seq)
                 return [Event(EventKind.DUPLICATE_IGNORED, f"MsgSeqNum {seq} ({msg_type})")]
             return self._end(
                 now, f"MsgSeqNum too low, expecting {self.next_target} but received {seq}"
@@ -344,6 +363,7 @@ class SessionMachine:
             self.heartbeat_interval = heartbeat
         elif reset and not self._asked_reset:  # the acceptor started afresh: so do we, inbound
             self.next_target = 1
+            self.refused.clear()
             actions.append(Advance(1))
         if seq < self.next_target:
             return actions + self._refuse(
@@ -359,7 +379,7 @@ class SessionMachine:
             self._early[seq] = _Early(message, msg_type, answered=True)
             actions += self._ask_resend(seq)
         actions.append(Event(EventKind.LOGGED_ON, f"HeartBtInt {self.heartbeat_interval}"))
-        return actions
+        return actions + self._ask_refused()
 
     def _header_problem(
         self, message: Any, msg_type: str, seq: int, now: datetime
@@ -378,6 +398,8 @@ class SessionMachine:
         late = self._time_problem(message, now)
         if late is not None:
             tag = Tag.OrigSendingTime if "OrigSendingTime" in late else Tag.SendingTime
+            if msg_type not in ADMIN_TYPES and seq >= self.next_target:
+                self.refused.add(seq)
             return self._reject_and_end(
                 seq, tag, RejectReason.SENDING_TIME_ACCURACY, msg_type, text=late, now=now
             )
@@ -389,6 +411,7 @@ class SessionMachine:
         sent = _time(field(message, Tag.SendingTime))
         if sent is None:
             return None
+        now = self._arrived or now
         if self.config.max_latency and abs(now - sent) > _seconds(self.config.max_latency):
             return (
                 f"SendingTime accuracy problem: SendingTime(52) {format_timestamp(sent)} is "
@@ -399,6 +422,27 @@ class SessionMachine:
         if possdup and original is not None and original > sent:
             return "SendingTime accuracy problem: OrigSendingTime(122) after SendingTime(52)"
         return None
+
+    def _heard_again(self, message: Any, msg_type: str, seq: int) -> list[Action]:
+        """An application message refused for its SendingTime, sent again: heard now,
+        once (the sequence number it used up stays used)."""
+        problem = self._field_problem(message, msg_type, seq)
+        if problem is not None:
+            return problem
+        self.refused.discard(seq)
+        return [
+            Deliver(message, seq, possdup=True),
+            Event(EventKind.RESENT_HEARD, f"MsgSeqNum {seq} ({msg_type}), refused before"),
+        ]
+
+    def _ask_refused(self) -> list[Action]:
+        """After a logon: ask again for the application messages refused before."""
+        if not self.refused:
+            return []
+        begin, end = min(self.refused), max(self.refused)
+        request = _message(MsgType.ResendRequest, (Tag.BeginSeqNo, begin), (Tag.EndSeqNo, end))
+        text = f"MsgSeqNum {begin} to {end}: refused for their SendingTime, asked for again"
+        return [Send(request), Event(EventKind.RESEND_REQUESTED, text)]
 
     def _too_high(self, message: Any, msg_type: str, seq: int, now: datetime) -> list[Action]:
         """A message past a gap: kept for its turn, and the gap asked for (once)."""
@@ -622,6 +666,7 @@ class SessionMachine:
     def _reset_numbers(self) -> ResetStore:
         self.next_sender = self.next_target = 1
         self._early.clear()
+        self.refused.clear()
         self._resend_through = None
         return ResetStore()
 

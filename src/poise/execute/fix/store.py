@@ -18,6 +18,7 @@ import fcntl
 import os
 import re
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -135,6 +136,17 @@ class FileStore:
         self._index[seq] = (offset, len(raw))
         self._next_sender = seq + 1
 
+    def save_outbound_many(self, items: Sequence[tuple[int, bytes, object]]) -> None:
+        """Keep several messages sent, in one write and one fsync."""
+        if not items:
+            return
+        records = [self._record(b"O", seq, raw) for seq, raw, _ in items]
+        offset = self._write(b"".join(header + body for header, body in records))
+        for (seq, raw, _), (header, body) in zip(items, records, strict=True):
+            self._index[seq] = (offset + len(header), len(raw))
+            offset += len(header) + len(body)
+        self._next_sender = items[-1][0] + 1
+
     def set_next_target(self, seq: int) -> None:
         self._append(b"T", seq, b"")
         self._next_target = seq
@@ -157,14 +169,22 @@ class FileStore:
 
     def _append(self, kind: bytes, seq: int, payload: bytes) -> int:
         """Write one record and fsync it; return where its payload starts."""
-        header = b"%s %d %d %08x\n" % (kind, seq, len(payload), zlib.crc32(payload))
+        header, body = self._record(kind, seq, payload)
+        return self._write(header + body) + len(header)
+
+    @staticmethod
+    def _record(kind: bytes, seq: int, payload: bytes) -> tuple[bytes, bytes]:
+        """One record: its header line, and its payload with the newline that ends it."""
+        return b"%s %d %d %08x\n" % (kind, seq, len(payload), zlib.crc32(payload)), payload + b"\n"
+
+    def _write(self, records: bytes) -> int:
+        """Write ``records`` at the end of the log and fsync; return where they start."""
         offset = os.lseek(self._fd, 0, os.SEEK_END)
-        record = header + payload + b"\n"
         written = 0
-        while written < len(record):
-            written += os.write(self._fd, record[written:])
+        while written < len(records):
+            written += os.write(self._fd, records[written:])
         os.fsync(self._fd)
-        return offset + len(header)
+        return offset
 
     def _read(self) -> None:
         data = self.path.read_bytes()

@@ -34,6 +34,7 @@ __all__ = [
     "SessionRows",
     "allocated_quantities",
     "block_fills",
+    "count_open",
     "keep_allocations",
     "keep_batch",
     "keep_break",
@@ -320,6 +321,15 @@ def open_orders(connection: sa.Connection, *, route: str | None = None) -> list[
     return [
         _order(row) for row in connection.execute(query.order_by(o.c.created_at, o.c.cl_ord_id))
     ]
+
+
+def count_open(connection: sa.Connection, *, route: str) -> int:
+    """How many of the route's orders :func:`open_orders` would list."""
+    o = t.orders
+    query = sa.select(sa.func.count()).where(
+        o.c.status.in_(OPEN) & o.c.kind.in_(("new", "replace")) & (o.c.route == route)
+    )
+    return int(connection.execute(query).scalar_one())
 
 
 def mark_sent(connection: sa.Connection, *, cl_ord_id: str, seq: int, at: datetime) -> None:
