@@ -59,6 +59,11 @@ def at_text(at: datetime) -> str:
     return at.astimezone(UTC).strftime(_AT_FORMAT)
 
 
+# Values that are their own plain JSON (exactly these types: a subclass, such as an
+# enum, goes the long way round).
+_LEAVES = frozenset({str, int, bool, type(None)})
+
+
 def _plain(value: Any, where: str) -> Any:
     """``value`` as plain JSON values, or a :class:`ValidationError` naming where a value
     canonical JSON cannot hold is."""
@@ -81,10 +86,13 @@ def _plain(value: Any, where: str) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValidationError(f"{where}: the key {key!r} is not a string")
-            plain[key] = _plain(item, f"{where}.{key}")
+            plain[key] = item if type(item) in _LEAVES else _plain(item, f"{where}.{key}")
         return plain
     if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
-        return [_plain(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [
+            item if type(item) in _LEAVES else _plain(item, f"{where}[{i}]")
+            for i, item in enumerate(value)
+        ]
     raise ValidationError(f"{where}: a {type(value).__name__} has no canonical JSON")
 
 

@@ -241,7 +241,10 @@ class SimulatedBroker:
             await self._emit(report)
             return
         await self._emit(self._report(order, ExecType.NEW))
-        self._fill_in(order, self.behaviour.fill_delay)
+        if self.behaviour.fill_delay > 0:
+            self._fill_in(order, self.behaviour.fill_delay)
+        else:  # at once: the fill goes out with the acknowledgement
+            await self._fill(order)
 
     def _refusal(self, symbol: str) -> tuple[int, str] | None:
         drawn = self._rng.random() if self.behaviour.reject_rate else 1.0

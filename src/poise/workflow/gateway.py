@@ -95,7 +95,7 @@ def halted(connection: sa.Connection) -> bool:
 
 
 def _raw(message: Any) -> str:
-    return "|".join(f"{tag}={value.decode(errors='replace')}" for tag, value in message.pairs)
+    return b"|".join([b"=".join(pair) for pair in message.pairs]).decode(errors="replace")
 
 
 def _report(typed: ExecutionReport) -> Report:

@@ -141,6 +141,9 @@ def _decimal(text: str) -> Decimal:
     return value
 
 
+_TAG_DIGITS = {tag: str(int(tag)).encode("ascii") for tag in Tag}
+
+
 def _write(value: object) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
@@ -160,10 +163,11 @@ class _Message:
         """A ``simplefix.FixMessage``: MsgType and the body, no session header."""
         message = simplefix.FixMessage()
         message.append_pair(Tag.MsgType, self.MSG_TYPE, header=True)
-        for spec in self.FIELDS:
-            value = getattr(self, spec.name)
-            if value is not None:
-                message.append_pair(int(spec.tag), _write(value))
+        message.pairs += [
+            (_TAG_DIGITS[spec.tag], _write(value).encode("utf-8"))
+            for spec in self.FIELDS
+            if (value := getattr(self, spec.name)) is not None
+        ]  # as append_pair keeps them: the tag's digits, the value's UTF-8
         return message
 
     @classmethod

@@ -188,11 +188,11 @@ def decode(raw: bytes) -> Any:
         pairs: list[tuple[bytes, bytes]] = []
         for part in raw[:-1].split(SOH):
             tag, equals, value = part.partition(b"=")
-            if not equals or not tag.isdigit():
-                raise ParsingError(f"field {part[:20]!r} is not tag=value")
-            if not value:
+            if not value or not tag.isdigit():
+                if not equals or not tag.isdigit():
+                    raise ParsingError(f"field {part[:20]!r} is not tag=value")
                 raise ParsingError(f"tag {tag.decode('ascii')} has an empty value")
-            pairs.append((str(int(tag)).encode("ascii"), value))
+            pairs.append((tag if tag[0] != 48 else str(int(tag)).encode("ascii"), value))
         if not pairs or pairs[0][0] != b"8":
             raise ParsingError("BeginString(8) is not the first field")
         message = simplefix.FixMessage()

@@ -75,6 +75,8 @@ __all__ = [
 # Fields of the standard header: not copied from a message handed in, nor from a
 # stored one when it is sent again (the header is made anew).
 HEADER_TAGS = frozenset({8, 9, 10, 34, 35, 43, 49, 50, 52, 56, 57, 97, 115, 122, 128, 142, 143})
+_HEADER_BYTES = frozenset(str(tag).encode("ascii") for tag in HEADER_TAGS)
+_BEGIN = BEGIN_STRING.encode("ascii")
 # How much longer than a heartbeat interval silence may last before a TestRequest, and
 # a TestRequest before the connection is given up.
 GRACE = 1.2
@@ -270,22 +272,28 @@ class SessionMachine:
         msg_type: str,
         seq: int,
         now: datetime,
-        body: list[tuple[int, bytes]],
+        body: list[tuple[bytes, bytes]],
         original_time: str | None = None,
     ) -> bytes:
+        """The message on the wire: the session's header, then ``body`` (pairs as
+        simplefix keeps them: the tag's digits, the value's bytes)."""
+        kind = msg_type.encode("latin-1")
+        header = [
+            (b"8", _BEGIN),
+            (b"35", kind),
+            (b"49", self.config.sender_comp_id.encode("latin-1")),
+            (b"56", self.config.target_comp_id.encode("latin-1")),
+            (b"34", str(seq).encode("ascii")),
+        ]
+        if original_time is not None:
+            header.append((b"43", b"Y"))
+        header.append((b"52", format_timestamp(now).encode("ascii")))
+        if original_time is not None:
+            header.append((b"122", original_time.encode("ascii")))
         out = simplefix.FixMessage()
-        out.append_pair(Tag.BeginString, BEGIN_STRING, header=True)
-        out.append_pair(Tag.MsgType, msg_type, header=True)
-        out.append_pair(Tag.SenderCompID, self.config.sender_comp_id, header=True)
-        out.append_pair(Tag.TargetCompID, self.config.target_comp_id, header=True)
-        out.append_pair(Tag.MsgSeqNum, seq, header=True)
-        if original_time is not None:
-            out.append_pair(Tag.PossDupFlag, "Y", header=True)
-        out.append_pair(Tag.SendingTime, format_timestamp(now), header=True)
-        if original_time is not None:
-            out.append_pair(Tag.OrigSendingTime, original_time, header=True)
-        for tag, value in body:
-            out.append_pair(tag, value)
+        out.pairs = header + body
+        out.header_index = len(header)
+        out.begin_string, out.message_type = _BEGIN, kind
         return encode(out)
 
     # --- inbound --------------------------------------------------------------------
@@ -607,7 +615,7 @@ class SessionMachine:
         return self._build(msg_type, seq, now, _body(kept), original_time=original)
 
     def _gap(self, seq: int, new: int, now: datetime) -> Resend:
-        body = [(int(Tag.GapFillFlag), b"Y"), (int(Tag.NewSeqNo), str(new).encode())]
+        body = [(b"123", b"Y"), (b"36", str(new).encode("ascii"))]  # GapFillFlag, NewSeqNo
         raw = self._build(
             MsgType.SequenceReset, seq, now, body, original_time=format_timestamp(now)
         )
@@ -762,8 +770,8 @@ def _logout(text: str) -> Any:
     return _message(MsgType.Logout, *([(Tag.Text, text)] if text else []))
 
 
-def _body(message: Any) -> list[tuple[int, bytes]]:
-    return [(tag, value) for tag, value in message if tag not in HEADER_TAGS]
+def _body(message: Any) -> list[tuple[bytes, bytes]]:
+    return [(tag, value) for tag, value in message.pairs if tag not in _HEADER_BYTES]
 
 
 def _number(text: str | None) -> int | None:
