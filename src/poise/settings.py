@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     broker_port: int = 9878
     ack_seconds: float = 30.0  # an order unacknowledged this long is chased with a status request
 
+    # The books (docs/reconcile.md): fills into lots and cash
+    relief_method: str = (
+        "fifo"  # a sale not relieved as it named its lots: fifo, lifo, hifo, tax_min
+    )
+
     # Events
     bus: str = "inprocess"  # or "nats"
     nats_url: str = "nats://127.0.0.1:4222"

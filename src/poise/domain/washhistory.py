@@ -292,15 +292,19 @@ def book_washes(
     lots: Sequence[TaxLot],
     securities: Mapping[str, Security],
     transactions: Sequence[Transaction],
+    closed: Sequence[TaxLot] = (),
 ) -> WashHistory:
     """A household's wash sales, and its lots as the washes leave them: see the module.
 
     ``accounts`` are the household's; ``lots`` and ``transactions`` those of its
     accounts (others are passed over), the whole history the books hold — a sale's
-    basis can hang on washes years before it. Computed to 38 digits.
+    basis can hang on washes years before it. ``closed``: lots the books no longer
+    hold because a sale emptied them, each as it stood before that sale — read for
+    their basis and dates (and as purchases, when bought in the history), never
+    returned among the lots. Computed to 38 digits.
     """
     with localcontext(CONTEXT):
-        return _Book(accounts, lots, securities, transactions).run()
+        return _Book(accounts, lots, securities, transactions, closed).run()
 
 
 class _Book:
@@ -312,6 +316,7 @@ class _Book:
         lots: Sequence[TaxLot],
         securities: Mapping[str, Security],
         transactions: Sequence[Transaction],
+        closed: Sequence[TaxLot] = (),
     ) -> None:
         self.registration = {a.account_id: a.registration for a in accounts}
         self.securities = securities
@@ -320,6 +325,12 @@ class _Book:
         # A row's lot, and a lot's own id (a lot split into parts has no row of its id).
         self.row_of = {(r.account_id, r.lot_id): k for k, rows in self.rows.items() for r in rows}
         self.row_of |= {key: key for key in self.rows}
+        # The shares each lot holds now: a closed lot's are gone.
+        self.current = {key: lot.quantity for key, lot in self.whole.items()}
+        for lot in closed:
+            key = (lot.account_id, lot.lot_id)
+            if lot.account_id in self.registration and key not in self.row_of:
+                self.whole[key], self.current[key], self.row_of[key] = lot, ZERO, key
         mine = [
             t
             for t in transactions
@@ -369,7 +380,7 @@ class _Book:
             bought = sum((b.quantity for b in made), ZERO)
             for key in keys:
                 lot = self.whole[key]
-                shares = bought if len(keys) == 1 else lot.quantity + sold.get(key, ZERO)
+                shares = bought if len(keys) == 1 else self.current[key] + sold.get(key, ZERO)
                 if shares <= ZERO:
                     continue
                 per_share = (
@@ -525,7 +536,7 @@ class _Book:
                 self.washes.append(wash)
             self.losses.extend(loss for loss in losses if loss.loss > ZERO)
         for key, shares in self.shares.items():  # shares gone from the books, not the history
-            gone = shares.held - self.whole[key].quantity
+            gone = shares.held - self.current[key]
             if gone > ZERO:
                 shares.remove(gone)
         return self.history()

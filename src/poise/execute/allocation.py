@@ -30,7 +30,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from poise.domain.errors import ValidationError
-from poise.domain.money import CENT, CONTEXT, ZERO, cents
+from poise.domain.money import CENT, CONTEXT, ZERO, cents, shares_of
 from poise.domain.orders import (
     MICRO_SHARE,
     Allocation,
@@ -65,29 +65,6 @@ def largest_remainder(total: int, entitlements: Sequence[Fraction]) -> tuple[int
     order = sorted(range(len(floors)), key=lambda i: (-(entitlements[i] - floors[i]), i))
     for i in order[:odd]:
         floors[i] += 1
-    return tuple(floors)
-
-
-def shares_of(total: int, numerators: Sequence[int], denominator: int) -> tuple[int, ...]:
-    """:func:`largest_remainder` of entitlements ``numerator / denominator``, in whole
-    numbers throughout (each entitlement's floor and remainder by one ``divmod``).
-
-    >>> shares_of(7, [28, 21, 21], 10)
-    (3, 2, 2)
-    """
-    if denominator <= 0:
-        raise ValidationError(f"cannot share over a denominator of {denominator}")
-    split = [divmod(n, denominator) for n in numerators]
-    floors = [whole for whole, _ in split]
-    odd = total - sum(floors)
-    if not 0 <= odd <= len(floors):
-        raise ValidationError(
-            f"cannot share {total} units over entitlements of {numerators} / {denominator}"
-        )
-    if odd:
-        order = sorted(range(len(split)), key=lambda i: (-split[i][1], i))
-        for i in order[:odd]:
-            floors[i] += 1
     return tuple(floors)
 
 

@@ -114,6 +114,9 @@ accounts = sa.Table(
     sa.Column("min_trade_pct", Exact),
     # consented to cross trades with the firm's other accounts (Advisers Act 206(3)-2)
     sa.Column("cross_consent", sa.Boolean, nullable=False, server_default=sa.false()),
+    # how a sale the books cannot relieve as it named its lots is relieved (None: the
+    # firm's POISE_RELIEF_METHOD)
+    sa.Column("relief_method", sa.String(16)),
 )
 
 clients = sa.Table(
@@ -542,6 +545,7 @@ cross_legs = sa.Table(
     sa.Column("side", sa.String(8), nullable=False),
     sa.Column("quantity", Exact, nullable=False),
     sa.Column("lots", sa.Text, nullable=False),  # JSON: lot, quantity
+    sa.Column("booked_at", UTCDateTime),  # when it went into the books (None: not yet)
 )
 
 block_orders = sa.Table(
@@ -633,6 +637,7 @@ allocations = sa.Table(  # a block's fills, allocated to each account per its st
     sa.Column("net", Exact, nullable=False),
     sa.Column("lots", sa.Text, nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("booked_at", UTCDateTime),  # when it went into the books (None: not yet)
 )
 
 execution_breaks = sa.Table(  # what came back and matched nothing: kept, never dropped
@@ -660,4 +665,38 @@ fix_messages = sa.Table(  # what a session sent, for resend requests
     sa.Column("session_key", sa.String(200), primary_key=True),
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("raw", sa.LargeBinary, nullable=False),
+)
+
+
+realised_gains = sa.Table(  # what each sale realised, lot by lot, as it was booked
+    "realised_gains",
+    metadata,
+    _id("account_id", primary_key=True),
+    _id("txn_id", primary_key=True),  # the sale
+    _id("lot_id", primary_key=True),
+    _id("security_id", nullable=False),
+    sa.Column("quantity", Exact, nullable=False),
+    sa.Column("proceeds", Exact, nullable=False),  # net of the sale's costs
+    sa.Column("basis", Exact, nullable=False),  # adjusted by earlier wash sales, if any
+    sa.Column("cost", Exact, nullable=False),  # before any adjustment
+    sa.Column("acquired", sa.Date, nullable=False),
+    sa.Column("held_since", sa.Date, nullable=False),  # the holding period's start
+    sa.Column("sold", sa.Date, nullable=False),
+    sa.Column("term", sa.String(8), nullable=False),  # short, long
+)
+
+closed_lots = sa.Table(  # lots a sale emptied, as they stood before it: their basis and
+    "closed_lots",  # dates stay readable for the wash-sale engine and the tax reports
+    metadata,
+    _id("account_id", primary_key=True),
+    _id("lot_id", primary_key=True),
+    _id("security_id", nullable=False),
+    sa.Column("quantity", Exact, nullable=False),
+    sa.Column("cost_basis", Exact, nullable=False),
+    sa.Column("acquired", sa.Date, nullable=False),
+    sa.Column("adjusted_basis", Exact),
+    sa.Column("holding_start", sa.Date),
+    sa.Column("disallowed_loss", Exact, nullable=False),
+    sa.Column("closed", sa.Date, nullable=False),
+    _id("closed_by", nullable=False),  # the sale that emptied it
 )

@@ -28,6 +28,7 @@ from poise.domain.lots import TaxLot
 from poise.domain.transactions import TxnKind
 from poise.domain.washhistory import WashHistory, book_washes, lot_changes, split_parts
 from poise.store import repo
+from poise.store.repo.fills import closed_lots
 
 if TYPE_CHECKING:
     import polars as pl
@@ -91,8 +92,13 @@ def _wash(
         gone = keys | {(part.account_id, part.lot_id) for part in split_parts(stored, keys)}
         lots = [lot for lot in stored if (lot.account_id, lot.lot_id) not in gone] + incoming
     transactions = repo.household_transactions(connection, household_id=household_id, kinds=TRADES)
+    closed = closed_lots(connection, account_ids=[a.account_id for a in accounts])
     history = book_washes(
-        accounts=accounts, lots=lots, securities=securities, transactions=transactions
+        accounts=accounts,
+        lots=lots,
+        securities=securities,
+        transactions=transactions,
+        closed=closed,
     )
     return accounts, stored, history
 

@@ -1,0 +1,71 @@
+"""books: fills into the books — each allocation and cross leg marked when booked,
+what each sale realised lot by lot, the lots sales emptied, and each account's relief
+method
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-12-07 12:00:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import poise.store.types
+
+revision = "0016"
+down_revision = "0015"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "realised_gains",
+        sa.Column("account_id", sa.String(length=64), nullable=False),
+        sa.Column("txn_id", sa.String(length=64), nullable=False),
+        sa.Column("lot_id", sa.String(length=64), nullable=False),
+        sa.Column("security_id", sa.String(length=64), nullable=False),
+        sa.Column("quantity", poise.store.types.Exact(), nullable=False),
+        sa.Column("proceeds", poise.store.types.Exact(), nullable=False),
+        sa.Column("basis", poise.store.types.Exact(), nullable=False),
+        sa.Column("cost", poise.store.types.Exact(), nullable=False),
+        sa.Column("acquired", sa.Date(), nullable=False),
+        sa.Column("held_since", sa.Date(), nullable=False),
+        sa.Column("sold", sa.Date(), nullable=False),
+        sa.Column("term", sa.String(length=8), nullable=False),
+        sa.PrimaryKeyConstraint("account_id", "txn_id", "lot_id", name=op.f("pk_realised_gains")),
+    )
+    op.create_table(
+        "closed_lots",
+        sa.Column("account_id", sa.String(length=64), nullable=False),
+        sa.Column("lot_id", sa.String(length=64), nullable=False),
+        sa.Column("security_id", sa.String(length=64), nullable=False),
+        sa.Column("quantity", poise.store.types.Exact(), nullable=False),
+        sa.Column("cost_basis", poise.store.types.Exact(), nullable=False),
+        sa.Column("acquired", sa.Date(), nullable=False),
+        sa.Column("adjusted_basis", poise.store.types.Exact(), nullable=True),
+        sa.Column("holding_start", sa.Date(), nullable=True),
+        sa.Column("disallowed_loss", poise.store.types.Exact(), nullable=False),
+        sa.Column("closed", sa.Date(), nullable=False),
+        sa.Column("closed_by", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("account_id", "lot_id", name=op.f("pk_closed_lots")),
+    )
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("relief_method", sa.String(length=16), nullable=True))
+    for table in ("allocations", "cross_legs"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(
+                sa.Column("booked_at", poise.store.types.UTCDateTime(timezone=True), nullable=True)
+            )
+
+
+def downgrade() -> None:
+    for table in ("cross_legs", "allocations"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column("booked_at")
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_column("relief_method")
+    op.drop_table("closed_lots")
+    op.drop_table("realised_gains")

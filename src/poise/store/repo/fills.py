@@ -1,0 +1,266 @@
+"""The books' side of execution: allocations and cross legs not yet booked, read as
+executions; and what booking them keeps — transactions, realised gains, closed lots,
+cash — with each marked booked in the same transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from poise.domain.calendar import settlement_date, trade_date
+from poise.domain.lots import TaxLot
+from poise.domain.money import ZERO, cents, plain
+from poise.domain.orders import LotInstruction, Side, order_id
+from poise.domain.transactions import Transaction
+from poise.reconcile.fills import Execution, Realised
+from poise.store import tables as t
+
+__all__ = [
+    "Source",
+    "closed_lots",
+    "keep_booked",
+    "unbooked",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """The row an execution came from, to be marked booked: an allocation (block,
+    proposal, seq) or a cross leg (cross, number)."""
+
+    table: str  # allocations, cross_legs
+    key: tuple[str, ...]
+
+
+def _lots(text: str) -> tuple[LotInstruction, ...]:
+    return tuple(LotInstruction(x["lot_id"], Decimal(x["quantity"])) for x in json.loads(text))
+
+
+def allocation_txn_id(block_id: str, proposal_id: str, seq: int) -> str:
+    return order_id("fill", block_id, proposal_id, str(seq))
+
+
+def cross_txn_id(cross_id: str, number: int) -> str:
+    return order_id("cross", cross_id, str(number))
+
+
+def unbooked(
+    connection: sa.Connection, *, account_ids: Collection[str] | None = None
+) -> list[tuple[Execution, Source]]:
+    """Allocations and cross legs not yet in the books (of ``account_ids``; None:
+    every account's), as executions, in the order they were made."""
+    a, b, x, c, eb = (
+        t.allocations,
+        t.block_orders,
+        t.cross_legs,
+        t.crosses,
+        t.execution_batches,
+    )
+    found: list[tuple[datetime, Execution, Source]] = []
+    query = (
+        sa.select(a, b.c.security_id)
+        .join(b, b.c.block_id == a.c.block_id)
+        .where(a.c.booked_at.is_(None))
+    )
+    if account_ids is not None:
+        query = query.where(a.c.account_id.in_(sorted(account_ids)))
+    for row in connection.execute(query):
+        traded = trade_date(row.at)
+        side = Side(row.side)
+        execution = Execution(
+            txn_id=allocation_txn_id(row.block_id, row.proposal_id, row.seq),
+            account_id=row.account_id,
+            security_id=row.security_id,
+            side=side,
+            quantity=row.quantity,
+            price=row.price,
+            gross=row.gross,
+            commission=row.commission,
+            net=row.net,
+            trade_date=traded,
+            settle_date=settlement_date(traded),
+            lots=_lots(row.lots) if side is Side.SELL else (),
+            description=f"{row.quantity} at {row.price} (average), block {row.block_id},"
+            f" proposal {row.proposal_id} trade {row.seq}",
+        )
+        found.append(
+            (
+                row.at,
+                execution,
+                Source("allocations", (row.block_id, row.proposal_id, str(row.seq))),
+            )
+        )
+    query = (
+        sa.select(x, c.c.security_id, c.c.price, c.c.source, eb.c.created_at)
+        .join(c, c.c.cross_id == x.c.cross_id)
+        .join(eb, eb.c.batch_id == c.c.batch_id)
+        .where(x.c.booked_at.is_(None))
+    )
+    if account_ids is not None:
+        query = query.where(x.c.account_id.in_(sorted(account_ids)))
+    for row in connection.execute(query):
+        traded = trade_date(row.created_at)
+        side = Side(row.side)
+        gross = cents(row.quantity * row.price)
+        execution = Execution(
+            txn_id=cross_txn_id(row.cross_id, row.number),
+            account_id=row.account_id,
+            security_id=row.security_id,
+            side=side,
+            quantity=row.quantity,
+            price=row.price,
+            gross=gross,
+            commission=ZERO,
+            net=gross,
+            trade_date=traded,
+            settle_date=settlement_date(traded),
+            lots=_lots(row.lots) if side is Side.SELL else (),
+            description=f"{row.quantity} at {row.price} ({row.source}), crossed internally,"
+            f" cross {row.cross_id}, proposal {row.proposal_id} trade {row.seq}",
+        )
+        found.append(
+            (row.created_at, execution, Source("cross_legs", (row.cross_id, str(row.number))))
+        )
+    found.sort(key=lambda item: (item[0], item[1].account_id, item[1].txn_id))
+    return [(execution, source) for _, execution, source in found]
+
+
+def closed_lots(connection: sa.Connection, *, account_ids: Iterable[str]) -> list[TaxLot]:
+    """The lots sales emptied, as they stood before, of these accounts."""
+    c = t.closed_lots
+    ids = sorted(set(account_ids))
+    found = []
+    for start in range(0, len(ids), 500):
+        for row in connection.execute(
+            sa.select(c).where(c.c.account_id.in_(ids[start : start + 500]))
+        ):
+            found.append(
+                TaxLot(
+                    lot_id=row.lot_id,
+                    account_id=row.account_id,
+                    security_id=row.security_id,
+                    quantity=row.quantity,
+                    cost_basis=row.cost_basis,
+                    acquired=row.acquired,
+                    adjusted_basis=row.adjusted_basis,
+                    holding_start=row.holding_start,
+                    disallowed_loss=row.disallowed_loss,
+                )
+            )
+    return found
+
+
+def _transaction_row(txn: Transaction) -> dict[str, Any]:
+    return {
+        "account_id": txn.account_id,
+        "txn_id": txn.txn_id,
+        "kind": txn.kind.value,
+        "trade_date": txn.trade_date,
+        "settle_date": txn.settle_date,
+        "security_id": txn.security_id,
+        "quantity": txn.quantity,
+        "amount": txn.amount,
+        "lots": ";".join(f"{r.lot_id}:{plain(r.quantity)}" for r in txn.lots) or None,
+        "description": txn.description or None,
+    }
+
+
+def _realised_row(r: Realised) -> dict[str, Any]:
+    return {
+        "account_id": r.account_id,
+        "txn_id": r.txn_id,
+        "lot_id": r.lot_id,
+        "security_id": r.security_id,
+        "quantity": r.quantity,
+        "proceeds": r.proceeds,
+        "basis": r.basis,
+        "cost": r.cost,
+        "acquired": r.acquired,
+        "held_since": r.held_since,
+        "sold": r.sold,
+        "term": r.term.value,
+    }
+
+
+def _closed_row(lot: TaxLot, closed: date, by: str) -> dict[str, Any]:
+    return {
+        "account_id": lot.account_id,
+        "lot_id": lot.lot_id,
+        "security_id": lot.security_id,
+        "quantity": lot.quantity,
+        "cost_basis": lot.cost_basis,
+        "acquired": lot.acquired,
+        "adjusted_basis": lot.adjusted_basis,
+        "holding_start": lot.holding_start,
+        "disallowed_loss": lot.disallowed_loss,
+        "closed": closed,
+        "closed_by": by,
+    }
+
+
+def keep_booked(
+    connection: sa.Connection,
+    *,
+    transactions: Sequence[Transaction],
+    realised: Sequence[Realised],
+    closed: Sequence[tuple[TaxLot, date, str]],
+    cash: dict[str, Decimal],
+    sources: Sequence[Source],
+    at: datetime,
+) -> None:
+    """Keep what booking made, in the caller's transaction: the transactions (a
+    transaction already kept is refused by its key, never doubled), realised gains,
+    closed lots, each account's cash moved, and the executions' rows marked booked.
+    The lots themselves are written by the caller."""
+    if transactions:
+        connection.execute(sa.insert(t.transactions), [_transaction_row(x) for x in transactions])
+    if realised:
+        connection.execute(sa.insert(t.realised_gains), [_realised_row(r) for r in realised])
+    if closed:
+        connection.execute(
+            sa.insert(t.closed_lots), [_closed_row(lot, day, by) for lot, day, by in closed]
+        )
+    ac = t.accounts
+    moved = [{"a_id": k, "a_cash": v} for k, v in sorted(cash.items()) if v != ZERO]
+    if moved:
+        # read, added in Python and written: SQLite would add the decimals as floats
+        ids = [m["a_id"] for m in moved]
+        now = dict(
+            connection.execute(
+                sa.select(ac.c.account_id, ac.c.cash).where(ac.c.account_id.in_(ids))
+            ).all()
+        )
+        connection.execute(
+            sa.update(ac)
+            .where(ac.c.account_id == sa.bindparam("a_id"))
+            .values(cash=sa.bindparam("a_cash")),
+            [{"a_id": m["a_id"], "a_cash": now[m["a_id"]] + m["a_cash"]} for m in moved],
+        )
+    allocations = [s.key for s in sources if s.table == "allocations"]
+    if allocations:
+        a = t.allocations
+        connection.execute(
+            sa.update(a)
+            .where(
+                (a.c.block_id == sa.bindparam("k_block"))
+                & (a.c.proposal_id == sa.bindparam("k_proposal"))
+                & (a.c.seq == sa.bindparam("k_seq"))
+            )
+            .values(booked_at=at),
+            [{"k_block": b, "k_proposal": p, "k_seq": int(s)} for b, p, s in allocations],
+        )
+    legs = [s.key for s in sources if s.table == "cross_legs"]
+    if legs:
+        x = t.cross_legs
+        connection.execute(
+            sa.update(x)
+            .where((x.c.cross_id == sa.bindparam("k_cross")) & (x.c.number == sa.bindparam("k_n")))
+            .values(booked_at=at),
+            [{"k_cross": c, "k_n": int(n)} for c, n in legs],
+        )
