@@ -28,6 +28,7 @@ from poise.cli import proposals  # proposals
 from poise.cli import approvals  # approve, reject, override, acknowledge, release
 from poise.cli import comply  # comply
 from poise.cli import execution  # execute, orders, crosses
+from poise.cli import reconcile  # reconcile
 from poise.cli import washsales  # washsales
 from poise.cli import backtest  # backtest, backtests
 from poise.cli import runs  # cluster
@@ -53,6 +54,7 @@ __all__ = [
     "monitoring",
     "proposals",
     "rebalancing",
+    "reconcile",
     "records",
     "runs",
     "serve",

@@ -277,6 +277,12 @@ ACCOUNTS = FileFormat(
             default="false",
             doc="consented to cross trades with the firm's other accounts",
         ),
+        Column(
+            "relief_method",
+            ColumnType.CHOICE,
+            choices=("fifo", "lifo", "hifo", "tax_min"),
+            doc="how a sale not relieved as it named its lots is relieved",
+        ),
     ),
 )
 

@@ -1,0 +1,71 @@
+"""``poise reconcile`` as an operations person runs it: only operations and admin keep
+the books; the fills are booked once, however often it runs.
+
+The firm is tests/workflow/execution_firm.py, planned with crossing on and nothing sent:
+A1 sells 60 S1 to B1 in an internal cross at 50 — fills that need no broker.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+from tests.processes import Run, run_poise
+from tests.workflow.execution_firm import firm
+
+from poise.domain.users import Role
+from poise.store import repo
+from poise.store import tables as t
+from poise.store.engine import make_engine
+from poise.store.migrate import upgrade
+
+
+def poise(url: str, cwd: Path, *args: str) -> Run:
+    return run_poise(*args, database_url=url, cwd=cwd, timeout=120)
+
+
+def store(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'poise.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    firm(engine)
+    with engine.begin() as connection:
+        repo.add_user(connection, username="olu", role=Role.OPERATIONS)
+        repo.add_user(connection, username="ana", role=Role.ADVISER)
+        connection.execute(
+            sa.insert(t.lots),
+            {"account_id": "A1", "lot_id": "L1", "security_id": "S1", "quantity": Decimal(100),
+             "cost_basis": Decimal(4000), "acquired": date(2020, 1, 2),
+             "disallowed_loss": Decimal(0)},
+        )  # fmt: skip
+    engine.dispose()
+    return url
+
+
+def test_reconcile_when_crosses_are_planned_then_both_sides_are_booked_once(
+    tmp_path: Path,
+) -> None:
+    url = store(tmp_path)
+    planned = poise(url, tmp_path, "execute", "--as", "olu", "--plan-only", "--json")
+    assert planned.code == 0, planned.stderr
+
+    refused = poise(url, tmp_path, "reconcile", "--as", "ana")
+    first = poise(url, tmp_path, "reconcile", "--as", "olu", "--json")
+    again = poise(url, tmp_path, "reconcile", "--as", "olu")
+
+    assert refused.code == 10
+    assert "only operations and admin keep the books" in refused.stderr
+    assert first.code == 0, first.stderr
+    booked = json.loads(first.stdout)
+    assert (booked["executions"], booked["accounts"], booked["realised"]) == (2, 2, 1)
+    assert Decimal(booked["gain"]) == Decimal(600)  # 60 × (50 − 40)
+    assert Decimal(booked["cash"]) == Decimal(0)  # what B1 paid, A1 received
+    assert again.code == 0, again.stderr
+    assert "nothing to book" in again.stdout
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        held = {(x.account_id, x.security_id): x.quantity for x in repo.lots(connection)}
+    assert held == {("A1", "S1"): Decimal(40), ("B1", "S1"): Decimal(60)}
