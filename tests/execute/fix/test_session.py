@@ -277,7 +277,8 @@ def test_sending_time_when_a_refused_order_is_sent_again_after_logon_then_it_is_
     harness, peer = logged_on()
     late = harness.now - timedelta(minutes=3)
     harness.receive(peer.order(2, "B-2", sent=late))
-    assert harness.delivered == [] and harness.closed is not None
+    assert harness.delivered == []
+    assert harness.closed is not None
     assert harness.store.load()[1] == 3  # its number used up, as FIX asks
 
     again = Harness(BROKER, harness.store, refused=harness.machine.refused)
