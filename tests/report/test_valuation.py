@@ -72,6 +72,8 @@ def test_value_book_when_walked_back_then_it_agrees_with_the_days_walked_forward
     data: st.DataObject,
 ) -> None:
     days = tuple(date(2026, 1, 5) + timedelta(days=i) for i in range(data.draw(st.integers(2, 8))))
+    # moves after the span: the books hold them, the span does not
+    after = tuple(days[-1] + timedelta(days=i) for i in range(1, data.draw(st.integers(1, 3))))
     accounts, securities = ("A", "B"), ("S", "T")
     prices = np.array(
         data.draw(st.lists(st.lists(st.integers(1, 500), min_size=len(days), max_size=len(days)),
@@ -90,7 +92,7 @@ def test_value_book_when_walked_back_then_it_agrees_with_the_days_walked_forward
         moves.append(
             Move(
                 data.draw(st.sampled_from(accounts)),
-                data.draw(st.sampled_from(days)),
+                data.draw(st.sampled_from(days + after)),
                 kind,
                 data.draw(st.sampled_from(securities)),
                 float(data.draw(st.integers(1, 20))),
@@ -100,7 +102,7 @@ def test_value_book_when_walked_back_then_it_agrees_with_the_days_walked_forward
     # forward, by hand: each close after the day's moves
     held, cash = start_shares.copy(), start_cash.copy()
     forward = np.zeros((2, len(days)))
-    for d, day in enumerate(days):
+    for d, day in enumerate(days + after):
         for m in moves:
             if m.day != day:
                 continue
@@ -115,7 +117,8 @@ def test_value_book_when_walked_back_then_it_agrees_with_the_days_walked_forward
             cash[a] += {TxnKind.BUY: -1, TxnKind.SELL: 1, TxnKind.DIVIDEND: 1,
                         TxnKind.INTEREST: 1, TxnKind.DEPOSIT: 1, TxnKind.WITHDRAWAL: -1,
                         TxnKind.FEE: -1}.get(m.kind, 0) * m.amount  # fmt: skip
-        forward[:, d] = held @ prices[:, d] + cash
+        if d < len(days):
+            forward[:, d] = held @ prices[:, d] + cash
     # the day before the first: what the first day's moves started from
     book = Book(accounts, securities, days, held, cash, prices, tuple(moves))
 

@@ -55,6 +55,7 @@ __all__ = [
     "max_drawdown",
     "modified_dietz",
     "period_returns",
+    "period_table",
     "tracking_error",
     "twr",
     "volatility",
@@ -159,24 +160,29 @@ def period_returns(days: Sequence[date], returns: Array, as_of: date) -> dict[st
     """Month, quarter and year to date, 1, 3 and 5 years (annualised) and since
     inception (annualised past a year), from ``returns`` (one per day of ``days``, in
     order) up to ``as_of``. A period the history does not cover is None."""
-    if len(days) != np.asarray(returns).shape[-1]:
+    table = period_table(days, np.asarray(returns, dtype=float)[None, :], as_of)
+    return {name: None if found is None else float(found[0]) for name, found in table.items()}
+
+
+def period_table(days: Sequence[date], returns: Array, as_of: date) -> dict[str, Array | None]:
+    """:func:`period_returns` for each row of ``returns`` (accounts × days) at once."""
+    series = np.asarray(returns, dtype=float)
+    if len(days) != series.shape[-1]:
         raise ValidationError("one return for each day")
     stamps = np.array([d.toordinal() for d in days])
-    series = np.asarray(returns, dtype=float)
     upto = stamps <= as_of.toordinal()
     first = days[0] if days else as_of
 
-    def since(after: date) -> float | None:
+    def since(after: date) -> Array | None:
         """Linked over the days after ``after`` up to ``as_of``; None if the history
         starts later than the period's first trading day can be (a weekend and a
         Monday holiday after ``after``)."""
         if (first - after).days > _LONGEST_CLOSURE:
             return None
-        mask = upto & (stamps > after.toordinal())
-        return float(link(series[mask]))
+        return link(series[:, upto & (stamps > after.toordinal())])
 
     quarter_start = date(as_of.year, 3 * ((as_of.month - 1) // 3) + 1, 1)
-    found: dict[str, float | None] = {
+    found: dict[str, Array | None] = {
         "mtd": since(date(as_of.year, as_of.month, 1) - timedelta(days=1)),
         "qtd": since(quarter_start - timedelta(days=1)),
         "ytd": since(date(as_of.year, 1, 1) - timedelta(days=1)),
@@ -187,10 +193,17 @@ def period_returns(days: Sequence[date], returns: Array, as_of: date) -> dict[st
         except ValueError:  # 29 February
             back = as_of.replace(year=as_of.year - years, day=28)
         total = since(back)
-        found[f"{years}y"] = None if total is None else annualised(total, (as_of - back).days)
-    inception = float(link(series[upto]))
-    found["inception"] = annualised(inception, (as_of - first).days + 1)  # from its eve
+        found[f"{years}y"] = None if total is None else _annualised(total, (as_of - back).days)
+    inception = link(series[:, upto])
+    found["inception"] = _annualised(inception, (as_of - first).days + 1)  # from its eve
     return found
+
+
+def _annualised(total: Array, days: int) -> Array:
+    if days < 365:
+        return total
+    grown: Array = (1.0 + total) ** (365.0 / days) - 1.0
+    return grown
 
 
 @dataclass(frozen=True, slots=True)

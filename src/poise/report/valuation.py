@@ -10,12 +10,15 @@ flow** (GIPS): deposits and withdrawals, and shares transferred in or out at the
 close; dividends and interest are the account's own return. A fee is an outflow for
 returns **gross** of fees, and part of the return **net** of them.
 
-Pure: arrays and plain records in, arrays out (float64: values for returns, not money
-for the books).
+Each kind of transaction moves shares and cash as :data:`poise.report.client.EFFECTS`
+says: the household page's one-household history, in exact decimals, reads the books
+the same way. Pure: arrays and plain records in, arrays out (float64: values for
+returns, not money for the books).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -24,21 +27,11 @@ import numpy.typing as npt
 
 from poise.domain.errors import ValidationError
 from poise.domain.transactions import TxnKind
+from poise.report.client import EFFECTS
 
-__all__ = ["Book", "Move", "Valued", "value_book"]
+__all__ = ["Book", "Move", "Valued", "grouped", "value_book"]
 
 Array = npt.NDArray[np.float64]
-
-# How each kind moves shares (+1 in, −1 out, 0 none) and cash, and whether it is an
-# external flow.
-_SHARES = {
-    TxnKind.BUY: 1, TxnKind.SELL: -1, TxnKind.TRANSFER_IN: 1, TxnKind.TRANSFER_OUT: -1,
-    TxnKind.SPLIT: 1,
-}  # fmt: skip
-_CASH = {
-    TxnKind.BUY: -1, TxnKind.SELL: 1, TxnKind.DIVIDEND: 1, TxnKind.INTEREST: 1,
-    TxnKind.DEPOSIT: 1, TxnKind.WITHDRAWAL: -1, TxnKind.FEE: -1,
-}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +90,9 @@ class _Moves:
 
 
 def _moves(book: Book) -> _Moves:
-    """Each move within the span, indexed; one on a day with no close (a weekend)
-    counts on the next trading day's."""
+    """Each move from the span's first day on, indexed; one on a day with no close (a
+    weekend) counts on the next trading day's, and one after the span's last day on a
+    day of its own past it (index ``len(days)``): the books hold it, the span does not."""
     account = {a: i for i, a in enumerate(book.accounts)}
     security = {s: i for i, s in enumerate(book.securities)}
     day = {d: i for i, d in enumerate(book.days)}
@@ -106,21 +100,25 @@ def _moves(book: Book) -> _Moves:
     first, last = book.days[0], book.days[-1]
     rows: list[tuple[int, int, int, float, float, float, float]] = []
     for move in book.moves:
-        if move.day < first or move.day > last or move.account_id not in account:
+        if move.day < first or move.account_id not in account:
             continue
         d = day.get(move.day)
         if d is None:
-            d = int(np.searchsorted(ordinals, move.day.toordinal()))
+            d = (
+                len(book.days)
+                if move.day > last
+                else int(np.searchsorted(ordinals, move.day.toordinal()))
+            )
         s = security.get(move.security_id or "", -1)
-        shares = _SHARES.get(move.kind, 0) * move.quantity
+        effect = EFFECTS[move.kind]
+        shares = effect.shares * move.quantity
         if shares and s < 0:
             raise ValidationError(f"{move.kind.value} of {move.security_id}: no prices for it")
         external = 0.0
-        if move.kind in (TxnKind.DEPOSIT, TxnKind.WITHDRAWAL):
-            external = _CASH[move.kind] * move.amount
-        elif move.kind in (TxnKind.TRANSFER_IN, TxnKind.TRANSFER_OUT):
-            external = shares * book.prices[s, d]
-        cash = _CASH.get(move.kind, 0) * move.amount
+        if effect.added:  # money, or shares at the day's close, from outside
+            close = book.prices[s, min(d, len(book.days) - 1)]
+            external = shares * close if shares else effect.added * move.amount
+        cash = effect.cash * move.amount
         fee = -move.amount if move.kind is TxnKind.FEE else 0.0
         rows.append((account[move.account_id], s, d, shares, cash, external, fee))
     columns = list(zip(*rows, strict=True)) if rows else [()] * 7
@@ -143,9 +141,10 @@ def _held_values(book: Book, moves: _Moves) -> Array:
     held = np.array(book.shares, dtype=float, copy=True)
     trading = np.flatnonzero(moves.shares != 0)
     order = trading[np.argsort(moves.day[trading], kind="stable")]
-    bounds = np.searchsorted(moves.day[order], np.arange(days + 1))
-    for d in range(days - 1, -1, -1):
-        values[:, d] = held @ book.prices[:, d]
+    bounds = np.searchsorted(moves.day[order], np.arange(days + 2))
+    for d in range(days, -1, -1):  # the day past the span: only undone
+        if d < days:
+            values[:, d] = held @ book.prices[:, d]
         chunk = order[bounds[d] : bounds[d + 1]]
         if chunk.size:
             np.subtract.at(held, (moves.account[chunk], moves.security[chunk]), moves.shares[chunk])
@@ -164,20 +163,43 @@ def value_book(book: Book) -> Valued:
         raise ValidationError("shares are accounts × securities, prices securities × days")
     moves = _moves(book)
     where = (moves.account, moves.day)
-    flows_net = np.zeros((n, days))
+    flows_net = np.zeros((n, days + 1))
     np.add.at(flows_net, where, moves.flow)
     flows_gross = flows_net.copy()
     np.add.at(flows_gross, where, moves.fee)
-    cash_moves = np.zeros((n, days))
+    cash_moves = np.zeros((n, days + 1))
     np.add.at(cash_moves, where, moves.cash)
-    # cash at each close: the end's, less what each later day moved
+    # cash at each close: the books', less what each later day moved
     later = np.cumsum(cash_moves[:, ::-1], axis=1)[:, ::-1]
-    cash = book.cash[:, None] - np.concatenate([later[:, 1:], np.zeros((n, 1))], axis=1)
+    cash = book.cash[:, None] - later[:, 1:]
     values = _held_values(book, moves) + cash
     return Valued(
         days=tuple(book.days[1:]),
         start=values[:, 0],
         values=values[:, 1:],
-        flows_net=flows_net[:, 1:],
-        flows_gross=flows_gross[:, 1:],
+        flows_net=flows_net[:, 1:days],
+        flows_gross=flows_gross[:, 1:days],
+    )
+
+
+def grouped(valued: Valued, groups: Sequence[str]) -> tuple[tuple[str, ...], Valued]:
+    """Accounts added up by group (``groups[i]``: the group of account ``i`` — its
+    household, its model, the firm): each group valued as one portfolio, its flows the
+    sum of its accounts' (GIPS's aggregate method for a composite). The groups, in
+    order, and their values."""
+    names = tuple(sorted(set(groups)))
+    index = {name: i for i, name in enumerate(names)}
+    rows = np.array([index[g] for g in groups], dtype=np.int64)
+
+    def add(table: Array) -> Array:
+        out = np.zeros((len(names), *table.shape[1:]))
+        np.add.at(out, rows, table)
+        return out
+
+    return names, Valued(
+        days=valued.days,
+        start=add(valued.start),
+        values=add(valued.values),
+        flows_net=add(valued.flows_net),
+        flows_gross=add(valued.flows_gross),
     )

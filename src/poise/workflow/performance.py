@@ -1,0 +1,187 @@
+"""Performance from the store (``poise report performance``): the books read once for
+every account wanted — today's lots and cash, the transactions since the span began,
+the daily closes — valued day by day as arrays (:mod:`poise.report.valuation`), and
+returns and risk for each account, household, model and the firm
+(:mod:`poise.report.performance`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import numpy as np
+import sqlalchemy as sa
+
+from poise.domain.errors import NotFoundError
+from poise.domain.transactions import TxnKind
+from poise.report.performance import (
+    Array,
+    daily_returns,
+    link,
+    max_drawdown,
+    period_table,
+    volatility,
+)
+from poise.report.valuation import Book, Move, Valued, grouped, value_book
+from poise.store import tables as t
+
+__all__ = ["Performance", "load_book", "performance"]
+
+FIRM = "firm"
+LEVELS = ("account", "household", "model", "firm")
+
+
+@dataclass(frozen=True, slots=True)
+class Performance:
+    """Returns and risk of each portfolio of one level (accounts, households, models
+    or the firm) over a span, net or gross of fees."""
+
+    level: str
+    names: tuple[str, ...]
+    days: tuple[date, ...]
+    start: Array  # value the day before the first
+    end: Array  # value at the last day's close
+    flows: Array  # external flows over the span, net
+    twr: Array  # the whole span
+    periods: dict[str, Array | None]  # mtd, qtd, ytd, 1y, 3y, 5y, inception
+    volatility: Array
+    drawdown: Array
+    daily: Array  # portfolios × days
+
+
+def _closes(
+    connection: sa.Connection, securities: Sequence[str], start: date, end: date
+) -> tuple[tuple[date, ...], Array]:
+    """The trading days from ``start`` to ``end`` (days with any close) and each
+    security's close on them, the last one before carried forward."""
+    p = t.prices
+    names = sorted(set(securities))
+    index = {s: i for i, s in enumerate(names)}
+    since = datetime.combine(start - timedelta(days=10), time(), tzinfo=UTC)
+    until = datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC)
+    rows = connection.execute(
+        sa.select(p.c.security_id, p.c.as_of, p.c.price)
+        .where((p.c.as_of >= since) & (p.c.as_of < until))
+        .order_by(p.c.as_of, p.c.source)
+    ).all()
+    days = sorted({r.as_of.date() for r in rows if r.as_of.date() >= start})
+    at = {d: i for i, d in enumerate(days)}
+    closes = np.full((len(names), len(days)), np.nan)
+    opening = np.full(len(names), np.nan)
+    for security_id, as_of, price in rows:
+        s = index.get(security_id)
+        if s is None:
+            continue
+        d = at.get(as_of.date())
+        if d is None:
+            opening[s] = float(price)
+        else:
+            closes[s, d] = float(price)
+    # carried forward; a security never priced is worth nothing
+    for d in range(len(days)):
+        column = closes[:, d]
+        before = opening if d == 0 else closes[:, d - 1]
+        closes[:, d] = np.where(np.isnan(column), before, column)
+    return tuple(days), np.nan_to_num(closes, nan=0.0)
+
+
+def load_book(
+    connection: sa.Connection,
+    *,
+    start: date,
+    end: date,
+    account_ids: Sequence[str] | None = None,
+) -> tuple[Book, dict[str, tuple[str, str]]]:
+    """The books of ``account_ids`` (None: every account) for the span from ``start``
+    to ``end``, and each account's household and model. Today's lots and cash are the
+    span's end, so ``end`` is the last day priced: a span that ends earlier is cut
+    from it by the caller."""
+    a, lt, x = t.accounts, t.lots, t.transactions
+    query = sa.select(a.c.account_id, a.c.household_id, a.c.model_id, a.c.cash).order_by(
+        a.c.account_id
+    )
+    if account_ids is not None:
+        query = query.where(a.c.account_id.in_(sorted(set(account_ids))))
+    rows = connection.execute(query).all()
+    if not rows:
+        raise NotFoundError("no accounts to report on")
+    accounts = tuple(r.account_id for r in rows)
+    wanted = set(accounts)
+    groups = {r.account_id: (r.household_id, r.model_id or "") for r in rows}
+    held: dict[tuple[str, str], float] = {}
+    for account_id, security_id, quantity in connection.execute(
+        sa.select(lt.c.account_id, lt.c.security_id, lt.c.quantity)
+    ):
+        if account_id in wanted:
+            key = (account_id, security_id)
+            held[key] = held.get(key, 0.0) + float(quantity)
+    moves = []
+    for row in connection.execute(
+        sa.select(x.c.account_id, x.c.trade_date, x.c.kind, x.c.security_id, x.c.quantity,
+                  x.c.amount).where(x.c.trade_date >= start)
+    ):  # fmt: skip
+        if row.account_id in wanted:
+            moves.append(
+                Move(row.account_id, row.trade_date, TxnKind(row.kind), row.security_id,
+                     float(row.quantity), float(row.amount))
+            )  # fmt: skip
+    securities = sorted({s for _, s in held} | {m.security_id for m in moves if m.security_id})
+    days, prices = _closes(connection, securities, start, end)
+    index = {s: i for i, s in enumerate(securities)}
+    row_of = {acc: i for i, acc in enumerate(accounts)}
+    shares = np.zeros((len(accounts), len(securities)))
+    for (account_id, security_id), quantity in held.items():
+        shares[row_of[account_id], index[security_id]] = quantity
+    book = Book(
+        accounts=accounts,
+        securities=tuple(securities),
+        days=days,
+        shares=shares,
+        cash=np.array([float(r.cash) for r in rows]),
+        prices=prices,
+        moves=tuple(moves),
+    )
+    return book, groups
+
+
+def _measured(level: str, names: tuple[str, ...], valued: Valued, gross: bool) -> Performance:
+    flows = valued.flows_gross if gross else valued.flows_net
+    daily = daily_returns(valued.values, flows, valued.start)
+    return Performance(
+        level=level,
+        names=names,
+        days=valued.days,
+        start=valued.start,
+        end=valued.values[:, -1],
+        flows=valued.flows_net.sum(axis=1),
+        twr=link(daily),
+        periods=period_table(valued.days, daily, valued.days[-1]),
+        volatility=volatility(daily) if len(valued.days) > 1 else np.zeros(len(names)),
+        drawdown=max_drawdown(daily),
+        daily=daily,
+    )
+
+
+def performance(
+    book: Book,
+    groups: dict[str, tuple[str, str]],
+    *,
+    level: str = "account",
+    gross: bool = False,
+    valued: Valued | None = None,
+) -> Performance:
+    """Each portfolio of ``level`` over the book's span: accounts as they are;
+    households, models and the firm as their accounts added up. ``valued``: the book
+    already valued (:func:`~poise.report.valuation.value_book`), for several levels."""
+    valued = valued if valued is not None else value_book(book)
+    if level == "account":
+        return _measured(level, book.accounts, valued, gross)
+    if level not in LEVELS:
+        raise ValueError(f"level {level!r}: one of {', '.join(LEVELS)}")
+    labels = [
+        FIRM if level == "firm" else groups[a][0 if level == "household" else 1] or "(none)"
+        for a in book.accounts
+    ]
+    names, added = grouped(valued, labels)
+    return _measured(level, names, added, gross)
