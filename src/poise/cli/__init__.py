@@ -29,6 +29,7 @@ from poise.cli import approvals  # approve, reject, override, acknowledge, relea
 from poise.cli import comply  # comply
 from poise.cli import execution  # execute, orders, crosses
 from poise.cli import reconcile  # reconcile
+from poise.cli import report  # report
 from poise.cli import washsales  # washsales
 from poise.cli import backtest  # backtest, backtests
 from poise.cli import runs  # cluster
@@ -56,6 +57,7 @@ __all__ = [
     "rebalancing",
     "reconcile",
     "records",
+    "report",
     "runs",
     "serve",
     "users",

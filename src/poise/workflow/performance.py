@@ -13,11 +13,12 @@ from datetime import UTC, date, datetime, time, timedelta
 import numpy as np
 import sqlalchemy as sa
 
-from poise.domain.errors import NotFoundError
+from poise.domain.errors import NotFoundError, ValidationError
 from poise.domain.transactions import TxnKind
 from poise.report.performance import (
     Array,
     daily_returns,
+    irr,
     link,
     max_drawdown,
     period_table,
@@ -48,6 +49,23 @@ class Performance:
     volatility: Array
     drawdown: Array
     daily: Array  # portfolios × days
+    flows_daily: Array  # portfolios × days: external flows, net
+
+    def money_weighted(self, i: int) -> float | None:
+        """Portfolio ``i``'s IRR over the span: its start value in, its flows, its
+        end value out; None where no rate balances them."""
+        first = self.days[0] - timedelta(days=1)
+        flows = self.flows_daily[i]
+        days = [first, *(d for d, f in zip(self.days, flows, strict=True) if f), self.days[-1]]
+        amounts = [
+            -float(self.start[i]),
+            *(-float(f) for f in flows if f),
+            float(self.end[i]),
+        ]
+        try:
+            return irr(days, amounts)
+        except ValidationError:
+            return None
 
 
 def _closes(
@@ -145,21 +163,30 @@ def load_book(
     return book, groups
 
 
-def _measured(level: str, names: tuple[str, ...], valued: Valued, gross: bool) -> Performance:
-    flows = valued.flows_gross if gross else valued.flows_net
-    daily = daily_returns(valued.values, flows, valued.start)
+def _measured(
+    level: str, names: tuple[str, ...], valued: Valued, *, gross: bool, until: date | None
+) -> Performance:
+    keep = len(valued.days) if until is None else sum(1 for d in valued.days if d <= until)
+    if keep < 1:
+        raise ValidationError("the span ends before its first day with a return")
+    days = valued.days[:keep]
+    values = valued.values[:, :keep]
+    flows_net = valued.flows_net[:, :keep]
+    flows = (valued.flows_gross if gross else valued.flows_net)[:, :keep]
+    daily = daily_returns(values, flows, valued.start)
     return Performance(
         level=level,
         names=names,
-        days=valued.days,
+        days=days,
         start=valued.start,
-        end=valued.values[:, -1],
-        flows=valued.flows_net.sum(axis=1),
+        end=values[:, -1],
+        flows=flows_net.sum(axis=1),
         twr=link(daily),
-        periods=period_table(valued.days, daily, valued.days[-1]),
-        volatility=volatility(daily) if len(valued.days) > 1 else np.zeros(len(names)),
+        periods=period_table(days, daily, days[-1]),
+        volatility=volatility(daily) if keep > 1 else np.zeros(len(names)),
         drawdown=max_drawdown(daily),
         daily=daily,
+        flows_daily=flows_net,
     )
 
 
@@ -169,14 +196,16 @@ def performance(
     *,
     level: str = "account",
     gross: bool = False,
+    until: date | None = None,
     valued: Valued | None = None,
 ) -> Performance:
-    """Each portfolio of ``level`` over the book's span: accounts as they are;
-    households, models and the firm as their accounts added up. ``valued``: the book
-    already valued (:func:`~poise.report.valuation.value_book`), for several levels."""
+    """Each portfolio of ``level`` over the book's span (to ``until``, where the span
+    is to end before the books' last day): accounts as they are; households, models
+    and the firm as their accounts added up. ``valued``: the book already valued
+    (:func:`~poise.report.valuation.value_book`), for several levels."""
     valued = valued if valued is not None else value_book(book)
     if level == "account":
-        return _measured(level, book.accounts, valued, gross)
+        return _measured(level, book.accounts, valued, gross=gross, until=until)
     if level not in LEVELS:
         raise ValueError(f"level {level!r}: one of {', '.join(LEVELS)}")
     labels = [
@@ -184,4 +213,4 @@ def performance(
         for a in book.accounts
     ]
     names, added = grouped(valued, labels)
-    return _measured(level, names, added, gross)
+    return _measured(level, names, added, gross=gross, until=until)

@@ -1,0 +1,149 @@
+"""``poise report``: performance (docs/reports.md).
+
+``poise report performance`` values every account wanted on every day of the span and
+reports time-weighted returns (the span, MTD, QTD, YTD, 1, 3 and 5 years, since
+inception), money-weighted returns, volatility and drawdown — for accounts,
+households, models or the firm.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from poise.cli.common import (
+    DatabaseOption,
+    JsonOption,
+    _engine,
+    _print_json,
+    app,
+    command_group,
+    out,
+)
+
+if TYPE_CHECKING:
+    from poise.workflow.performance import Performance
+
+__all__ = ["report_performance"]
+
+report_app = command_group("Reports: performance.")
+app.add_typer(report_app, name="report")
+
+SHOWN = 50  # rows a table shows; --json has them all
+PERIODS = ("mtd", "qtd", "ytd", "1y", "3y", "5y", "inception")
+MWR_UPTO = 200  # portfolios whose money-weighted return is worked out (one solve each)
+
+
+def _ratio(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
+
+
+def _rows(found: Performance) -> list[dict[str, Any]]:
+    rows = []
+    solve = len(found.names) <= MWR_UPTO
+    for i, name in enumerate(found.names):
+        periods = {p: _ratio(None if v is None else v[i]) for p, v in found.periods.items()}
+        rows.append(
+            {
+                found.level: name,
+                "start_value": f"{found.start[i]:.2f}",
+                "end_value": f"{found.end[i]:.2f}",
+                "flows": f"{found.flows[i]:.2f}",
+                "twr": _ratio(found.twr[i]),
+                "mwr": _ratio(found.money_weighted(i)) if solve else None,
+                **periods,
+                "volatility": _ratio(found.volatility[i]),
+                "max_drawdown": _ratio(found.drawdown[i]),
+            }
+        )
+    return rows
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:.2f}%"
+
+
+@report_app.command("performance")
+def report_performance(
+    level: Annotated[
+        str, typer.Option("--level", help="account, household, model or firm.")
+    ] = "account",
+    household: Annotated[
+        str | None, typer.Option("--household", help="Only this household's accounts.")
+    ] = None,
+    account: Annotated[
+        list[str] | None,
+        typer.Option("--account", metavar="ID", help="Only this account (repeatable)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--from", help="First day (YYYY-MM-DD); default 3 years back.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="Last day (YYYY-MM-DD); default the last priced.")
+    ] = None,
+    gross: Annotated[
+        bool, typer.Option("--gross", help="Gross of fees (fees as withdrawals); default net.")
+    ] = False,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Time- and money-weighted returns, volatility and drawdown, valued every day."""
+    import sqlalchemy as sa
+    from rich.table import Table
+
+    from poise.domain.errors import ValidationError
+    from poise.store import tables as t
+    from poise.workflow.performance import LEVELS, load_book, performance
+
+    if level not in LEVELS:
+        raise typer.BadParameter(f"--level: one of {', '.join(LEVELS)}")
+    engine = _engine(database_url)
+    with engine.connect() as connection:
+        ids = list(account) if account else None
+        if household is not None:
+            a = t.accounts
+            ids = list(
+                connection.execute(
+                    sa.select(a.c.account_id).where(a.c.household_id == household)
+                ).scalars()
+            )
+            if not ids:
+                raise ValidationError(f"household {household} has no accounts")
+        last = connection.execute(sa.select(sa.func.max(t.prices.c.as_of))).scalar()
+        if last is None:
+            raise ValidationError("the store holds no prices: nothing can be valued")
+        end = date.fromisoformat(until) if until else last.date()
+        start = date.fromisoformat(since) if since else end.replace(year=end.year - 3)
+        if start >= end:
+            raise typer.BadParameter("--from must be before --to")
+        with out.status("valuing every day"):
+            book, groups = load_book(connection, start=start, end=last.date(), account_ids=ids)
+    found = performance(book, groups, level=level, gross=gross, until=end)
+    rows = _rows(found)
+    document = {
+        "level": level,
+        "from": found.days[0].isoformat() if found.days else None,
+        "to": found.days[-1].isoformat() if found.days else None,
+        "basis": "gross" if gross else "net",
+        "rows": rows,
+    }
+    if as_json:
+        _print_json(document)
+        return
+    table = Table(
+        title=f"performance {document['from']} to {document['to']}, {document['basis']} of fees",
+        title_justify="left",
+    )
+    for name in (level, "start", "end", "TWR", "MWR", "YTD", "1y", "3y", "vol", "drawdown"):
+        table.add_column(name, justify="left" if name == level else "right")
+    for row in rows[:SHOWN]:
+        table.add_row(
+            row[level], f"{float(row['start_value']):,.0f}", f"{float(row['end_value']):,.0f}",
+            _pct(row["twr"]), _pct(row["mwr"]), _pct(row["ytd"]), _pct(row["1y"]),
+            _pct(row["3y"]), _pct(row["volatility"]), _pct(row["max_drawdown"]),
+        )  # fmt: skip
+    if len(rows) > SHOWN:
+        table.caption = f"… and {len(rows) - SHOWN:,} more (--json has them all)"
+    out.print(table)
