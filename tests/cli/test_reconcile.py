@@ -69,3 +69,29 @@ def test_reconcile_when_crosses_are_planned_then_both_sides_are_booked_once(
     with engine.connect() as connection:
         held = {(x.account_id, x.security_id): x.quantity for x in repo.lots(connection)}
     assert held == {("A1", "S1"): Decimal(40), ("B1", "S1"): Decimal(60)}
+
+
+def test_report_8949_when_a_sale_is_booked_then_its_row_and_schedule_d_line_are_printed(
+    tmp_path: Path,
+) -> None:
+    url = store(tmp_path)
+    assert poise(url, tmp_path, "execute", "--as", "olu", "--plan-only").code == 0
+    assert poise(url, tmp_path, "reconcile", "--as", "olu").code == 0
+
+    form = poise(url, tmp_path, "report", "8949", "H1", "--json", "--csv", "rows.csv")
+    gains = poise(url, tmp_path, "report", "gains", "H1", "--json")
+
+    assert form.code == 0, form.stderr
+    document = json.loads(form.stdout)
+    (row,) = document["rows"]
+    # 60 S1 bought in 2020 at 40 (an ETF bought after 2010: its basis reported), sold at 50
+    assert (row["box"], row["description"], row["code"]) == ("D", "60 sh. S1", "")
+    assert (Decimal(row["proceeds"]), Decimal(row["basis"]), Decimal(row["gain"])) == (
+        Decimal(3000), Decimal(2400), Decimal(600),
+    )  # fmt: skip
+    assert [(x["line"], Decimal(x["gain"])) for x in document["schedule_d"]] == [
+        ("8b", Decimal(600))
+    ]
+    assert (tmp_path / "rows.csv").read_text().startswith("box,description,acquired,sold")
+    assert gains.code == 0, gains.stderr
+    assert Decimal(json.loads(gains.stdout)["long_term"]) == Decimal(600)

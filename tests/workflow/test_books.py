@@ -33,6 +33,7 @@ from poise.store import tables as t
 from poise.workflow.books import book_fills
 from poise.workflow.execute import Policy, plan_batch, policy_of
 from poise.workflow.gateway import Gateway
+from poise.workflow.taxes import tax_year
 
 PRICES = {"S1": Decimal(50), "S2": Decimal(100)}
 LOTS = [
@@ -218,3 +219,29 @@ def test_book_fills_when_a_loss_sale_is_bought_back_then_the_new_lot_carries_the
         Decimal(5000), Decimal(6000), Decimal(1000),
     )  # fmt: skip
     assert bought.holding_start == date(2025, 6, 2)
+
+
+def test_tax_year_when_a_loss_sale_is_bought_back_then_form_8949_shows_code_w(
+    engine: sa.Engine,
+) -> None:
+    # the same loop as above: the 1,000 loss disallowed, entered back in column (g)
+    firm(engine, proposals=(proposal("A1", sell("S1", "100", "50", "L1", "60")),))
+    with engine.begin() as connection:
+        connection.execute(
+            sa.insert(t.lots),
+            [{**LOTS[0], "cost_basis": Decimal(6000), "acquired": date(2025, 6, 2)}],
+        )
+    execute_all(engine, crossing=False)
+    book_fills(engine)
+    release(engine, proposal("A1", buy("S1", "100", "50")))
+    execute_all(engine, crossing=False)
+    book_fills(engine)
+    with engine.connect() as connection:
+        (sale,) = connection.execute(sa.select(t.realised_gains)).all()
+        year = tax_year(connection, household_id="H1", year=sale.sold.year)
+
+    (row,) = year.rows
+    assert (row.lot_id, row.proceeds, row.basis) == ("L1", Decimal(5000), Decimal(6000))
+    assert (row.code, row.adjustment, row.gain) == ("W", Decimal(1000), Decimal(0))
+    assert year.gains.disallowed == Decimal(1000)
+    assert [(line.line, line.gain) for line in year.lines] == [("8b", Decimal(0))]  # long term

@@ -1,4 +1,4 @@
-"""``poise report``: performance (docs/reports.md).
+"""``poise report``: performance, realised gains, Form 8949 (docs/reports.md).
 
 ``poise report performance`` values every account wanted on every day of the span and
 reports time-weighted returns (the span, MTD, QTD, YTD, 1, 3 and 5 years, since
@@ -9,6 +9,7 @@ households, models or the firm.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -26,9 +27,9 @@ from poise.cli.common import (
 if TYPE_CHECKING:
     from poise.workflow.performance import Performance
 
-__all__ = ["report_performance"]
+__all__ = ["report_8949", "report_gains", "report_performance"]
 
-report_app = command_group("Reports: performance.")
+report_app = command_group("Reports: performance, realised gains, Form 8949.")
 app.add_typer(report_app, name="report")
 
 SHOWN = 50  # rows a table shows; --json has them all
@@ -147,3 +148,112 @@ def report_performance(
     if len(rows) > SHOWN:
         table.caption = f"… and {len(rows) - SHOWN:,} more (--json has them all)"
     out.print(table)
+
+
+def _year(household: str, year: int | None, database_url: str | None) -> Any:
+    import sqlalchemy as sa
+
+    from poise.store import tables as t
+    from poise.workflow.taxes import tax_year
+
+    engine = _engine(database_url)
+    with engine.connect() as connection:
+        if year is None:
+            last = connection.execute(sa.select(sa.func.max(t.realised_gains.c.sold))).scalar()
+            year = last.year if last is not None else date.today().year  # noqa: DTZ011
+        return tax_year(connection, household_id=household, year=year)
+
+
+HouseholdArgument = Annotated[str, typer.Argument(help="The household.", metavar="HOUSEHOLD")]
+YearOption = Annotated[
+    int | None, typer.Option("--year", help="Tax year; default the year of the latest sale.")
+]
+
+
+@report_app.command("gains")
+def report_gains(
+    household: HouseholdArgument,
+    year: YearOption = None,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Realised gains and losses of a household's tax year, short and long term."""
+    found = _year(household, year, database_url)
+    document = {
+        "household": found.household_id,
+        "year": found.year,
+        "short_term": str(found.gains.short),
+        "long_term": str(found.gains.long),
+        "total": str(found.gains.total),
+        "disallowed": str(found.gains.disallowed),
+        "sales": len({(r.account_id, r.txn_id) for r in found.rows}),
+    }
+    if as_json:
+        _print_json(document)
+        return
+    out.print(
+        f"{found.household_id} {found.year}: short term {found.gains.short:,.2f},"
+        f" long term {found.gains.long:,.2f}, total {found.gains.total:,.2f}"
+        f" ({found.gains.disallowed:,.2f} of losses disallowed by wash sales)"
+    )
+
+
+@report_app.command("8949")
+def report_8949(
+    household: HouseholdArgument,
+    year: YearOption = None,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="Write the rows to this CSV file.")
+    ] = None,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Form 8949's rows (boxes A–F, code W for wash sales) and Schedule D's totals."""
+    import csv
+
+    from rich.table import Table
+
+    found = _year(household, year, database_url)
+    rows = [
+        {
+            "box": r.box,
+            "description": r.description,
+            "acquired": r.acquired.isoformat(),
+            "sold": r.sold.isoformat(),
+            "proceeds": str(r.proceeds),
+            "basis": str(r.basis),
+            "code": r.code,
+            "adjustment": str(r.adjustment),
+            "gain": str(r.gain),
+            "account_id": r.account_id,
+            "lot_id": r.lot_id,
+        }
+        for r in found.rows
+    ]
+    lines = [
+        {"line": x.line, "box": x.box, "proceeds": str(x.proceeds), "basis": str(x.basis),
+         "adjustment": str(x.adjustment), "gain": str(x.gain)}
+        for x in found.lines
+    ]  # fmt: skip
+    if csv_file is not None:
+        with csv_file.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["box"])
+            writer.writeheader()
+            writer.writerows(rows)
+    if as_json:
+        _print_json({"household": found.household_id, "year": found.year, "rows": rows,
+                     "schedule_d": lines})  # fmt: skip
+        return
+    table = Table(title=f"Form 8949, {found.household_id}, {found.year}", title_justify="left")
+    for name in ("box", "(a)", "(b) acquired", "(c) sold", "(d) proceeds", "(e) basis", "(f)",
+                 "(g)", "(h) gain"):  # fmt: skip
+        table.add_column(name, justify="right" if name[1] in "degh" else "left")
+    for r in found.rows:
+        table.add_row(r.box, r.description, r.acquired.isoformat(), r.sold.isoformat(),
+                      f"{r.proceeds:,.2f}", f"{r.basis:,.2f}", r.code,
+                      f"{r.adjustment:,.2f}" if r.adjustment else "", f"{r.gain:,.2f}")  # fmt: skip
+    out.print(table)
+    for x in found.lines:
+        out.print(f"Schedule D line {x.line} (box {x.box}): gain {x.gain:,.2f}")
+    if csv_file is not None:
+        out.print(f"rows written to {csv_file}")

@@ -17,14 +17,14 @@ from poise.audit.ledger import Record, append_many
 from poise.domain.lots import TaxLot
 from poise.domain.money import ZERO
 from poise.domain.relief import Method
-from poise.domain.transactions import Transaction
+from poise.domain.transactions import Transaction, TxnKind
 from poise.domain.washhistory import lot_changes
 from poise.reconcile.fills import Execution, Realised, Refused, book
 from poise.store import repo
 from poise.store import tables as t
 from poise.store.engine import WRITES
-from poise.store.repo.fills import Source, keep_booked, unbooked
-from poise.workflow.washsales import apply_household_washes
+from poise.store.repo.fills import Source, keep_booked, replace_lots, unbooked
+from poise.workflow.washsales import HouseholdBooks, households_books, washed
 
 __all__ = ["BookedFills", "book_fills", "relief_methods"]
 
@@ -68,7 +68,10 @@ def book_fills(
 ) -> BookedFills:
     """Book every allocation and cross leg not yet in the books (of ``account_ids``;
     None: all). An execution the books cannot take is left unbooked and returned with
-    its reason (``refused``); a later run tries it again."""
+    its reason (``refused``); a later run tries it again.
+
+    The households the executions touch are read once (four queries for them all),
+    booked and washed in memory, and written once."""
     at = at or datetime.now(UTC)
     with engine.execution_options(**{WRITES: True}).begin() as connection:
         repo.lock_lots(connection)
@@ -80,73 +83,107 @@ def book_fills(
             mine.setdefault(execution.account_id, []).append((execution, source))
         ids = sorted(mine)
         methods = relief_methods(connection, account_ids=ids, default=default_method)
-        before: dict[str, list[TaxLot]] = {k: [] for k in ids}
-        for lot in repo.lots(connection, account_ids=ids):
-            before[lot.account_id].append(lot)
-        transactions: list[Transaction] = []
-        realised: list[Realised] = []
-        closed: list[tuple[TaxLot, date, str]] = []
-        refused: list[Refused] = []
-        sources: list[Source] = []
-        cash: dict[str, Decimal] = {}
-        write: list[TaxLot] = []
-        remove: list[tuple[str, str]] = []
-        entries = []
-        for account_id in ids:
-            executions = [e for e, _ in mine[account_id]]
-            booked = book(account_id, before[account_id], executions, method=methods[account_id])
-            no = {r.txn_id for r in booked.refused}
-            sources += [s for e, s in mine[account_id] if e.txn_id not in no]
-            transactions += booked.transactions
-            realised += booked.realised
-            closed += booked.closed
-            refused += booked.refused
-            cash[account_id] = booked.cash
-            changes = lot_changes(before[account_id], booked.lots)
-            write += changes.write
-            remove += changes.remove
-            if booked.transactions:
-                entries.append(
-                    Record(
-                        actor=SYSTEM,
-                        action="books.fill",
-                        subject=account_id,
-                        data={
-                            "transactions": [x.txn_id for x in booked.transactions],
-                            "cash": str(booked.cash),
-                            "realised": [
-                                [r.txn_id, r.lot_id, str(r.quantity), str(r.gain)]
-                                for r in booked.realised
-                            ],
-                        },
-                        reason=f"{len(booked.transactions)} execution(s) booked, cash"
-                        f" {booked.cash:+}",
-                        at=at,
-                    )
-                )
+        homes = sorted(repo.households_of(connection, account_ids=ids))
+        securities = repo.securities(connection)
+        books = households_books(connection, homes)
+        done = _Booking(at)
+        keys: set[tuple[str, str]] = set()
+        for household in books.values():
+            stored = list(household.lots)
+            keys |= {(lot.account_id, lot.lot_id) for lot in stored}
+            for account in household.accounts:
+                if account.account_id in mine:
+                    done.account(household, mine[account.account_id], methods[account.account_id])
+            if _trades_both_ways(household.transactions):
+                booked = household.lots
+                household.lots = list(washed(household, securities).lots)
+                moved = lot_changes(booked, household.lots)
+                done.washed += len(moved.write) + len(moved.remove)
+            changes = lot_changes(stored, household.lots)
+            done.write += changes.write
+            done.remove += changes.remove
         keep_booked(
             connection,
-            transactions=transactions,
-            realised=realised,
-            closed=closed,
-            cash=cash,
-            sources=sources,
+            transactions=done.transactions,
+            realised=done.realised,
+            closed=done.closed,
+            cash=done.cash,
+            sources=done.sources,
             at=at,
         )
-        written = repo.write_lots(connection, write=write, remove=remove)
-        touched = repo.households_of(connection, account_ids=ids)
-        washed = apply_household_washes(
-            connection, household_ids=touched & repo.trading_households(connection)
-        )
-        append_many(connection, entries)
+        written = replace_lots(connection, write=done.write, remove=done.remove, stored=keys)
+        append_many(connection, done.entries)
     return BookedFills(
-        executions=len(pending) - len(refused),
-        accounts=len(entries),
-        transactions=len(transactions),
-        realised=len(realised),
-        gain=sum((r.gain for r in realised), ZERO),
-        cash=sum(cash.values(), ZERO),
+        executions=len(pending) - len(done.refused),
+        accounts=len(done.entries),
+        transactions=len(done.transactions),
+        realised=len(done.realised),
+        gain=sum((r.gain for r in done.realised), ZERO),
+        cash=sum(done.cash.values(), ZERO),
         lots_written=written,
-        washed=washed,
-        refused=tuple(refused),
+        washed=done.washed,
+        refused=tuple(done.refused),
     )
+
+
+def _trades_both_ways(transactions: list[Transaction]) -> bool:
+    """Only a household that has bought and sold can hold a wash."""
+    kinds = {x.kind for x in transactions}
+    return TxnKind.BUY in kinds and TxnKind.SELL in kinds
+
+
+@dataclass
+class _Booking:
+    """What one booking makes, account by account."""
+
+    at: datetime
+    transactions: list[Transaction] = field(default_factory=list)
+    realised: list[Realised] = field(default_factory=list)
+    closed: list[tuple[TaxLot, date, str]] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    cash: dict[str, Decimal] = field(default_factory=dict)
+    entries: list[Record] = field(default_factory=list)
+    write: list[TaxLot] = field(default_factory=list)
+    remove: list[tuple[str, str]] = field(default_factory=list)
+    washed: int = 0
+
+    def account(
+        self, household: HouseholdBooks, executions: list[tuple[Execution, Source]], method: Method
+    ) -> None:
+        """Book one account's executions into its household's books, in memory."""
+        account_id = executions[0][0].account_id
+        held = [lot for lot in household.lots if lot.account_id == account_id]
+        booked = book(account_id, held, [e for e, _ in executions], method=method)
+        household.lots = [lot for lot in household.lots if lot.account_id != account_id]
+        household.lots += booked.lots
+        household.transactions = sorted(
+            [*household.transactions, *booked.transactions],
+            key=lambda x: (x.trade_date, x.account_id, x.txn_id),
+        )
+        household.closed += [lot for lot, _, _ in booked.closed]
+        no = {r.txn_id for r in booked.refused}
+        self.sources += [s for e, s in executions if e.txn_id not in no]
+        self.transactions += booked.transactions
+        self.realised += booked.realised
+        self.closed += booked.closed
+        self.refused += booked.refused
+        self.cash[account_id] = booked.cash
+        if booked.transactions:
+            self.entries.append(
+                Record(
+                    actor=SYSTEM,
+                    action="books.fill",
+                    subject=account_id,
+                    data={
+                        "transactions": [x.txn_id for x in booked.transactions],
+                        "cash": str(booked.cash),
+                        "realised": [
+                            [r.txn_id, r.lot_id, str(r.quantity), str(r.gain)]
+                            for r in booked.realised
+                        ],
+                    },
+                    reason=f"{len(booked.transactions)} execution(s) booked, cash {booked.cash:+}",
+                    at=self.at,
+                )
+            )

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from poise.domain.accounts import Account, Household
 from poise.domain.lots import TaxLot
-from poise.domain.transactions import TxnKind
+from poise.domain.transactions import Transaction, TxnKind
 from poise.domain.washhistory import WashHistory, book_washes, lot_changes, split_parts
 from poise.store import repo
 from poise.store.repo.fills import closed_lots
@@ -37,12 +37,15 @@ if TYPE_CHECKING:
     from poise.domain.securities import Security
 
 __all__ = [
+    "HouseholdBooks",
     "HouseholdWashes",
     "LoadPlan",
     "after_load",
     "apply_household_washes",
     "before_load",
     "household_washes",
+    "households_books",
+    "washed",
 ]
 
 WASHED_KINDS = frozenset({"lots", "transactions"})  # the loads that bring washes
@@ -73,6 +76,59 @@ def household_washes(connection: sa.Connection, *, household_id: str) -> Househo
     )
 
 
+@dataclass(slots=True)
+class HouseholdBooks:
+    """A household's books as the wash-sale engine reads them (a booking changes them
+    in memory before they are washed and written)."""
+
+    accounts: list[Account]
+    lots: list[TaxLot]
+    transactions: list[Transaction]
+    closed: list[TaxLot]
+
+
+def households_books(
+    connection: sa.Connection, household_ids: Sequence[str]
+) -> dict[str, HouseholdBooks]:
+    """Each household's accounts, lots, trades and closed lots: four queries for them
+    all, not four for each."""
+    accounts = repo.accounts(connection, household_ids=household_ids)
+    found = {h: HouseholdBooks([], [], [], []) for h in household_ids}
+    home = {}
+    for account in accounts:
+        found[account.household_id].accounts.append(account)
+        home[account.account_id] = account.household_id
+    ids = sorted(home)
+    for lot in repo.lots(connection, account_ids=ids):
+        found[home[lot.account_id]].lots.append(lot)
+    for txn in repo.transactions_of(connection, account_ids=ids, kinds=TRADES):
+        found[home[txn.account_id]].transactions.append(txn)
+    for lot in closed_lots(connection, account_ids=ids):
+        found[home[lot.account_id]].closed.append(lot)
+    return found
+
+
+def washed(
+    books: HouseholdBooks, securities: Mapping[str, Security], *, overlay: Sequence[TaxLot] = ()
+) -> WashHistory:
+    """The household's washes found on its lots with ``overlay``'s rows in place of
+    the stored ones (and of their split parts)."""
+    lots = books.lots
+    if overlay:
+        mine = {a.account_id for a in books.accounts}
+        incoming = [lot for lot in overlay if lot.account_id in mine]
+        keys = {(lot.account_id, lot.lot_id) for lot in incoming}
+        gone = keys | {(part.account_id, part.lot_id) for part in split_parts(lots, keys)}
+        lots = [lot for lot in lots if (lot.account_id, lot.lot_id) not in gone] + incoming
+    return book_washes(
+        accounts=books.accounts,
+        lots=lots,
+        securities=securities,
+        transactions=books.transactions,
+        closed=books.closed,
+    )
+
+
 def _wash(
     connection: sa.Connection,
     household_id: str,
@@ -82,30 +138,14 @@ def _wash(
 ) -> tuple[list[Account], list[TaxLot], WashHistory]:
     """The household's accounts, its lots as stored, and its washes found on those lots
     with ``overlay``'s rows in place of the stored ones (and of their split parts)."""
-    accounts = repo.accounts(connection, household_id=household_id)
-    stored = repo.lots(connection, account_ids=[a.account_id for a in accounts])
-    lots = stored
-    if overlay:
-        mine = {a.account_id for a in accounts}
-        incoming = [lot for lot in overlay if lot.account_id in mine]
-        keys = {(lot.account_id, lot.lot_id) for lot in incoming}
-        gone = keys | {(part.account_id, part.lot_id) for part in split_parts(stored, keys)}
-        lots = [lot for lot in stored if (lot.account_id, lot.lot_id) not in gone] + incoming
-    transactions = repo.household_transactions(connection, household_id=household_id, kinds=TRADES)
-    closed = closed_lots(connection, account_ids=[a.account_id for a in accounts])
-    history = book_washes(
-        accounts=accounts,
-        lots=lots,
-        securities=securities,
-        transactions=transactions,
-        closed=closed,
-    )
-    return accounts, stored, history
+    books = households_books(connection, [household_id])[household_id]
+    return books.accounts, books.lots, washed(books, securities, overlay=overlay)
 
 
 def apply_household_washes(connection: sa.Connection, *, household_ids: Iterable[str]) -> int:
     """Write each household's lots as its washes leave them, in the caller's
-    transaction; the number of lot rows written or removed."""
+    transaction; the number of lot rows written or removed. The households are read
+    500 at a time, four queries a time."""
     ids = sorted(set(household_ids))
     if not ids:
         return 0
@@ -113,12 +153,15 @@ def apply_household_washes(connection: sa.Connection, *, household_ids: Iterable
     securities = repo.securities(connection)
     write: list[TaxLot] = []
     remove: list[tuple[str, str]] = []
-    for household_id in ids:
-        _, stored, history = _wash(connection, household_id, securities, overlay=())
-        changes = lot_changes(stored, history.lots)
-        write.extend(changes.write)
-        remove.extend(changes.remove)
+    for first in range(0, len(ids), _AT_ONCE):
+        for books in households_books(connection, ids[first : first + _AT_ONCE]).values():
+            changes = lot_changes(books.lots, washed(books, securities).lots)
+            write.extend(changes.write)
+            remove.extend(changes.remove)
     return repo.write_lots(connection, write=write, remove=remove)
+
+
+_AT_ONCE = 500
 
 
 @dataclass(frozen=True, slots=True)

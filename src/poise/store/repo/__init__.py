@@ -61,6 +61,7 @@ from poise.store.repo.history import (
     lock_lots,
     lots_frame,
     trading_households,
+    transactions_of,
     with_lots,
     write_lots,
 )
@@ -278,6 +279,7 @@ __all__ = [
     "tokens_of",
     "touch_token",
     "trading_households",
+    "transactions_of",
     "user",
     "user_by_username",
     "user_named",

@@ -3,7 +3,7 @@ cash flows, recent trades, custodian positions and breaks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -79,6 +79,7 @@ def accounts(
     connection: sa.Connection,
     *,
     household_id: str | None = None,
+    household_ids: Collection[str] | None = None,
     model_id: str | None = None,
     registration: str | None = None,
     broken: dict[str, list[str]] | None = None,
@@ -89,6 +90,8 @@ def accounts(
     query = sa.select(a).order_by(a.c.account_id)
     if household_id is not None:
         query = query.where(a.c.household_id == household_id)
+    if household_ids is not None:
+        query = query.where(a.c.household_id.in_(sorted(set(household_ids))))
     if model_id is not None:
         query = query.where(a.c.model_id == model_id)
     if registration is not None:

@@ -20,11 +20,13 @@ from poise.domain.orders import LotInstruction, Side, order_id
 from poise.domain.transactions import Transaction
 from poise.reconcile.fills import Execution, Realised
 from poise.store import tables as t
+from poise.store.rows import insert_rows, set_where
 
 __all__ = [
     "Source",
     "closed_lots",
     "keep_booked",
+    "replace_lots",
     "unbooked",
 ]
 
@@ -63,6 +65,14 @@ def unbooked(
         t.execution_batches,
     )
     found: list[tuple[datetime, Execution, Source]] = []
+    dates: dict[datetime, tuple[date, date]] = {}  # a batch's rows share a few times
+
+    def dated(at: datetime) -> tuple[date, date]:
+        if at not in dates:
+            traded = trade_date(at)
+            dates[at] = (traded, settlement_date(traded))
+        return dates[at]
+
     query = (
         sa.select(a, b.c.security_id)
         .join(b, b.c.block_id == a.c.block_id)
@@ -71,7 +81,7 @@ def unbooked(
     if account_ids is not None:
         query = query.where(a.c.account_id.in_(sorted(account_ids)))
     for row in connection.execute(query):
-        traded = trade_date(row.at)
+        traded, settles = dated(row.at)
         side = Side(row.side)
         execution = Execution(
             txn_id=allocation_txn_id(row.block_id, row.proposal_id, row.seq),
@@ -84,10 +94,21 @@ def unbooked(
             commission=row.commission,
             net=row.net,
             trade_date=traded,
-            settle_date=settlement_date(traded),
+            settle_date=settles,
             lots=_lots(row.lots) if side is Side.SELL else (),
-            description=f"{row.quantity} at {row.price} (average), block {row.block_id},"
-            f" proposal {row.proposal_id} trade {row.seq}",
+            description=" ".join(
+                (
+                    str(row.quantity),
+                    "at",
+                    str(row.price),
+                    "(average), block",
+                    row.block_id,
+                    "proposal",
+                    row.proposal_id,
+                    "trade",
+                    str(row.seq),
+                )
+            ),
         )
         found.append(
             (
@@ -105,7 +126,7 @@ def unbooked(
     if account_ids is not None:
         query = query.where(x.c.account_id.in_(sorted(account_ids)))
     for row in connection.execute(query):
-        traded = trade_date(row.created_at)
+        traded, settles = dated(row.created_at)
         side = Side(row.side)
         gross = cents(row.quantity * row.price)
         execution = Execution(
@@ -119,7 +140,7 @@ def unbooked(
             commission=ZERO,
             net=gross,
             trade_date=traded,
-            settle_date=settlement_date(traded),
+            settle_date=settles,
             lots=_lots(row.lots) if side is Side.SELL else (),
             description=f"{row.quantity} at {row.price} ({row.source}), crossed internally,"
             f" cross {row.cross_id}, proposal {row.proposal_id} trade {row.seq}",
@@ -218,14 +239,9 @@ def keep_booked(
     transaction already kept is refused by its key, never doubled), realised gains,
     closed lots, each account's cash moved, and the executions' rows marked booked.
     The lots themselves are written by the caller."""
-    if transactions:
-        connection.execute(sa.insert(t.transactions), [_transaction_row(x) for x in transactions])
-    if realised:
-        connection.execute(sa.insert(t.realised_gains), [_realised_row(r) for r in realised])
-    if closed:
-        connection.execute(
-            sa.insert(t.closed_lots), [_closed_row(lot, day, by) for lot, day, by in closed]
-        )
+    insert_rows(connection, t.transactions, [_transaction_row(x) for x in transactions])
+    insert_rows(connection, t.realised_gains, [_realised_row(r) for r in realised])
+    insert_rows(connection, t.closed_lots, [_closed_row(lot, day, by) for lot, day, by in closed])
     ac = t.accounts
     moved = [{"a_id": k, "a_cash": v} for k, v in sorted(cash.items()) if v != ZERO]
     if moved:
@@ -242,25 +258,57 @@ def keep_booked(
             .values(cash=sa.bindparam("a_cash")),
             [{"a_id": m["a_id"], "a_cash": now[m["a_id"]] + m["a_cash"]} for m in moved],
         )
-    allocations = [s.key for s in sources if s.table == "allocations"]
-    if allocations:
-        a = t.allocations
+    allocations = [
+        (b, p, int(n)) for b, p, n in (s.key for s in sources if s.table == "allocations")
+    ]
+    set_where(
+        connection,
+        t.allocations,
+        {"booked_at": at},
+        allocations,
+        ("block_id", "proposal_id", "seq"),
+    )
+    legs = [(c, int(n)) for c, n in (s.key for s in sources if s.table == "cross_legs")]
+    set_where(connection, t.cross_legs, {"booked_at": at}, legs, ("cross_id", "number"))
+
+
+def replace_lots(
+    connection: sa.Connection,
+    *,
+    write: Sequence[TaxLot],
+    remove: Iterable[tuple[str, str]],
+    stored: Collection[tuple[str, str]],
+) -> int:
+    """Store ``write`` (in place of lots of the same account and id) and delete the lots
+    keyed (account, lot id) in ``remove``, in the caller's transaction, in two
+    statements; the rows written or deleted. ``stored``: the keys the books held
+    before (a new lot has no row to replace)."""
+    lt = t.lots
+    gone = {(lot.account_id, lot.lot_id) for lot in write} & set(stored) | set(remove)
+    if gone:
         connection.execute(
-            sa.update(a)
-            .where(
-                (a.c.block_id == sa.bindparam("k_block"))
-                & (a.c.proposal_id == sa.bindparam("k_proposal"))
-                & (a.c.seq == sa.bindparam("k_seq"))
-            )
-            .values(booked_at=at),
-            [{"k_block": b, "k_proposal": p, "k_seq": int(s)} for b, p, s in allocations],
+            lt.delete().where(
+                (lt.c.account_id == sa.bindparam("k_a")) & (lt.c.lot_id == sa.bindparam("k_l"))
+            ),
+            [{"k_a": a, "k_l": lot_id} for a, lot_id in sorted(gone)],
         )
-    legs = [s.key for s in sources if s.table == "cross_legs"]
-    if legs:
-        x = t.cross_legs
-        connection.execute(
-            sa.update(x)
-            .where((x.c.cross_id == sa.bindparam("k_cross")) & (x.c.number == sa.bindparam("k_n")))
-            .values(booked_at=at),
-            [{"k_cross": c, "k_n": int(n)} for c, n in legs],
+    if write:
+        insert_rows(
+            connection,
+            lt,
+            [
+                {
+                    "account_id": lot.account_id,
+                    "lot_id": lot.lot_id,
+                    "security_id": lot.security_id,
+                    "quantity": lot.quantity,
+                    "cost_basis": lot.cost_basis,
+                    "acquired": lot.acquired,
+                    "adjusted_basis": lot.adjusted_basis,
+                    "holding_start": lot.holding_start,
+                    "disallowed_loss": lot.disallowed_loss,
+                }
+                for lot in write
+            ],
         )
+    return len(write) + len(set(remove))

@@ -30,6 +30,7 @@ __all__ = [
     "lock_lots",
     "lots_frame",
     "trading_households",
+    "transactions_of",
     "with_lots",
     "write_lots",
 ]
@@ -73,6 +74,26 @@ def household_transactions(
     if kinds is not None:
         query = query.where(x.c.kind.in_(sorted(kind.value for kind in kinds)))
     return [transaction(row) for row in connection.execute(query)]
+
+
+def transactions_of(
+    connection: sa.Connection,
+    *,
+    account_ids: Collection[str],
+    kinds: Collection[TxnKind] | None = None,
+) -> list[Transaction]:
+    """Every transaction of ``account_ids`` (of ``kinds``; all where None), in order of
+    trade date, account and id."""
+    x = t.transactions
+    ids = sorted(set(account_ids))
+    found: list[Transaction] = []
+    for first in range(0, len(ids), 500):
+        query = sa.select(x).where(x.c.account_id.in_(ids[first : first + 500]))
+        if kinds is not None:
+            query = query.where(x.c.kind.in_(sorted(kind.value for kind in kinds)))
+        found += [transaction(row) for row in connection.execute(query)]
+    found.sort(key=lambda txn: (txn.trade_date, txn.account_id, txn.txn_id))
+    return found
 
 
 def daily_closes(

@@ -1,0 +1,131 @@
+"""Many rows into one table at once, past SQLAlchemy's per-row work: ``COPY`` on
+PostgreSQL (psycopg adapts decimals, dates and times itself), one driver
+``executemany`` on SQLite with each value written as SQLAlchemy would have written it
+(a decimal as its text, a date as ISO text, a time as naive UTC text, a boolean as 0 or
+1). A booking's or a run's tens of thousands of rows cost a third of what
+``connection.execute(insert, rows)`` costs, where each row's parameters are processed in
+Python one by one. Inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from poise.store.types import Exact, UTCDateTime
+
+__all__ = ["insert_rows", "set_where"]
+
+
+def _sqlite_value(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
+    """How SQLAlchemy writes a value of ``column`` to SQLite (None: as it is)."""
+    kind = column.type
+    if isinstance(kind, Exact):
+        return lambda v: None if v is None else str(v)
+    if isinstance(kind, UTCDateTime):
+
+        def utc(v: datetime | None) -> str | None:
+            if v is None:
+                return None
+            if v.tzinfo is None:
+                raise ValueError("times stored by poise are timezone-aware")
+            return v.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+        return utc
+    if isinstance(kind, sa.DateTime):
+        return lambda v: None if v is None else v.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(kind, sa.Date):
+        return lambda v: None if v is None else date.isoformat(v)
+    if isinstance(kind, sa.Boolean):
+        return lambda v: None if v is None else int(bool(v))
+    return None
+
+
+def _sqlite_rows(
+    table: sa.Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[Any, ...]]:
+    """``rows`` as SQLite takes them, converted a column at a time."""
+    columns = []
+    for name in names:
+        write = _sqlite_value(table.c[name])
+        values = [row[name] for row in rows]
+        columns.append(values if write is None else [write(v) for v in values])
+    return list(zip(*columns, strict=True))
+
+
+def insert_rows(
+    connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert ``rows`` (each every column it sets, the same columns in each) into
+    ``table``: see the module. Constraints hold as for any insert: a duplicate key
+    fails the statement, and so the caller's transaction."""
+    if not rows:
+        return
+    names = list(rows[0])
+    dbapi = connection.connection.dbapi_connection
+    if connection.dialect.name == "postgresql":
+        schema = f"{table.schema}." if table.schema else ""
+        with (
+            dbapi.cursor() as cursor,  # type: ignore[union-attr]
+            cursor.copy(f"COPY {schema}{table.name} ({', '.join(names)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row([row[name] for name in names])
+        return
+    marks = ", ".join("?" * len(names))
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(
+            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})",
+            _sqlite_rows(table, names, rows),
+        )
+    finally:
+        cursor.close()
+
+
+def set_where(
+    connection: sa.Connection,
+    table: sa.Table,
+    values: Mapping[str, Any],
+    keys: Sequence[Sequence[Any]],
+    key_columns: Sequence[str],
+) -> None:
+    """``UPDATE table SET values`` on the rows whose ``key_columns`` are each of
+    ``keys``: on PostgreSQL one statement over the keys unnested from arrays, on SQLite
+    one driver ``executemany``. Inside the caller's transaction."""
+    if not keys:
+        return
+    names = list(values)
+    dbapi = connection.connection.dbapi_connection
+    if connection.dialect.name == "postgresql":
+        schema = f"{table.schema}." if table.schema else ""
+        types = [table.c[k].type.compile(dialect=connection.dialect) for k in key_columns]
+        unnest = ", ".join(f"%s::{kind}[]" for kind in types)
+        matched = " AND ".join(f"t.{k} = k.{k}" for k in key_columns)
+        sets = ", ".join(f"{name} = %s" for name in names)
+        with dbapi.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(
+                f"UPDATE {schema}{table.name} AS t SET {sets} FROM unnest({unnest})"
+                f" AS k({', '.join(key_columns)}) WHERE {matched}",
+                [
+                    *(values[name] for name in names),
+                    *([key[i] for key in keys] for i in range(len(key_columns))),
+                ],
+            )
+        return
+    written = [
+        value if write is None else write(value)
+        for write, value in ((_sqlite_value(table.c[name]), values[name]) for name in names)
+    ]
+    sets = ", ".join(f"{name} = ?" for name in names)
+    matched = " AND ".join(f"{k} = ?" for k in key_columns)
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(
+            f"UPDATE {table.name} SET {sets} WHERE {matched}",
+            [(*written, *key) for key in keys],
+        )
+    finally:
+        cursor.close()

@@ -1,0 +1,83 @@
+"""Many rows at once past SQLAlchemy's per-row work: what ``insert_rows`` stores reads
+back exactly as what SQLAlchemy's own insert stores, on SQLite and PostgreSQL, for every
+kind of column poise keeps (exact decimals, dates, UTC times, booleans, text, nulls)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from poise.store import tables as t
+from poise.store.rows import insert_rows
+
+DECIMALS = st.decimals(min_value=-(10**12), max_value=10**12, places=6, allow_nan=False)
+
+
+def _row(n: int, data: st.DataObject) -> dict[str, object]:
+    zone = timezone(timedelta(hours=data.draw(st.integers(-12, 12))))
+    when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(microseconds=data.draw(
+        st.integers(0, 10**14)))  # fmt: skip
+    return {
+        "cl_ord_id": f"O{n}",
+        "block_id": data.draw(st.text("ABCxyz-_.é", min_size=1, max_size=20)),
+        "route": "r",
+        "kind": "new",
+        "orig_cl_ord_id": data.draw(st.none() | st.just("X")),
+        "quantity": data.draw(DECIMALS),
+        "limit_price": data.draw(st.none() | DECIMALS),
+        "status": "sent",
+        "filled": Decimal(0),
+        "created_at": when.astimezone(zone),
+        "sent_at": data.draw(st.none() | st.just(when)),
+        "text": data.draw(
+            st.none() | st.text(st.characters(exclude_characters="\x00"), max_size=30)
+        ),
+    }
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.data())
+def test_insert_rows_when_rows_go_in_then_they_read_back_as_sqlalchemys_insert_would_store_them(
+    engine: sa.Engine, data: st.DataObject
+) -> None:
+    rows = [_row(n, data) for n in range(data.draw(st.integers(1, 5)))]
+    theirs = [{**row, "cl_ord_id": f"S{row['cl_ord_id']}"} for row in rows]
+    with engine.begin() as connection:
+        connection.execute(sa.delete(t.orders))
+        insert_rows(connection, t.orders, rows)
+        connection.execute(sa.insert(t.orders), theirs)
+    with engine.connect() as connection:
+        read = {r.cl_ord_id: r._asdict() for r in connection.execute(sa.select(t.orders))}
+    for row in rows:
+        mine = read[str(row["cl_ord_id"])]
+        other = read[f"S{row['cl_ord_id']}"]
+        assert {**mine, "cl_ord_id": None} == {**other, "cl_ord_id": None}
+
+
+def test_insert_rows_when_dates_and_booleans_go_in_then_they_read_back(engine: sa.Engine) -> None:
+    lot = {
+        "account_id": "A", "lot_id": "L", "security_id": "S", "quantity": Decimal("1.5"),
+        "cost_basis": Decimal("10.25"), "acquired": date(2024, 2, 29), "adjusted_basis": None,
+        "holding_start": None, "disallowed_loss": Decimal(0),
+    }  # fmt: skip
+    with engine.begin() as connection:
+        insert_rows(connection, t.lots, [lot])
+    with engine.connect() as connection:
+        (row,) = connection.execute(sa.select(t.lots)).all()
+    assert row._asdict() == lot
+
+
+def test_insert_rows_when_a_key_repeats_then_the_statement_fails(engine: sa.Engine) -> None:
+    lot = {
+        "account_id": "A", "lot_id": "L", "security_id": "S", "quantity": Decimal(1),
+        "cost_basis": Decimal(1), "acquired": date(2024, 1, 2), "disallowed_loss": Decimal(0),
+    }  # fmt: skip
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"), engine.begin() as connection:
+        insert_rows(connection, t.lots, [lot, lot])
