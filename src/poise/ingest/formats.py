@@ -397,6 +397,24 @@ POSITIONS = FileFormat(
             " and holds the account",
         ),
         Column("quantity", ColumnType.DECIMAL, required=True, doc="shares; negative if short"),
+        Column("price", ColumnType.POSITIVE, doc="the custodian's price that day"),
+    ),
+)
+
+CASH = FileFormat(
+    kind="cash",
+    table="custodian_cash",
+    rank=11,
+    key=("account_id", "as_of"),
+    doc=(
+        "The custodian's cash, a snapshot per account and day. `poise reconcile` compares"
+        " it with the books' cash."
+    ),
+    columns=(
+        _id("account_id", "the account", ref="accounts"),
+        Column("as_of", ColumnType.DATE, required=True, not_future=True, doc="snapshot day"),
+        Column("cash", ColumnType.DECIMAL, required=True, doc="settled cash; negative if owed"),
+        Column("trade_date_cash", ColumnType.DECIMAL, doc="cash on trade date, where given"),
     ),
 )
 
@@ -433,6 +451,7 @@ FORMATS: Mapping[str, FileFormat] = {
             CASH_FLOWS,
             POSITIONS,
             BREAKS,
+            CASH,
         ),
         key=lambda f: f.rank,
     )

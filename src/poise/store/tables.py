@@ -216,6 +216,16 @@ positions = sa.Table(
     sa.Column("as_of", sa.Date, primary_key=True),
     _id("security_id", primary_key=True),
     sa.Column("quantity", Exact, nullable=False),
+    sa.Column("price", Exact),  # the custodian's price that day, where its file gives one
+)
+
+custodian_cash = sa.Table(  # the custodian's cash, a snapshot per account and day
+    "custodian_cash",
+    metadata,
+    _id("account_id", primary_key=True),
+    sa.Column("as_of", sa.Date, primary_key=True),
+    sa.Column("cash", Exact, nullable=False),  # settled
+    sa.Column("trade_date_cash", Exact),  # where the custodian gives it too
 )
 
 breaks = sa.Table(
@@ -226,6 +236,14 @@ breaks = sa.Table(
     sa.Column("opened", sa.Date, nullable=False),
     sa.Column("closed", sa.Date),
     _text("description"),
+    # a break poise's own reconciliation found (None: one loaded from a breaks file)
+    sa.Column("kind", sa.String(32)),  # quantity, cash, unknown_position, price
+    _id("security_id", nullable=True),
+    sa.Column("books", Exact),
+    sa.Column("custodian", Exact),
+    _text("cause"),  # its likely cause, where one can be told
+    _id("resolved_by", nullable=True),  # a user's id, or "system" (cleared by a later snapshot)
+    _text("reason"),  # why it was closed
 )
 
 rebalance_requests = sa.Table(

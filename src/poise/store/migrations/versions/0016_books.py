@@ -1,6 +1,7 @@
 """books: fills into the books — each allocation and cross leg marked when booked,
 what each sale realised lot by lot, the lots sales emptied, and each account's relief
-method
+method; custodian reconciliation — the custodian's prices and cash, and breaks typed,
+with their causes and how they were resolved
 
 Revision ID: 0016
 Revises: 0015
@@ -59,9 +60,34 @@ def upgrade() -> None:
             batch_op.add_column(
                 sa.Column("booked_at", poise.store.types.UTCDateTime(timezone=True), nullable=True)
             )
+    op.create_table(
+        "custodian_cash",
+        sa.Column("account_id", sa.String(length=64), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("cash", poise.store.types.Exact(), nullable=False),
+        sa.Column("trade_date_cash", poise.store.types.Exact(), nullable=True),
+        sa.PrimaryKeyConstraint("account_id", "as_of", name=op.f("pk_custodian_cash")),
+    )
+    with op.batch_alter_table("positions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("price", poise.store.types.Exact(), nullable=True))
+    with op.batch_alter_table("breaks", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("kind", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("security_id", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("books", poise.store.types.Exact(), nullable=True))
+        batch_op.add_column(sa.Column("custodian", poise.store.types.Exact(), nullable=True))
+        batch_op.add_column(sa.Column("cause", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("resolved_by", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("reason", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("breaks", schema=None) as batch_op:
+        for column in ("reason", "resolved_by", "cause", "custodian", "books", "security_id",
+                       "kind"):  # fmt: skip
+            batch_op.drop_column(column)
+    with op.batch_alter_table("positions", schema=None) as batch_op:
+        batch_op.drop_column("price")
+    op.drop_table("custodian_cash")
     for table in ("cross_legs", "allocations"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column("booked_at")
