@@ -75,10 +75,10 @@ class Settings(BaseSettings):
     broker_port: int = 9878
     ack_seconds: float = 30.0  # an order unacknowledged this long is chased with a status request
 
-    # The books (docs/reconcile.md): fills into lots and cash
-    relief_method: str = (
-        "fifo"  # a sale not relieved as it named its lots: fifo, lifo, hifo, tax_min
-    )
+    # The books (docs/reconcile.md): fills into lots and cash, the custodian against them
+    # a sale not relieved as it named its lots is relieved by: fifo, lifo, hifo or tax_min
+    relief_method: str = "fifo"
+    price_tolerance: Decimal = Decimal("0.01")  # a custodian's price further off is a break
 
     # Events
     bus: str = "inprocess"  # or "nats"

@@ -8,7 +8,7 @@ A1 sells 60 S1 to B1 in an internal cross at 50 — fills that need no broker.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -95,3 +95,38 @@ def test_report_8949_when_a_sale_is_booked_then_its_row_and_schedule_d_line_are_
     assert (tmp_path / "rows.csv").read_text().startswith("box,description,acquired,sold")
     assert gains.code == 0, gains.stderr
     assert Decimal(json.loads(gains.stdout)["long_term"]) == Decimal(600)
+
+
+def test_reconcile_when_the_custodian_disagrees_then_the_break_is_listed_until_resolved(
+    tmp_path: Path,
+) -> None:
+    url = store(tmp_path)
+    assert poise(url, tmp_path, "execute", "--as", "olu", "--plan-only").code == 0
+    today = datetime.now(UTC).date().isoformat()
+    # after the cross: A1 40 S1 and 103,000 cash, as the books will hold them; B1 60 S1
+    # and 97,000 — but the custodian shows B1 with 30
+    (tmp_path / "positions.csv").write_text(
+        f"account_id,as_of,security_id,quantity\nA1,{today},S1,40\nB1,{today},S1,30\n"
+    )
+    (tmp_path / "cash.csv").write_text(
+        "account_id,as_of,cash,trade_date_cash\n"
+        f"A1,{today},100000,103000\nB1,{today},100000,97000\n"
+    )
+
+    run = poise(url, tmp_path, "reconcile", "--as", "olu", "--positions", "positions.csv",
+                "--positions", "cash.csv", "--json")  # fmt: skip
+
+    assert run.code == 0, run.stderr
+    custodian = json.loads(run.stdout)["custodian"]
+    (found,) = custodian["breaks"]
+    assert (found["account_id"], found["kind"], found["security_id"]) == ("B1", "quantity", "S1")
+    assert (Decimal(found["books"]), Decimal(found["custodian"])) == (Decimal(60), Decimal(30))
+    listed = json.loads(poise(url, tmp_path, "breaks", "--json").stdout)
+    assert [(b["account_id"], b["break_id"]) for b in listed] == [("B1", f"quantity:S1:{today}")]
+    refused = poise(url, tmp_path, "breaks", "--resolve", f"B1/quantity:S1:{today}",
+                    "--reason", "the custodian's file was a day old", "--as", "ana")  # fmt: skip
+    assert refused.code == 10
+    resolved = poise(url, tmp_path, "breaks", "--resolve", f"B1/quantity:S1:{today}",
+                     "--reason", "the custodian's file was a day old", "--as", "olu")  # fmt: skip
+    assert resolved.code == 0, resolved.stderr
+    assert json.loads(poise(url, tmp_path, "breaks", "--json").stdout) == []
