@@ -7,15 +7,27 @@ every order is done. Then, from the store alone:
 * each block's allocations add up to its fills exactly, shares and cash to the cent;
 * every account's cash is its shares at the block's fills' prices, to the cent;
 * every proposal is executed.
+
+Then ``poise reconcile`` books the fills, and:
+
+* every account holds its proposal's after-state exactly — its shares before plus its
+  trades, to the share; its cash before plus what its fills moved, to the cent;
+* a custodian positions file made from the broker's side — the broker's own record of
+  what it filled (its message store), shared out to the accounts by the allocation
+  statements as a custodian shares out an allocated block, plus the internal crosses —
+  reconciles with no break.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -85,6 +97,128 @@ def released_demo(demo_firm: sa.Engine, folder: Path) -> str:
     return url
 
 
+def holdings(url: str) -> tuple[dict[tuple[str, str], Decimal], dict[str, Decimal]]:
+    """Each account's shares by security, and its cash, as the books hold them."""
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        shares: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+        for lot in repo.lots(connection):
+            shares[(lot.account_id, lot.security_id)] += lot.quantity
+        cash = dict(connection.execute(sa.select(t.accounts.c.account_id, t.accounts.c.cash)).all())
+    engine.dispose()
+    return {k: v for k, v in shares.items() if v}, cash
+
+
+def broker_filled(folder: Path) -> dict[str, Decimal]:
+    """What the broker says it filled, by ClOrdID: the CumQty of the last execution report
+    it sent for each, read from its own message store (any file under ``folder``)."""
+    filled: dict[str, Decimal] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        for raw in re.findall(rb"8=FIX\.4\.4\x01.*?\x0110=\d{3}\x01", path.read_bytes(), re.S):
+            fields = dict(f.split(b"=", 1) for f in raw.split(b"\x01") if b"=" in f)
+            if fields.get(b"35") == b"8" and b"11" in fields and b"14" in fields:
+                order = fields[b"11"].decode()
+                filled[order] = max(filled.get(order, Decimal(0)), Decimal(fields[b"14"].decode()))
+    return filled
+
+
+def custodian_positions(
+    url: str, before: dict[tuple[str, str], Decimal], filled: dict[str, Decimal]
+) -> dict[tuple[str, str], Decimal]:
+    """The positions a custodian would show: the shares before, each block's filled shares
+    shared out by its allocation statement (pro rata, largest remainder, ties to the
+    account that sorts first), and the internal crosses journalled between accounts."""
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        blocks = {r.block_id: r for r in connection.execute(sa.select(t.block_orders))}
+        orders = {r.cl_ord_id: r.block_id for r in connection.execute(sa.select(t.orders))}
+        lines: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)
+        for r in connection.execute(sa.select(t.statement_lines)):
+            lines[r.block_id].append((r.account_id, r.quantity))
+        legs = connection.execute(
+            sa.select(t.cross_legs, t.crosses.c.security_id).join(
+                t.crosses, t.crosses.c.cross_id == t.cross_legs.c.cross_id
+            )
+        ).all()
+    engine.dispose()
+    after = defaultdict(Decimal, before)
+    done: dict[str, Decimal] = defaultdict(Decimal)
+    for order, shares in filled.items():
+        if order in orders:
+            done[orders[order]] += shares
+    for block_id, shares in done.items():
+        block = blocks[block_id]
+        sign = 1 if block.side == "buy" else -1
+        mine = sorted(lines[block_id])
+        # whole shares where every line is whole; else millionths of a share
+        unit = (
+            Fraction(1) if all(q == q.to_integral_value() for _, q in mine) else Fraction(1, 10**6)
+        )
+        exact = [Fraction(q) * Fraction(shares) / Fraction(block.quantity) / unit for _, q in mine]
+        given = [int(e) for e in exact]
+        order_of = sorted(range(len(mine)), key=lambda i: (-(exact[i] - given[i]), i))
+        for i in order_of[: int(Fraction(shares) / unit) - sum(given)]:
+            given[i] += 1
+        for (account, _), n in zip(mine, given, strict=True):
+            share = Fraction(n) * unit
+            after[(account, block.security_id)] += (
+                sign * Decimal(share.numerator) / share.denominator
+            )
+    for leg in legs:
+        after[(leg.account_id, leg.security_id)] += leg.quantity * (1 if leg.side == "buy" else -1)
+    return {k: v for k, v in after.items() if v}
+
+
+def check_reconciled(
+    url: str,
+    before: tuple[dict[tuple[str, str], Decimal], dict[str, Decimal]],
+    broker: Path,
+    cwd: Path,
+) -> None:
+    shares_before, cash_before = before
+    booked = finish(start_poise("reconcile", "--as", "olu", "--json", database_url=url, cwd=cwd),
+                    timeout=300)  # fmt: skip
+    assert booked.code == 0, booked.stderr
+    assert json.loads(booked.stdout)["refused"] == []
+    shares, cash = holdings(url)
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        wanted = defaultdict(Decimal, shares_before)
+        for r in connection.execute(
+            sa.select(t.proposal_trades, t.proposals.c.account_id)
+            .join(t.proposals, t.proposals.c.proposal_id == t.proposal_trades.c.proposal_id)
+            .where(t.proposals.c.status == "executed")
+        ):
+            wanted[(r.account_id, r.security_id)] += r.quantity * (1 if r.side == "buy" else -1)
+        moved: dict[str, Decimal] = defaultdict(Decimal)
+        for r in connection.execute(sa.select(t.allocations)):
+            moved[r.account_id] += r.net if r.side == "sell" else -r.net
+        for r in connection.execute(
+            sa.select(t.cross_legs, t.crosses.c.price).join(
+                t.crosses, t.crosses.c.cross_id == t.cross_legs.c.cross_id
+            )
+        ):
+            gross = cents(r.quantity * r.price)
+            moved[r.account_id] += gross if r.side == "sell" else -gross
+    engine.dispose()
+    assert shares == {k: v for k, v in wanted.items() if v}  # the after-state, to the share
+    assert cash == {a: c + moved.get(a, Decimal(0)) for a, c in cash_before.items()}
+    today = datetime.now(UTC).date().isoformat()
+    custodian = custodian_positions(url, shares_before, broker_filled(broker))
+    assert custodian == shares  # the broker's side agrees before poise is asked
+    rows = [f"{a},{today},{s},{q}" for (a, s), q in sorted(custodian.items())]
+    (cwd / "positions.csv").write_text(
+        "account_id,as_of,security_id,quantity\n" + "\n".join(rows) + "\n"
+    )
+    compared = finish(
+        start_poise("reconcile", "--as", "olu", "--positions", "positions.csv", "--json",
+                    database_url=url, cwd=cwd),
+        timeout=300,
+    )  # fmt: skip
+    assert compared.code == 0, compared.stderr
+    assert json.loads(compared.stdout)["custodian"]["breaks"] == []
+
+
 def check_books(url: str) -> None:
     engine = make_engine(url)
     with engine.connect() as connection:
@@ -133,6 +267,7 @@ def test_execute_when_the_demo_firm_trades_with_poise_broker_then_the_books_add_
     demo_firm: sa.Engine, tmp_path: Path
 ) -> None:
     url = released_demo(demo_firm, tmp_path / "firm")
+    before = holdings(url)
     port = free_port()
     broker = start_poise(
         "broker", "--port", str(port), "--state-dir", str(tmp_path / "broker"),
@@ -153,12 +288,14 @@ def test_execute_when_the_demo_firm_trades_with_poise_broker_then_the_books_add_
         broker.terminate()
         broker.communicate(timeout=30)
     check_books(url)
+    check_reconciled(url, before, tmp_path / "broker", tmp_path)
 
 
 def test_execute_when_the_demo_firm_trades_with_quickfix_then_the_books_add_up(
     demo_firm: sa.Engine, tmp_path: Path
 ) -> None:
     url = released_demo(demo_firm, tmp_path / "firm")
+    before = holdings(url)
     port = free_port()
     routes = tmp_path / "routes.toml"
     routes.write_text(
@@ -175,3 +312,4 @@ def test_execute_when_the_demo_firm_trades_with_quickfix_then_the_books_add_up(
         )  # fmt: skip
     assert run.code == 0, run.stderr
     check_books(url)
+    check_reconciled(url, before, tmp_path / "qf", tmp_path)
