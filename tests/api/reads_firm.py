@@ -105,6 +105,14 @@ def build(folder: Path, url: str | None = None) -> tuple[sa.Engine, dict[str, st
         (proposal,) = [p for p in repo.find_proposals(connection) if p["account_id"] == "10000001"]
         loaded = connection.execute(sa.select(sa.func.min(t.ingest_files.c.id))).scalar()
         order = _order(connection, proposal_id=proposal["proposal_id"])
+        connection.execute(
+            sa.insert(t.breaks),
+            {"account_id": "10000001", "break_id": "quantity:AAPL:2022-12-28",
+             "opened": AS_OF.date(), "closed": AS_OF.date(), "resolved_by": "system",
+             "reason": "cleared", "kind": "quantity", "security_id": "AAPL",
+             "books": Decimal(100), "custodian": Decimal(90),
+             "description": "AAPL: the books hold 100, the custodian 90"},
+        )  # fmt: skip
     examples = {
         "household_id": "H1",
         "account_id": "10000001",
@@ -116,6 +124,7 @@ def build(folder: Path, url: str | None = None) -> tuple[sa.Engine, dict[str, st
         "file_id": str(loaded),
         "seq": "0",  # the audit ledger's first entry: the first file's load
         "cl_ord_id": order,  # a broker order of a block whose statement names an H1 account
+        "break_id": "quantity:AAPL:2022-12-28",  # an H1 account's break, closed: no hold
         "security_id": "AAPL",
         "model_id": "CORE",
     }

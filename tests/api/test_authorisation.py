@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient
 from tests.api.reads_firm import add_people, build
 
 from poise.api.app import API_PREFIX, create_app
+from poise.api.routes.books import BOOKKEEPERS
 from poise.api.routes.execution import TRADERS
 from poise.domain.approvals import MAY, Act
 from poise.domain.users import FIRM_WIDE, LOADERS, REBALANCERS, RUNNERS, Role
@@ -70,6 +71,7 @@ ROLES = {  # reads a role rule keeps from the other roles: 403 for a list, 404 f
         f"{API_PREFIX}/execution/{name}": FIRM_WIDE
         for name in ("orders", "orders/{cl_ord_id}", "fills", "crosses", "breaks", "status")
     },
+    f"{API_PREFIX}/breaks": FIRM_WIDE,  # the firm's breaks name every household's accounts
     f"{API_PREFIX}/approvals/inbox": MAY[Act.APPROVE],  # those who approve
     f"{API_PREFIX}/compliance/queue": QUEUE_ROLES,  # those who clear findings
 }
@@ -85,6 +87,8 @@ WRITES = {  # what a role may do: the others are answered 403 (404 for another's
     f"{API_PREFIX}/approvals/bulk": MAY[Act.APPROVE],
     f"{API_PREFIX}/execution/halt": TRADERS,
     f"{API_PREFIX}/execution/resume": TRADERS,
+    f"{API_PREFIX}/reconcile": BOOKKEEPERS,
+    f"{API_PREFIX}/accounts/{{account_id}}/breaks/{{break_id}}/resolve": BOOKKEEPERS,
     **{f"{p}/{a.value}": MAY[a] for p in PROPOSALS for a in ACTS},  # the approval machine's
 }
 FIRM_LISTS = (
@@ -97,10 +101,11 @@ FIRM_LISTS = (
         f"{API_PREFIX}/execution/{name}"
         for name in ("orders", "fills", "crosses", "breaks", "status")
     }
+    | {f"{API_PREFIX}/breaks"}
 )
 LABELS = (
     "household proposal|household|account|proposal|request|security|model|run|backtest|file"
-    "|audit entry|order"
+    "|audit entry|order|break"
 )
 
 

@@ -28,6 +28,7 @@ from poise.api.routes import (
     audit,
     backtests,
     book,
+    books,
     events,
     execution,
     health,
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, *, engine: sa.Engine | None = N
     app.include_router(ingest.router, prefix=API_PREFIX)
     app.include_router(audit.router, prefix=API_PREFIX)
     app.include_router(execution.router, prefix=API_PREFIX)
+    app.include_router(books.router, prefix=API_PREFIX)
     return app
 
 

@@ -191,6 +191,9 @@ OWNERS: dict[str, Rule] = {
     # A broker order pools many households' trades; its block's statement and
     # allocations name every account in it: for the firm-wide roles.
     "cl_ord_id": Rule("order", _exists(t.orders.c.cl_ord_id, "order"), FIRM_WIDE),
+    # A break is an account's: the account's rule (its own path parameter) scopes it;
+    # here only that such a break exists.
+    "break_id": Rule("break", _exists(t.breaks.c.break_id, "break")),
 }
 
 

@@ -53,7 +53,7 @@ router = scoped_router(
 
 Kind = Literal[  # poise.ingest.formats.FORMATS, in load order
     "securities", "models", "households", "accounts", "clients", "lots", "transactions",
-    "prices", "cash_flows", "positions", "breaks",
+    "prices", "cash_flows", "positions", "breaks", "cash",
 ]  # fmt: skip
 KINDS: tuple[str, ...] = get_args(Kind)
 PROBLEM = Problem.model_json_schema()
