@@ -251,6 +251,8 @@ PAGES: dict[str, tuple[str | None, Callable[[Page, Firm], None]]] = {
     "audit-verified": ("olu", _verify_ledger),
     "execution": ("olu", _open(lambda f: "/execution")),
     "execution-order": ("olu", _open(lambda f: f"/execution/orders/{f.order}")),
+    "books": ("olu", _open(lambda f: "/books")),
+    "performance": ("ana", _open(lambda f: "/households/H0001/performance")),
     "client": ("garcia", _open(lambda f: "/client")),
 }
 

@@ -68,6 +68,7 @@ def install(app: FastAPI, engine: sa.Engine, settings: Settings) -> None:
         approvals,
         audit,
         backtests,
+        books,
         execution,
         ingest,
         oidc,
@@ -97,4 +98,5 @@ def install(app: FastAPI, engine: sa.Engine, settings: Settings) -> None:
     app.include_router(approvals.router)
     app.include_router(audit.router)
     app.include_router(execution.router)
+    app.include_router(books.router)
     oidc.install(app, engine, settings)
