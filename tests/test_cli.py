@@ -35,7 +35,7 @@ def poise(*args: str, database_url: str) -> tuple[int, str]:
 def test_demo_when_run_then_it_summarises_the_firm_and_every_row_loads(
     database_url: str, tmp_path: Path
 ) -> None:
-    args = ("demo", "--households", "6", "--out", str(tmp_path / "firm"), *DATA_ARGS)
+    args = ("demo", "--households", "6", "--load-only", "--out", str(tmp_path / "firm"), *DATA_ARGS)
     code, text = poise(*args, "--json", database_url=database_url)
     assert code == 0
     report = json.loads(text)

@@ -21,7 +21,7 @@ SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 def demo(*args: str, database_url: str, out: Path) -> tuple[int, str, str]:
     """``poise demo`` as a user runs it: a process of its own, its exit code and output."""
     done = subprocess.run(
-        [sys.executable, "-m", "poise", "demo", "--out", str(out), *args],
+        [sys.executable, "-m", "poise", "demo", "--load-only", "--out", str(out), *args],
         env={**os.environ, "POISE_DATABASE_URL": database_url, "COLUMNS": "100"},
         cwd=out.parent,
         capture_output=True,
@@ -94,3 +94,27 @@ def test_demo_data_shipped_in_the_package_is_the_market_data_byte_for_byte() -> 
     for name in (PRICES_FILE, INDEX_FILE):
         assert (DATA_DIR / name).read_bytes() == (SHARED / name).read_bytes()
     assert "BSD 3-Clause" in (DATA_DIR / "LICENSE").read_text()
+
+
+def test_demo_when_the_whole_loop_runs_then_every_stage_runs_and_the_custodian_agrees(
+    database_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "files"
+    done = subprocess.run(
+        [sys.executable, "-m", "poise", "demo", "--quick", "--households", "5", "--json",
+         "--out", str(out)],
+        env={**os.environ, "POISE_DATABASE_URL": database_url},
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    loop = {x["stage"]: x["figures"] for x in json.loads(done.stdout)["loop"]}
+    assert list(loop) == ["monitor", "rebalance", "approve", "execute", "reconcile", "report"]
+    assert loop["rebalance"]["trades"] > 0
+    assert loop["approve"]["released"] == loop["approve"]["pending"] > 0
+    assert loop["execute"]["blocks"] + loop["execute"]["crosses"] > 0
+    assert loop["reconcile"]["booked"] > 0
+    assert loop["reconcile"]["breaks"] == 0  # the custodian, made from the broker's side, agrees
+    assert sorted(p.name for p in (out / "custodian").iterdir())[0].startswith("positions-")
+    counted = rows(database_url)
+    assert counted["allocations"] + counted["cross_legs"] > 0

@@ -63,7 +63,7 @@ def test_rebalance_all_when_the_rules_have_twins_then_no_proposal_of_the_demo_fi
     (rules / "firm.yaml").write_text(TWINNED_RULES)
     url = f"sqlite:///{tmp_path / 'poise.db'}"
     env = {**os.environ, "POISE_DATABASE_URL": url, "POISE_RULES_DIR": str(rules)}
-    _poise("demo", "--out", str(tmp_path / "files"), env=env)  # the whole demo firm
+    _poise("demo", "--load-only", "--out", str(tmp_path / "files"), env=env)  # the whole demo firm
     _poise("rebalance", "--all", "--as-of", "2022-12-29", "--method", "optimize", env=env)
     engine = sa.create_engine(url)
     with engine.connect() as connection:

@@ -71,7 +71,7 @@ def firm(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator
     need_chromium()
     folder = tmp_path_factory.mktemp("a11y")
     url = f"sqlite:///{folder / 'poise.db'}"
-    _poise_json("demo", "--households", "6", url=url, folder=folder)
+    _poise_json("demo", "--households", "6", "--load-only", url=url, folder=folder)
     backtest = folder / "demo-data" / "backtest"  # two years, monthly, two methods: cheap
     _poise_json(
         "backtest", "--prices", str(backtest / "prices.csv.gz"), "--model",

@@ -61,7 +61,9 @@ def firm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firm]:
     need_chromium()
     folder = tmp_path_factory.mktemp("approvals")
     url = f"sqlite:///{folder / 'poise.db'}"
-    made = run_poise("demo", "--households", "4", "--json", database_url=url, cwd=folder)
+    made = run_poise(
+        "demo", "--households", "4", "--load-only", "--json", database_url=url, cwd=folder
+    )
     assert made.code == 0, made.stderr
     add_users({
         "ana": (["--role", "adviser", "--assign", "H0001"], PASSWORDS["ana"]),

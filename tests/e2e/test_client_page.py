@@ -62,7 +62,9 @@ def firm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firm]:
     need_chromium()
     folder = tmp_path_factory.mktemp("client-page")
     url = f"sqlite:///{folder / 'poise.db'}"
-    made = run_poise("demo", "--households", "4", "--json", database_url=url, cwd=folder)
+    made = run_poise(
+        "demo", "--households", "4", "--load-only", "--json", database_url=url, cwd=folder
+    )
     assert made.code == 0, made.stderr
     path, account, security = _sales(folder)
     loaded = run_poise("ingest", path, "--strict", database_url=url, cwd=folder)

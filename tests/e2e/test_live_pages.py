@@ -24,7 +24,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
     need_chromium()
     folder = tmp_path_factory.mktemp("live")
     url = f"sqlite:///{folder / 'poise.db'}"
-    made = run_poise("demo", "--households", "6", "--json", database_url=url, cwd=folder)
+    made = run_poise(
+        "demo", "--households", "6", "--load-only", "--json", database_url=url, cwd=folder
+    )
     assert made.code == 0, made.stderr
     add_users({
         "olu": (["--role", "operations"], PASSWORDS["olu"]),

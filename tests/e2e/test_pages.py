@@ -31,7 +31,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     need_chromium()
     folder = tmp_path_factory.mktemp("web")
     url = f"sqlite:///{folder / 'poise.db'}"
-    made = run_poise("demo", "--households", "12", "--json", database_url=url, cwd=folder)
+    made = run_poise(
+        "demo", "--households", "12", "--load-only", "--json", database_url=url, cwd=folder
+    )
     assert made.code == 0, made.stderr
     demo_users = {u["username"]: u for u in json.loads(made.stdout)["users"]}
     backtest = folder / "demo-data" / "backtest"  # two years, monthly, two methods: cheap

@@ -32,17 +32,10 @@ def _fraction(text: str | None, option: str) -> Decimal | None:
 
 def _prices(engine: sa.Engine) -> dict[str, Decimal]:
     """The latest price of every security, under its symbol and under its id."""
-    from poise.store.repo.book import securities
-    from poise.store.repo.prices import latest_prices
+    from poise.store.repo.prices import prices_by_name
 
     with engine.connect() as connection:
-        latest = latest_prices(connection)
-        known = securities(connection)
-    table = {security_id: price for security_id, (price, _) in latest.items()}
-    for security_id, security in known.items():
-        if security_id in latest:
-            table.setdefault(security.symbol, latest[security_id][0])
-    return table
+        return prices_by_name(connection)
 
 
 @app.command()

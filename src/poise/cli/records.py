@@ -38,6 +38,8 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands that use them
 
     from poise.domain.accounts import Account
     from poise.report.summary import FirmSummary, Holding
+    from poise.settings import Settings
+    from poise.workflow.demo_loop import StageDone
     from poise.workflow.ingest import FileReport
 
 # ── db ────────────────────────────────────────────────────────────────────────
@@ -475,10 +477,18 @@ def demo(
             " proposals, load history) and build the demo afresh.",
         ),
     ] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A small firm (20 households), for a first look.")
+    ] = False,
+    load_only: Annotated[
+        bool,
+        typer.Option("--load-only", help="Build and load the firm; run none of the loop."),
+    ] = False,
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Build a realistic firm from real market data, ingest it, and summarise it.
+    """Build a realistic firm from real market data, load it, and run the whole loop on
+    it: monitor, rebalance, approve, execute over FIX, book and reconcile, report.
 
     On a database that already holds a firm, the demo refuses (exit 7) rather than
     merge into it; --reset drops what is there first and says what it dropped.
@@ -493,6 +503,8 @@ def demo(
     settings = Settings()
     url = database_url or settings.database_url
     engine = _engine(url, create=True)
+    if quick:
+        households = min(households, QUICK_HOUSEHOLDS)
     if not reset:
         _refuse_a_second_firm(engine, url)
     dropped: dict[str, int] = {}
@@ -521,9 +533,19 @@ def demo(
     write_backtest_inputs(out_dir / "backtest", data_dir or settings.data_dir)
     people = make_demo_users(engine)
     summary = firm_summary(engine)
+    loop = [] if load_only else _loop(engine, settings, firm.as_of, out_dir, quiet=as_json)
     if as_json:
         _print_json(
             {
+                "loop": [
+                    {
+                        "stage": x.name,
+                        "seconds": round(x.seconds, 3),
+                        "said": x.said,
+                        "figures": x.figures,
+                    }
+                    for x in loop
+                ],
                 "dropped": dropped,
                 "users": [
                     {
@@ -546,6 +568,8 @@ def demo(
         )
     out.print(_ingest_table(reports))
     _print_summary(summary, engine_url=url, files=out_dir, as_of=firm.as_of)
+    if loop:
+        _print_loop(loop, out_dir)
     if people:
         out.print(
             "\nSign in to the pages and the API (poise serve, http://127.0.0.1:8000) as —"
@@ -553,6 +577,48 @@ def demo(
         )
         for u in people:
             out.print(f"  {u.username:<8} {u.password}   {u.role.value}: sees {u.sees}")
+
+
+QUICK_HOUSEHOLDS = 20
+
+
+def _loop(
+    engine: sa.Engine, settings: Settings, as_of: date, out_dir: Path, *, quiet: bool
+) -> list[StageDone]:
+    """The whole loop after loading, with a progress bar of its stages."""
+    from datetime import time
+
+    from poise.workflow.demo_loop import STAGES, run_loop
+
+    with _progress(disable=quiet) as bar:
+        task = bar.add_task("the loop", total=len(STAGES))
+
+        def stage(name: str) -> None:
+            bar.update(task, description=f"the loop: {name}", completed=STAGES.index(name))
+
+        done = run_loop(
+            engine, as_of=datetime.combine(as_of, time(23, 59, 59), tzinfo=UTC),
+            settings=settings, folder=out_dir, stage=stage,
+        )  # fmt: skip
+        bar.update(task, completed=len(STAGES), description="the loop: done")
+    return done
+
+
+def _print_loop(loop: list[StageDone], out_dir: Path) -> None:
+    table = Table(title="the whole loop", title_justify="left")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("what happened")
+    for x in loop:
+        table.add_row(x.name, f"{x.seconds:.1f}", x.said)
+    out.print(table)
+    out.print(
+        "\nWhere to look: [bold]poise serve[/bold], then http://127.0.0.1:8000 — the firm, a"
+        " household's [bold]performance and taxes[/bold], the Execution blotter and the Books;"
+        f" the broker's messages and the custodian's file are under {out_dir}/broker and"
+        f" {out_dir}/custodian. From the command line: poise orders, poise breaks,"
+        " poise report performance --level household, poise report 8949 HOUSEHOLD."
+    )
 
 
 def _refuse_a_second_firm(engine: sa.Engine, url: str) -> None:

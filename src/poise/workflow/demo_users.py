@@ -37,6 +37,8 @@ def make_demo_users(engine: sa.Engine) -> list[DemoUser]:
             return []
         wanted = [
             ("ops", Role.OPERATIONS, {}, "the whole firm"),
+            ("pm", Role.PORTFOLIO_MANAGER, {}, "the whole firm; approves proposals"),
+            ("cio", Role.PORTFOLIO_MANAGER, {}, "the whole firm; the second approver"),
             ("adviser", Role.ADVISER, {"households": households[:ADVISED]},
              f"households {', '.join(households[:ADVISED])}"),
             ("client", Role.CLIENT, {"household_id": households[0]},

@@ -14,7 +14,7 @@ from poise.store import tables as t
 if TYPE_CHECKING:
     from poise.optimize.history import PriceHistory
 
-__all__ = ["latest_prices", "price_history"]
+__all__ = ["latest_prices", "price_history", "prices_by_name"]
 
 
 def latest_prices(
@@ -106,3 +106,16 @@ def price_history(
         for i, price in last[day].items():
             prices[d, i] = float(price)
     return PriceHistory(tuple(names), tuple(days), prices)
+
+
+def prices_by_name(connection: sa.Connection) -> dict[str, Decimal]:
+    """The latest price of every security, under its id and under its symbol (what a
+    simulated broker fills at, whichever an order names)."""
+    from poise.store.repo.book import securities
+
+    latest = latest_prices(connection)
+    table = {security_id: price for security_id, (price, _) in latest.items()}
+    for security_id, security in securities(connection).items():
+        if security_id in latest:
+            table.setdefault(security.symbol, latest[security_id][0])
+    return table
