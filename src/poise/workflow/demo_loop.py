@@ -12,7 +12,8 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 
 from poise.demo.custodian import Instruction, broker_filled, custodian_positions, write_positions
 from poise.domain.approvals import Act
-from poise.domain.calendar import trade_date
+from poise.domain.calendar import TRADING_ZONE, is_settlement_day, trade_date
 from poise.domain.errors import PoiseError
 from poise.domain.money import ZERO
 from poise.domain.relief import Method
@@ -125,13 +126,22 @@ def _holdings(engine: sa.Engine) -> dict[tuple[str, str], Decimal]:
     return held
 
 
-def _execute(engine: sa.Engine, settings: Settings, folder: Path) -> StageDone:
+def trading_time(as_of: datetime) -> datetime:
+    """When the demo trades: 10:00 in New York on the first trading day after its last
+    close — so that its fills, lots and statements fall on a day of its own history."""
+    day = as_of.astimezone(TRADING_ZONE).date() + timedelta(days=1)
+    while not is_settlement_day(day):
+        day += timedelta(days=1)
+    return datetime.combine(day, clock_time(10), tzinfo=TRADING_ZONE).astimezone(UTC)
+
+
+def _execute(engine: sa.Engine, settings: Settings, folder: Path, at: datetime) -> StageDone:
     with engine.connect() as connection:
         ops = repo.user_by_username(connection, username="ops")
         prices = prices_by_name(connection)
     shutil.rmtree(folder / "broker", ignore_errors=True)  # a fresh session for a fresh firm
     policy = execution_policy(settings)
-    batch = plan_batch(engine, policy=policy, actor=ops.user_id if ops else "system")
+    batch = plan_batch(engine, policy=policy, actor=ops.user_id if ops else "system", at=at)
 
     async def trade() -> int:
         config = SessionConfig(sender_comp_id="BROKER", target_comp_id="POISE",
@@ -141,7 +151,8 @@ def _execute(engine: sa.Engine, settings: Settings, folder: Path) -> StageDone:
         try:
             port = await server.start()
             routes = [replace(r, host="127.0.0.1", port=port) for r in policy.routes]
-            done = await run_routes(engine, routes, wait=300, ack=settings.ack_seconds)
+            done = await run_routes(engine, routes, wait=300, ack=settings.ack_seconds,
+                                    booked=lambda: at)  # fmt: skip
             return sum(s.fills for s in done.values())
         finally:
             await server.stop("the demo is done")
@@ -157,9 +168,13 @@ def _execute(engine: sa.Engine, settings: Settings, folder: Path) -> StageDone:
 
 
 def _reconcile(
-    engine: sa.Engine, settings: Settings, folder: Path, before: dict[tuple[str, str], Decimal]
+    engine: sa.Engine,
+    settings: Settings,
+    folder: Path,
+    before: dict[tuple[str, str], Decimal],
+    at: datetime,
 ) -> StageDone:
-    booked = book_fills(engine, default_method=Method(settings.relief_method))
+    booked = book_fills(engine, default_method=Method(settings.relief_method), at=at)
     blobs = [p.read_bytes() for p in sorted((folder / "broker").glob("*")) if p.is_file()]
     filled = broker_filled(blobs)
     with engine.connect() as connection:
@@ -189,7 +204,7 @@ def _reconcile(
     for order, shares in filled.items():
         if order in orders:
             blocks[orders[order]] = blocks.get(orders[order], ZERO) + shares
-    day = trade_date(datetime.now().astimezone())
+    day = trade_date(at)
     path = write_positions(custodian_positions(before, blocks, instructions, crosses), day,
                            folder / "custodian")  # fmt: skip
     reports = ingest_paths(engine, [path], today=day)
@@ -254,7 +269,8 @@ def run_loop(
     timed("rebalance", rebalance)
     timed("approve", lambda: _approve(engine, run[0], as_of, settings))
     before = _holdings(engine)
-    timed("execute", lambda: _execute(engine, settings, folder))
-    timed("reconcile", lambda: _reconcile(engine, settings, folder, before))
+    at = trading_time(as_of)
+    timed("execute", lambda: _execute(engine, settings, folder, at))
+    timed("reconcile", lambda: _reconcile(engine, settings, folder, before, at))
     timed("report", lambda: _report(engine, as_of))
     return done

@@ -139,11 +139,16 @@ class Gateway:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         bus: Bus | None = None,
+        booked: Callable[[], datetime] | None = None,
     ) -> None:
         self.engine = engine
         self.bus = bus
         self.route = route
         self.clock = clock
+        # when what comes back is booked as done (its trade date): the session's clock,
+        # unless a replay of another day asks for that day's (the demo's trades, made as
+        # of its last close)
+        self.booked = booked or clock
         self.done = Sent()
         config = SessionConfig(
             sender_comp_id=route.sender,
@@ -173,7 +178,7 @@ class Gateway:
     async def on_messages(self, messages: Sequence[tuple[Any, bool]]) -> None:
         """Messages that arrived together: the execution reports among them booked in
         one transaction, the rest one by one, in their turn."""
-        at = self.clock()
+        at = self.booked()
         reports: list[tuple[ExecutionReport, str]] = []
         for message, _ in messages:
             raw = _raw(message)
@@ -544,12 +549,13 @@ async def run_routes(
     logon: float = 10.0,
     tick: Callable[[dict[str, Sent]], None] | None = None,
     bus: Bus | None = None,
+    booked: Callable[[], datetime] | None = None,
 ) -> dict[str, Sent]:
     """Send every route's outbox and book what comes back until nothing is working or
     ``wait`` seconds have passed; orders unacknowledged after ``ack`` seconds are
     chased. Routes with nothing to do are not connected; ``bus``: where each order sent
     and each report booked is told (``poise.executions.<route>``). What each route did."""
-    gateways = [Gateway(engine, route, bus=bus) for route in routes]
+    gateways = [Gateway(engine, route, bus=bus, booked=booked) for route in routes]
     gateways = [g for g in gateways if g.working()]
     for gateway in gateways:
         gateway.initiator.start()
