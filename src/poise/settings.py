@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     # a sale not relieved as it named its lots is relieved by: fifo, lifo, hifo or tax_min
     relief_method: str = "fifo"
     price_tolerance: Decimal = Decimal("0.01")  # a custodian's price further off is a break
+    benchmark: str = "SPY"  # the security statements and reports measure households against
 
     # Events
     bus: str = "inprocess"  # or "nats"

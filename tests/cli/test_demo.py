@@ -109,12 +109,16 @@ def test_demo_when_the_whole_loop_runs_then_every_stage_runs_and_the_custodian_a
 
     assert done.returncode == 0, done.stderr
     loop = {x["stage"]: x["figures"] for x in json.loads(done.stdout)["loop"]}
-    assert list(loop) == ["monitor", "rebalance", "approve", "execute", "reconcile", "report"]
+    assert list(loop) == [
+        "monitor", "rebalance", "approve", "execute", "reconcile", "report", "statements",
+    ]  # fmt: skip
     assert loop["rebalance"]["trades"] > 0
     assert loop["approve"]["released"] == loop["approve"]["pending"] > 0
     assert loop["execute"]["blocks"] + loop["execute"]["crosses"] > 0
     assert loop["reconcile"]["booked"] > 0
     assert loop["reconcile"]["breaks"] == 0  # the custodian, made from the broker's side, agrees
     assert sorted(p.name for p in (out / "custodian").iterdir())[0].startswith("positions-")
+    assert (loop["statements"]["written"], loop["statements"]["failed"]) == (5, 0)
+    assert len(list((out / "statements").glob("*.pdf"))) == 5
     counted = rows(database_url)
     assert counted["allocations"] + counted["cross_legs"] > 0

@@ -27,9 +27,9 @@ from poise.cli.common import (
 if TYPE_CHECKING:
     from poise.workflow.performance import Performance
 
-__all__ = ["report_8949", "report_gains", "report_performance"]
+__all__ = ["report_8949", "report_gains", "report_performance", "report_statement"]
 
-report_app = command_group("Reports: performance, realised gains, Form 8949.")
+report_app = command_group("Reports: performance, realised gains, Form 8949, statements.")
 app.add_typer(report_app, name="report")
 
 SHOWN = 50  # rows a table shows; --json has them all
@@ -257,3 +257,70 @@ def report_8949(
         out.print(f"Schedule D line {x.line} (box {x.box}): gain {x.gain:,.2f}")
     if csv_file is not None:
         out.print(f"rows written to {csv_file}")
+
+
+def _quarter(text: str) -> tuple[date, date]:
+    """``2022Q4`` as its first and last day."""
+    from poise.report.statement import quarter_of
+
+    year, _, number = text.upper().partition("Q")
+    if not (year.isdigit() and number in {"1", "2", "3", "4"}):
+        raise typer.BadParameter("a quarter is written 2022Q4", param_hint="--quarter")
+    return quarter_of(date(int(year), 3 * int(number) - 2, 1))
+
+
+@report_app.command("statement")
+def report_statement(
+    households: Annotated[
+        list[str] | None, typer.Argument(help="The households (none: --all).", metavar="HOUSEHOLD")
+    ] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every household of the firm.")] = False,
+    quarter: Annotated[
+        str | None, typer.Option("--quarter", help="e.g. 2022Q4; default the latest quarter.")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the PDFs are written.")] = Path(
+        "statements"
+    ),
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Processes (default: one a core).")
+    ] = None,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Quarterly statements as PDF: holdings, allocation, performance, activity, gains,
+    fees, and the trades made and why — a client-friendly first page."""
+    from poise.cli.common import _progress
+    from poise.settings import Settings
+    from poise.store import repo
+    from poise.workflow.statements import latest_quarter, write_statements
+
+    if not households and not every:
+        raise typer.BadParameter("name households, or --all")
+    engine = _engine(database_url)
+    settings = Settings()
+    with engine.connect() as connection:
+        start, end = _quarter(quarter) if quarter else latest_quarter(connection)
+        chosen = (
+            [h.household_id for h in repo.households(connection)]
+            if every
+            else list(households or [])
+        )
+        for household_id in chosen:
+            repo.household(connection, household_id=household_id)  # unknown: NotFoundError
+    url = engine.url.render_as_string(hide_password=False)
+    engine.dispose()
+    with _progress(disable=as_json) as bar:
+        task = bar.add_task(f"statements {start} to {end}", total=len(chosen))
+        written = write_statements(
+            url, chosen, start=start, end=end, folder=out_dir, benchmark=settings.benchmark,
+            workers=workers, progress=lambda _: bar.advance(task),
+        )  # fmt: skip
+    made = [str(w.path) for w in written if w.path]
+    failed = [{"household": w.household_id, "error": w.error} for w in written if w.error]
+    if as_json:
+        _print_json({"from": start.isoformat(), "to": end.isoformat(), "written": made,
+                     "failed": failed})  # fmt: skip
+        return
+    out.print(f"{len(made)} statement(s) of {start} to {end} written to {out_dir}")
+    for failure in failed:
+        out.print(f"[red]{failure['household']}[/red]: {failure['error']}")

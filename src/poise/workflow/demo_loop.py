@@ -42,10 +42,12 @@ from poise.workflow.ingest import ingest_paths
 from poise.workflow.monitor import evaluate, load_state, watch_settings
 from poise.workflow.performance import load_book, performance
 from poise.workflow.run import RunOptions, Selection, rebalance_run
+from poise.workflow.statements import latest_quarter, write_statements
 
 __all__ = ["STAGES", "StageDone", "run_loop"]
 
-STAGES = ("monitor", "rebalance", "approve", "execute", "reconcile", "report")
+STAGES = ("monitor", "rebalance", "approve", "execute", "reconcile", "report", "statements")
+STATEMENTS = 5  # households the demo prints a statement for: the demo adviser's
 APPROVERS = ("pm", "cio")  # the demo's portfolio managers (poise.workflow.demo_users)
 
 
@@ -238,6 +240,24 @@ def _report(engine: sa.Engine, as_of: datetime) -> StageDone:
                                          "lots_sold": sold})  # fmt: skip
 
 
+def _statements(engine: sa.Engine, settings: Settings, folder: Path) -> StageDone:
+    with engine.connect() as connection:
+        start, end = latest_quarter(connection)
+        chosen = [h.household_id for h in repo.households(connection)][:STATEMENTS]
+    url = engine.url.render_as_string(hide_password=False)
+    written = write_statements(url, chosen, start=start, end=end, folder=folder,
+                               benchmark=settings.benchmark)  # fmt: skip
+    made = [w for w in written if w.path]
+    said = f"{len(made)} quarterly statement(s) of {start} to {end}, PDF, in {folder}" + (
+        f"; {len(written) - len(made)} failed: {written[0].error}"
+        if len(made) < len(written)
+        else ""
+    )
+    return StageDone(
+        "statements", 0, said, {"written": len(made), "failed": len(written) - len(made)}
+    )
+
+
 def run_loop(
     engine: sa.Engine,
     *,
@@ -273,4 +293,5 @@ def run_loop(
     timed("execute", lambda: _execute(engine, settings, folder, at))
     timed("reconcile", lambda: _reconcile(engine, settings, folder, before, at))
     timed("report", lambda: _report(engine, as_of))
+    timed("statements", lambda: _statements(engine, settings, folder / "statements"))
     return done

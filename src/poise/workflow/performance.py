@@ -68,7 +68,7 @@ class Performance:
             return None
 
 
-def _closes(
+def closes_of(
     connection: sa.Connection, securities: Sequence[str], start: date, end: date
 ) -> tuple[tuple[date, ...], Array]:
     """The trading days from ``start`` to ``end`` (days with any close) and each
@@ -145,7 +145,7 @@ def load_book(
                      float(row.quantity), float(row.amount))
             )  # fmt: skip
     securities = sorted({s for _, s in held} | {m.security_id for m in moves if m.security_id})
-    days, prices = _closes(connection, securities, start, end)
+    days, prices = closes_of(connection, securities, start, end)
     index = {s: i for i, s in enumerate(securities)}
     row_of = {acc: i for i, acc in enumerate(accounts)}
     shares = np.zeros((len(accounts), len(securities)))
