@@ -130,3 +130,18 @@ def test_reconcile_when_the_custodian_disagrees_then_the_break_is_listed_until_r
                      "--reason", "the custodian's file was a day old", "--as", "olu")  # fmt: skip
     assert resolved.code == 0, resolved.stderr
     assert json.loads(poise(url, tmp_path, "breaks", "--json").stdout) == []
+
+
+def test_report_statement_when_asked_then_one_pdf_for_the_household(tmp_path: Path) -> None:
+    url = store(tmp_path)
+    assert poise(url, tmp_path, "execute", "--as", "olu", "--plan-only").code == 0
+    assert poise(url, tmp_path, "reconcile", "--as", "olu").code == 0
+
+    run = poise(url, tmp_path, "report", "statement", "H1", "--out", "out", "--json")
+    missing = poise(url, tmp_path, "report", "statement", "NOPE", "--out", "out")
+
+    assert run.code == 0, run.stderr
+    (written,) = json.loads(run.stdout)["written"]
+    assert (tmp_path / written).read_bytes().startswith(b"%PDF")
+    assert missing.code == 5  # not found
+    assert "no household NOPE" in missing.stderr

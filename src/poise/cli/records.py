@@ -615,8 +615,9 @@ def _print_loop(loop: list[StageDone], out_dir: Path) -> None:
     out.print(
         "\nWhere to look: [bold]poise serve[/bold], then http://127.0.0.1:8000 — the firm, a"
         " household's [bold]performance and taxes[/bold], the Execution blotter and the Books;"
-        f" the broker's messages and the custodian's file are under {out_dir}/broker and"
-        f" {out_dir}/custodian. From the command line: poise orders, poise breaks,"
+        f" the statements in {out_dir}/statements; the broker's messages and the custodian's"
+        f" file under {out_dir}/broker and {out_dir}/custodian. From the command line:"
+        " poise orders, poise breaks,"
         " poise report performance --level household, poise report 8949 HOUSEHOLD."
     )
 

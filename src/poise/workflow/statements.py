@@ -120,7 +120,7 @@ def statement_data(
         connection, start=end.replace(year=end.year - YEARS), end=max(end, priced),
         account_ids=ids,
     )  # fmt: skip
-    if benchmark not in book.securities:  # held by nobody: its closes read on their own
+    if benchmark not in book.securities and len(book.days) >= 2:  # its closes on their own
         _, closes = closes_of(connection, [benchmark], book.days[0], book.days[-1])
         if closes.shape[1] == len(book.days):
             book = replace(
