@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -128,29 +129,37 @@ def load_book(
     wanted = set(accounts)
     groups = {r.account_id: (r.household_id, r.model_id or "") for r in rows}
     held: dict[tuple[str, str], float] = {}
-    for account_id, security_id, quantity in connection.execute(
-        sa.select(lt.c.account_id, lt.c.security_id, lt.c.quantity)
-    ):
-        if account_id in wanted:
-            key = (account_id, security_id)
-            held[key] = held.get(key, 0.0) + float(quantity)
+    lot_query: sa.Select[Any] = sa.select(lt.c.account_id, lt.c.security_id, lt.c.quantity)
+    move_query: sa.Select[Any] = sa.select(
+        x.c.account_id, x.c.trade_date, x.c.kind, x.c.security_id, x.c.quantity, x.c.amount
+    ).where(x.c.trade_date >= start)
+    if account_ids is None:  # the whole firm: each table read once
+        lot_queries, move_queries = [lot_query], [move_query]
+    else:  # some accounts: theirs alone, in ranges SQLite takes
+        ids = sorted(wanted)
+        ranges = [ids[i : i + 500] for i in range(0, len(ids), 500)]
+        lot_queries = [lot_query.where(lt.c.account_id.in_(r)) for r in ranges]
+        move_queries = [move_query.where(x.c.account_id.in_(r)) for r in ranges]
+    for query in lot_queries:
+        for lot in connection.execute(query):
+            if lot.account_id in wanted:
+                key = (lot.account_id, lot.security_id)
+                held[key] = held.get(key, 0.0) + float(lot.quantity)
     moves = []
-    for row in connection.execute(
-        sa.select(x.c.account_id, x.c.trade_date, x.c.kind, x.c.security_id, x.c.quantity,
-                  x.c.amount).where(x.c.trade_date >= start)
-    ):  # fmt: skip
-        if row.account_id in wanted:
-            moves.append(
-                Move(row.account_id, row.trade_date, TxnKind(row.kind), row.security_id,
-                     float(row.quantity), float(row.amount))
-            )  # fmt: skip
+    for query in move_queries:
+        for row in connection.execute(query):
+            if row.account_id in wanted:
+                moves.append(
+                    Move(row.account_id, row.trade_date, TxnKind(row.kind), row.security_id,
+                         float(row.quantity), float(row.amount))
+                )  # fmt: skip
     securities = sorted({s for _, s in held} | {m.security_id for m in moves if m.security_id})
     days, prices = closes_of(connection, securities, start, end)
     index = {s: i for i, s in enumerate(securities)}
     row_of = {acc: i for i, acc in enumerate(accounts)}
     shares = np.zeros((len(accounts), len(securities)))
-    for (account_id, security_id), quantity in held.items():
-        shares[row_of[account_id], index[security_id]] = quantity
+    for (owner, security_id), quantity in held.items():
+        shares[row_of[owner], index[security_id]] = quantity
     book = Book(
         accounts=accounts,
         securities=tuple(securities),
