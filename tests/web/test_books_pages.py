@@ -104,3 +104,21 @@ def test_performance_when_the_households_adviser_looks_then_returns_and_the_tax_
     assert "Fewer than two days priced" in page  # the firm has one day of prices
     browser.sign_in("bob")
     assert browser.client.get("/households/H1/performance").status_code == 404
+
+
+def test_statement_when_the_households_people_ask_then_a_pdf_and_others_not_found(
+    browser: Browser,
+) -> None:
+    browser.sign_in("ana")
+    page = browser.get("/households/H1")
+    assert 'href="/households/H1/statement.pdf"' in page
+
+    pdf = browser.client.get("/households/H1/statement.pdf?quarter=2026Q4")
+
+    assert pdf.status_code == 200
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    assert 'filename="H1-2026Q4.pdf"' in pdf.headers["content-disposition"]
+    assert browser.client.get("/households/H1/statement.pdf?quarter=soon").status_code == 422
+    browser.sign_in("bob")
+    assert browser.client.get("/households/H1/statement.pdf").status_code == 404

@@ -259,16 +259,6 @@ def report_8949(
         out.print(f"rows written to {csv_file}")
 
 
-def _quarter(text: str) -> tuple[date, date]:
-    """``2022Q4`` as its first and last day."""
-    from poise.report.statement import quarter_of
-
-    year, _, number = text.upper().partition("Q")
-    if not (year.isdigit() and number in {"1", "2", "3", "4"}):
-        raise typer.BadParameter("a quarter is written 2022Q4", param_hint="--quarter")
-    return quarter_of(date(int(year), 3 * int(number) - 2, 1))
-
-
 @report_app.command("statement")
 def report_statement(
     households: Annotated[
@@ -292,14 +282,14 @@ def report_statement(
     from poise.cli.common import _progress
     from poise.settings import Settings
     from poise.store import repo
-    from poise.workflow.statements import latest_quarter, write_statements
+    from poise.workflow.statements import latest_quarter, quarter_named, write_statements
 
     if not households and not every:
         raise typer.BadParameter("name households, or --all")
     engine = _engine(database_url)
     settings = Settings()
     with engine.connect() as connection:
-        start, end = _quarter(quarter) if quarter else latest_quarter(connection)
+        start, end = quarter_named(quarter) if quarter else latest_quarter(connection)
         chosen = (
             [h.household_id for h in repo.households(connection)]
             if every

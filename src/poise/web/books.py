@@ -24,6 +24,7 @@ from poise.api.routes.books import BOOKKEEPERS
 from poise.domain.errors import ConflictError, ForbiddenError, NotFoundError
 from poise.domain.relief import Method
 from poise.domain.users import FIRM_WIDE
+from poise.store import repo
 from poise.store import tables as t
 from poise.store.repo.fills import unbooked
 from poise.web.pages import templates
@@ -32,6 +33,7 @@ from poise.web.views import script_json
 from poise.workflow.books import book_fills
 from poise.workflow.custodian import reconcile_custodian, resolve_break
 from poise.workflow.performance import load_book, performance
+from poise.workflow.statements import latest_quarter, quarter_named, statement_data, statement_pdf
 from poise.workflow.taxes import tax_year
 
 __all__ = ["router"]
@@ -182,3 +184,25 @@ def performance_page(
         "user": who.user, "household_id": household_id, "rows": rows, "chart": chart,
         "taxes": taxes,
     })  # fmt: skip
+
+
+@router.get("/households/{household_id}/statement.pdf")
+def statement_download(
+    household_id: str, who: WebUser, engine: EngineDep, settings: SettingsDep, *,
+    quarter: str | None = None,
+) -> Response:  # fmt: skip
+    """The household's quarterly statement (the latest quarter, or ``?quarter=2022Q4``),
+    printed when asked, for whoever may see the household — its client too."""
+    if not who.scope.sees(household_id):
+        raise NotFoundError(f"no household {household_id}")
+    with engine.connect() as connection:
+        repo.household(connection, household_id=household_id)  # unknown: 404
+        start, end = quarter_named(quarter) if quarter else latest_quarter(connection)
+        data = statement_data(connection, household_id=household_id, start=start, end=end,
+                              benchmark=settings.benchmark)  # fmt: skip
+    name = f"{household_id}-{start.year}Q{(start.month - 1) // 3 + 1}.pdf"
+    return Response(
+        statement_pdf(data),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -18,7 +18,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from poise.domain.accounts import Account, Household, model_of
-from poise.domain.errors import NotFoundError
+from poise.domain.errors import NotFoundError, ValidationError
 from poise.domain.lots import TaxLot
 from poise.domain.models import Model, resolve
 from poise.domain.money import ZERO, cents
@@ -41,10 +41,25 @@ from poise.store import tables as t
 from poise.workflow.performance import closes_of, load_book
 from poise.workflow.taxes import realised_sales, tax_year
 
-__all__ = ["Written", "latest_quarter", "statement_data", "statement_pdf", "write_statements"]
+__all__ = [
+    "Written",
+    "latest_quarter",
+    "quarter_named",
+    "statement_data",
+    "statement_pdf",
+    "write_statements",
+]
 
 YEARS = 3  # of history the performance is measured over
 NO_RETURNS: dict[str, float | None] = {"quarter": None, "ytd": None, "1y": None, "inception": None}
+
+
+def quarter_named(text: str) -> tuple[date, date]:
+    """``2022Q4`` as its first and last day."""
+    year, _, number = text.upper().partition("Q")
+    if not (year.isdigit() and len(year) == 4 and number in {"1", "2", "3", "4"}):
+        raise ValidationError(f"{text!r}: a quarter is written 2022Q4")
+    return quarter_of(date(int(year), 3 * int(number) - 2, 1))
 
 
 def latest_quarter(connection: sa.Connection) -> tuple[date, date]:
