@@ -109,3 +109,15 @@ def test_tax_when_read_then_the_households_people_see_its_year(desk: Desk) -> No
     assert mine.status_code == 200, mine.text
     assert mine.json()["gains"]["total"] == "0"
     assert other.status_code == 404
+
+
+@pytest.mark.parametrize(("who", "status"), [("garcia", 200), ("bob", 404)])
+def test_statement_when_asked_then_a_pdf_for_the_households_people(
+    desk: Desk, who: str, status: int
+) -> None:
+    answer = desk.call("GET", "/households/H1/statement?quarter=2026Q4", who)
+
+    assert answer.status_code == status
+    if status == 200:
+        assert answer.headers["content-type"] == "application/pdf"
+        assert answer.content.startswith(b"%PDF")

@@ -38,6 +38,7 @@ from poise.store import tables as t
 from poise.workflow.books import book_fills
 from poise.workflow.custodian import reconcile_custodian, resolve_break
 from poise.workflow.performance import load_book, performance
+from poise.workflow.statements import latest_quarter, quarter_named, statement_data, statement_pdf
 from poise.workflow.taxes import tax_year
 
 __all__ = ["BOOKKEEPERS", "router"]
@@ -476,3 +477,37 @@ def get_tax(
         ],
     }
     return answer(request, TaxOut, document)
+
+
+@router.get(
+    "/households/{household_id}/statement",
+    summary="A household's quarterly statement, as PDF",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "The statement, printed."},
+        **NOT_FOUND,
+    },
+)
+def get_statement(
+    household_id: str,
+    who: ScopedDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    quarter: Annotated[
+        str | None,
+        Query(pattern=r"^\d{4}[Qq][1-4]$", description="e.g. 2022Q4; default the latest quarter."),
+    ] = None,
+) -> Response:
+    """The statement ``poise report statement`` prints (docs/reports.md): holdings,
+    allocation, performance against the model and the benchmark, activity, gains,
+    fees, and the trades made and why."""
+    with engine.connect() as connection:
+        start, end = quarter_named(quarter) if quarter else latest_quarter(connection)
+        data = statement_data(connection, household_id=household_id, start=start, end=end,
+                              benchmark=settings.benchmark)  # fmt: skip
+    name = f"{household_id}-{start.year}Q{(start.month - 1) // 3 + 1}.pdf"
+    return Response(
+        statement_pdf(data),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
