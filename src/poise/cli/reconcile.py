@@ -53,6 +53,10 @@ def reconcile(
         str | None,
         typer.Option("--as-of", help="The snapshot day to compare; default the latest."),
     ] = None,
+    layout: Annotated[
+        Path | None,
+        typer.Option("--layout", help="The custodian's layout file (TOML) for --positions."),
+    ] = None,
     username: AsOption = None,
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
@@ -78,7 +82,7 @@ def reconcile(
         ) from None
     with out.status("booking fills"):
         done = book_fills(engine, default_method=method)
-    loaded = _load(engine, positions or [], user.user_id, quiet=as_json)
+    loaded = _load(engine, positions or [], user.user_id, quiet=as_json, layout=layout)
     with out.status("comparing with the custodian"):
         found = reconcile_custodian(
             engine,
@@ -113,16 +117,22 @@ def reconcile(
     _say(done, found)
 
 
-def _load(engine: sa.Engine, paths: list[Path], actor: str, *, quiet: bool) -> list[dict[str, Any]]:
+def _load(
+    engine: sa.Engine, paths: list[Path], actor: str, *, quiet: bool, layout: Path | None
+) -> list[dict[str, Any]]:
     """The custodian's files loaded as ``poise ingest`` loads them."""
     if not paths:
         return []
     from datetime import UTC, datetime
 
     from poise.domain.errors import ValidationError
+    from poise.ingest.layout import read_layout
     from poise.workflow.ingest import ingest_paths
 
-    reports = ingest_paths(engine, paths, today=datetime.now(UTC).date(), actor=actor)
+    through = read_layout(layout) if layout is not None else None
+    reports = ingest_paths(
+        engine, paths, today=datetime.now(UTC).date(), actor=actor, layout=through
+    )
     for report in reports:
         if report.refused or report.failed:
             raise ValidationError(f"{report.path}: {report.refused or report.failed}")

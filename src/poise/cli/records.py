@@ -153,6 +153,13 @@ def ingest(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 3 when any row was quarantined.")
     ] = False,
+    layout: Annotated[
+        Path | None,
+        typer.Option(
+            "--layout",
+            help="A custodian layout file (TOML): read every file through it (docs/ingest.md).",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
@@ -172,10 +179,16 @@ def ingest(
         return
     if not paths:
         raise typer.BadParameter("name at least one file", param_hint="PATHS")
+    read_through = None
+    if layout is not None:
+        from poise.ingest.layout import read_layout
+
+        read_through = read_layout(layout)
     with _ingest_progress(not as_json and not verbose) as tick:
         reports = ingest_paths(
-            engine, paths, today=datetime.now(UTC).date(), kind=kind, progress=tick
-        )
+            engine, paths, today=datetime.now(UTC).date(), kind=kind, progress=tick,
+            layout=read_through,
+        )  # fmt: skip
     if as_json:
         _print_json([ingest_report_json(r) for r in reports])
     else:

@@ -36,8 +36,9 @@ import polars as pl
 import sqlalchemy as sa
 
 from poise.audit import ledger
-from poise.domain.errors import FormatError
+from poise.domain.errors import FormatError, ValidationError
 from poise.ingest.formats import FORMATS, FileFormat, format_for
+from poise.ingest.layout import Layout, apply_layout
 from poise.ingest.parse import LINE, PARQUET_MAGIC, Reject, csv_header, read_table
 from poise.ingest.validate import check_types, validate
 from poise.store import repo
@@ -134,13 +135,21 @@ def ingest_file(
     kind: str | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     actor: str = "system",
+    layout: Layout | None = None,
 ) -> FileReport:
     """Load one file in one transaction; raise :class:`FormatError` if it is refused.
     ``actor`` is who loaded it, as the audit ledger records it: a user's id, or
-    ``system``."""
+    ``system``. ``layout``: the file is a custodian's own layout, read as the canonical
+    format the layout names (:mod:`poise.ingest.layout`)."""
     data = path.read_bytes()
     name = _printable(path.name)
-    sha = hashlib.sha256(data).hexdigest()
+    sha = hashlib.sha256(data).hexdigest()  # the file as it came: loading it again is known
+    if layout is not None:
+        try:
+            data = apply_layout(layout, data)
+        except ValidationError as exc:
+            raise FormatError(f"{name}: {exc}") from None
+        kind = layout.kind
     table = read_table(data, name=name)
     if kind is not None:
         fmt = FORMATS[kind]
@@ -230,8 +239,10 @@ def ingest_paths(
     kind: str | None = None,
     progress: Progress | None = None,
     actor: str = "system",
+    layout: Layout | None = None,
 ) -> list[FileReport]:
-    """Load files in dependency order (securities before the lots that name them).
+    """Load files in dependency order (securities before the lots that name them);
+    ``layout``: every file is a custodian's own layout, read through it.
 
     A refused file is reported and loads nothing; so is a file whose load failed for
     any other reason (its transaction rolled back). The other files still load.
@@ -250,7 +261,7 @@ def ingest_paths(
         if progress is not None:
             progress(Path(shown).name, None)
         try:
-            report = ingest_file(engine, path, today=today, kind=kind, actor=actor)
+            report = ingest_file(engine, path, today=today, kind=kind, actor=actor, layout=layout)
         except FormatError as exc:
             report = FileReport(path=shown, refused=str(exc))
         except FileNotFoundError:
