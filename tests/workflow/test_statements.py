@@ -14,11 +14,13 @@ from decimal import Decimal
 from typing import Any
 
 import pypdfium2
+import pytest
 import sqlalchemy as sa
 from tests.golden import assert_golden
 from tests.workflow.test_performance import DAYS, firm
 
 from poise.store import tables as t
+from poise.workflow.performance import attribution_of
 from poise.workflow.statements import statement_data, statement_pdf
 
 START, END = date(2026, 4, 1), date(2026, 6, 30)
@@ -101,3 +103,20 @@ def test_statement_when_printed_then_its_pages_show_the_household_and_its_charts
         assert blue > 500  # the allocation's bars, and the headings, in #2458a6
     finally:
         document.close()
+
+
+def test_attribution_when_the_household_holds_its_models_security_then_selection_is_nothing(
+    engine: sa.Engine,
+) -> None:
+    statement_firm(engine)
+    with engine.connect() as connection:
+        found = attribution_of(connection, household_id="H1", start=DAYS[0], end=DAYS[-1])
+
+    got = found.attribution
+    assert got.segments == ("cash", "equity")
+    # the model: S at 0.9, cash at 0.1; S is the household's only security, so its
+    # equity return is the model's and selection is nothing
+    assert got.selection[1] == pytest.approx(0.0, abs=1e-9)
+    assert got.explained == pytest.approx(got.active, abs=1e-12)
+    assert sum(got.allocation) != 0  # the household holds more cash than its model
+    assert (found.realised, found.estimated_tax) == (Decimal(0), Decimal(0))

@@ -27,7 +27,13 @@ from poise.cli.common import (
 if TYPE_CHECKING:
     from poise.workflow.performance import Performance
 
-__all__ = ["report_8949", "report_gains", "report_performance", "report_statement"]
+__all__ = [
+    "report_8949",
+    "report_attribution",
+    "report_gains",
+    "report_performance",
+    "report_statement",
+]
 
 report_app = command_group("Reports: performance, realised gains, Form 8949, statements.")
 app.add_typer(report_app, name="report")
@@ -314,3 +320,74 @@ def report_statement(
     out.print(f"{len(made)} statement(s) of {start} to {end} written to {out_dir}")
     for failure in failed:
         out.print(f"[red]{failure['household']}[/red]: {failure['error']}")
+
+
+@report_app.command("attribution")
+def report_attribution(
+    household: HouseholdArgument,
+    since: Annotated[
+        str | None,
+        typer.Option("--from", help="The period's eve (YYYY-MM-DD); default a year back."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="Its last day; default the last priced.")
+    ] = None,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Brinson–Fachler attribution of a household against its model, by asset class,
+    and what its sales realised and cost in tax."""
+    import sqlalchemy as sa
+    from rich.table import Table
+
+    from poise.store import tables as t
+    from poise.workflow.performance import attribution_of
+
+    engine = _engine(database_url)
+    with engine.connect() as connection:
+        last = connection.execute(sa.select(sa.func.max(t.prices.c.as_of))).scalar()
+        end = date.fromisoformat(until) if until else (last.date() if last else date.today())  # noqa: DTZ011
+        start = date.fromisoformat(since) if since else end.replace(year=end.year - 1)
+        found = attribution_of(connection, household_id=household, start=start, end=end)
+    a = found.attribution
+    rows = [
+        {"asset_class": c, "portfolio_weight": round(wp, 6), "model_weight": round(wb, 6),
+         "portfolio_return": round(rp, 6), "model_return": round(rb, 6),
+         "allocation": round(x, 6), "selection": round(y, 6), "interaction": round(z, 6)}
+        for c, wp, wb, rp, rb, x, y, z in zip(
+            a.segments, *_weights_and_returns(found), a.allocation, a.selection, a.interaction,
+            strict=True,
+        )
+    ]  # fmt: skip
+    document = {
+        "household": found.household_id, "model": found.model_id,
+        "from": found.start.isoformat(), "to": found.end.isoformat(),
+        "portfolio": round(a.portfolio, 6), "model_return": round(a.benchmark, 6),
+        "active": round(a.active, 6), "rows": rows,
+        "realised": str(found.realised), "harvested": str(found.harvested),
+        "estimated_tax": str(found.estimated_tax),
+    }  # fmt: skip
+    if as_json:
+        _print_json(document)
+        return
+    table = Table(title=f"{found.household_id} against {found.model_id or 'no model'},"
+                        f" {found.start} to {found.end}", title_justify="left")  # fmt: skip
+    for name in ("asset class", "weight", "model", "return", "model's", "allocation",
+                 "selection", "interaction"):  # fmt: skip
+        table.add_column(name, justify="left" if name == "asset class" else "right")
+    for r in rows:
+        table.add_row(r["asset_class"], _pct(r["portfolio_weight"]), _pct(r["model_weight"]),
+                      _pct(r["portfolio_return"]), _pct(r["model_return"]), _pct(r["allocation"]),
+                      _pct(r["selection"]), _pct(r["interaction"]))  # fmt: skip
+    table.caption = (
+        f"return {_pct(a.portfolio)} against the model's {_pct(a.benchmark)}: active"
+        f" {_pct(a.active)}; realised {found.realised:,.2f} (losses harvested"
+        f" {found.harvested:,.2f}), estimated tax {found.estimated_tax:,.2f}"
+    )
+    out.print(table)
+
+
+def _weights_and_returns(found: Any) -> tuple[Any, Any, Any, Any]:
+    """The four columns the effects are made of, as the attribution used them."""
+    return (found.portfolio_weights, found.model_weights, found.portfolio_returns,
+            found.model_returns)  # fmt: skip

@@ -9,15 +9,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 
+from poise.domain.accounts import model_of
 from poise.domain.errors import NotFoundError, ValidationError
+from poise.domain.models import resolve
+from poise.domain.money import ZERO, cents
+from poise.domain.relief import Term
 from poise.domain.transactions import TxnKind
+from poise.report.attribution import model_sleeves, sleeves
 from poise.report.performance import (
     Array,
+    Attribution,
+    brinson_fachler,
     daily_returns,
     irr,
     link,
@@ -25,10 +33,12 @@ from poise.report.performance import (
     period_table,
     volatility,
 )
+from poise.report.tax import Sold
 from poise.report.valuation import Book, Move, Valued, grouped, value_book
+from poise.store import repo
 from poise.store import tables as t
 
-__all__ = ["Performance", "load_book", "performance"]
+__all__ = ["AttributionReport", "Performance", "attribution_of", "load_book", "performance"]
 
 FIRM = "firm"
 LEVELS = ("account", "household", "model", "firm")
@@ -223,3 +233,80 @@ def performance(
     ]
     names, added = grouped(valued, labels)
     return _measured(level, names, added, gross=gross, until=until)
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionReport:
+    """A household's period against its model by asset class, and what tax did."""
+
+    household_id: str
+    model_id: str | None
+    start: date
+    end: date
+    attribution: Attribution
+    portfolio_weights: tuple[float, ...]  # by segment, as the attribution's
+    model_weights: tuple[float, ...]
+    portfolio_returns: tuple[float, ...]
+    model_returns: tuple[float, ...]
+    realised: Decimal  # gains less losses its sales realised in the period
+    harvested: Decimal  # the losses among them
+    estimated_tax: Decimal  # at each account's rates: short-term and long-term, and state
+
+
+def attribution_of(
+    connection: sa.Connection, *, household_id: str, start: date, end: date
+) -> AttributionReport:
+    """Brinson–Fachler of the household against its model (:mod:`poise.report.attribution`),
+    over the period from the eve ``start`` to ``end``."""
+    household = repo.household(connection, household_id=household_id)
+    accounts = repo.accounts(connection, household_id=household_id)
+    if not accounts:
+        raise NotFoundError(f"household {household_id} has no accounts")
+    ids = [a.account_id for a in accounts]
+    book, _ = load_book(connection, start=start, end=end, account_ids=ids)
+    if len(book.days) < 2:
+        raise ValidationError(f"fewer than two days priced from {start} to {end}")
+    known = repo.securities(connection)
+    classes = {s: x.asset_class for s, x in known.items()}
+    mine = sleeves(book, classes)
+    model_id = next((model_of(household, a) for a in accounts if model_of(household, a)), None)
+    models = repo.models(connection)
+    labels = set(mine.classes)
+    weights: dict[str, Decimal] = {}
+    cash = Decimal(1)
+    if model_id is not None and model_id in models:
+        resolved = resolve(model_id, models)
+        weights, cash = dict(resolved.securities), resolved.cash
+        labels |= {classes.get(s, "other") for s in weights}
+    ordered = tuple(sorted(labels))
+    names = sorted(weights)
+    _, closes = closes_of(connection, names, book.days[0], book.days[-1])
+    theirs = model_sleeves(weights, cash=cash, classes=classes, securities=tuple(names),
+                           prices=closes, labels=ordered)  # fmt: skip
+    held = dict(zip(mine.classes, zip(mine.weights, mine.returns, strict=True), strict=True))
+    portfolio_weights = tuple(held.get(c, (0.0, 0.0))[0] for c in ordered)
+    portfolio_returns = tuple(held.get(c, (0.0, 0.0))[1] for c in ordered)
+    found = brinson_fachler(
+        ordered, portfolio_weights, theirs.weights, portfolio_returns, theirs.returns
+    )
+    rates = {a.account_id: a for a in accounts}
+    sold = [s for s in _realised(connection, ids) if start < s.sold <= end]
+    tax = ZERO
+    for s in sold:
+        rate = rates[s.account_id].tax_rates
+        gain = s.proceeds - s.basis
+        tax += gain * ((rate.short_term if s.term is Term.SHORT else rate.long_term) + rate.state)
+    gains = [s.proceeds - s.basis for s in sold]
+    return AttributionReport(
+        household_id=household_id, model_id=model_id, start=book.days[0], end=book.days[-1],
+        attribution=found, portfolio_weights=portfolio_weights, model_weights=theirs.weights,
+        portfolio_returns=portfolio_returns, model_returns=theirs.returns,
+        realised=sum(gains, ZERO),
+        harvested=sum((g for g in gains if g < ZERO), ZERO), estimated_tax=cents(tax),
+    )  # fmt: skip
+
+
+def _realised(connection: sa.Connection, ids: list[str]) -> list[Sold]:
+    from poise.workflow.taxes import realised_sales  # noqa: PLC0415 - it imports washsales
+
+    return realised_sales(connection, account_ids=ids)
