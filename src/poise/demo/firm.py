@@ -66,6 +66,7 @@ KINDS: tuple[str, ...] = (
     "cash_flows",
     "positions",
     "breaks",
+    "cash",
 )
 
 # The columns the generator fills, in the canonical formats' order.
@@ -94,6 +95,7 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
     "cash_flows": ("account_id", "flow_id", "kind", "amount", "requested", "due"),
     "positions": ("account_id", "as_of", "security_id", "quantity"),
     "breaks": ("account_id", "break_id", "opened", "closed", "description"),
+    "cash": ("account_id", "as_of", "cash", "trade_date_cash"),
 }  # fmt: skip
 
 RISKS: tuple[RiskTolerance, ...] = tuple(RiskTolerance)  # most conservative first
@@ -135,6 +137,7 @@ class Firm:
     cash_flows: pl.DataFrame
     positions: pl.DataFrame
     breaks: pl.DataFrame
+    cash: pl.DataFrame
     as_of: date
 
     def frames(self) -> dict[str, pl.DataFrame]:
@@ -151,6 +154,7 @@ class Firm:
             "cash_flows": self.cash_flows,
             "positions": self.positions,
             "breaks": self.breaks,
+            "cash": self.cash,
         }
 
 
@@ -771,5 +775,17 @@ def build_firm(
         cash_flows=_frame("cash_flows", flow_rows),
         positions=_frame("positions", position_rows),
         breaks=_frame("breaks", break_rows),
+        cash=_frame(
+            "cash",
+            [
+                {
+                    "account_id": a["account_id"],
+                    "as_of": market.as_of.isoformat(),
+                    "cash": a["cash"],
+                    "trade_date_cash": a["cash"],
+                }
+                for a in account_rows
+            ],
+        ),  # the custodian's cash on the as-of day: the books' (nothing left to settle)
         as_of=market.as_of,
     )
