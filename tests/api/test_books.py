@@ -121,3 +121,14 @@ def test_statement_when_asked_then_a_pdf_for_the_households_people(
     if status == 200:
         assert answer.headers["content-type"] == "application/pdf"
         assert answer.content.startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(("who", "status"), [("garcia", 200), ("bob", 404)])
+def test_attribution_when_asked_then_the_households_people_and_too_little_history_says_so(
+    desk: Desk, who: str, status: int
+) -> None:
+    answer = desk.call("GET", "/households/H1/attribution", who)
+
+    assert answer.status_code == status
+    if status == 200:  # the firm is priced on one day: nothing to measure
+        assert (answer.json()["segments"], answer.json()["active"]) == ([], None)

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from poise.api.auth import Principal
 from poise.api.deps import EngineDep, SettingsDep
 from poise.api.routes.books import BOOKKEEPERS
-from poise.domain.errors import ConflictError, ForbiddenError, NotFoundError
+from poise.domain.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from poise.domain.relief import Method
 from poise.domain.users import FIRM_WIDE
 from poise.store import repo
@@ -32,7 +32,7 @@ from poise.web.session import WebUser, check_csrf, flash
 from poise.web.views import script_json
 from poise.workflow.books import book_fills
 from poise.workflow.custodian import reconcile_custodian, resolve_break
-from poise.workflow.performance import load_book, performance
+from poise.workflow.performance import AttributionReport, attribution_of, load_book, performance
 from poise.workflow.statements import latest_quarter, quarter_named, statement_data, statement_pdf
 from poise.workflow.taxes import tax_year
 
@@ -180,10 +180,41 @@ def performance_page(
                         chart = script_json(_growth_figure(
                             [d.isoformat() for d in found.days], [float(g) for g in growth]
                         ))  # fmt: skip
+        attribution = None
+        if last is not None:
+            try:
+                end = last.date()
+                year_ago = end.replace(year=end.year - 1)
+                attribution = attribution_of(
+                    connection, household_id=household_id, start=year_ago, end=end
+                )
+            except ValidationError:  # too little history, or nothing to value
+                attribution = None
+    effects = script_json(_effects_figure(attribution)) if attribution else ""
     return templates.TemplateResponse(request, "performance.html", {
         "user": who.user, "household_id": household_id, "rows": rows, "chart": chart,
-        "taxes": taxes,
+        "taxes": taxes, "attribution": attribution, "effects": effects,
     })  # fmt: skip
+
+
+def _effects_figure(found: AttributionReport) -> dict[str, Any]:
+    """Each asset class's allocation, selection and interaction effects, as grouped bars."""
+    a = found.attribution
+    classes = [c.replace("_", " ") for c in a.segments]
+    bars = (("allocation", a.allocation, BRAND), ("selection", a.selection, "#1e7b4a"),
+            ("interaction", a.interaction, MUTED))  # fmt: skip
+    return {
+        "data": [
+            {"type": "bar", "name": name, "x": classes, "y": [round(v * 100, 4) for v in values],
+             "marker": {"color": colour},
+             "hovertemplate": "%{x}: %{y:.2f} points<extra>" + name + "</extra>"}
+            for name, values, colour in bars
+        ],
+        "layout": {"height": 280, "barmode": "group",
+                   "margin": {"t": 10, "r": 10, "b": 40, "l": 60},
+                   "legend": {"orientation": "h", "y": 1.15},
+                   "yaxis": {"title": {"text": "percentage points"}, "zeroline": True}},
+    }  # fmt: skip
 
 
 @router.get("/households/{household_id}/statement.pdf")

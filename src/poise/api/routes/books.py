@@ -34,10 +34,11 @@ from poise.api.scoping import ScopedDep, firm_only, only, scoped_router
 from poise.domain.errors import NotFoundError, ValidationError
 from poise.domain.relief import Method
 from poise.domain.users import Role
+from poise.store import repo
 from poise.store import tables as t
 from poise.workflow.books import book_fills
 from poise.workflow.custodian import reconcile_custodian, resolve_break
-from poise.workflow.performance import load_book, performance
+from poise.workflow.performance import attribution_of, load_book, performance
 from poise.workflow.statements import latest_quarter, quarter_named, statement_data, statement_pdf
 from poise.workflow.taxes import tax_year
 
@@ -511,3 +512,83 @@ def get_statement(
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+class SegmentOut(Document):
+    asset_class: str
+    portfolio_weight: float
+    model_weight: float
+    portfolio_return: float
+    model_return: float
+    allocation: float
+    selection: float
+    interaction: float
+
+
+class AttributionOut(Document):
+    household_id: str
+    model_id: str | None
+    start: date = Field(alias="from")  # the period's eve
+    end: date = Field(alias="to")
+    portfolio: float | None  # None: fewer than two days priced in the period
+    model: float | None
+    active: float | None
+    segments: list[SegmentOut]
+    realised: Exact | None
+    harvested: Exact | None
+    estimated_tax: Exact | None
+
+
+@router.get(
+    "/households/{household_id}/attribution",
+    response_model=AttributionOut,
+    summary="A household against its model, by asset class",
+    responses=NOT_FOUND,
+)
+def get_attribution(
+    request: Request,
+    household_id: str,
+    who: ScopedDep,
+    engine: EngineDep,
+    start: Annotated[date | None, Query(alias="from", description="The eve; a year back.")] = None,
+    end: Annotated[date | None, Query(alias="to", description="The last day.")] = None,
+) -> Response:
+    """Brinson–Fachler effects by asset class against the household's model, and what
+    its sales realised and cost in tax, as ``poise report attribution`` (docs/reports.md);
+    nothing but the period when fewer than two days are priced in it."""
+    with engine.connect() as connection:
+        last = connection.execute(sa.select(sa.func.max(t.prices.c.as_of))).scalar()
+        if last is None:
+            raise ValidationError("the store holds no prices: nothing can be valued")
+        end = end or last.date()
+        start = start or end.replace(year=end.year - 1)
+        try:
+            found = attribution_of(connection, household_id=household_id, start=start, end=end)
+        except ValidationError:
+            repo.household(connection, household_id=household_id)  # unknown: 404
+            empty: dict[str, Any] = {
+                "household_id": household_id, "model_id": None, "from": start.isoformat(),
+                "to": end.isoformat(), "portfolio": None, "model": None, "active": None,
+                "segments": [], "realised": None, "harvested": None, "estimated_tax": None,
+            }  # fmt: skip
+            return answer(request, AttributionOut, empty)
+    a = found.attribution
+    document = {
+        "household_id": household_id, "model_id": found.model_id,
+        "from": found.start.isoformat(), "to": found.end.isoformat(),
+        "portfolio": round(a.portfolio, 6), "model": round(a.benchmark, 6),
+        "active": round(a.active, 6),
+        "segments": [
+            {"asset_class": c, "portfolio_weight": round(wp, 6), "model_weight": round(wb, 6),
+             "portfolio_return": round(rp, 6), "model_return": round(rb, 6),
+             "allocation": round(x, 6), "selection": round(y, 6), "interaction": round(z, 6)}
+            for c, wp, wb, rp, rb, x, y, z in zip(
+                a.segments, found.portfolio_weights, found.model_weights,
+                found.portfolio_returns, found.model_returns, a.allocation, a.selection,
+                a.interaction, strict=True,
+            )
+        ],
+        "realised": str(found.realised), "harvested": str(found.harvested),
+        "estimated_tax": str(found.estimated_tax),
+    }  # fmt: skip
+    return answer(request, AttributionOut, document)
