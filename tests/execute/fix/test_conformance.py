@@ -45,6 +45,54 @@ def test_logon_when_valid_then_the_broker_answers_with_its_logon(tmp_path: Path)
     with_broker(tmp_path, steps)
 
 
+def test_logon_when_a_probe_connected_and_left_then_the_session_is_free_at_once(
+    tmp_path: Path,
+) -> None:
+    async def steps(server: BrokerServer) -> None:
+        _, probe = await asyncio.open_connection("127.0.0.1", server.port)
+        probe.close()  # a port probe: connects, says nothing, leaves
+
+        client = await RawClient.connect(server.port)
+        answer = await client.logon()
+
+        assert answer[34] == "1"
+        assert server.session.store.load() == (2, 2)  # nobody's logon was lost in between
+        await client.close()
+
+    with_broker(tmp_path, steps)
+
+
+def test_logon_when_a_silent_connection_is_open_then_another_logs_on(tmp_path: Path) -> None:
+    async def steps(server: BrokerServer) -> None:
+        _, silent = await asyncio.open_connection("127.0.0.1", server.port)
+
+        client = await RawClient.connect(server.port)
+        answer = await client.logon()
+
+        assert answer[35] == "A"
+        assert server.session.logged_on
+        await client.close()
+        silent.close()
+
+    with_broker(tmp_path, steps)
+
+
+def test_logon_when_a_second_client_speaks_while_logged_on_then_it_is_closed(
+    tmp_path: Path,
+) -> None:
+    async def steps(server: BrokerServer) -> None:
+        first = await logged_on(server)
+
+        second = await RawClient.connect(server.port)
+        await second.send("A", "98=0", "108=30")
+
+        assert await second.closed() == []
+        assert server.session.logged_on
+        await first.close()
+
+    with_broker(tmp_path, steps)
+
+
 def test_logon_when_the_comp_id_is_unknown_then_the_connection_is_closed_unanswered(
     tmp_path: Path,
 ) -> None:

@@ -174,8 +174,12 @@ class Session:
         """Drop the connection now, without a Logout."""
         self._close(reason)
 
-    async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
-        """Be the session on this connection until it ends; why it ended is returned."""
+    async def run(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, first: bytes = b""
+    ) -> str:
+        """Be the session on this connection until it ends; why it ended is returned.
+        ``first``: bytes already read from the connection (an acceptor reads the first
+        before it gives the connection the session)."""
         if self._machine is not None:
             raise FixError(f"session {self.config.key} is already connected")
         next_sender, next_target = self.store.load()
@@ -192,6 +196,8 @@ class Session:
         framer = Framer()
         try:
             await self._execute(machine.connected(self._clock()))
+            if first and self._closing is None:
+                await self._frames(framer.feed(first), machine, self._clock())
             while self._closing is None:
                 data = await self._read(reader, machine)
                 arrived = self._clock()
@@ -268,12 +274,16 @@ class Session:
             if all(isinstance(a, Deliver | Advance) for a in actions):
                 held += actions
                 continue
-            if not await self._hand_over(held):
-                return
-            held = []
-            await self._execute(actions)
-            if self._closing is not None:
-                return
+            for action in actions:  # e.g. a gap filled: the messages that waited, in turn
+                if isinstance(action, Deliver | Advance):
+                    held.append(action)
+                    continue
+                if not await self._hand_over(held):
+                    return
+                held = []
+                await self._execute([action])
+                if self._closing is not None:
+                    return
         if held and self._closing is None:
             await self._hand_over(held)
 
@@ -407,8 +417,11 @@ class Initiator:
 
 class Acceptor:
     """Listens on ``host``:``port`` (0: any free port; ``port`` says which after
-    ``start``) for the session's counterparty. One connection at a time: another while
-    the session is connected is closed at once."""
+    ``start``) for the session's counterparty. A connection is given the session only
+    when its first bytes arrive (within the logon timeout), as a FIX engine binds a
+    connection to its session at the Logon: one that closes or stays silent — a port
+    probe, a load balancer's health check — never holds the session. One connection at
+    a time: another that speaks while the session is connected is closed at once."""
 
     def __init__(self, session: Session, host: str = "127.0.0.1", port: int = 0) -> None:
         self.session = session
@@ -416,6 +429,7 @@ class Acceptor:
         self.port = port
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[Any]] = set()
+        self._unheard: set[asyncio.Task[Any]] = set()  # connections yet to speak
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._connection, self.host, self.port)
@@ -425,15 +439,33 @@ class Acceptor:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        task = asyncio.current_task()
+        if task is not None:
+            self._unheard.add(task)
+        try:
+            first = await asyncio.wait_for(
+                reader.read(_READ_SIZE), self.session.config.logon_timeout
+            )
+        except (TimeoutError, OSError):
+            first = b""
+        except asyncio.CancelledError:  # the acceptor stopped
+            writer.close()
+            raise
+        finally:
+            if task is not None:
+                self._unheard.discard(task)
+        if not first:
+            log.info("%s: %s closed or said nothing", self.session.config.key, peer)
+            writer.close()
+            return
         if self.session.connected:
             log.warning("%s: refused %s, the session is connected", self.session.config.key, peer)
             writer.close()
             return
-        task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
         try:
-            await self.session.run(reader, writer)
+            await self.session.run(reader, writer, first)
         finally:
             if task is not None:
                 self._connections.discard(task)
@@ -446,5 +478,7 @@ class Acceptor:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        for unheard in list(self._unheard):
+            unheard.cancel()
         if self._connections:
             await asyncio.gather(*self._connections, return_exceptions=True)
