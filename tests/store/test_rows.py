@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from poise.store import tables as t
-from poise.store.rows import insert_rows
+from poise.store.rows import insert_rows, update_rows
 
 DECIMALS = st.decimals(min_value=-(10**12), max_value=10**12, places=6, allow_nan=False)
 
@@ -81,3 +81,45 @@ def test_insert_rows_when_a_key_repeats_then_the_statement_fails(engine: sa.Engi
     }  # fmt: skip
     with pytest.raises(Exception, match=r"(?i)unique|duplicate"), engine.begin() as connection:
         insert_rows(connection, t.lots, [lot, lot])
+
+
+def test_update_rows_when_rows_are_set_by_key_then_each_reads_back_as_its_own_update_would(
+    engine: sa.Engine,
+) -> None:
+    at = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
+    base = {
+        "block_id": "B", "route": "r", "kind": "new", "orig_cl_ord_id": None,
+        "quantity": Decimal(100), "limit_price": Decimal("10.5"), "status": "sent",
+        "filled": Decimal(0), "created_at": at, "sent_at": at, "text": None,
+    }  # fmt: skip
+    orders = [
+        {**base, "cl_ord_id": "O1", "broker_order_id": "X1", "acked_at": at},
+        {**base, "cl_ord_id": "O2", "broker_order_id": None, "acked_at": None, "text": "kept"},
+        {**base, "cl_ord_id": "O3", "broker_order_id": None, "acked_at": None},
+    ]
+    later = at + timedelta(seconds=5)
+    changes = [
+        {"cl_ord_id": "O1", "status": "filled", "filled": Decimal("100"),
+         "broker_order_id": None, "text": None, "acked_at": later},
+        {"cl_ord_id": "O2", "status": "partial", "filled": Decimal("12.345678"),
+         "broker_order_id": "Y2", "text": None, "acked_at": later},
+    ]  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(sa.delete(t.orders))
+        connection.execute(sa.insert(t.orders), orders)
+        update_rows(
+            connection,
+            t.orders,
+            changes,
+            ("cl_ord_id",),
+            unless_null=("broker_order_id", "text"),
+            where_null=("acked_at",),
+        )
+    with engine.connect() as connection:
+        read = {r.cl_ord_id: r for r in connection.execute(sa.select(t.orders))}
+    one, two, three = read["O1"], read["O2"], read["O3"]
+    assert (one.status, one.filled, one.broker_order_id, one.acked_at) == (
+        "filled", Decimal(100), "X1", at)  # fmt: skip
+    assert (two.status, two.filled, two.broker_order_id, two.text, two.acked_at) == (
+        "partial", Decimal("12.345678"), "Y2", "kept", later)  # fmt: skip
+    assert (three.status, three.broker_order_id, three.acked_at) == ("sent", None, None)

@@ -36,6 +36,7 @@ from sqlalchemy.dialects import postgresql
 from poise.audit.canonical import Entry, at_text, check_fields, data_hash, leaf_parts
 from poise.domain.errors import NotFoundError, PoiseError
 from poise.store import tables as t
+from poise.store.rows import insert_rows
 
 __all__ = [
     "LEDGER_LOCK",
@@ -300,7 +301,7 @@ def append_many(connection: sa.Connection, records: Sequence[Record]) -> list[En
     if first is not None:
         made = [first, *_made(records[1:], hashes[1:], first.seq + 1, first.leaf_hash, now)]
         if len(made) > 1:
-            connection.execute(_INSERT, [_row(e) for e in made[1:]])
+            insert_rows(connection, t.audit_entries, [_row(e) for e in made[1:]])
     else:
         if kept is None:
             _lock(connection)
@@ -309,7 +310,7 @@ def append_many(connection: sa.Connection, records: Sequence[Record]) -> list[En
         if len(made) == 1:
             connection.execute(_INSERT, _row(made[0]))
         else:
-            connection.execute(_INSERT, [_row(e) for e in made])
+            insert_rows(connection, t.audit_entries, [_row(e) for e in made])
     _remember(connection, made[-1].seq + 1, made[-1].leaf_hash)
     return made
 

@@ -8,7 +8,7 @@ Python one by one. Inside the caller's transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from poise.store.types import Exact, UTCDateTime
 
-__all__ = ["insert_rows", "set_where"]
+__all__ = ["insert_rows", "set_where", "update_rows"]
 
 
 def _sqlite_value(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
@@ -51,7 +51,12 @@ def _sqlite_rows(
     for name in names:
         write = _sqlite_value(table.c[name])
         values = [row[name] for row in rows]
-        columns.append(values if write is None else [write(v) for v in values])
+        if write is not None and isinstance(table.c[name].type, sa.DateTime | UTCDateTime):
+            memo: dict[Any, Any] = {}  # a batch's rows mostly share one time
+            values = [memo[v] if v in memo else memo.setdefault(v, write(v)) for v in values]
+        elif write is not None:
+            values = [write(v) for v in values]
+        columns.append(values)
     return list(zip(*columns, strict=True))
 
 
@@ -126,6 +131,58 @@ def set_where(
         cursor.executemany(
             f"UPDATE {table.name} SET {sets} WHERE {matched}",
             [(*written, *key) for key in keys],
+        )
+    finally:
+        cursor.close()
+
+
+def update_rows(
+    connection: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    key_columns: Sequence[str],
+    *,
+    unless_null: Collection[str] = (),
+    where_null: Collection[str] = (),
+) -> None:
+    """``UPDATE table`` row by row: each of ``rows`` (the same columns in each) names
+    its row by ``key_columns`` and sets the rest — on PostgreSQL one statement over the
+    rows unnested from arrays, on SQLite one driver ``executemany``. A column in
+    ``unless_null`` is left as it is where the new value is null; one in ``where_null``
+    is set only where the row holds null. Inside the caller's transaction."""
+    if not rows:
+        return
+    names = [name for name in rows[0] if name not in key_columns]
+    columns = [*key_columns, *names]
+
+    def setting(name: str, new: str, old: str) -> str:
+        if name in unless_null:
+            return f"{name} = COALESCE({new}, {old})"
+        if name in where_null:
+            return f"{name} = COALESCE({old}, {new})"
+        return f"{name} = {new}"
+
+    dbapi = connection.connection.dbapi_connection
+    if connection.dialect.name == "postgresql":
+        schema = f"{table.schema}." if table.schema else ""
+        types = [table.c[name].type.compile(dialect=connection.dialect) for name in columns]
+        unnest = ", ".join(f"%s::{kind}[]" for kind in types)
+        sets = ", ".join(setting(name, f"k.{name}", f"t.{name}") for name in names)
+        matched = " AND ".join(f"t.{k} = k.{k}" for k in key_columns)
+        with dbapi.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(
+                f"UPDATE {schema}{table.name} AS t SET {sets} FROM unnest({unnest})"
+                f" AS k({', '.join(columns)}) WHERE {matched}",
+                [[row[name] for row in rows] for name in columns],
+            )
+        return
+    sets = ", ".join(setting(name, "?", name) for name in names)
+    matched = " AND ".join(f"{k} = ?" for k in key_columns)
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(
+            f"UPDATE {table.name} SET {sets} WHERE {matched}",
+            _sqlite_rows(table, [*names, *key_columns], rows),
         )
     finally:
         cursor.close()

@@ -55,6 +55,7 @@ from poise.store.repo.execution import (
     references,
     released_trades,
 )
+from poise.store.rows import insert_rows, update_rows
 from poise.workflow.approvals import executed_many
 
 __all__ = [
@@ -319,19 +320,19 @@ def close_blocks(connection: sa.Connection, closing: Mapping[str, str], at: date
         )
     made = {block_id: allocate(blocks[block_id], fills[block_id]) for block_id in sorted(closing)}
     keep_allocations(connection, allocations=[a for m in made.values() for a in m], at=at)
-    b = t.block_orders
-    connection.execute(
-        sa.update(b)
-        .where(b.c.block_id == sa.bindparam("b_id"))
-        .values(status=sa.bindparam("b_status"), filled=sa.bindparam("b_filled"), allocated_at=at),
+    update_rows(
+        connection,
+        t.block_orders,
         [
             {
-                "b_id": block_id,
-                "b_status": closing[block_id],
-                "b_filled": sum((f.quantity for f in fills[block_id]), ZERO),
+                "block_id": block_id,
+                "status": closing[block_id],
+                "filled": sum((f.quantity for f in fills[block_id]), ZERO),
+                "allocated_at": at,
             }
             for block_id in sorted(closing)
         ],
+        ("block_id",),
     )
     append_many(
         connection,
@@ -458,9 +459,7 @@ def book_reports(
             booked.append(None)
         if not fresh:
             return [b for b in booked if b is not None]
-        connection.execute(
-            sa.insert(e), [{"route": route, **_execution_row(r, at)} for r, _ in fresh]
-        )
+        insert_rows(connection, e, [{"route": route, **_execution_row(r, at)} for r, _ in fresh])
         names = {r.cl_ord_id for r, _ in fresh} | {r.orig_cl_ord_id for r, _ in fresh}
         orders = orders_of(connection, cl_ord_ids=names - {""})
         earlier = {x.orig_cl_ord_id for x in orders.values() if x.orig_cl_ord_id} - set(orders)
@@ -470,20 +469,23 @@ def book_reports(
         made = iter([book.book(report, raw, route, at) for report, raw in fresh])
         result = [b if b is not None else next(made) for b in booked]
         if book.changed:
-            connection.execute(
-                sa.update(o)
-                .where(o.c.cl_ord_id == sa.bindparam("o_id"))
-                .values(
-                    status=sa.bindparam("o_status"),
-                    filled=sa.bindparam("o_filled"),
-                    broker_order_id=sa.func.coalesce(sa.bindparam("o_broker"), o.c.broker_order_id),
-                    acked_at=sa.func.coalesce(o.c.acked_at, at),
-                    text=sa.func.coalesce(sa.bindparam("o_text"), o.c.text),
-                ),
+            update_rows(
+                connection,
+                o,
                 [
-                    {"o_id": k, "o_broker": None, "o_text": None, **values}
+                    {
+                        "cl_ord_id": k,
+                        "status": values["o_status"],
+                        "filled": values["o_filled"],
+                        "broker_order_id": values.get("o_broker"),
+                        "text": values.get("o_text"),
+                        "acked_at": at,
+                    }
                     for k, values in book.changed.items()
                 ],
+                ("cl_ord_id",),
+                unless_null=("broker_order_id", "text"),
+                where_null=("acked_at",),
             )
         if book.breaks:
             connection.execute(sa.insert(t.execution_breaks), book.breaks)

@@ -25,7 +25,15 @@ from typing import Any, ClassVar, Self
 
 import simplefix
 
-from poise.execute.fix.codec import MsgType, Tag, field, format_timestamp, parse_timestamp
+from poise.execute.fix.codec import (
+    MsgType,
+    Tag,
+    field,
+    fields_index,
+    format_timestamp,
+    parse_timestamp,
+    tag_bytes,
+)
 from poise.execute.fix.errors import FieldError
 
 __all__ = [
@@ -152,6 +160,10 @@ def _write(value: object) -> str:
     return str(value)
 
 
+# Each message class's field tags as its messages hold them, made at its first read.
+_KEYS: dict[type, tuple[bytes, ...]] = {}
+
+
 class _Message:
     """What every application message shares: encoding and decoding by its table."""
 
@@ -182,12 +194,17 @@ class _Message:
         if msg_type != cls.MSG_TYPE:
             raise FieldError(Tag.MsgType, f"{msg_type} is not {cls.MSG_TYPE} ({cls.__name__})")
         values: dict[str, object] = {}
-        for spec in cls.FIELDS:
-            text = field(message, spec.tag)
-            if text is None or text == "":
+        index = fields_index(message)
+        keys = _KEYS.get(cls)
+        if keys is None:
+            keys = _KEYS.setdefault(cls, tuple(tag_bytes(spec.tag) for spec in cls.FIELDS))
+        for spec, key in zip(cls.FIELDS, keys, strict=True):
+            raw = index.get(key)
+            if not raw:
                 if spec.required:
                     raise FieldError(spec.tag, f"required in {cls.__name__}, missing")
                 continue
+            text = raw.decode("latin-1")
             try:
                 values[spec.name] = spec.read(text)
             except ValueError as exc:

@@ -12,6 +12,7 @@ not use up a sequence number).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,8 +36,10 @@ __all__ = [
     "decode",
     "encode",
     "field",
+    "fields_index",
     "format_timestamp",
     "parse_timestamp",
+    "tag_bytes",
     "to_text",
 ]
 
@@ -152,6 +155,21 @@ def field(message: Any, tag: int) -> str | None:
     return None
 
 
+def fields_index(message: Any) -> dict[bytes, bytes]:
+    """``message``'s fields by tag digits (each tag's first value), for many reads of
+    one message: the index ``decode`` made, or one made now."""
+    index = getattr(message, _INDEX, None)
+    if index is not None and index[0] == len(message.pairs):
+        found: dict[bytes, bytes] = index[1]
+        return found
+    return dict(reversed(message.pairs))
+
+
+def tag_bytes(tag: int) -> bytes:
+    """A tag as a message's pairs and :func:`fields_index` hold it: its digits."""
+    return str(int(tag)).encode("ascii")
+
+
 # A decoded message's fields by tag (each tag's first value), with how many pairs it
 # had: made once by ``decode`` for the many reads that follow; a message whose pairs
 # have been added to or taken from since is read field by field again.
@@ -227,6 +245,7 @@ def format_timestamp(moment: datetime) -> str:
 _TIMESTAMP = re.compile(r"(\d{8})-(\d{2}):(\d{2}):(\d{2})(?:\.(\d{3}|\d{6}|\d{9}))?")
 
 
+@functools.lru_cache(maxsize=4096)  # a burst of messages shares a few milliseconds
 def parse_timestamp(text: str) -> datetime:
     """A UTCTimestamp (seconds, milli-, micro- or nanoseconds) as an aware datetime."""
     found = _TIMESTAMP.fullmatch(text)

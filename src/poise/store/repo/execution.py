@@ -27,6 +27,7 @@ from poise.domain.orders import (
 )
 from poise.store import tables as t
 from poise.store.repo.prices import latest_prices
+from poise.store.rows import insert_rows
 
 __all__ = [
     "Marked",
@@ -374,8 +375,9 @@ def keep_allocations(
 ) -> None:
     if not allocations:
         return
-    connection.execute(
-        sa.insert(t.allocations),
+    insert_rows(
+        connection,
+        t.allocations,
         [
             {
                 "block_id": a.block_id,
