@@ -140,16 +140,21 @@ def test_book_when_a_block_fills_in_parts_then_it_is_allocated_once_and_the_prop
     assert (allocation.account_id, allocation.quantity) == ("A1", 40)
     assert (allocation.price, allocation.gross) == (Decimal("49.575"), Decimal("1983.00"))
     assert json.loads(allocation.lots) == [{"lot_id": "L1", "quantity": "40"}]
-    # A1: 60 crossed and 40 sold; B1: its 60 crossed
-    assert finish_executed(engine, at=MADE) == [a1, b1]
+    # A1: 60 crossed and 40 sold — marked executed as its block was booked; B1: its 60
+    # crossed, no block to book — marked by the sweep
+    assert finish_executed(engine, at=MADE) == [b1]
     assert finish_executed(engine, at=MADE) == []
     with engine.connect() as connection:
         status = connection.execute(
             sa.select(t.proposals.c.status).where(t.proposals.c.proposal_id == a1)
         ).scalar_one()
-        actions = [e.action for e in entries(connection)]
+        last_three = [(e.action, e.subject) for e in entries(connection)][-3:]
     assert status == "executed"
-    assert actions[-3:] == ["execute.allocate", "proposal.execute", "proposal.execute"]
+    assert last_three == [
+        ("execute.allocate", sold.block_id),
+        ("proposal.execute", a1),
+        ("proposal.execute", b1),
+    ]
 
 
 def test_book_when_a_report_names_no_order_then_a_break_is_kept_and_nothing_booked(

@@ -14,6 +14,7 @@ the same bytes faster, for verifying a million entries (a test holds the two equ
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -52,6 +53,7 @@ LEAF_FIELDS = (
 _AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
+@functools.lru_cache(maxsize=1024)  # a batch's entries mostly share one time
 def at_text(at: datetime) -> str:
     """A time as the ledger writes it: UTC, to the microsecond, ``Z``."""
     if at.tzinfo is None:

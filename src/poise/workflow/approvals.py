@@ -64,6 +64,7 @@ __all__ = [
     "executed_many",
     "findings_of",
     "inbox",
+    "mark_executed",
     "policy_of",
     "queue",
     "refuse_release",
@@ -347,50 +348,57 @@ def executed_many(
 ) -> list[str]:
     """Proposals every trade of which has been crossed or allocated in full (accounts'
     of their own, households' with their accounts'), marked ``executed`` in one
-    transaction: each still released is marked, with its
-    ``proposal.execute`` entry; the ones marked. A proposal rejected meanwhile is left
-    as it is (its row is changed only while it reads released)."""
-    at = at or datetime.now(UTC)
+    transaction (:func:`mark_executed`); the ones marked."""
+    with engine.execution_options(**{WRITES: True}).begin() as connection:
+        return mark_executed(connection, proposal_ids=proposal_ids, at=at or datetime.now(UTC))
+
+
+def mark_executed(
+    connection: sa.Connection, *, proposal_ids: Sequence[str], at: datetime
+) -> list[str]:
+    """In the caller's transaction: each of these proposals still released marked
+    ``executed``, with its ``proposal.execute`` entry; the ones marked. A proposal
+    rejected meanwhile is left as it is (its row is changed only while it reads
+    released)."""
     p, h = t.proposals, t.household_proposals
     ids = sorted(proposal_ids)
     released = Status.RELEASED.value
-    with engine.execution_options(**{WRITES: True}).begin() as connection:
-        marked: list[tuple[str, bool]] = []
-        for table, household in ((h, True), (p, False)):
-            query = (
-                sa.update(table)
-                .where(table.c.proposal_id.in_(ids) & (table.c.status == released))
-                .values(status=Status.EXECUTED.value, status_reason=None)
-                .returning(table.c.proposal_id)
-            )
-            marked += [(pid, household) for pid in connection.execute(query).scalars()]
-        households = [pid for pid, household in marked if household]
-        if households:
-            connection.execute(
-                sa.update(p)
-                .where(p.c.household_proposal_id.in_(households) & (p.c.status == released))
-                .values(status=Status.EXECUTED.value, status_reason=None)
-            )
-        append_many(
-            connection,
-            [
-                Record(
-                    actor=SYSTEM_ACTOR.user_id,
-                    action="proposal.execute",
-                    subject=pid,
-                    data={
-                        "proposal_id": pid,
-                        "household": household,
-                        "act": Act.EXECUTE.value,
-                        "before": released,
-                        "after": Status.EXECUTED.value,
-                    },
-                    reason="every trade crossed or allocated in full",
-                    at=at,
-                )
-                for pid, household in sorted(marked)
-            ],
+    marked: list[tuple[str, bool]] = []
+    for table, household in ((h, True), (p, False)):
+        query = (
+            sa.update(table)
+            .where(table.c.proposal_id.in_(ids) & (table.c.status == released))
+            .values(status=Status.EXECUTED.value, status_reason=None)
+            .returning(table.c.proposal_id)
         )
+        marked += [(pid, household) for pid in connection.execute(query).scalars()]
+    households = [pid for pid, household in marked if household]
+    if households:
+        connection.execute(
+            sa.update(p)
+            .where(p.c.household_proposal_id.in_(households) & (p.c.status == released))
+            .values(status=Status.EXECUTED.value, status_reason=None)
+        )
+    append_many(
+        connection,
+        [
+            Record(
+                actor=SYSTEM_ACTOR.user_id,
+                action="proposal.execute",
+                subject=pid,
+                data={
+                    "proposal_id": pid,
+                    "household": household,
+                    "act": Act.EXECUTE.value,
+                    "before": released,
+                    "after": Status.EXECUTED.value,
+                },
+                reason="every trade crossed or allocated in full",
+                at=at,
+            )
+            for pid, household in sorted(marked)
+        ],
+    )
     return sorted(pid for pid, _ in marked)
 
 

@@ -56,7 +56,7 @@ from poise.store.repo.execution import (
     released_trades,
 )
 from poise.store.rows import insert_rows, update_rows
-from poise.workflow.approvals import executed_many
+from poise.workflow.approvals import mark_executed
 
 __all__ = [
     "Batch",
@@ -285,7 +285,9 @@ def _blocks(connection: sa.Connection, block_ids: Collection[str]) -> dict[str, 
                 seq=line.seq,
                 account_id=line.account_id,
                 quantity=line.quantity,
-                lots=tuple(
+                lots=()
+                if line.lots == "[]"
+                else tuple(
                     LotInstruction(x["lot_id"], Decimal(x["quantity"]))
                     for x in json.loads(line.lots)
                 ),
@@ -438,7 +440,8 @@ def book_reports(
     """Book execution reports from ``route`` (each with its raw text), in their order and
     in one transaction: each kept once by its ExecID (a duplicate changes nothing), the
     orders' states and fills moved, a break kept for a report of no order poise sent or
-    one that overfills, and each block an order leaves done allocated to its accounts."""
+    one that overfills, each block an order leaves done allocated to its accounts, and
+    the proposals those blocks complete marked executed (:func:`finish_executed`)."""
     e, o = t.executions, t.orders
     with engine.execution_options(**{WRITES: True}).begin() as connection:
         seen = set(
@@ -490,6 +493,8 @@ def book_reports(
         if book.breaks:
             connection.execute(sa.insert(t.execution_breaks), book.breaks)
         close_blocks(connection, book.closing, at)
+        if book.closing:  # the proposals these blocks complete, in the same commit
+            _finish(connection, at=at, block_ids=book.closing)
     return result
 
 
@@ -505,11 +510,18 @@ def finish_executed(
     block_ids: Collection[str] | None = None,
 ) -> list[str]:
     """Mark executed every released proposal whose trades are all crossed or allocated in
-    full (a household's when all its accounts' are); the ones marked. Run after booking
-    (``block_ids``: only the proposals of the blocks just allocated, and their
-    households'), and again at any time: a crash between allocating and marking is
-    finished here."""
-    at = at or datetime.now(UTC)
+    full (a household's when all its accounts' are); the ones marked. Booking does it
+    for the blocks it allocates (:func:`book_reports`); run again at any time, it
+    finishes what a crash between allocating and marking left (``block_ids``: only the
+    proposals of these blocks, and their households')."""
+    with engine.execution_options(**{WRITES: True}).begin() as connection:
+        return _finish(connection, at=at or datetime.now(UTC), block_ids=block_ids)
+
+
+def _finish(
+    connection: sa.Connection, *, at: datetime, block_ids: Collection[str] | None
+) -> list[str]:
+    """:func:`finish_executed` in the caller's transaction."""
     p, bp, sl = t.proposals, t.batch_proposals, t.statement_lines
     query = (
         sa.select(p.c.proposal_id, p.c.household_proposal_id)
@@ -522,31 +534,30 @@ def finish_executed(
             p.c.proposal_id.in_(mine) & p.c.household_proposal_id.is_not(None)
         )
         query = query.where(p.c.proposal_id.in_(mine) | p.c.household_proposal_id.in_(theirs))
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
-        ids = [r.proposal_id for r in rows]
-        got = allocated_quantities(connection, proposal_ids=ids)
-        wanted: dict[str, list[tuple[int, Decimal]]] = {}
-        for row in connection.execute(
-            sa.select(
-                t.proposal_trades.c.proposal_id,
-                t.proposal_trades.c.seq,
-                t.proposal_trades.c.quantity,
-            ).where(t.proposal_trades.c.proposal_id.in_(ids))
-        ):
-            wanted.setdefault(row.proposal_id, []).append((row.seq, row.quantity))
-        households: dict[str, list[str]] = {}
-        trading = sa.exists().where(t.proposal_trades.c.proposal_id == p.c.proposal_id)
-        for part in connection.execute(
-            sa.select(p.c.household_proposal_id, p.c.proposal_id, trading.label("trades")).where(
-                p.c.household_proposal_id.in_(
-                    sorted({r.household_proposal_id for r in rows if r.household_proposal_id})
-                )
+    rows = connection.execute(query).all()
+    ids = [r.proposal_id for r in rows]
+    got = allocated_quantities(connection, proposal_ids=ids)
+    wanted: dict[str, list[tuple[int, Decimal]]] = {}
+    for row in connection.execute(
+        sa.select(
+            t.proposal_trades.c.proposal_id,
+            t.proposal_trades.c.seq,
+            t.proposal_trades.c.quantity,
+        ).where(t.proposal_trades.c.proposal_id.in_(ids))
+    ):
+        wanted.setdefault(row.proposal_id, []).append((row.seq, row.quantity))
+    households: dict[str, list[str]] = {}
+    trading = sa.exists().where(t.proposal_trades.c.proposal_id == p.c.proposal_id)
+    for part in connection.execute(
+        sa.select(p.c.household_proposal_id, p.c.proposal_id, trading.label("trades")).where(
+            p.c.household_proposal_id.in_(
+                sorted({r.household_proposal_id for r in rows if r.household_proposal_id})
             )
-        ):
-            parts = households.setdefault(part.household_proposal_id, [])
-            if part.trades:  # an account the household's proposal leaves as it is: done
-                parts.append(part.proposal_id)
+        )
+    ):
+        parts = households.setdefault(part.household_proposal_id, [])
+        if part.trades:  # an account the household's proposal leaves as it is: done
+            parts.append(part.proposal_id)
     done = {
         pid
         for pid in ids
@@ -558,4 +569,4 @@ def finish_executed(
     )
     if not units:
         return []
-    return executed_many(engine, proposal_ids=units, at=at)
+    return mark_executed(connection, proposal_ids=units, at=at)

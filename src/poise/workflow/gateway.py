@@ -238,9 +238,6 @@ class Gateway:
                         "break": one.problem or None,
                     },
                 )
-        allocated = {one.allocated for one in booked if one.allocated}
-        if allocated:
-            finish_executed(self.engine, at=at, block_ids=allocated)
 
     async def _publish(self, event_id: str, payload: dict[str, object]) -> None:
         """Tell the bus (when there is one); the store is the record, so a bus that
