@@ -158,7 +158,11 @@ class Gateway:
             reset_on_logon=route.reset_on_logon,
             reconnect_interval=route.reconnect,
         )
-        self.session = Session(config, SessionRows(engine, config.key), self, clock=clock)
+        # the reports one read brings are booked in one transaction: a busy route's
+        # reports are taken a megabyte at a time, not the default 64 KiB
+        self.session = Session(
+            config, SessionRows(engine, config.key), self, clock=clock, read_size=1 << 20
+        )
         self.initiator = Initiator(self.session, route.host, route.port)
         self.changed = asyncio.Event()
 

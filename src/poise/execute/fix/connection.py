@@ -42,7 +42,7 @@ __all__ = ["Acceptor", "Application", "Clock", "Initiator", "Session", "utc_now"
 log = logging.getLogger("poise.fix")
 
 Clock = Callable[[], datetime]
-_READ_SIZE = 1 << 16
+_READ_SIZE = 1 << 16  # what one read takes, unless the session is given another size
 _LONGEST_WAIT = 1.0  # seconds a read waits before the timers are looked at again
 
 
@@ -89,8 +89,10 @@ class Session:
         *,
         clock: Clock = utc_now,
         observer: Callable[[Event], None] | None = None,
+        read_size: int = _READ_SIZE,
     ) -> None:
         self.config = config
+        self.read_size = read_size  # the most one read takes: what arrives together
         self.store = store
         self.application = application
         self._clock = clock
@@ -233,7 +235,7 @@ class Session:
         if deadline is not None:
             wait = min(max((deadline - self._clock()).total_seconds(), 0.01), _LONGEST_WAIT)
         try:
-            return await asyncio.wait_for(reader.read(_READ_SIZE), wait)
+            return await asyncio.wait_for(reader.read(self.read_size), wait)
         except TimeoutError:
             return None
 
@@ -392,7 +394,9 @@ class Initiator:
     async def run(self) -> None:
         while not self._stop.is_set():
             try:
-                reader, writer = await asyncio.open_connection(self.host, self.port)
+                reader, writer = await asyncio.open_connection(
+                    self.host, self.port, limit=self.session.read_size
+                )
             except OSError as exc:
                 log.info("%s cannot connect: %s", self.session.config.key, exc)
             else:
@@ -432,7 +436,9 @@ class Acceptor:
         self._unheard: set[asyncio.Task[Any]] = set()  # connections yet to speak
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(self._connection, self.host, self.port)
+        self._server = await asyncio.start_server(
+            self._connection, self.host, self.port, limit=self.session.read_size
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("%s listening on %s:%d", self.session.config.key, self.host, self.port)
         return self.port
@@ -444,7 +450,7 @@ class Acceptor:
             self._unheard.add(task)
         try:
             first = await asyncio.wait_for(
-                reader.read(_READ_SIZE), self.session.config.logon_timeout
+                reader.read(self.session.read_size), self.session.config.logon_timeout
             )
         except (TimeoutError, OSError):
             first = b""
