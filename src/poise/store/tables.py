@@ -644,7 +644,7 @@ allocations = sa.Table(  # a block's fills, allocated to each account per its st
     "allocations",
     metadata,
     sa.Column("block_id", sa.String(128), primary_key=True),
-    sa.Column("proposal_id", sa.String(200), primary_key=True),
+    sa.Column("proposal_id", sa.String(200), primary_key=True, index=True),
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
     _id("account_id", nullable=False, index=True),
     sa.Column("side", sa.String(8), nullable=False),

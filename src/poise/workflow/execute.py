@@ -528,13 +528,33 @@ def _finish(
         .where(p.c.status == Status.RELEASED.value)
         .where(sa.exists().where(bp.c.proposal_id == p.c.proposal_id))
     )
-    if block_ids is not None:
-        mine = sa.select(sl.c.proposal_id).where(sl.c.block_id.in_(sorted(block_ids)))
-        theirs = sa.select(p.c.household_proposal_id).where(
-            p.c.proposal_id.in_(mine) & p.c.household_proposal_id.is_not(None)
+    if block_ids is None:
+        rows = connection.execute(query).all()
+    else:  # by key: the blocks' proposals, then their households' (no scan of either)
+        mine = sorted(
+            set(
+                connection.execute(
+                    sa.select(sl.c.proposal_id).where(sl.c.block_id.in_(sorted(block_ids)))
+                ).scalars()
+            )
         )
-        query = query.where(p.c.proposal_id.in_(mine) | p.c.household_proposal_id.in_(theirs))
-    rows = connection.execute(query).all()
+        rows = list(connection.execute(query.where(p.c.proposal_id.in_(mine))))
+        homes = sorted(
+            set(
+                connection.execute(
+                    sa.select(p.c.household_proposal_id).where(
+                        p.c.proposal_id.in_(mine) & p.c.household_proposal_id.is_not(None)
+                    )
+                ).scalars()
+            )
+        )
+        if homes:
+            seen = {r.proposal_id for r in rows}
+            rows += [
+                r
+                for r in connection.execute(query.where(p.c.household_proposal_id.in_(homes)))
+                if r.proposal_id not in seen
+            ]
     ids = [r.proposal_id for r in rows]
     got = allocated_quantities(connection, proposal_ids=ids)
     wanted: dict[str, list[tuple[int, Decimal]]] = {}
