@@ -20,9 +20,10 @@ then
   it sent in one commit before a byte is written) to the end of the last booking: the
   execution report kept by its ExecID, the order's state moved, the block allocated to
   its accounts with the ledger's entry, and the proposals it completes marked
-  executed (``finish_executed``) — durably, each in its own commit, as ``poise
-  execute`` does. Then checked: every block filled and allocated in full, every
-  proposal executed, each fill booked once.
+  executed — durably, the reports one read brings in one commit, as ``poise execute``
+  does (the *executed* column timed ``finish_executed`` when it was a commit of its
+  own; it is now part of *booking*). Then checked: every block filled and allocated
+  in full, every proposal executed, each fill booked once.
 
 Counterparties: ``inprocess`` — the simulated broker (:class:`BrokerServer`, its
 session store a file, as ``poise broker`` keeps it) in the gateway's own event loop
