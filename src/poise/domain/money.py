@@ -102,6 +102,8 @@ def share_cents(amount: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     """
     if cents(amount) != amount:
         raise ValidationError(f"{amount} is not a whole number of cents")
+    if len(weights) == 1 and weights[0] > 0:  # one part takes it all
+        return [amount]
     ratios = [weight.as_integer_ratio() for weight in weights]
     common = 1
     for _, bottom in ratios:

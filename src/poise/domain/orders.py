@@ -95,7 +95,7 @@ def order_id(*parts: str) -> str:
     >>> order_id("run 7", "VTI", "buy", "SCHW")
     'run_7-VTI-buy-SCHW-905faf9818'
     """
-    readable = "-".join(_UNSAFE.sub("_", part) for part in parts)[:48]
+    readable = _UNSAFE.sub("_", "-".join(parts))[:48]  # "-" is safe: runs stay apart
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:10]
     return f"{readable}-{digest}"
 

@@ -173,8 +173,10 @@ def families(lots: Sequence[TaxLot]) -> dict[Key, list[TaxLot]]:
     by_key = {(lot.account_id, lot.lot_id): lot for lot in lots}
     parts: dict[Key, list[TaxLot]] = {}
     for lot in lots:
+        if "." not in lot.lot_id or not _adjusted(lot):  # most rows: no part of a split
+            continue
         found = _PART.match(lot.lot_id)
-        if found is not None and _adjusted(lot):
+        if found is not None:
             parts.setdefault((lot.account_id, found["lot"]), []).append(lot)
     parent: dict[Key, str] = {}
     for (account_id, lot_id), rows in parts.items():
@@ -279,8 +281,8 @@ class _Bought:
 def _shared(amount: Decimal, parts: Sequence[Decimal]) -> list[Decimal]:
     """``amount`` shared over ``parts`` by their size, the last taking what is left so
     that the shares add up to it exactly."""
-    if not parts:
-        return []
+    if len(parts) < 2:
+        return [amount] * len(parts)
     total = sum(parts, ZERO)
     shares = [amount * part / total if total else ZERO for part in parts[:-1]]
     return [*shares, amount - sum(shares, ZERO)]

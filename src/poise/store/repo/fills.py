@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from poise.domain.calendar import settlement_date, trade_date
+from poise.domain.errors import StoreError
 from poise.domain.lots import TaxLot
 from poise.domain.money import ZERO, cents, plain
 from poise.domain.orders import LotInstruction, Side, order_id
@@ -21,6 +22,7 @@ from poise.domain.transactions import Transaction
 from poise.reconcile.fills import Execution, Realised
 from poise.store import tables as t
 from poise.store.rows import insert_rows, set_where
+from poise.store.types import UTCDateTime
 
 __all__ = [
     "Source",
@@ -56,7 +58,11 @@ def unbooked(
     connection: sa.Connection, *, account_ids: Collection[str] | None = None
 ) -> list[tuple[Execution, Source]]:
     """Allocations and cross legs not yet in the books (of ``account_ids``; None:
-    every account's), as executions, in the order they were made."""
+    every account's), as executions, in the order they were made.
+
+    Amounts and times are read as the driver gives them and converted here, each
+    distinct time once (a batch's rows share a few): a booking reads every row it
+    books, and SQLAlchemy's conversion of each value was most of the reading."""
     a, b, x, c, eb = (
         t.allocations,
         t.block_orders,
@@ -65,58 +71,78 @@ def unbooked(
         t.execution_batches,
     )
     found: list[tuple[datetime, Execution, Source]] = []
-    dates: dict[datetime, tuple[date, date]] = {}  # a batch's rows share a few times
+    dates: dict[Any, tuple[datetime, date, date]] = {}  # a batch's rows share a few times
+    stamp = UTCDateTime()
 
-    def dated(at: datetime) -> tuple[date, date]:
-        if at not in dates:
+    def dated(value: Any) -> tuple[datetime, date, date]:
+        known = dates.get(value)
+        if known is None:
+            at = stamp.process_result_value(value, connection.dialect)
+            if at is None:  # the column is not null
+                raise StoreError("an allocation without its time")
             traded = trade_date(at)
-            dates[at] = (traded, settlement_date(traded))
-        return dates[at]
+            known = dates[value] = (at, traded, settlement_date(traded))
+        return known
+
+    def raw(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.type_coerce(column, sa.String).label(column.key)
 
     query = (
-        sa.select(a, b.c.security_id)
+        sa.select(
+            a.c.block_id,
+            a.c.proposal_id,
+            a.c.seq,
+            a.c.account_id,
+            a.c.side,
+            raw(a.c.quantity),
+            raw(a.c.price),
+            raw(a.c.gross),
+            raw(a.c.commission),
+            raw(a.c.net),
+            a.c.lots,
+            raw(a.c.at),
+            b.c.security_id,
+        )
         .join(b, b.c.block_id == a.c.block_id)
         .where(a.c.booked_at.is_(None))
     )
     if account_ids is not None:
         query = query.where(a.c.account_id.in_(sorted(account_ids)))
-    for row in connection.execute(query):
-        traded, settles = dated(row.at)
-        side = Side(row.side)
+    for (
+        block_id,
+        proposal_id,
+        seq,
+        account_id,
+        side_text,
+        quantity,
+        price,
+        gross,
+        commission,
+        net,
+        lots,
+        at_value,
+        security_id,
+    ) in connection.execute(query):
+        at, traded, settles = dated(at_value)
+        side = _SIDES[side_text]
+        shares, average = _decimal(quantity), _decimal(price)
         execution = Execution(
-            txn_id=allocation_txn_id(row.block_id, row.proposal_id, row.seq),
-            account_id=row.account_id,
-            security_id=row.security_id,
+            txn_id=allocation_txn_id(block_id, proposal_id, seq),
+            account_id=account_id,
+            security_id=security_id,
             side=side,
-            quantity=row.quantity,
-            price=row.price,
-            gross=row.gross,
-            commission=row.commission,
-            net=row.net,
+            quantity=shares,
+            price=average,
+            gross=_decimal(gross),
+            commission=_decimal(commission),
+            net=_decimal(net),
             trade_date=traded,
             settle_date=settles,
-            lots=_lots(row.lots) if side is Side.SELL else (),
-            description=" ".join(
-                (
-                    str(row.quantity),
-                    "at",
-                    str(row.price),
-                    "(average), block",
-                    row.block_id,
-                    "proposal",
-                    row.proposal_id,
-                    "trade",
-                    str(row.seq),
-                )
-            ),
+            lots=_lots(lots) if side is Side.SELL else (),
+            description=f"{shares} at {average} (average), block {block_id}"
+            f" proposal {proposal_id} trade {seq}",
         )
-        found.append(
-            (
-                row.at,
-                execution,
-                Source("allocations", (row.block_id, row.proposal_id, str(row.seq))),
-            )
-        )
+        found.append((at, execution, Source("allocations", (block_id, proposal_id, str(seq)))))
     query = (
         sa.select(x, c.c.security_id, c.c.price, c.c.source, eb.c.created_at)
         .join(c, c.c.cross_id == x.c.cross_id)
@@ -126,7 +152,8 @@ def unbooked(
     if account_ids is not None:
         query = query.where(x.c.account_id.in_(sorted(account_ids)))
     for row in connection.execute(query):
-        traded, settles = dated(row.created_at)
+        traded = trade_date(row.created_at)
+        settles = settlement_date(traded)
         side = Side(row.side)
         gross = cents(row.quantity * row.price)
         execution = Execution(
@@ -150,6 +177,14 @@ def unbooked(
         )
     found.sort(key=lambda item: (item[0], item[1].account_id, item[1].txn_id))
     return [(execution, source) for _, execution, source in found]
+
+
+_SIDES = {side.value: side for side in Side}
+
+
+def _decimal(value: Any) -> Decimal:
+    """An amount as the driver gave it (text on SQLite, a Decimal on PostgreSQL)."""
+    return value if type(value) is Decimal else Decimal(value)
 
 
 def closed_lots(connection: sa.Connection, *, account_ids: Iterable[str]) -> list[TaxLot]:
