@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from poise.store import tables as t
-from poise.store.rows import insert_rows, update_rows
+from poise.store.rows import among, insert_rows, update_rows
 
 DECIMALS = st.decimals(min_value=-(10**12), max_value=10**12, places=6, allow_nan=False)
 
@@ -123,3 +123,27 @@ def test_update_rows_when_rows_are_set_by_key_then_each_reads_back_as_its_own_up
     assert (two.status, two.filled, two.broker_order_id, two.text, two.acked_at) == (
         "partial", Decimal("12.345678"), "Y2", "kept", later)  # fmt: skip
     assert (three.status, three.broker_order_id, three.acked_at) == ("sent", None, None)
+
+
+def test_among_when_keys_are_looked_up_then_the_rows_are_those_in_reads(engine: sa.Engine) -> None:
+    at = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
+    orders = [
+        {"cl_ord_id": f"O{n}", "block_id": f"B{n % 7}", "route": "r", "kind": "new",
+         "quantity": Decimal(n + 1), "status": "sent", "filled": Decimal(0), "created_at": at}
+        for n in range(60)
+    ]  # fmt: skip
+    wanted = [f"O{n}" for n in range(0, 80, 3)] + ["O'; DROP TABLE orders; --", ""]
+    o = t.orders
+    with engine.begin() as connection:
+        connection.execute(sa.delete(o))
+        insert_rows(connection, o, orders)
+        for keys in (wanted, [], ["O5"]):
+            mine = connection.execute(
+                sa.select(o.c.cl_ord_id).where(among(connection, o.c.cl_ord_id, keys))
+            ).scalars()
+            theirs = connection.execute(sa.select(o.c.cl_ord_id).where(o.c.cl_ord_id.in_(keys)))
+            assert sorted(mine) == sorted(theirs.scalars())
+        blocks = connection.execute(
+            sa.select(sa.func.count()).where(among(connection, o.c.block_id, ["B1", "B3"]))
+        ).scalar_one()
+    assert blocks == sum(1 for n in range(60) if n % 7 in (1, 3))

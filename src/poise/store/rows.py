@@ -13,10 +13,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from poise.store.types import Exact, UTCDateTime
 
-__all__ = ["insert_rows", "set_where", "update_rows"]
+__all__ = ["among", "insert_rows", "set_where", "update_rows"]
 
 
 def _sqlite_value(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
@@ -186,3 +187,15 @@ def update_rows(
         )
     finally:
         cursor.close()
+
+
+def among(
+    connection: sa.Connection, column: sa.ColumnElement[Any], values: Collection[Any]
+) -> sa.ColumnElement[bool]:
+    """``column IN values`` as ``connection``'s database reads a long list fastest: one
+    array parameter (``= ANY``) on PostgreSQL, which plans and binds a list of thousands
+    as one value where ``IN`` takes thousands (2–3 times as long at 4,000); ``IN`` on
+    SQLite."""
+    if connection.dialect.name == "postgresql":
+        return column == sa.any_(sa.literal(list(values), postgresql.ARRAY(column.type)))
+    return column.in_(values)

@@ -42,6 +42,7 @@ from poise.store import tables as t
 from poise.store.engine import WRITES
 from poise.store.repo import FindingToKeep, Unit, waiting
 from poise.store.repo.approvals import SYSTEM
+from poise.store.rows import among
 
 if TYPE_CHECKING:
     from poise.comply.rulesets import RuleBook
@@ -367,7 +368,7 @@ def mark_executed(
     for table, household in ((h, True), (p, False)):
         query = (
             sa.update(table)
-            .where(table.c.proposal_id.in_(ids) & (table.c.status == released))
+            .where(among(connection, table.c.proposal_id, ids) & (table.c.status == released))
             .values(status=Status.EXECUTED.value, status_reason=None)
             .returning(table.c.proposal_id)
         )
@@ -376,7 +377,9 @@ def mark_executed(
     if households:
         connection.execute(
             sa.update(p)
-            .where(p.c.household_proposal_id.in_(households) & (p.c.status == released))
+            .where(
+                among(connection, p.c.household_proposal_id, households) & (p.c.status == released)
+            )
             .values(status=Status.EXECUTED.value, status_reason=None)
         )
     append_many(

@@ -55,7 +55,7 @@ from poise.store.repo.execution import (
     references,
     released_trades,
 )
-from poise.store.rows import insert_rows, update_rows
+from poise.store.rows import among, insert_rows, update_rows
 from poise.workflow.approvals import mark_executed
 
 __all__ = [
@@ -277,7 +277,7 @@ def _blocks(connection: sa.Connection, block_ids: Collection[str]) -> dict[str, 
     ids = sorted(block_ids)
     lines: dict[str, list[StatementLine]] = {}
     for line in connection.execute(
-        sa.select(s).where(s.c.block_id.in_(ids)).order_by(s.c.block_id, s.c.number)
+        sa.select(s).where(among(connection, s.c.block_id, ids)).order_by(s.c.block_id, s.c.number)
     ):
         lines.setdefault(line.block_id, []).append(
             StatementLine(
@@ -305,7 +305,7 @@ def _blocks(connection: sa.Connection, block_ids: Collection[str]) -> dict[str, 
             reference=row.reference,
             statement=tuple(lines.get(row.block_id, ())),
         )
-        for row in connection.execute(sa.select(b).where(b.c.block_id.in_(ids)))
+        for row in connection.execute(sa.select(b).where(among(connection, b.c.block_id, ids)))
     }
 
 
@@ -447,7 +447,8 @@ def book_reports(
         seen = set(
             connection.execute(
                 sa.select(e.c.exec_id).where(
-                    (e.c.route == route) & e.c.exec_id.in_({r.exec_id for r, _ in reports})
+                    (e.c.route == route)
+                    & among(connection, e.c.exec_id, sorted({r.exec_id for r, _ in reports}))
                 )
             ).scalars()
         )
@@ -534,16 +535,19 @@ def _finish(
         mine = sorted(
             set(
                 connection.execute(
-                    sa.select(sl.c.proposal_id).where(sl.c.block_id.in_(sorted(block_ids)))
+                    sa.select(sl.c.proposal_id).where(
+                        among(connection, sl.c.block_id, sorted(block_ids))
+                    )
                 ).scalars()
             )
         )
-        rows = list(connection.execute(query.where(p.c.proposal_id.in_(mine))))
+        rows = list(connection.execute(query.where(among(connection, p.c.proposal_id, mine))))
         homes = sorted(
             set(
                 connection.execute(
                     sa.select(p.c.household_proposal_id).where(
-                        p.c.proposal_id.in_(mine) & p.c.household_proposal_id.is_not(None)
+                        among(connection, p.c.proposal_id, mine)
+                        & p.c.household_proposal_id.is_not(None)
                     )
                 ).scalars()
             )
@@ -552,7 +556,9 @@ def _finish(
             seen = {r.proposal_id for r in rows}
             rows += [
                 r
-                for r in connection.execute(query.where(p.c.household_proposal_id.in_(homes)))
+                for r in connection.execute(
+                    query.where(among(connection, p.c.household_proposal_id, homes))
+                )
                 if r.proposal_id not in seen
             ]
     ids = [r.proposal_id for r in rows]
@@ -563,15 +569,17 @@ def _finish(
             t.proposal_trades.c.proposal_id,
             t.proposal_trades.c.seq,
             t.proposal_trades.c.quantity,
-        ).where(t.proposal_trades.c.proposal_id.in_(ids))
+        ).where(among(connection, t.proposal_trades.c.proposal_id, ids))
     ):
         wanted.setdefault(row.proposal_id, []).append((row.seq, row.quantity))
     households: dict[str, list[str]] = {}
     trading = sa.exists().where(t.proposal_trades.c.proposal_id == p.c.proposal_id)
     for part in connection.execute(
         sa.select(p.c.household_proposal_id, p.c.proposal_id, trading.label("trades")).where(
-            p.c.household_proposal_id.in_(
-                sorted({r.household_proposal_id for r in rows if r.household_proposal_id})
+            among(
+                connection,
+                p.c.household_proposal_id,
+                sorted({r.household_proposal_id for r in rows if r.household_proposal_id}),
             )
         )
     ):

@@ -27,7 +27,7 @@ from poise.domain.orders import (
 )
 from poise.store import tables as t
 from poise.store.repo.prices import latest_prices
-from poise.store.rows import insert_rows
+from poise.store.rows import among, insert_rows
 
 __all__ = [
     "Marked",
@@ -306,7 +306,7 @@ def unsent(connection: sa.Connection, *, route: str) -> list[OrderRow]:
 
 
 def orders_of(connection: sa.Connection, *, cl_ord_ids: Collection[str]) -> dict[str, OrderRow]:
-    query = _order_query().where(t.orders.c.cl_ord_id.in_(sorted(cl_ord_ids)))
+    query = _order_query().where(among(connection, t.orders.c.cl_ord_id, sorted(cl_ord_ids)))
     return {row.cl_ord_id: _order(row) for row in connection.execute(query)}
 
 
@@ -364,7 +364,7 @@ def block_fills(connection: sa.Connection, *, block_ids: Collection[str]) -> lis
         connection.execute(
             sa.select(o.c.block_id, e.c.exec_id, e.c.last_qty, e.c.last_px)
             .select_from(e.join(o, o.c.cl_ord_id == e.c.cl_ord_id))
-            .where(o.c.block_id.in_(sorted(block_ids)) & (e.c.last_qty > 0))
+            .where(among(connection, o.c.block_id, sorted(block_ids)) & (e.c.last_qty > 0))
             .order_by(e.c.received_at, e.c.exec_id)
         )
     )
@@ -407,7 +407,7 @@ def allocated_quantities(
     for table in (t.cross_legs, t.allocations):
         for row in connection.execute(
             sa.select(table.c.proposal_id, table.c.seq, table.c.quantity).where(
-                table.c.proposal_id.in_(ids)
+                among(connection, table.c.proposal_id, ids)
             )
         ):
             key = (row.proposal_id, row.seq)
