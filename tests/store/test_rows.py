@@ -147,3 +147,31 @@ def test_among_when_keys_are_looked_up_then_the_rows_are_those_in_reads(engine: 
             sa.select(sa.func.count()).where(among(connection, o.c.block_id, ["B1", "B3"]))
         ).scalar_one()
     assert blocks == sum(1 for n in range(60) if n % 7 in (1, 3))
+
+
+def test_update_rows_when_only_some_rows_hold_the_value_then_only_they_change(
+    engine: sa.Engine,
+) -> None:
+    at = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
+    base = {"block_id": "B", "route": "r", "kind": "new", "quantity": Decimal(1),
+            "filled": Decimal(0), "created_at": at}  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(sa.delete(t.orders))
+        connection.execute(
+            sa.insert(t.orders),
+            [{**base, "cl_ord_id": "P", "status": "pending"},
+             {**base, "cl_ord_id": "F", "status": "filled"}],
+        )  # fmt: skip
+        update_rows(
+            connection,
+            t.orders,
+            [{"cl_ord_id": k, "status": "sent", "sent_at": at} for k in ("P", "F")],
+            ("cl_ord_id",),
+            only={"status": "pending"},
+        )
+        read = {
+            r.cl_ord_id: (r.status, r.sent_at)
+            for r in connection.execute(sa.select(t.orders.c.cl_ord_id, t.orders.c.status,
+                                                  t.orders.c.sent_at))
+        }  # fmt: skip
+    assert read == {"P": ("sent", at), "F": ("filled", None)}

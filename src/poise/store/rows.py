@@ -145,16 +145,19 @@ def update_rows(
     *,
     unless_null: Collection[str] = (),
     where_null: Collection[str] = (),
+    only: Mapping[str, Any] | None = None,
 ) -> None:
     """``UPDATE table`` row by row: each of ``rows`` (the same columns in each) names
     its row by ``key_columns`` and sets the rest — on PostgreSQL one statement over the
     rows unnested from arrays, on SQLite one driver ``executemany``. A column in
     ``unless_null`` is left as it is where the new value is null; one in ``where_null``
-    is set only where the row holds null. Inside the caller's transaction."""
+    is set only where the row holds null; ``only`` names values a row must hold to be
+    updated at all (the same for every row). Inside the caller's transaction."""
     if not rows:
         return
     names = [name for name in rows[0] if name not in key_columns]
     columns = [*key_columns, *names]
+    fixed = dict(only or {})
 
     def setting(name: str, new: str, old: str) -> str:
         if name in unless_null:
@@ -169,21 +172,27 @@ def update_rows(
         types = [table.c[name].type.compile(dialect=connection.dialect) for name in columns]
         unnest = ", ".join(f"%s::{kind}[]" for kind in types)
         sets = ", ".join(setting(name, f"k.{name}", f"t.{name}") for name in names)
-        matched = " AND ".join(f"t.{k} = k.{k}" for k in key_columns)
+        matched = " AND ".join(
+            [f"t.{k} = k.{k}" for k in key_columns] + [f"t.{name} = %s" for name in fixed]
+        )
         with dbapi.cursor() as cursor:  # type: ignore[union-attr]
             cursor.execute(
                 f"UPDATE {schema}{table.name} AS t SET {sets} FROM unnest({unnest})"
                 f" AS k({', '.join(columns)}) WHERE {matched}",
-                [[row[name] for row in rows] for name in columns],
+                [[row[name] for row in rows] for name in columns] + list(fixed.values()),
             )
         return
     sets = ", ".join(setting(name, "?", name) for name in names)
-    matched = " AND ".join(f"{k} = ?" for k in key_columns)
+    matched = " AND ".join([f"{k} = ?" for k in key_columns] + [f"{name} = ?" for name in fixed])
+    held = tuple(
+        value if write is None else write(value)
+        for write, value in ((_sqlite_value(table.c[name]), fixed[name]) for name in fixed)
+    )
     cursor = dbapi.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(
             f"UPDATE {table.name} SET {sets} WHERE {matched}",
-            _sqlite_rows(table, [*names, *key_columns], rows),
+            [(*row, *held) for row in _sqlite_rows(table, [*names, *key_columns], rows)],
         )
     finally:
         cursor.close()

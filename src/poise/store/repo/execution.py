@@ -27,7 +27,7 @@ from poise.domain.orders import (
 )
 from poise.store import tables as t
 from poise.store.repo.prices import latest_prices
-from poise.store.rows import among, insert_rows
+from poise.store.rows import among, insert_rows, update_rows
 
 __all__ = [
     "Marked",
@@ -428,18 +428,18 @@ class Marked:
 
     @staticmethod
     def apply(connection: sa.Connection, marks: Sequence[tuple[Marked, int]]) -> None:
-        x, o = t.outbox, t.orders
-        connection.execute(
-            sa.update(x)
-            .where(x.c.cl_ord_id == sa.bindparam("m_id"))
-            .values(sent_seq=sa.bindparam("m_seq"), sent_at=sa.bindparam("m_at")),
-            [{"m_id": m.cl_ord_id, "m_seq": seq, "m_at": m.at} for m, seq in marks],
+        update_rows(
+            connection,
+            t.outbox,
+            [{"cl_ord_id": m.cl_ord_id, "sent_seq": seq, "sent_at": m.at} for m, seq in marks],
+            ("cl_ord_id",),
         )
-        connection.execute(
-            sa.update(o)
-            .where((o.c.cl_ord_id == sa.bindparam("m_id")) & (o.c.status == "pending"))
-            .values(status="sent", sent_at=sa.bindparam("m_at")),
-            [{"m_id": m.cl_ord_id, "m_at": m.at} for m, _ in marks],
+        update_rows(
+            connection,
+            t.orders,
+            [{"cl_ord_id": m.cl_ord_id, "status": "sent", "sent_at": m.at} for m, _ in marks],
+            ("cl_ord_id",),
+            only={"status": "pending"},
         )
 
 
@@ -483,8 +483,9 @@ class SessionRows:
             return
         s = t.fix_sessions
         with self.engine.begin() as connection:
-            connection.execute(
-                sa.insert(t.fix_messages),
+            insert_rows(
+                connection,
+                t.fix_messages,
                 [{"session_key": self.key, "seq": seq, "raw": raw} for seq, raw, _ in items],
             )
             connection.execute(
