@@ -232,6 +232,27 @@ def test_decode_when_any_fields_are_framed_then_it_reads_them_as_simplefix_parse
     assert _by_decode(raw) == _by_simplefix(raw)
 
 
+_FIELD_TAGS = st.sampled_from(
+    [b"1", b"8", b"9", b"10", b"11", b"35", b"035", b"010", b"44", b"7000"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(_FIELD_TAGS, _VALUES), max_size=8),
+    st.sampled_from([b"D", b"8", b"A"]),
+    st.sampled_from([b"FIX.4.4", b"FIX.4.2"]),
+)
+def test_encode_when_any_fields_go_out_then_the_bytes_are_simplefix_encodes(
+    body: list[tuple[bytes, bytes]], msg_type: bytes, begin: bytes
+) -> None:
+    message = simplefix.FixMessage()
+    message.pairs = list(body)
+    message.begin_string, message.message_type = begin, msg_type
+
+    assert encode(message) == message.encode()
+
+
 def test_decode_when_a_data_field_holds_soh_then_it_is_read_by_its_length() -> None:
     raw = frame("35=A", "49=POISE", "56=BROKER", "34=1", "52=20261207-14:30:05.123", "95=3")
     raw = raw.replace(b"95=3\x01", b"95=3\x0196=a\x01b\x01")
