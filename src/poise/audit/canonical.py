@@ -100,9 +100,11 @@ def _plain(value: Any, where: str) -> Any:
 
 def canonical_json(value: Any) -> bytes:
     """``value``'s canonical JSON (see the module's docstring), as UTF-8 bytes."""
-    return json.dumps(
-        _plain(value, "data"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode("utf-8")
+    return _CANONICAL.encode(_plain(value, "data")).encode("utf-8")
+
+
+# json.dumps with these arguments, made once (json.dumps makes an encoder each call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def data_hash(value: Any) -> str:
