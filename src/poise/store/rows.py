@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +18,15 @@ from sqlalchemy.dialects import postgresql
 
 from poise.store.types import Exact, UTCDateTime
 
-__all__ = ["among", "insert_rows", "set_where", "update_rows"]
+__all__ = [
+    "Dates",
+    "among",
+    "as_stored",
+    "decimal_of",
+    "insert_rows",
+    "set_where",
+    "update_rows",
+]
 
 
 def _sqlite_value(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
@@ -208,3 +217,41 @@ def among(
     if connection.dialect.name == "postgresql":
         return column == sa.any_(sa.literal(list(values), postgresql.ARRAY(column.type)))
     return column.in_(values)
+
+
+# ── reading many rows ─────────────────────────────────────────────────────────────
+# SQLAlchemy converts each value of each row it reads in Python (an exact decimal from
+# its text, a date by a regular expression); a booking or a firm's read takes hundreds
+# of thousands. These select a column as the driver gives it and convert it here:
+# decimals by ``Decimal`` itself, dates and times once for each distinct value.
+
+
+def as_stored(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """``column`` selected as the driver gives it (text on SQLite for exact decimals,
+    dates and times; their own types on PostgreSQL), under its own name."""
+    return sa.type_coerce(column, sa.String).label(column.key)
+
+
+def decimal_of(value: Any) -> Decimal | None:
+    """An exact decimal as the driver gave it (its text on SQLite)."""
+    if value is None or type(value) is Decimal:
+        return value
+    return Decimal(value)
+
+
+class Dates:
+    """Dates as the driver gives them (ISO text on SQLite), each distinct one read once."""
+
+    def __init__(self) -> None:
+        self._seen: dict[Any, date | None] = {None: None}
+
+    def __call__(self, value: Any) -> date | None:
+        found = self._seen.get(value, _UNSEEN)
+        if found is _UNSEEN:
+            found = self._seen[value] = (
+                value if isinstance(value, date) else date.fromisoformat(value)
+            )
+        return found  # type: ignore[return-value]
+
+
+_UNSEEN = object()

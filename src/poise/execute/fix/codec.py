@@ -208,7 +208,7 @@ def encode(message: Any) -> bytes:
         ]
     )
     head = b"8=" + message.begin_string + SOH + b"9=" + str(len(body)).encode("ascii") + SOH
-    framed = head + body
+    framed: bytes = head + body
     return framed + b"10=%03d\x01" % (sum(framed) % 256)
 
 

@@ -27,6 +27,7 @@ from poise.domain.money import ZERO
 from poise.domain.securities import Security, SecurityKind, TradeUnit, Trading
 from poise.domain.transactions import CashFlow, CashFlowKind, LotRelieved, Transaction, TxnKind
 from poise.store import tables as t
+from poise.store.rows import Dates, as_stored, decimal_of
 
 __all__ = [
     "account",
@@ -167,6 +168,17 @@ _LOT = (
     t.lots.c.holding_start,
     t.lots.c.disallowed_loss,
 )
+_LOT_STORED = (  # the same, as the driver gives them (:func:`lots` converts them)
+    t.lots.c.account_id,
+    t.lots.c.lot_id,
+    t.lots.c.security_id,
+    as_stored(t.lots.c.quantity),
+    as_stored(t.lots.c.cost_basis),
+    as_stored(t.lots.c.acquired),
+    as_stored(t.lots.c.adjusted_basis),
+    as_stored(t.lots.c.holding_start),
+    as_stored(t.lots.c.disallowed_loss),
+)
 _CHUNK = 500  # accounts in one IN list
 
 
@@ -222,7 +234,8 @@ def lots(
     lot. A row that is no valid lot raises — or, given ``broken``, is left out and its
     reason kept there by account."""
     lt = t.lots
-    query = sa.select(*_LOT).order_by(lt.c.account_id, lt.c.security_id, lt.c.lot_id)
+    query = sa.select(*_LOT_STORED).order_by(lt.c.account_id, lt.c.security_id, lt.c.lot_id)
+    day = Dates()
     if account_ids is None:
         queries = [query]
     else:  # in ranges of accounts, in order: SQLite takes at most 32,766 values a query
@@ -235,8 +248,23 @@ def lots(
     for chunk in queries:
         for row in connection.execute(chunk):
             try:
-                found.append(_lot(row))
-            except (ValidationError, ValueError, TypeError) as e:
+                account_id, lot_id, security_id, quantity, cost, acquired, adjusted, start, lost = (
+                    row
+                )
+                found.append(
+                    TaxLot(
+                        lot_id=lot_id,
+                        account_id=account_id,
+                        security_id=security_id,
+                        quantity=decimal_of(quantity),  # type: ignore[arg-type]
+                        cost_basis=decimal_of(cost),  # type: ignore[arg-type]
+                        acquired=day(acquired),  # type: ignore[arg-type]
+                        adjusted_basis=decimal_of(adjusted),
+                        holding_start=day(start),
+                        disallowed_loss=ZERO if lost is None else decimal_of(lost),  # type: ignore[arg-type]
+                    )
+                )
+            except (ValidationError, ValueError, TypeError, ArithmeticError) as e:
                 if broken is None:
                     raise
                 broken.setdefault(row.account_id, []).append(f"account {row.account_id}: {e}")
