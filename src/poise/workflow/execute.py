@@ -278,7 +278,7 @@ def _blocks(connection: sa.Connection, block_ids: Collection[str]) -> dict[str, 
     lines: dict[str, list[StatementLine]] = {}
     for line in connection.execute(
         sa.select(s).where(among(connection, s.c.block_id, ids)).order_by(s.c.block_id, s.c.number)
-    ):
+    ).all():  # one fetch, not one a row: thousands of rows
         lines.setdefault(line.block_id, []).append(
             StatementLine(
                 proposal_id=line.proposal_id,
@@ -305,7 +305,9 @@ def _blocks(connection: sa.Connection, block_ids: Collection[str]) -> dict[str, 
             reference=row.reference,
             statement=tuple(lines.get(row.block_id, ())),
         )
-        for row in connection.execute(sa.select(b).where(among(connection, b.c.block_id, ids)))
+        for row in connection.execute(
+            sa.select(b).where(among(connection, b.c.block_id, ids))
+        ).all()
     }
 
 
@@ -530,7 +532,7 @@ def _finish(
         .where(sa.exists().where(bp.c.proposal_id == p.c.proposal_id))
     )
     if block_ids is None:
-        rows = connection.execute(query).all()
+        rows = list(connection.execute(query).all())
     else:  # by key: the blocks' proposals, then their households' (no scan of either)
         mine = sorted(
             set(
@@ -541,7 +543,7 @@ def _finish(
                 ).scalars()
             )
         )
-        rows = list(connection.execute(query.where(among(connection, p.c.proposal_id, mine))))
+        rows = list(connection.execute(query.where(among(connection, p.c.proposal_id, mine))).all())
         homes = sorted(
             set(
                 connection.execute(
@@ -558,7 +560,7 @@ def _finish(
                 r
                 for r in connection.execute(
                     query.where(among(connection, p.c.household_proposal_id, homes))
-                )
+                ).all()
                 if r.proposal_id not in seen
             ]
     ids = [r.proposal_id for r in rows]
@@ -570,7 +572,7 @@ def _finish(
             t.proposal_trades.c.seq,
             t.proposal_trades.c.quantity,
         ).where(among(connection, t.proposal_trades.c.proposal_id, ids))
-    ):
+    ).all():
         wanted.setdefault(row.proposal_id, []).append((row.seq, row.quantity))
     households: dict[str, list[str]] = {}
     trading = sa.exists().where(t.proposal_trades.c.proposal_id == p.c.proposal_id)
@@ -582,7 +584,7 @@ def _finish(
                 sorted({r.household_proposal_id for r in rows if r.household_proposal_id}),
             )
         )
-    ):
+    ).all():
         parts = households.setdefault(part.household_proposal_id, [])
         if part.trades:  # an account the household's proposal leaves as it is: done
             parts.append(part.proposal_id)

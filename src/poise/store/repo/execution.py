@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -307,7 +307,7 @@ def unsent(connection: sa.Connection, *, route: str) -> list[OrderRow]:
 
 def orders_of(connection: sa.Connection, *, cl_ord_ids: Collection[str]) -> dict[str, OrderRow]:
     query = _order_query().where(among(connection, t.orders.c.cl_ord_id, sorted(cl_ord_ids)))
-    return {row.cl_ord_id: _order(row) for row in connection.execute(query)}
+    return {row.cl_ord_id: _order(row) for row in connection.execute(query).all()}
 
 
 OPEN = ("pending", "sent", "new", "partial", "pending_cancel")
@@ -360,14 +360,13 @@ def block_fills(connection: sa.Connection, *, block_ids: Collection[str]) -> lis
     """The fills of these blocks' orders (block, ExecID, quantity, price), in the order
     they came."""
     e, o = t.executions, t.orders
-    return list(
-        connection.execute(
-            sa.select(o.c.block_id, e.c.exec_id, e.c.last_qty, e.c.last_px)
-            .select_from(e.join(o, o.c.cl_ord_id == e.c.cl_ord_id))
-            .where(among(connection, o.c.block_id, sorted(block_ids)) & (e.c.last_qty > 0))
-            .order_by(e.c.received_at, e.c.exec_id)
-        )
-    )
+    rows = connection.execute(
+        sa.select(o.c.block_id, e.c.exec_id, e.c.last_qty, e.c.last_px)
+        .select_from(e.join(o, o.c.cl_ord_id == e.c.cl_ord_id))
+        .where(among(connection, o.c.block_id, sorted(block_ids)) & (e.c.last_qty > 0))
+        .order_by(e.c.received_at, e.c.exec_id)
+    ).all()  # one fetch, not one a row
+    return cast(list[sa.Row[Any]], list(rows))
 
 
 def keep_allocations(
@@ -409,7 +408,7 @@ def allocated_quantities(
             sa.select(table.c.proposal_id, table.c.seq, table.c.quantity).where(
                 among(connection, table.c.proposal_id, ids)
             )
-        ):
+        ).all():
             key = (row.proposal_id, row.seq)
             got[key] = got.get(key, ZERO) + row.quantity
     return got
