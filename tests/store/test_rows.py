@@ -1,9 +1,12 @@
-"""Many rows at once past SQLAlchemy's per-row work: what ``insert_rows`` stores reads
-back exactly as what SQLAlchemy's own insert stores, on SQLite and PostgreSQL, for every
-kind of column poise keeps (exact decimals, dates, UTC times, booleans, text, nulls)."""
+"""Many rows at once past SQLAlchemy's per-row work: what ``insert_rows`` stores (and
+``insert_plain`` of the plain values ``plain_rows`` makes, after a trip through
+``marshal``) reads back exactly as what SQLAlchemy's own insert stores, on SQLite and
+PostgreSQL, for every kind of column poise keeps (exact decimals, dates, UTC times,
+booleans, text, nulls); keyed deletes and exact additions likewise."""
 
 from __future__ import annotations
 
+import marshal
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -13,7 +16,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from poise.store import tables as t
-from poise.store.rows import among, insert_rows, update_rows
+from poise.store.rows import (
+    add_amounts,
+    among,
+    delete_where,
+    insert_plain,
+    insert_rows,
+    plain_rows,
+    update_rows,
+)
 
 DECIMALS = st.decimals(min_value=-(10**12), max_value=10**12, places=6, allow_nan=False)
 
@@ -49,16 +60,21 @@ def test_insert_rows_when_rows_go_in_then_they_read_back_as_sqlalchemys_insert_w
 ) -> None:
     rows = [_row(n, data) for n in range(data.draw(st.integers(1, 5)))]
     theirs = [{**row, "cl_ord_id": f"S{row['cl_ord_id']}"} for row in rows]
+    plain = [{**row, "cl_ord_id": f"P{row['cl_ord_id']}"} for row in rows]
+    names = list(plain[0])
     with engine.begin() as connection:
         connection.execute(sa.delete(t.orders))
         insert_rows(connection, t.orders, rows)
         connection.execute(sa.insert(t.orders), theirs)
+        handed = plain_rows(t.orders, names, plain, dialect=connection.dialect.name)
+        insert_plain(connection, t.orders, names, marshal.loads(marshal.dumps(handed)))
     with engine.connect() as connection:
         read = {r.cl_ord_id: r._asdict() for r in connection.execute(sa.select(t.orders))}
     for row in rows:
         mine = read[str(row["cl_ord_id"])]
         other = read[f"S{row['cl_ord_id']}"]
         assert {**mine, "cl_ord_id": None} == {**other, "cl_ord_id": None}
+        assert {**read[f"P{row['cl_ord_id']}"], "cl_ord_id": None} == {**other, "cl_ord_id": None}
 
 
 def test_insert_rows_when_dates_and_booleans_go_in_then_they_read_back(engine: sa.Engine) -> None:
@@ -67,11 +83,15 @@ def test_insert_rows_when_dates_and_booleans_go_in_then_they_read_back(engine: s
         "cost_basis": Decimal("10.25"), "acquired": date(2024, 2, 29), "adjusted_basis": None,
         "holding_start": None, "disallowed_loss": Decimal(0),
     }  # fmt: skip
+    other = {**lot, "lot_id": "P", "holding_start": date(2023, 12, 31)}
     with engine.begin() as connection:
         insert_rows(connection, t.lots, [lot])
+        handed = plain_rows(t.lots, list(other), [other], dialect=connection.dialect.name)
+        insert_plain(connection, t.lots, list(other), marshal.loads(marshal.dumps(handed)))
     with engine.connect() as connection:
-        (row,) = connection.execute(sa.select(t.lots)).all()
+        row, plain = connection.execute(sa.select(t.lots).order_by(t.lots.c.lot_id)).all()
     assert row._asdict() == lot
+    assert plain._asdict() == other
 
 
 def test_insert_rows_when_a_key_repeats_then_the_statement_fails(engine: sa.Engine) -> None:
@@ -175,3 +195,42 @@ def test_update_rows_when_only_some_rows_hold_the_value_then_only_they_change(
                                                   t.orders.c.sent_at))
         }  # fmt: skip
     assert read == {"P": ("sent", at), "F": ("filled", None)}
+
+
+def _lots(n: int) -> list[dict[str, object]]:
+    return [
+        {"account_id": f"A{k % 3}", "lot_id": f"L{k}", "security_id": "S",
+         "quantity": Decimal(k + 1), "cost_basis": Decimal("10.01"), "acquired": date(2024, 1, 2),
+         "disallowed_loss": Decimal(0)}
+        for k in range(n)
+    ]  # fmt: skip
+
+
+def test_delete_where_when_keys_are_named_then_only_their_rows_go(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        insert_rows(connection, t.lots, _lots(9))
+        delete_where(
+            connection, t.lots, [("A0", "L0"), ("A1", "L4"), ("A2", "L0")], ("account_id", "lot_id")
+        )
+    with engine.connect() as connection:
+        left = set(connection.execute(sa.select(t.lots.c.account_id, t.lots.c.lot_id)).all())
+    assert left == {(f"A{k % 3}", f"L{k}") for k in range(9)} - {("A0", "L0"), ("A1", "L4")}
+
+
+def test_add_amounts_when_amounts_are_added_then_each_row_holds_its_exact_sum(
+    engine: sa.Engine,
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.insert(t.households), [{"household_id": "H", "name": "h"}])
+        connection.execute(sa.insert(t.accounts), [
+            {"account_id": a, "household_id": "H", "registration": "taxable", "custodian": "c",
+             "cash": Decimal("0.1"), "reserve_amount": Decimal(0), "reserve_pct": Decimal(0),
+             "st_rate": Decimal(0), "lt_rate": Decimal(0), "state_rate": Decimal(0),
+             "harvest": False}
+            for a in ("A", "B", "C")
+        ])  # fmt: skip
+        amounts = {"A": Decimal("0.2"), "B": Decimal("-1234567.89"), "X": Decimal(5)}
+        add_amounts(connection, t.accounts, "cash", amounts, "account_id")
+    with engine.connect() as connection:
+        cash = dict(connection.execute(sa.select(t.accounts.c.account_id, t.accounts.c.cash)).all())
+    assert cash == {"A": Decimal("0.3"), "B": Decimal("-1234567.79"), "C": Decimal("0.1")}

@@ -81,7 +81,7 @@ def reconcile(
             f"POISE_RELIEF_METHOD {settings.relief_method!r}: one of fifo, lifo, hifo, tax_min"
         ) from None
     with out.status("booking fills"):
-        done = book_fills(engine, default_method=method)
+        done = book_fills(engine, default_method=method, workers=settings.workers)
     loaded = _load(engine, positions or [], user.user_id, quiet=as_json, layout=layout)
     with out.status("comparing with the custodian"):
         found = reconcile_custodian(
@@ -98,6 +98,7 @@ def reconcile(
         "cash": str(done.cash),
         "lots_written": done.lots_written,
         "washed": done.washed,
+        "processes": done.processes,
         "refused": [
             {"txn_id": r.txn_id, "account_id": r.account_id, "reason": r.reason}
             for r in done.refused
@@ -170,6 +171,11 @@ def _say(done: Any, found: Any) -> None:
             f"booked {done.executions} execution(s) into {done.accounts} account(s):"
             f" {done.realised} lot(s) sold for a realised gain of {done.gain:,.2f};"
             f" cash moved {done.cash:+,.2f}; {done.washed} lot row(s) changed by wash sales"
+            + (
+                f" (in {done.parts} parts on {done.processes} processes)"
+                if done.processes > 1
+                else ""
+            )
         )
     if done.refused:
         table = Table(title="not booked", title_justify="left")

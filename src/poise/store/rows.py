@@ -20,17 +20,27 @@ from poise.store.types import Exact, UTCDateTime
 
 __all__ = [
     "Dates",
+    "add_amounts",
     "among",
     "as_stored",
     "decimal_of",
+    "delete_where",
+    "insert_plain",
     "insert_rows",
+    "plain_rows",
     "set_where",
     "update_rows",
 ]
 
 
-def _sqlite_value(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
-    """How SQLAlchemy writes a value of ``column`` to SQLite (None: as it is)."""
+def _sqlite_time(v: datetime) -> str:
+    return v.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_value(column: sa.Column[Any], *, sqlite: bool = True) -> Callable[[Any], Any] | None:
+    """How SQLAlchemy writes a value of ``column`` to SQLite (None: as it is); with
+    ``sqlite`` false, how it is written as text PostgreSQL's ``COPY`` reads back exactly
+    (text, numbers and booleans the driver writes itself)."""
     kind = column.type
     if isinstance(kind, Exact):
         return lambda v: None if v is None else str(v)
@@ -41,28 +51,37 @@ def _sqlite_value(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
                 return None
             if v.tzinfo is None:
                 raise ValueError("times stored by poise are timezone-aware")
-            return v.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+            if not sqlite:
+                return v.isoformat()
+            return _sqlite_time(v.astimezone(UTC).replace(tzinfo=None))
 
         return utc
     if isinstance(kind, sa.DateTime):
-        return lambda v: None if v is None else v.strftime("%Y-%m-%d %H:%M:%S.%f")
+        text = _sqlite_time if sqlite else datetime.isoformat
+        return lambda v: None if v is None else text(v)
     if isinstance(kind, sa.Date):
         return lambda v: None if v is None else date.isoformat(v)
-    if isinstance(kind, sa.Boolean):
+    if isinstance(kind, sa.Boolean) and sqlite:
         return lambda v: None if v is None else int(bool(v))
     return None
 
 
 def _sqlite_rows(
-    table: sa.Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    table: sa.Table,
+    names: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    sqlite: bool = True,
 ) -> list[tuple[Any, ...]]:
-    """``rows`` as SQLite takes them, converted a column at a time."""
+    """``rows`` as SQLite takes them (with ``sqlite`` false: as text for PostgreSQL's
+    ``COPY``), converted a column at a time."""
     columns = []
     for name in names:
-        write = _sqlite_value(table.c[name])
+        write = _sqlite_value(table.c[name], sqlite=sqlite)
         values = [row[name] for row in rows]
-        if write is not None and isinstance(table.c[name].type, sa.DateTime | UTCDateTime):
-            memo: dict[Any, Any] = {}  # a batch's rows mostly share one time
+        dated = isinstance(table.c[name].type, sa.Date | sa.DateTime | UTCDateTime)
+        if write is not None and dated:
+            memo: dict[Any, Any] = {}  # a batch's rows mostly share a few dates and times
             values = [memo[v] if v in memo else memo.setdefault(v, write(v)) for v in values]
         elif write is not None:
             values = [write(v) for v in values]
@@ -79,25 +98,63 @@ def insert_rows(
     if not rows:
         return
     names = list(rows[0])
+    if connection.dialect.name == "postgresql":  # psycopg adapts the values itself
+        insert_plain(connection, table, names, [[row[name] for name in names] for row in rows])
+    else:
+        insert_plain(connection, table, names, _sqlite_rows(table, names, rows))
+
+
+def plain_rows(
+    table: sa.Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]], *, dialect: str
+) -> list[tuple[Any, ...]]:
+    """``rows`` (the ``names`` of ``table`` in each) as plain values — text, numbers,
+    booleans and None — that :func:`insert_plain` writes on ``dialect`` as
+    :func:`insert_rows` would have written the rows themselves: what another process
+    can make and hand over cheaply (``marshal`` takes them; it takes no decimal or
+    date)."""
+    return _sqlite_rows(table, names, rows, sqlite=dialect != "postgresql")
+
+
+def insert_plain(
+    connection: sa.Connection, table: sa.Table, names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert ``rows`` — values the driver takes as they are, such as
+    :func:`plain_rows` makes for ``connection``'s database — into ``table``'s
+    ``names``, in the caller's transaction: ``COPY`` on PostgreSQL, one driver
+    ``executemany`` on SQLite."""
+    if not rows:
+        return
+    columns = ", ".join(names)
     dbapi = connection.connection.dbapi_connection
     if connection.dialect.name == "postgresql":
         schema = f"{table.schema}." if table.schema else ""
         with (
             dbapi.cursor() as cursor,  # type: ignore[union-attr]
-            cursor.copy(f"COPY {schema}{table.name} ({', '.join(names)}) FROM STDIN") as copy,
+            cursor.copy(f"COPY {schema}{table.name} ({columns}) FROM STDIN") as copy,
         ):
             for row in rows:
-                copy.write_row([row[name] for name in names])
+                copy.write_row(row)
         return
-    marks = ", ".join("?" * len(names))
     cursor = dbapi.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(
-            f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})",
-            _sqlite_rows(table, names, rows),
+            f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join('?' * len(names))})", rows
         )
     finally:
         cursor.close()
+
+
+def _unnested(
+    connection: sa.Connection, table: sa.Table, key_columns: Sequence[str]
+) -> tuple[str, str, str]:
+    """For a PostgreSQL statement over many keys: ``table``'s name, the keys as ``k``,
+    unnested from one array parameter a column (sent binary: no quoting of each
+    element), and the condition matching ``t`` (the table) to them."""
+    schema = f"{table.schema}." if table.schema else ""
+    types = [table.c[k].type.compile(dialect=connection.dialect) for k in key_columns]
+    unnest = ", ".join(f"%b::{kind}[]" for kind in types)
+    matched = " AND ".join(f"t.{k} = k.{k}" for k in key_columns)
+    return f"{schema}{table.name}", f"unnest({unnest}) AS k({', '.join(key_columns)})", matched
 
 
 def set_where(
@@ -115,15 +172,11 @@ def set_where(
     names = list(values)
     dbapi = connection.connection.dbapi_connection
     if connection.dialect.name == "postgresql":
-        schema = f"{table.schema}." if table.schema else ""
-        types = [table.c[k].type.compile(dialect=connection.dialect) for k in key_columns]
-        unnest = ", ".join(f"%s::{kind}[]" for kind in types)
-        matched = " AND ".join(f"t.{k} = k.{k}" for k in key_columns)
+        target, keyed, matched = _unnested(connection, table, key_columns)
         sets = ", ".join(f"{name} = %s" for name in names)
         with dbapi.cursor() as cursor:  # type: ignore[union-attr]
             cursor.execute(
-                f"UPDATE {schema}{table.name} AS t SET {sets} FROM unnest({unnest})"
-                f" AS k({', '.join(key_columns)}) WHERE {matched}",
+                f"UPDATE {target} AS t SET {sets} FROM {keyed} WHERE {matched}",
                 [
                     *(values[name] for name in names),
                     *([key[i] for key in keys] for i in range(len(key_columns))),
@@ -141,6 +194,82 @@ def set_where(
         cursor.executemany(
             f"UPDATE {table.name} SET {sets} WHERE {matched}",
             [(*written, *key) for key in keys],
+        )
+    finally:
+        cursor.close()
+
+
+def delete_where(
+    connection: sa.Connection,
+    table: sa.Table,
+    keys: Sequence[Sequence[Any]],
+    key_columns: Sequence[str],
+) -> None:
+    """``DELETE`` the rows of ``table`` whose ``key_columns`` are each of ``keys`` (plain
+    values: text and numbers): on PostgreSQL one statement over the keys unnested from
+    arrays, on SQLite one driver ``executemany``. Inside the caller's transaction."""
+    if not keys:
+        return
+    dbapi = connection.connection.dbapi_connection
+    if connection.dialect.name == "postgresql":
+        target, keyed, matched = _unnested(connection, table, key_columns)
+        with dbapi.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(
+                f"DELETE FROM {target} AS t USING {keyed} WHERE {matched}",
+                [[key[i] for key in keys] for i in range(len(key_columns))],
+            )
+        return
+    matched = " AND ".join(f"{k} = ?" for k in key_columns)
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(f"DELETE FROM {table.name} WHERE {matched}", keys)
+    finally:
+        cursor.close()
+
+
+def add_amounts(
+    connection: sa.Connection,
+    table: sa.Table,
+    column: str,
+    amounts: Mapping[str, Decimal],
+    key_column: str,
+) -> None:
+    """Add each of ``amounts`` to ``column`` (an exact decimal) of the row of ``table``
+    whose ``key_column`` is its key: on PostgreSQL one statement over the amounts
+    unnested from arrays, added by the server; on SQLite, read, added here (SQLite
+    would add the decimals as floats) and written with one driver ``executemany``.
+    Inside the caller's transaction."""
+    if not amounts:
+        return
+    keys = sorted(amounts)
+    dbapi = connection.connection.dbapi_connection
+    if connection.dialect.name == "postgresql":
+        schema = f"{table.schema}." if table.schema else ""
+        kind = table.c[key_column].type.compile(dialect=connection.dialect)
+        with dbapi.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(
+                f"UPDATE {schema}{table.name} AS t SET {column} = t.{column} + k.amount"
+                f" FROM unnest(%b::{kind}[], %b::numeric[]) AS k(key, amount)"
+                f" WHERE t.{key_column} = k.key",
+                [keys, [amounts[k] for k in keys]],
+            )
+        return
+    held = {}
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        for start in range(0, len(keys), 30_000):  # SQLite takes at most 32,766 values
+            chunk = keys[start : start + 30_000]
+            marks = ", ".join("?" * len(chunk))
+            held.update(
+                cursor.execute(
+                    f"SELECT {key_column}, {column} FROM {table.name}"
+                    f" WHERE {key_column} IN ({marks})",
+                    chunk,
+                ).fetchall()
+            )
+        cursor.executemany(
+            f"UPDATE {table.name} SET {column} = ? WHERE {key_column} = ?",
+            [(str(Decimal(held[k]) + amounts[k]), k) for k in keys if k in held],
         )
     finally:
         cursor.close()
@@ -179,7 +308,7 @@ def update_rows(
     if connection.dialect.name == "postgresql":
         schema = f"{table.schema}." if table.schema else ""
         types = [table.c[name].type.compile(dialect=connection.dialect) for name in columns]
-        unnest = ", ".join(f"%s::{kind}[]" for kind in types)
+        unnest = ", ".join(f"%b::{kind}[]" for kind in types)  # binary: no quoting
         sets = ", ".join(setting(name, f"k.{name}", f"t.{name}") for name in names)
         matched = " AND ".join(
             [f"t.{k} = k.{k}" for k in key_columns] + [f"t.{name} = %s" for name in fixed]

@@ -14,9 +14,8 @@ keeps it: the household's proposal, each account's, and the requests they answer
 from __future__ import annotations
 
 import contextlib
-import gc
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -48,6 +47,7 @@ from poise.optimize.problem import HarvestMinimum, Problem, build_problem
 from poise.optimize.scenarios import Scenario, with_min_trade
 from poise.store import repo
 from poise.store.repo import Unit
+from poise.workflow import collector
 from poise.workflow.comply import (
     Made,
     account_terms,
@@ -177,25 +177,10 @@ def load_firm(
 ) -> Firm:
     """The firm (or the households named) as the store has it, prices as they stood at
     ``as_of``: one read of each table, not one per account."""
-    with _collector_paused():
+    with collector.paused():  # nothing read is cyclic garbage
         return _load_firm(
             engine, as_of=as_of, lookback=lookback, check=check, household_ids=household_ids
         )
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while a firm is read: it would walk the
-    hundreds of thousands of lots and rows made again and again as they pile up (a
-    quarter of the read of a 10,000-account firm — bench/RESULTS.md). Nothing read
-    is cyclic garbage."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _load_firm(

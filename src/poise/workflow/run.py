@@ -17,13 +17,11 @@ harvested, failures) is kept with it.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -42,6 +40,7 @@ from poise.settings import Settings
 from poise.store import repo
 from poise.store import tables as t
 from poise.store.repo.runs import DONE, FINISHED, INTERRUPTED
+from poise.workflow import collector
 from poise.workflow.comply import load_rules
 from poise.workflow.fanout import Done, Failed, Fanout, Outcome, fan_out
 from poise.workflow.households import (
@@ -298,7 +297,7 @@ def rebalance_run(
     if progress is not None:
         progress(report)
     with (
-        _set_apart(),
+        collector.set_apart(),
         fan_out(
             _plan,
             books,
@@ -388,19 +387,6 @@ def _begin(
             households=len(chosen),
         )
     return _Begun(run_id, as_of, options, chosen, frozenset())
-
-
-@contextlib.contextmanager
-def _set_apart() -> Iterator[None]:
-    """What the process holds now — the firm just read — left out of Python's cyclic
-    garbage collections while the run keeps its plans: each collection of the oldest
-    generation would walk the whole firm again (a third of the time a 10,000-account
-    run spent keeping its plans — bench/RESULTS.md)."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def _keep(

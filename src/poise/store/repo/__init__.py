@@ -55,6 +55,7 @@ from poise.store.repo.files import (
 )
 from poise.store.repo.history import (
     frame_lots,
+    homes,
     household,
     household_transactions,
     households_of,
@@ -210,6 +211,7 @@ __all__ = [
     "finish_rebalance_run",
     "finished_households",
     "frame_lots",
+    "homes",
     "household",
     "household_done",
     "household_failed",

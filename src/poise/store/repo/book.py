@@ -98,7 +98,7 @@ def accounts(
     if registration is not None:
         query = query.where(a.c.registration == registration)
     found = []
-    for row in connection.execute(query):
+    for row in connection.execute(query).all():
         try:
             found.append(_account(row))
         except (ValidationError, ValueError, TypeError) as e:
@@ -246,7 +246,7 @@ def lots(
         ]
     found = []
     for chunk in queries:
-        for row in connection.execute(chunk):
+        for row in connection.execute(chunk).all():  # fetched whole: row by row costs more
             try:
                 account_id, lot_id, security_id, quantity, cost, acquired, adjusted, start, lost = (
                     row

@@ -5,7 +5,7 @@ cash — with each marked booked in the same transaction."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -21,14 +21,16 @@ from poise.domain.orders import LotInstruction, Side, order_id
 from poise.domain.transactions import Transaction
 from poise.reconcile.fills import Execution, Realised
 from poise.store import tables as t
-from poise.store.rows import insert_rows, set_where
+from poise.store.rows import add_amounts, delete_where, insert_plain, plain_rows, set_where
 from poise.store.types import UTCDateTime
 
 __all__ = [
+    "Rows",
     "Source",
+    "booked_rows",
     "closed_lots",
     "keep_booked",
-    "replace_lots",
+    "pending_fills",
     "unbooked",
 ]
 
@@ -52,6 +54,25 @@ def allocation_txn_id(block_id: str, proposal_id: str, seq: int) -> str:
 
 def cross_txn_id(cross_id: str, number: int) -> str:
     return order_id("cross", cross_id, str(number))
+
+
+def pending_fills(
+    connection: sa.Connection, *, account_ids: Collection[str] | None = None
+) -> dict[str, int]:
+    """How many allocations and cross legs each account (of ``account_ids``; None: of
+    all) has not yet booked; an account with none is left out."""
+    found: dict[str, int] = {}
+    for table in (t.allocations, t.cross_legs):
+        query = (
+            sa.select(table.c.account_id, sa.func.count())
+            .where(table.c.booked_at.is_(None))
+            .group_by(table.c.account_id)
+        )
+        if account_ids is not None:
+            query = query.where(table.c.account_id.in_(sorted(account_ids)))
+        for account_id, count in connection.execute(query).all():
+            found[account_id] = found.get(account_id, 0) + count
+    return found
 
 
 def unbooked(
@@ -122,7 +143,7 @@ def unbooked(
         lots,
         at_value,
         security_id,
-    ) in connection.execute(query):
+    ) in connection.execute(query).all():  # fetched whole: row by row costs more
         at, traded, settles = dated(at_value)
         side = _SIDES[side_text]
         shares, average = _decimal(quantity), _decimal(price)
@@ -151,7 +172,7 @@ def unbooked(
     )
     if account_ids is not None:
         query = query.where(x.c.account_id.in_(sorted(account_ids)))
-    for row in connection.execute(query):
+    for row in connection.execute(query).all():
         traded = trade_date(row.created_at)
         settles = settlement_date(traded)
         side = Side(row.side)
@@ -245,6 +266,43 @@ def _realised_row(r: Realised) -> dict[str, Any]:
 
 
 def _closed_row(lot: TaxLot, closed: date, by: str) -> dict[str, Any]:
+    return {**_lot_row(lot), "closed": closed, "closed_by": by}
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """Rows for one table as the driver takes them (:func:`poise.store.rows.plain_rows`):
+    what booking a part of the firm in another process hands back."""
+
+    table: str
+    names: tuple[str, ...]
+    values: list[tuple[Any, ...]]
+
+
+def _plain(table: sa.Table, rows: list[dict[str, Any]], dialect: str) -> Rows:
+    names = tuple(rows[0]) if rows else ()
+    return Rows(str(table.name), names, plain_rows(table, names, rows, dialect=dialect))
+
+
+def booked_rows(
+    dialect: str,
+    *,
+    transactions: Sequence[Transaction],
+    realised: Sequence[Realised],
+    closed: Sequence[tuple[TaxLot, date, str]],
+    lots: Sequence[TaxLot],
+) -> tuple[Rows, ...]:
+    """What a booking keeps, as rows for ``dialect``'s driver: the transactions,
+    realised gains, closed lots and the lots to write (:func:`keep_booked` writes them)."""
+    return (
+        _plain(t.transactions, [_transaction_row(x) for x in transactions], dialect),
+        _plain(t.realised_gains, [_realised_row(r) for r in realised], dialect),
+        _plain(t.closed_lots, [_closed_row(lot, day, by) for lot, day, by in closed], dialect),
+        _plain(t.lots, [_lot_row(lot) for lot in lots], dialect),
+    )
+
+
+def _lot_row(lot: TaxLot) -> dict[str, Any]:
     return {
         "account_id": lot.account_id,
         "lot_id": lot.lot_id,
@@ -255,95 +313,30 @@ def _closed_row(lot: TaxLot, closed: date, by: str) -> dict[str, Any]:
         "adjusted_basis": lot.adjusted_basis,
         "holding_start": lot.holding_start,
         "disallowed_loss": lot.disallowed_loss,
-        "closed": closed,
-        "closed_by": by,
     }
 
 
 def keep_booked(
     connection: sa.Connection,
     *,
-    transactions: Sequence[Transaction],
-    realised: Sequence[Realised],
-    closed: Sequence[tuple[TaxLot, date, str]],
-    cash: dict[str, Decimal],
-    sources: Sequence[Source],
+    rows: Sequence[Rows],
+    gone: Collection[tuple[str, str]],
+    cash: Mapping[str, Decimal],
+    allocations: Sequence[tuple[str, str, int]],
+    legs: Sequence[tuple[str, int]],
     at: datetime,
 ) -> None:
-    """Keep what booking made, in the caller's transaction: the transactions (a
-    transaction already kept is refused by its key, never doubled), realised gains,
-    closed lots, each account's cash moved, and the executions' rows marked booked.
-    The lots themselves are written by the caller."""
-    insert_rows(connection, t.transactions, [_transaction_row(x) for x in transactions])
-    insert_rows(connection, t.realised_gains, [_realised_row(r) for r in realised])
-    insert_rows(connection, t.closed_lots, [_closed_row(lot, day, by) for lot, day, by in closed])
-    ac = t.accounts
-    moved = [{"a_id": k, "a_cash": v} for k, v in sorted(cash.items()) if v != ZERO]
-    if moved:
-        # read, added in Python and written: SQLite would add the decimals as floats
-        ids = [m["a_id"] for m in moved]
-        now = dict(
-            connection.execute(
-                sa.select(ac.c.account_id, ac.c.cash).where(ac.c.account_id.in_(ids))
-            ).all()
-        )
-        connection.execute(
-            sa.update(ac)
-            .where(ac.c.account_id == sa.bindparam("a_id"))
-            .values(cash=sa.bindparam("a_cash")),
-            [{"a_id": m["a_id"], "a_cash": now[m["a_id"]] + m["a_cash"]} for m in moved],
-        )
-    allocations = [
-        (b, p, int(n)) for b, p, n in (s.key for s in sources if s.table == "allocations")
-    ]
-    set_where(
-        connection,
-        t.allocations,
-        {"booked_at": at},
-        allocations,
-        ("block_id", "proposal_id", "seq"),
-    )
-    legs = [(c, int(n)) for c, n in (s.key for s in sources if s.table == "cross_legs")]
+    """Keep what booking made, in the caller's transaction: the lots keyed (account,
+    lot id) in ``gone`` deleted (those written again and those sales emptied); then
+    ``rows`` (:func:`booked_rows`: transactions — one already kept is refused by its
+    key, never doubled — realised gains, closed lots, the lots); each account's cash
+    moved by ``cash``; and the allocations (block, proposal, seq) and cross legs
+    (cross, number) booked marked so."""
+    delete_where(connection, t.lots, sorted(gone), ("account_id", "lot_id"))
+    for kept in rows:
+        insert_plain(connection, t.metadata.tables[kept.table], kept.names, kept.values)
+    moved = {k: v for k, v in cash.items() if v != ZERO}
+    add_amounts(connection, t.accounts, "cash", moved, "account_id")
+    keys = ("block_id", "proposal_id", "seq")
+    set_where(connection, t.allocations, {"booked_at": at}, allocations, keys)
     set_where(connection, t.cross_legs, {"booked_at": at}, legs, ("cross_id", "number"))
-
-
-def replace_lots(
-    connection: sa.Connection,
-    *,
-    write: Sequence[TaxLot],
-    remove: Iterable[tuple[str, str]],
-    stored: Collection[tuple[str, str]],
-) -> int:
-    """Store ``write`` (in place of lots of the same account and id) and delete the lots
-    keyed (account, lot id) in ``remove``, in the caller's transaction, in two
-    statements; the rows written or deleted. ``stored``: the keys the books held
-    before (a new lot has no row to replace)."""
-    lt = t.lots
-    gone = {(lot.account_id, lot.lot_id) for lot in write} & set(stored) | set(remove)
-    if gone:
-        connection.execute(
-            lt.delete().where(
-                (lt.c.account_id == sa.bindparam("k_a")) & (lt.c.lot_id == sa.bindparam("k_l"))
-            ),
-            [{"k_a": a, "k_l": lot_id} for a, lot_id in sorted(gone)],
-        )
-    if write:
-        insert_rows(
-            connection,
-            lt,
-            [
-                {
-                    "account_id": lot.account_id,
-                    "lot_id": lot.lot_id,
-                    "security_id": lot.security_id,
-                    "quantity": lot.quantity,
-                    "cost_basis": lot.cost_basis,
-                    "acquired": lot.acquired,
-                    "adjusted_basis": lot.adjusted_basis,
-                    "holding_start": lot.holding_start,
-                    "disallowed_loss": lot.disallowed_loss,
-                }
-                for lot in write
-            ],
-        )
-    return len(write) + len(set(remove))

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "daily_closes",
     "frame_lots",
+    "homes",
     "household",
     "household_transactions",
     "households_of",
@@ -134,10 +135,15 @@ def trading_households(connection: sa.Connection) -> set[str]:
 
 def households_of(connection: sa.Connection, *, account_ids: Iterable[str]) -> set[str]:
     """The households the accounts belong to (an account the store does not hold has none)."""
+    return set(homes(connection, account_ids=account_ids).values())
+
+
+def homes(connection: sa.Connection, *, account_ids: Iterable[str]) -> dict[str, str]:
+    """Each account's household (an account the store does not hold is left out)."""
     wanted = set(account_ids)
     a = t.accounts
-    rows = connection.execute(sa.select(a.c.account_id, a.c.household_id))
-    return {row.household_id for row in rows if row.account_id in wanted}
+    rows = connection.execute(sa.select(a.c.account_id, a.c.household_id)).all()
+    return {account_id: home for account_id, home in rows if account_id in wanted}
 
 
 def lock_lots(connection: sa.Connection) -> None:
