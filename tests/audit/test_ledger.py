@@ -89,6 +89,25 @@ def test_append_when_entries_are_added_then_they_are_numbered_chained_and_hash_t
     assert _verify(engine).ok
 
 
+def test_append_many_when_the_data_was_hashed_elsewhere_then_the_entries_are_the_same(
+    engine: sa.Engine,
+) -> None:
+    data = [{"n": n, "amount": Decimal("1.50"), "client": "Ana Díaz"} for n in range(3)]
+    at = datetime(2026, 12, 4, tzinfo=UTC)
+    records = [
+        ledger.Record("ops", "books.fill", f"A{n}", d, "why", at=at) for n, d in enumerate(data)
+    ]
+    hashed = [ledger.Record("ops", "books.fill", f"A{n}", None, "why", at=at) for n in range(3)]
+    with engine.begin() as connection:
+        mine = ledger.append_many(connection, records)
+        theirs = ledger.append_many(connection, hashed, hashes=[data_hash(d) for d in data])
+        with pytest.raises(ValueError, match="3 records and 2 hashes"):
+            ledger.append_many(connection, hashed, hashes=["x", "y"])
+    assert [e.data_hash for e in theirs] == [e.data_hash for e in mine]
+    assert [e.fields()["subject"] for e in theirs] == ["A0", "A1", "A2"]
+    assert _verify(engine).ok
+
+
 def test_append_when_the_callers_transaction_rolls_back_then_the_entry_goes_with_it(
     engine: sa.Engine,
 ) -> None:

@@ -285,15 +285,25 @@ def _placed(connection: sa.Connection, record: Record, hashed: str, now: datetim
     return entry
 
 
-def append_many(connection: sa.Connection, records: Sequence[Record]) -> list[Entry]:
+def append_many(
+    connection: sa.Connection,
+    records: Sequence[Record],
+    *,
+    hashes: Sequence[str] | None = None,
+) -> list[Entry]:
     """Append several entries, in order, in ``connection``'s transaction: one lock, one
     look at the ledger's end and one insert for them all — on PostgreSQL the first of a
     transaction's entries in one statement with the lock and the look
-    (:func:`_placing`), the rest in one more."""
+    (:func:`_placing`), the rest in one more. ``hashes``: each record's
+    :func:`data_hash`, where it was made already (by the worker process that made the
+    data; the ledger keeps only the hash) — the records' own ``data`` is then unused."""
     if not records:
         return []
     now = datetime.now(UTC)
-    hashes = [data_hash(record.data) for record in records]
+    if hashes is None:
+        hashes = [data_hash(record.data) for record in records]
+    elif len(hashes) != len(records):
+        raise ValueError(f"{len(records)} records and {len(hashes)} hashes")
     kept = _kept(connection)
     first = None
     if kept is None and connection.dialect.name == "postgresql" and records[0].corrects is None:

@@ -27,6 +27,7 @@ __all__ = [
     "delete_where",
     "insert_plain",
     "insert_rows",
+    "plain_columns",
     "plain_rows",
     "set_where",
     "update_rows",
@@ -75,18 +76,27 @@ def _sqlite_rows(
 ) -> list[tuple[Any, ...]]:
     """``rows`` as SQLite takes them (with ``sqlite`` false: as text for PostgreSQL's
     ``COPY``), converted a column at a time."""
-    columns = []
-    for name in names:
+    return _column_rows(table, {name: [row[name] for row in rows] for name in names}, sqlite)
+
+
+def _column_rows(
+    table: sa.Table, columns: Mapping[str, Sequence[Any]], sqlite: bool
+) -> list[tuple[Any, ...]]:
+    converted = []
+    for name, values in columns.items():
         write = _sqlite_value(table.c[name], sqlite=sqlite)
-        values = [row[name] for row in rows]
-        dated = isinstance(table.c[name].type, sa.Date | sa.DateTime | UTCDateTime)
-        if write is not None and dated:
+        if write is None:
+            converted.append(values)
+        elif isinstance(table.c[name].type, sa.Date | sa.DateTime | UTCDateTime):
             memo: dict[Any, Any] = {}  # a batch's rows mostly share a few dates and times
-            values = [memo[v] if v in memo else memo.setdefault(v, write(v)) for v in values]
-        elif write is not None:
-            values = [write(v) for v in values]
-        columns.append(values)
-    return list(zip(*columns, strict=True))
+            converted.append(
+                [memo[v] if v in memo else memo.setdefault(v, write(v)) for v in values]
+            )
+        elif isinstance(table.c[name].type, Exact):
+            converted.append([None if v is None else str(v) for v in values])
+        else:
+            converted.append([write(v) for v in values])
+    return list(zip(*converted, strict=True))
 
 
 def insert_rows(
@@ -113,6 +123,14 @@ def plain_rows(
     can make and hand over cheaply (``marshal`` takes them; it takes no decimal or
     date)."""
     return _sqlite_rows(table, names, rows, sqlite=dialect != "postgresql")
+
+
+def plain_columns(
+    table: sa.Table, columns: Mapping[str, Sequence[Any]], *, dialect: str
+) -> list[tuple[Any, ...]]:
+    """The rows whose values ``columns`` (of ``table``, all as long) hold column by
+    column, as :func:`plain_rows` makes them — with no mapping made for each row."""
+    return _column_rows(table, columns, dialect != "postgresql")
 
 
 def insert_plain(

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
 
 import sqlalchemy as sa
 
+from poise.audit.canonical import data_hash
 from poise.audit.ledger import Record, append_many
 from poise.domain.errors import StoreError
 from poise.domain.lots import TaxLot
@@ -133,28 +133,20 @@ def _book_fills(
         fanout = choose(tasks=len(parts), workers=workers)
         if sum(pending.values()) < fan_out_from or not _shareable(connection):
             fanout = Inline()
-        done: dict[int, _Part] = {}
+        ledger = _Ledger(connection, at)
         if isinstance(fanout, Inline):
             for index, (households, accounts) in enumerate(parts):
-                done[index] = _kept(
-                    connection, _book_part(connection, shared, households, accounts), at
+                ledger.kept(
+                    index,
+                    _kept(connection, _book_part(connection, shared, households, accounts), at),
                 )
         else:
             with fan_out(_book_part_apart, parts, shared=shared, fanout=fanout) as outcomes:
                 for outcome in outcomes:
                     if isinstance(outcome, Failed):
                         raise StoreError(f"booking fills: {outcome.failure.reason}")
-                    done[outcome.index] = _kept(connection, _Part.unpacked(outcome.value), at)
-        kept = [done[index] for index in sorted(done)]
-        append_many(
-            connection,
-            [
-                Record(actor=SYSTEM, action="books.fill", subject=subject, data=data,
-                       reason=reason, at=at)
-                for part in kept
-                for subject, reason, data in part.entries
-            ],
-        )  # fmt: skip
+                    ledger.kept(outcome.index, _kept(connection, _Part.unpacked(outcome.value), at))
+        kept = ledger.done()
     return BookedFills(
         executions=sum(p.executions for p in kept),
         accounts=sum(len(p.entries) for p in kept),
@@ -168,6 +160,38 @@ def _book_fills(
         parts=len(kept),
         processes=1 if isinstance(fanout, Inline) else fanout.workers or 1,
     )
+
+
+class _Ledger:
+    """Each account's ledger entry, appended in the order of the parts whatever order
+    they come in: a part's entries as soon as the parts before it are kept."""
+
+    def __init__(self, connection: sa.Connection, at: datetime) -> None:
+        self.connection = connection
+        self.at = at
+        self.parts: dict[int, _Part] = {}
+        self.appended = 0  # the parts whose entries are in the ledger
+
+    def kept(self, index: int, part: _Part) -> None:
+        self.parts[index] = part
+        while self.appended in self.parts:
+            entries = self.parts[self.appended].entries
+            append_many(
+                self.connection,
+                [
+                    Record(actor=SYSTEM, action="books.fill", subject=subject, data=None,
+                           reason=reason, at=self.at)
+                    for subject, reason, _ in entries
+                ],
+                hashes=[hashed for _, _, hashed in entries],
+            )  # fmt: skip
+            self.appended += 1
+
+    def done(self) -> list[_Part]:
+        """Every part, in order (all kept, all in the ledger)."""
+        if self.appended != len(self.parts):
+            raise StoreError(f"booking fills: {len(self.parts) - self.appended} part(s) missing")
+        return [self.parts[index] for index in range(self.appended)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +259,7 @@ class _Part:
     cash: dict[str, str]
     allocations: list[tuple[str, str, int]]
     legs: list[tuple[str, int]]
-    entries: list[tuple[str, str, Any]]  # each account's ledger entry: subject, reason, data
+    entries: list[tuple[str, str, str]]  # each account's ledger entry: subject, reason, data hash
     refused: list[tuple[str, str, str]]
     executions: int
     transactions: int
@@ -350,7 +374,7 @@ class _Booking:
     refused: list[Refused] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
     cash: dict[str, Decimal] = field(default_factory=dict)
-    entries: list[tuple[str, str, Any]] = field(default_factory=list)  # subject, reason, data
+    entries: list[tuple[str, str, str]] = field(default_factory=list)  # subject, reason, hash
     write: list[TaxLot] = field(default_factory=list)
     remove: list[tuple[str, str]] = field(default_factory=list)
     washed: int = 0
@@ -381,13 +405,15 @@ class _Booking:
                 (
                     account_id,
                     f"{len(booked.transactions)} execution(s) booked, cash {booked.cash:+}",
-                    {
-                        "transactions": [x.txn_id for x in booked.transactions],
-                        "cash": str(booked.cash),
-                        "realised": [
-                            [r.txn_id, r.lot_id, str(r.quantity), str(r.gain)]
-                            for r in booked.realised
-                        ],
-                    },
+                    data_hash(
+                        {
+                            "transactions": [x.txn_id for x in booked.transactions],
+                            "cash": str(booked.cash),
+                            "realised": [
+                                [r.txn_id, r.lot_id, str(r.quantity), str(r.gain)]
+                                for r in booked.realised
+                            ],
+                        }
+                    ),
                 )
             )

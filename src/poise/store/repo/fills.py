@@ -21,7 +21,7 @@ from poise.domain.orders import LotInstruction, Side, order_id
 from poise.domain.transactions import Transaction
 from poise.reconcile.fills import Execution, Realised
 from poise.store import tables as t
-from poise.store.rows import add_amounts, delete_where, insert_plain, plain_rows, set_where
+from poise.store.rows import add_amounts, delete_where, insert_plain, plain_columns, set_where
 from poise.store.types import UTCDateTime
 
 __all__ = [
@@ -233,42 +233,6 @@ def closed_lots(connection: sa.Connection, *, account_ids: Iterable[str]) -> lis
     return found
 
 
-def _transaction_row(txn: Transaction) -> dict[str, Any]:
-    return {
-        "account_id": txn.account_id,
-        "txn_id": txn.txn_id,
-        "kind": txn.kind.value,
-        "trade_date": txn.trade_date,
-        "settle_date": txn.settle_date,
-        "security_id": txn.security_id,
-        "quantity": txn.quantity,
-        "amount": txn.amount,
-        "lots": ";".join(f"{r.lot_id}:{plain(r.quantity)}" for r in txn.lots) or None,
-        "description": txn.description or None,
-    }
-
-
-def _realised_row(r: Realised) -> dict[str, Any]:
-    return {
-        "account_id": r.account_id,
-        "txn_id": r.txn_id,
-        "lot_id": r.lot_id,
-        "security_id": r.security_id,
-        "quantity": r.quantity,
-        "proceeds": r.proceeds,
-        "basis": r.basis,
-        "cost": r.cost,
-        "acquired": r.acquired,
-        "held_since": r.held_since,
-        "sold": r.sold,
-        "term": r.term.value,
-    }
-
-
-def _closed_row(lot: TaxLot, closed: date, by: str) -> dict[str, Any]:
-    return {**_lot_row(lot), "closed": closed, "closed_by": by}
-
-
 @dataclass(frozen=True, slots=True)
 class Rows:
     """Rows for one table as the driver takes them (:func:`poise.store.rows.plain_rows`):
@@ -279,9 +243,22 @@ class Rows:
     values: list[tuple[Any, ...]]
 
 
-def _plain(table: sa.Table, rows: list[dict[str, Any]], dialect: str) -> Rows:
-    names = tuple(rows[0]) if rows else ()
-    return Rows(str(table.name), names, plain_rows(table, names, rows, dialect=dialect))
+def _plain(table: sa.Table, columns: dict[str, list[Any]], dialect: str) -> Rows:
+    return Rows(str(table.name), tuple(columns), plain_columns(table, columns, dialect=dialect))
+
+
+def _lot_columns(lots: Sequence[TaxLot]) -> dict[str, list[Any]]:
+    return {
+        "account_id": [lot.account_id for lot in lots],
+        "lot_id": [lot.lot_id for lot in lots],
+        "security_id": [lot.security_id for lot in lots],
+        "quantity": [lot.quantity for lot in lots],
+        "cost_basis": [lot.cost_basis for lot in lots],
+        "acquired": [lot.acquired for lot in lots],
+        "adjusted_basis": [lot.adjusted_basis for lot in lots],
+        "holding_start": [lot.holding_start for lot in lots],
+        "disallowed_loss": [lot.disallowed_loss for lot in lots],
+    }
 
 
 def booked_rows(
@@ -293,27 +270,57 @@ def booked_rows(
     lots: Sequence[TaxLot],
 ) -> tuple[Rows, ...]:
     """What a booking keeps, as rows for ``dialect``'s driver: the transactions,
-    realised gains, closed lots and the lots to write (:func:`keep_booked` writes them)."""
+    realised gains, closed lots and the lots to write (:func:`keep_booked` writes them),
+    made column by column."""
+    xs, rs = transactions, realised
     return (
-        _plain(t.transactions, [_transaction_row(x) for x in transactions], dialect),
-        _plain(t.realised_gains, [_realised_row(r) for r in realised], dialect),
-        _plain(t.closed_lots, [_closed_row(lot, day, by) for lot, day, by in closed], dialect),
-        _plain(t.lots, [_lot_row(lot) for lot in lots], dialect),
+        _plain(
+            t.transactions,
+            {
+                "account_id": [x.account_id for x in xs],
+                "txn_id": [x.txn_id for x in xs],
+                "kind": [x.kind.value for x in xs],
+                "trade_date": [x.trade_date for x in xs],
+                "settle_date": [x.settle_date for x in xs],
+                "security_id": [x.security_id for x in xs],
+                "quantity": [x.quantity for x in xs],
+                "amount": [x.amount for x in xs],
+                "lots": [
+                    ";".join(f"{r.lot_id}:{plain(r.quantity)}" for r in x.lots) or None for x in xs
+                ],
+                "description": [x.description or None for x in xs],
+            },
+            dialect,
+        ),
+        _plain(
+            t.realised_gains,
+            {
+                "account_id": [r.account_id for r in rs],
+                "txn_id": [r.txn_id for r in rs],
+                "lot_id": [r.lot_id for r in rs],
+                "security_id": [r.security_id for r in rs],
+                "quantity": [r.quantity for r in rs],
+                "proceeds": [r.proceeds for r in rs],
+                "basis": [r.basis for r in rs],
+                "cost": [r.cost for r in rs],
+                "acquired": [r.acquired for r in rs],
+                "held_since": [r.held_since for r in rs],
+                "sold": [r.sold for r in rs],
+                "term": [r.term.value for r in rs],
+            },
+            dialect,
+        ),
+        _plain(
+            t.closed_lots,
+            {
+                **_lot_columns([lot for lot, _, _ in closed]),
+                "closed": [day for _, day, _ in closed],
+                "closed_by": [by for _, _, by in closed],
+            },
+            dialect,
+        ),
+        _plain(t.lots, _lot_columns(lots), dialect),
     )
-
-
-def _lot_row(lot: TaxLot) -> dict[str, Any]:
-    return {
-        "account_id": lot.account_id,
-        "lot_id": lot.lot_id,
-        "security_id": lot.security_id,
-        "quantity": lot.quantity,
-        "cost_basis": lot.cost_basis,
-        "acquired": lot.acquired,
-        "adjusted_basis": lot.adjusted_basis,
-        "holding_start": lot.holding_start,
-        "disallowed_loss": lot.disallowed_loss,
-    }
 
 
 def keep_booked(
