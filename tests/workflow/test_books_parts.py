@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from tests.conftest import postgres_schema_url
 
-from poise.domain.errors import StoreError
+from poise.domain.errors import ValidationError
 from poise.domain.money import cents
 from poise.store import tables as t
 from poise.store.engine import make_engine
@@ -171,22 +171,21 @@ def _figures(done: BookedFills) -> tuple[object, ...]:
             done.cash, done.lots_written, done.washed, done.refused)  # fmt: skip
 
 
-def test_book_fills_when_a_part_fails_in_its_worker_then_nothing_is_booked(
-    tmp_path: Path,
-) -> None:
+@pytest.mark.parametrize("broken", ["A001", "A039"], ids=["in-a-worker", "in-the-caller"])
+def test_book_fills_when_a_part_fails_then_nothing_is_booked(tmp_path: Path, broken: str) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'poise.db'}")
     upgrade(engine)
     build(engine)
     with engine.begin() as connection:  # a lot SQLite holds but no booking can read
         connection.execute(
-            sa.update(t.lots).where(t.lots.c.account_id == "A031").values(quantity=sa.text("'x'"))
+            sa.update(t.lots).where(t.lots.c.account_id == broken).values(quantity=sa.text("'x'"))
         )
     before = kept(engine, lots=False)
 
-    with pytest.raises(StoreError, match="booking fills"):
+    with pytest.raises(ValidationError, match=f"account {broken}, lot L0: it does not read"):
         book_fills(engine, at=AT, workers=2, fan_out_from=1)
 
     assert kept(engine, lots=False) == before
     assert before["transactions"] == []
-    assert book_fills(engine, at=AT, account_ids=["A000"]).transactions > 0  # the rest can
+    assert book_fills(engine, at=AT, account_ids=["A010"]).transactions > 0  # the rest can
     engine.dispose()

@@ -8,6 +8,8 @@ everything once."""
 from __future__ import annotations
 
 import marshal
+import queue
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -17,7 +19,8 @@ import sqlalchemy as sa
 
 from poise.audit.canonical import data_hash
 from poise.audit.ledger import Record, append_many
-from poise.domain.errors import StoreError
+from poise.domain import errors
+from poise.domain.errors import PoiseError, StoreError
 from poise.domain.lots import TaxLot
 from poise.domain.money import ZERO
 from poise.domain.relief import Method
@@ -37,7 +40,16 @@ from poise.store.repo.fills import (
     unbooked,
 )
 from poise.workflow import collector
-from poise.workflow.fanout import Failed, Inline, choose, cpu_count, fan_out
+from poise.workflow.fanout import (
+    Failed,
+    Failure,
+    Fanout,
+    Inline,
+    Outcome,
+    choose,
+    cpu_count,
+    fan_out,
+)
 from poise.workflow.washsales import HouseholdBooks, households_books, washed
 
 __all__ = ["BookedFills", "book_fills", "relief_methods"]
@@ -141,11 +153,7 @@ def _book_fills(
                     _kept(connection, _book_part(connection, shared, households, accounts), at),
                 )
         else:
-            with fan_out(_book_part_apart, parts, shared=shared, fanout=fanout) as outcomes:
-                for outcome in outcomes:
-                    if isinstance(outcome, Failed):
-                        raise StoreError(f"booking fills: {outcome.failure.reason}")
-                    ledger.kept(outcome.index, _kept(connection, _Part.unpacked(outcome.value), at))
+            _fanned(connection, fanout, parts, shared, ledger)
         kept = ledger.done()
     return BookedFills(
         executions=sum(p.executions for p in kept),
@@ -160,6 +168,57 @@ def _book_fills(
         parts=len(kept),
         processes=1 if isinstance(fanout, Inline) else fanout.workers or 1,
     )
+
+
+def _fanned(
+    connection: sa.Connection,
+    fanout: Fanout,
+    parts: list[Part],
+    shared: _Shared,
+    ledger: _Ledger,
+) -> None:
+    """Every part but the last booked on ``fanout``'s workers, each kept as it comes;
+    the last booked here while the workers start (the first pool of a process starts a
+    server that imports poise: half a second in which this process would wait)."""
+    outcomes: queue.Queue[Outcome[Part, bytes] | None] = queue.Queue()
+    stop = threading.Event()
+
+    def drive() -> None:  # the pool's outcomes, handed over as they come
+        try:
+            with fan_out(_book_part_apart, parts[:-1], shared=shared, fanout=fanout) as run:
+                for outcome in run:
+                    outcomes.put(outcome)
+                    if stop.is_set():
+                        break
+        except Exception as exc:  # the pool itself failed: the booking fails with it
+            outcomes.put(Failed(-1, ((), ()), Failure.of(exc, with_traceback=False)))
+        finally:
+            outcomes.put(None)
+
+    thread = threading.Thread(target=drive, name="poise-booking-parts", daemon=True)
+    thread.start()
+    try:
+        last = len(parts) - 1
+        ledger.kept(
+            last, _kept(connection, _book_part(connection, shared, *parts[last]), shared.at)
+        )
+        while (outcome := outcomes.get()) is not None:
+            if isinstance(outcome, Failed):
+                raise _again(outcome.failure)
+            part = _Part.unpacked(outcome.value)
+            ledger.kept(outcome.index, _kept(connection, part, shared.at))
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _again(failure: Failure) -> PoiseError:
+    """A part's failure in its worker as the error booking it here would have raised
+    (poise's own kinds of error by name; anything else as the store failing)."""
+    kind = getattr(errors, failure.kind, None)
+    if isinstance(kind, type) and issubclass(kind, PoiseError):
+        return kind(failure.message)
+    return StoreError(f"booking fills: {failure.reason}")
 
 
 class _Ledger:

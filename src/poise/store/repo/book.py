@@ -265,8 +265,11 @@ def lots(
                     )
                 )
             except (ValidationError, ValueError, TypeError, ArithmeticError) as e:
+                reason = str(e) if isinstance(e, ValidationError) else f"it does not read ({e!r})"
                 if broken is None:
-                    raise
+                    raise ValidationError(
+                        f"account {row.account_id}, lot {row.lot_id}: {reason}"
+                    ) from e
                 broken.setdefault(row.account_id, []).append(f"account {row.account_id}: {e}")
     return found
 
