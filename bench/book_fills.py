@@ -127,9 +127,12 @@ def totals(engine: sa.Engine) -> tuple[Decimal, dict[str, Decimal], int]:
             sa.select(t.lots.c.security_id, t.lots.c.quantity)
         ):
             held[security] = held.get(security, ZERO) + quantity
-        unbooked = connection.execute(
-            sa.select(sa.func.count()).where(t.allocations.c.booked_at.is_(None))
-        ).scalar_one()
+        unbooked = (
+            connection.execute(sa.select(sa.func.count()).select_from(t.allocations)).scalar_one()
+            - connection.execute(
+                sa.select(sa.func.count()).select_from(t.booked_allocations)
+            ).scalar_one()
+        )
     return cash, held, unbooked
 
 

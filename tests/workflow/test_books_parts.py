@@ -113,8 +113,8 @@ def kept(engine: sa.Engine, *, lots: bool = True) -> dict[str, list[tuple[object
         "realised": sa.select(t.realised_gains).order_by(*t.realised_gains.primary_key.columns),
         "closed": sa.select(t.closed_lots).order_by(*t.closed_lots.primary_key.columns),
         "cash": sa.select(t.accounts.c.account_id, t.accounts.c.cash).order_by("account_id"),
-        "marks": sa.select(t.allocations.c.block_id, t.allocations.c.booked_at).order_by(
-            "block_id"
+        "marks": sa.select(t.booked_allocations).order_by(
+            *t.booked_allocations.primary_key.columns
         ),
         "ledger": sa.select(
             e.c.seq, e.c.actor, e.c.action, e.c.subject, e.c.reason, e.c.data_hash

@@ -655,7 +655,15 @@ allocations = sa.Table(  # a block's fills, allocated to each account per its st
     sa.Column("net", Exact, nullable=False),
     sa.Column("lots", sa.Text, nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
-    sa.Column("booked_at", UTCDateTime),  # when it went into the books (None: not yet)
+)
+
+booked_allocations = sa.Table(  # an allocation in the books, and since when: written once
+    "booked_allocations",
+    metadata,
+    sa.Column("block_id", sa.String(128), primary_key=True),
+    sa.Column("proposal_id", sa.String(200), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("booked_at", UTCDateTime, nullable=False),
 )
 
 execution_breaks = sa.Table(  # what came back and matched nothing: kept, never dropped

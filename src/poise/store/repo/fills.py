@@ -62,10 +62,11 @@ def pending_fills(
     """How many allocations and cross legs each account (of ``account_ids``; None: of
     all) has not yet booked; an account with none is left out."""
     found: dict[str, int] = {}
-    for table in (t.allocations, t.cross_legs):
+    a, x = t.allocations, t.cross_legs
+    for table, unbooked_only in ((a, _not_booked(a)), (x, x.c.booked_at.is_(None))):
         query = (
             sa.select(table.c.account_id, sa.func.count())
-            .where(table.c.booked_at.is_(None))
+            .where(unbooked_only)
             .group_by(table.c.account_id)
         )
         if account_ids is not None:
@@ -73,6 +74,14 @@ def pending_fills(
         for account_id, count in connection.execute(query).all():
             found[account_id] = found.get(account_id, 0) + count
     return found
+
+
+def _not_booked(a: sa.Table) -> sa.ColumnElement[bool]:
+    """The allocation (of ``a``) is not yet in the books: no booked mark names it."""
+    k = t.booked_allocations
+    return ~sa.exists().where(
+        (k.c.block_id == a.c.block_id) & (k.c.proposal_id == a.c.proposal_id) & (k.c.seq == a.c.seq)
+    )
 
 
 def unbooked(
@@ -125,7 +134,7 @@ def unbooked(
             b.c.security_id,
         )
         .join(b, b.c.block_id == a.c.block_id)
-        .where(a.c.booked_at.is_(None))
+        .where(_not_booked(a))
     )
     if account_ids is not None:
         query = query.where(a.c.account_id.in_(sorted(account_ids)))
@@ -338,12 +347,21 @@ def keep_booked(
     ``rows`` (:func:`booked_rows`: transactions — one already kept is refused by its
     key, never doubled — realised gains, closed lots, the lots); each account's cash
     moved by ``cash``; and the allocations (block, proposal, seq) and cross legs
-    (cross, number) booked marked so."""
+    (cross, number) booked marked so: an allocation by a row of its own in
+    ``booked_allocations`` (a booked allocation is never booked again: its mark's key
+    refuses a second), a cross leg by its ``booked_at``."""
     delete_where(connection, t.lots, sorted(gone), ("account_id", "lot_id"))
     for kept in rows:
         insert_plain(connection, t.metadata.tables[kept.table], kept.names, kept.values)
     moved = {k: v for k, v in cash.items() if v != ZERO}
     add_amounts(connection, t.accounts, "cash", moved, "account_id")
-    keys = ("block_id", "proposal_id", "seq")
-    set_where(connection, t.allocations, {"booked_at": at}, allocations, keys)
+    k = t.booked_allocations
+    dialect = connection.dialect.name
+    marks: dict[str, list[Any]] = {
+        "block_id": [b for b, _, _ in allocations],
+        "proposal_id": [p for _, p, _ in allocations],
+        "seq": [n for _, _, n in allocations],
+        "booked_at": [at] * len(allocations),
+    }
+    insert_plain(connection, k, list(marks), plain_columns(k, marks, dialect=dialect))
     set_where(connection, t.cross_legs, {"booked_at": at}, legs, ("cross_id", "number"))
