@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -151,11 +151,15 @@ def _split(lot: TaxLot, quantity: Decimal) -> tuple[TaxLot | None, Decimal, Deci
 
     cost_taken = part(lot.cost_basis)
     basis_taken = cost_taken if lot.adjusted_basis is None else part(lot.adjusted_basis)
-    left = replace(
-        lot,
+    left = TaxLot(  # made directly: dataclasses.replace looks up every field each time
+        lot_id=lot.lot_id,
+        account_id=lot.account_id,
+        security_id=lot.security_id,
         quantity=lot.quantity - quantity,
         cost_basis=lot.cost_basis - cost_taken,
+        acquired=lot.acquired,
         adjusted_basis=None if lot.adjusted_basis is None else lot.adjusted_basis - basis_taken,
+        holding_start=lot.holding_start,
         disallowed_loss=lot.disallowed_loss - part(lot.disallowed_loss),
     )
     return left, basis_taken, cost_taken

@@ -88,7 +88,9 @@ def reconcile_form(
     reconcile``; the page again, saying what came of it."""
     check_csrf(request, csrf)
     _bookkeeper(who)
-    done = book_fills(engine, default_method=Method(settings.relief_method))
+    done = book_fills(
+        engine, default_method=Method(settings.relief_method), workers=settings.workers
+    )
     found = reconcile_custodian(engine, tolerance=settings.price_tolerance)
     said = f"Booked {done.executions} fill{'' if done.executions == 1 else 's'}"
     if done.refused:

@@ -176,7 +176,9 @@ def _reconcile(
     before: dict[tuple[str, str], Decimal],
     at: datetime,
 ) -> StageDone:
-    booked = book_fills(engine, default_method=Method(settings.relief_method), at=at)
+    booked = book_fills(
+        engine, default_method=Method(settings.relief_method), at=at, workers=settings.workers
+    )
     blobs = [p.read_bytes() for p in sorted((folder / "broker").glob("*")) if p.is_file()]
     filled = broker_filled(blobs)
     with engine.connect() as connection:

@@ -308,7 +308,9 @@ def post_reconcile(
     custodian snapshot compared with the books. Operations and admins."""
 
     def make() -> Response:
-        done = book_fills(engine, default_method=Method(settings.relief_method))
+        done = book_fills(
+            engine, default_method=Method(settings.relief_method), workers=settings.workers
+        )
         found = reconcile_custodian(engine, as_of=body.as_of, tolerance=settings.price_tolerance)
         return created(
             ReconciledOut,
