@@ -21,7 +21,14 @@ from poise.domain.orders import LotInstruction, Side, order_id
 from poise.domain.transactions import Transaction
 from poise.reconcile.fills import Execution, Realised
 from poise.store import tables as t
-from poise.store.rows import add_amounts, delete_where, insert_plain, plain_columns, set_where
+from poise.store.rows import (
+    add_amounts,
+    among,
+    delete_where,
+    insert_plain,
+    plain_columns,
+    set_where,
+)
 from poise.store.types import UTCDateTime
 
 __all__ = [
@@ -70,7 +77,7 @@ def pending_fills(
             .group_by(table.c.account_id)
         )
         if account_ids is not None:
-            query = query.where(table.c.account_id.in_(sorted(account_ids)))
+            query = query.where(among(connection, table.c.account_id, sorted(account_ids)))
         for account_id, count in connection.execute(query).all():
             found[account_id] = found.get(account_id, 0) + count
     return found
@@ -137,7 +144,7 @@ def unbooked(
         .where(_not_booked(a))
     )
     if account_ids is not None:
-        query = query.where(a.c.account_id.in_(sorted(account_ids)))
+        query = query.where(among(connection, a.c.account_id, sorted(account_ids)))
     for (
         block_id,
         proposal_id,
@@ -180,7 +187,7 @@ def unbooked(
         .where(x.c.booked_at.is_(None))
     )
     if account_ids is not None:
-        query = query.where(x.c.account_id.in_(sorted(account_ids)))
+        query = query.where(among(connection, x.c.account_id, sorted(account_ids)))
     for row in connection.execute(query).all():
         traded = trade_date(row.created_at)
         settles = settlement_date(traded)
