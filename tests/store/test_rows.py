@@ -1,5 +1,5 @@
 """Many rows at once past SQLAlchemy's per-row work: what ``insert_rows`` stores (and
-``insert_plain`` of the plain values ``plain_rows`` makes, after a trip through
+``insert_plain`` of the plain values ``plain_columns`` makes, after a trip through
 ``marshal``) reads back exactly as what SQLAlchemy's own insert stores, on SQLite and
 PostgreSQL, for every kind of column poise keeps (exact decimals, dates, UTC times,
 booleans, text, nulls); keyed deletes and exact additions likewise."""
@@ -22,7 +22,7 @@ from poise.store.rows import (
     delete_where,
     insert_plain,
     insert_rows,
-    plain_rows,
+    plain_columns,
     update_rows,
 )
 
@@ -66,7 +66,8 @@ def test_insert_rows_when_rows_go_in_then_they_read_back_as_sqlalchemys_insert_w
         connection.execute(sa.delete(t.orders))
         insert_rows(connection, t.orders, rows)
         connection.execute(sa.insert(t.orders), theirs)
-        handed = plain_rows(t.orders, names, plain, dialect=connection.dialect.name)
+        columns = {name: [row[name] for row in plain] for name in names}
+        handed = plain_columns(t.orders, columns, dialect=connection.dialect.name)
         insert_plain(connection, t.orders, names, marshal.loads(marshal.dumps(handed)))
     with engine.connect() as connection:
         read = {r.cl_ord_id: r._asdict() for r in connection.execute(sa.select(t.orders))}
@@ -86,7 +87,8 @@ def test_insert_rows_when_dates_and_booleans_go_in_then_they_read_back(engine: s
     other = {**lot, "lot_id": "P", "holding_start": date(2023, 12, 31)}
     with engine.begin() as connection:
         insert_rows(connection, t.lots, [lot])
-        handed = plain_rows(t.lots, list(other), [other], dialect=connection.dialect.name)
+        columns = {name: [value] for name, value in other.items()}
+        handed = plain_columns(t.lots, columns, dialect=connection.dialect.name)
         insert_plain(connection, t.lots, list(other), marshal.loads(marshal.dumps(handed)))
     with engine.connect() as connection:
         row, plain = connection.execute(sa.select(t.lots).order_by(t.lots.c.lot_id)).all()

@@ -28,7 +28,6 @@ __all__ = [
     "insert_plain",
     "insert_rows",
     "plain_columns",
-    "plain_rows",
     "set_where",
     "update_rows",
 ]
@@ -38,7 +37,7 @@ def _sqlite_time(v: datetime) -> str:
     return v.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _sqlite_value(column: sa.Column[Any], *, sqlite: bool = True) -> Callable[[Any], Any] | None:
+def _writer(column: sa.Column[Any], *, sqlite: bool = True) -> Callable[[Any], Any] | None:
     """How SQLAlchemy writes a value of ``column`` to SQLite (None: as it is); with
     ``sqlite`` false, how it is written as text PostgreSQL's ``COPY`` reads back exactly
     (text, numbers and booleans the driver writes itself)."""
@@ -67,7 +66,7 @@ def _sqlite_value(column: sa.Column[Any], *, sqlite: bool = True) -> Callable[[A
     return None
 
 
-def _sqlite_rows(
+def _driver_rows(
     table: sa.Table,
     names: Sequence[str],
     rows: Sequence[Mapping[str, Any]],
@@ -75,7 +74,7 @@ def _sqlite_rows(
     sqlite: bool = True,
 ) -> list[tuple[Any, ...]]:
     """``rows`` as SQLite takes them (with ``sqlite`` false: as text for PostgreSQL's
-    ``COPY``), converted a column at a time."""
+    ``COPY``), converted a column at a time (:func:`_column_rows`)."""
     return _column_rows(table, {name: [row[name] for row in rows] for name in names}, sqlite)
 
 
@@ -84,7 +83,7 @@ def _column_rows(
 ) -> list[tuple[Any, ...]]:
     converted = []
     for name, values in columns.items():
-        write = _sqlite_value(table.c[name], sqlite=sqlite)
+        write = _writer(table.c[name], sqlite=sqlite)
         if write is None:
             converted.append(values)
         elif isinstance(table.c[name].type, sa.Date | sa.DateTime | UTCDateTime):
@@ -92,7 +91,7 @@ def _column_rows(
             converted.append(
                 [memo[v] if v in memo else memo.setdefault(v, write(v)) for v in values]
             )
-        elif isinstance(table.c[name].type, Exact):
+        elif isinstance(table.c[name].type, Exact):  # ``write``, without a call a value
             converted.append([None if v is None else str(v) for v in values])
         else:
             converted.append([write(v) for v in values])
@@ -111,25 +110,17 @@ def insert_rows(
     if connection.dialect.name == "postgresql":  # psycopg adapts the values itself
         insert_plain(connection, table, names, [[row[name] for name in names] for row in rows])
     else:
-        insert_plain(connection, table, names, _sqlite_rows(table, names, rows))
-
-
-def plain_rows(
-    table: sa.Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]], *, dialect: str
-) -> list[tuple[Any, ...]]:
-    """``rows`` (the ``names`` of ``table`` in each) as plain values — text, numbers,
-    booleans and None — that :func:`insert_plain` writes on ``dialect`` as
-    :func:`insert_rows` would have written the rows themselves: what another process
-    can make and hand over cheaply (``marshal`` takes them; it takes no decimal or
-    date)."""
-    return _sqlite_rows(table, names, rows, sqlite=dialect != "postgresql")
+        insert_plain(connection, table, names, _driver_rows(table, names, rows))
 
 
 def plain_columns(
     table: sa.Table, columns: Mapping[str, Sequence[Any]], *, dialect: str
 ) -> list[tuple[Any, ...]]:
     """The rows whose values ``columns`` (of ``table``, all as long) hold column by
-    column, as :func:`plain_rows` makes them — with no mapping made for each row."""
+    column, as plain values — text, numbers, booleans and None — that
+    :func:`insert_plain` writes on ``dialect`` as :func:`insert_rows` would have written
+    them: what another process can make and hand over cheaply (``marshal`` takes them;
+    it takes no decimal or date)."""
     return _column_rows(table, columns, dialect != "postgresql")
 
 
@@ -137,7 +128,7 @@ def insert_plain(
     connection: sa.Connection, table: sa.Table, names: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
     """Insert ``rows`` — values the driver takes as they are, such as
-    :func:`plain_rows` makes for ``connection``'s database — into ``table``'s
+    :func:`plain_columns` makes for ``connection``'s database — into ``table``'s
     ``names``, in the caller's transaction: ``COPY`` on PostgreSQL, one driver
     ``executemany`` on SQLite."""
     if not rows:
@@ -163,16 +154,21 @@ def insert_plain(
 
 
 def _unnested(
-    connection: sa.Connection, table: sa.Table, key_columns: Sequence[str]
+    connection: sa.Connection,
+    table: sa.Table,
+    key_columns: Sequence[str],
+    columns: Sequence[str] | None = None,
 ) -> tuple[str, str, str]:
-    """For a PostgreSQL statement over many keys: ``table``'s name, the keys as ``k``,
-    unnested from one array parameter a column (sent binary: no quoting of each
-    element), and the condition matching ``t`` (the table) to them."""
+    """For a PostgreSQL statement over many rows: ``table``'s name; the rows as ``k``,
+    ``columns`` (default: the keys) unnested from one array parameter a column (sent
+    binary: no quoting of each element); and the condition matching ``t`` (the table)
+    to them by ``key_columns``."""
+    columns = key_columns if columns is None else columns
     schema = f"{table.schema}." if table.schema else ""
-    types = [table.c[k].type.compile(dialect=connection.dialect) for k in key_columns]
+    types = [table.c[name].type.compile(dialect=connection.dialect) for name in columns]
     unnest = ", ".join(f"%b::{kind}[]" for kind in types)
     matched = " AND ".join(f"t.{k} = k.{k}" for k in key_columns)
-    return f"{schema}{table.name}", f"unnest({unnest}) AS k({', '.join(key_columns)})", matched
+    return f"{schema}{table.name}", f"unnest({unnest}) AS k({', '.join(columns)})", matched
 
 
 def set_where(
@@ -203,7 +199,7 @@ def set_where(
         return
     written = [
         value if write is None else write(value)
-        for write, value in ((_sqlite_value(table.c[name]), values[name]) for name in names)
+        for write, value in ((_writer(table.c[name]), values[name]) for name in names)
     ]
     sets = ", ".join(f"{name} = ?" for name in names)
     matched = " AND ".join(f"{k} = ?" for k in key_columns)
@@ -324,17 +320,12 @@ def update_rows(
 
     dbapi = connection.connection.dbapi_connection
     if connection.dialect.name == "postgresql":
-        schema = f"{table.schema}." if table.schema else ""
-        types = [table.c[name].type.compile(dialect=connection.dialect) for name in columns]
-        unnest = ", ".join(f"%b::{kind}[]" for kind in types)  # binary: no quoting
+        target, keyed, matched = _unnested(connection, table, key_columns, columns)
         sets = ", ".join(setting(name, f"k.{name}", f"t.{name}") for name in names)
-        matched = " AND ".join(
-            [f"t.{k} = k.{k}" for k in key_columns] + [f"t.{name} = %s" for name in fixed]
-        )
+        matched = " AND ".join([matched] + [f"t.{name} = %s" for name in fixed])
         with dbapi.cursor() as cursor:  # type: ignore[union-attr]
             cursor.execute(
-                f"UPDATE {schema}{table.name} AS t SET {sets} FROM unnest({unnest})"
-                f" AS k({', '.join(columns)}) WHERE {matched}",
+                f"UPDATE {target} AS t SET {sets} FROM {keyed} WHERE {matched}",
                 [[row[name] for row in rows] for name in columns] + list(fixed.values()),
             )
         return
@@ -342,13 +333,13 @@ def update_rows(
     matched = " AND ".join([f"{k} = ?" for k in key_columns] + [f"{name} = ?" for name in fixed])
     held = tuple(
         value if write is None else write(value)
-        for write, value in ((_sqlite_value(table.c[name]), fixed[name]) for name in fixed)
+        for write, value in ((_writer(table.c[name]), fixed[name]) for name in fixed)
     )
     cursor = dbapi.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(
             f"UPDATE {table.name} SET {sets} WHERE {matched}",
-            [(*row, *held) for row in _sqlite_rows(table, [*names, *key_columns], rows)],
+            [(*row, *held) for row in _driver_rows(table, [*names, *key_columns], rows)],
         )
     finally:
         cursor.close()

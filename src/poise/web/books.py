@@ -11,6 +11,7 @@ admins'; a household's performance is its people's.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -184,14 +185,13 @@ def performance_page(
                         ))  # fmt: skip
         attribution = None
         if last is not None:
-            try:
-                end = last.date()
-                year_ago = end.replace(year=end.year - 1)
+            end = last.date()
+            # too little history, or nothing to value: no attribution
+            with contextlib.suppress(ValidationError):
                 attribution = attribution_of(
-                    connection, household_id=household_id, start=year_ago, end=end
-                )
-            except ValidationError:  # too little history, or nothing to value
-                attribution = None
+                    connection, household_id=household_id, start=end.replace(year=end.year - 1),
+                    end=end,
+                )  # fmt: skip
     effects = script_json(_effects_figure(attribution)) if attribution else ""
     return templates.TemplateResponse(request, "performance.html", {
         "user": who.user, "household_id": household_id, "rows": rows, "chart": chart,

@@ -71,7 +71,7 @@ class BookedFills:
     washed: int = 0  # lot rows the households' wash sales changed
     refused: tuple[Refused, ...] = field(default=())
     parts: int = 0  # the households were booked in this many parts,
-    processes: int = 1  # on this many processes (1: the caller's own)
+    processes: int = 1  # by this many processes: the caller's own and a pool's workers
 
 
 def relief_methods(
@@ -141,10 +141,12 @@ def _book_fills(
             at=at,
             securities=repo.securities(connection),
         )
-        parts = _parts(pending, homes, workers=workers or cpu_count(), least=fan_out_from // 10)
-        fanout = choose(tasks=len(parts), workers=workers)
-        if sum(pending.values()) < fan_out_from or not _shareable(connection):
-            fanout = Inline()
+        fills = sum(pending.values())
+        fanout: Fanout = Inline()  # a booking of a few: one part, here
+        parts = _parts(pending, homes, workers=1, least=fills)
+        if fills >= max(fan_out_from, 1) and _shareable(connection):
+            parts = _parts(pending, homes, workers=workers or cpu_count(), least=fan_out_from // 10)
+            fanout = choose(tasks=len(parts), workers=workers)
         ledger = _Ledger(connection, at)
         if isinstance(fanout, Inline):
             for index, (households, accounts) in enumerate(parts):
@@ -166,7 +168,7 @@ def _book_fills(
         washed=sum(p.washed for p in kept),
         refused=tuple(Refused(*r) for p in kept for r in p.refused),
         parts=len(kept),
-        processes=1 if isinstance(fanout, Inline) else fanout.workers or 1,
+        processes=1 if isinstance(fanout, Inline) else 1 + (fanout.workers or 1),
     )
 
 
@@ -359,7 +361,7 @@ def _book_part(
         mine.setdefault(execution.account_id, []).append((execution, source))
     methods = relief_methods(connection, account_ids=sorted(mine), default=shared.default_method)
     books = households_books(connection, households)
-    done = _Booking(shared.at)
+    done = _Booking()
     keys: set[tuple[str, str]] = set()
     for household in books.values():
         stored = list(household.lots)
@@ -426,7 +428,6 @@ def _trades_both_ways(transactions: list[Transaction]) -> bool:
 class _Booking:
     """What one booking makes, account by account."""
 
-    at: datetime
     transactions: list[Transaction] = field(default_factory=list)
     realised: list[Realised] = field(default_factory=list)
     closed: list[tuple[TaxLot, date, str]] = field(default_factory=list)

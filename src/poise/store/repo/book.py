@@ -270,7 +270,7 @@ def lots(
                     raise ValidationError(
                         f"account {row.account_id}, lot {row.lot_id}: {reason}"
                     ) from e
-                broken.setdefault(row.account_id, []).append(f"account {row.account_id}: {e}")
+                broken.setdefault(row.account_id, []).append(f"account {row.account_id}: {reason}")
     return found
 
 

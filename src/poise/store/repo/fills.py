@@ -24,6 +24,7 @@ from poise.store import tables as t
 from poise.store.rows import (
     add_amounts,
     among,
+    as_stored,
     delete_where,
     insert_plain,
     plain_columns,
@@ -121,9 +122,6 @@ def unbooked(
             known = dates[value] = (at, traded, settlement_date(traded))
         return known
 
-    def raw(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        return sa.type_coerce(column, sa.String).label(column.key)
-
     query = (
         sa.select(
             a.c.block_id,
@@ -131,13 +129,13 @@ def unbooked(
             a.c.seq,
             a.c.account_id,
             a.c.side,
-            raw(a.c.quantity),
-            raw(a.c.price),
-            raw(a.c.gross),
-            raw(a.c.commission),
-            raw(a.c.net),
+            as_stored(a.c.quantity),
+            as_stored(a.c.price),
+            as_stored(a.c.gross),
+            as_stored(a.c.commission),
+            as_stored(a.c.net),
             a.c.lots,
-            raw(a.c.at),
+            as_stored(a.c.at),
             b.c.security_id,
         )
         .join(b, b.c.block_id == a.c.block_id)
@@ -251,7 +249,7 @@ def closed_lots(connection: sa.Connection, *, account_ids: Iterable[str]) -> lis
 
 @dataclass(frozen=True, slots=True)
 class Rows:
-    """Rows for one table as the driver takes them (:func:`poise.store.rows.plain_rows`):
+    """Rows for one table as the driver takes them (:func:`poise.store.rows.plain_columns`):
     what booking a part of the firm in another process hands back."""
 
     table: str
