@@ -8,16 +8,20 @@ proposal: each account's trades balance against its own cash, which stays at or
 above its reserve, as the one-account engine keeps it.
 
 **Each account to its own model** (the household has no allocation of its own): every
-account is rebalanced by the one-account method; then, wherever one account would
-sell an identity at a loss while another buys it — a wash sale across accounts, and
-where the buyer is an IRA or a Roth, a loss lost for good (Rev. Rul. 2008-5) — the
-household settles that *meeting* one way or the other, as the one-account engine
-settles its own (:mod:`poise.optimize.meetings`): **the harvest wins** (no account of
-the household buys the identity; the buyer buys something else or nothing) or **the
-position does** (the seller keeps its loss lots). Each way is re-solved and the one
-with the lower sum of the accounts' objectives, in dollars, is kept; meetings are taken the most
-tax at stake first, until none is left (a way, once chosen, only narrows what the
-accounts may do, so this ends).
+account is rebalanced by the one-account method; wherever one account would sell an
+identity at a loss while another buys it — a wash sale across accounts, and where the
+buyer is an IRA or a Roth, a loss lost for good (Rev. Rul. 2008-5) — the household
+settles that *meeting* one way or the other, as the one-account engine settles its
+own (:mod:`poise.optimize.meetings`): **the harvest wins** (no account of the
+household buys the identity; the buyer buys something else or nothing) or **the
+position does** (no taxable account sells its loss lots). With ``optimize`` every
+meeting of the household is settled together, by one branch and bound over the
+accounts' continuous problems (:func:`poise.optimize.tax_aware.settle_household`), and
+each account is then solved once with the decisions as its own constraints. Whatever
+meetings are left after rounding to shares — or every meeting, with another method —
+are settled one by one, the most tax at stake first: both ways re-solved, the one with
+the lower sum of the accounts' objectives, in dollars, kept (a way, once chosen, only
+narrows what the accounts may do, so this ends).
 
 **One allocation across the accounts** (a model on the household): first a
 continuous program over every account's holdings decides where each security is held
@@ -36,7 +40,7 @@ method in whole shares, and the meetings settled as above.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
@@ -52,7 +56,7 @@ from poise.optimize.problem import Problem
 from poise.optimize.program import Rows
 from poise.optimize.risk import RiskModel
 from poise.optimize.scenarios import Scenario, run
-from poise.optimize.tax_aware import objective
+from poise.optimize.tax_aware import Settlement, objective, settle_household
 from poise.optimize.trades import Proposal, Side
 
 __all__ = [
@@ -197,7 +201,7 @@ def _closed(problem: Problem, identity: str, *, buy: bool, why: str) -> Problem:
     return replace(problem, holdings=holdings)
 
 
-def _names(ids: Sequence[str]) -> str:
+def _names(ids: Iterable[str]) -> str:
     return ", ".join(sorted(ids))
 
 
@@ -286,6 +290,57 @@ def _settle_quickly(
             f" {_names(sellers)} keeps its loss lots rather than have the loss washed{lost}"
         )
     return changed
+
+
+def _decided(problem: Problem, settled: Settlement) -> Problem:
+    """``problem`` with the household's settled meetings as its own constraints: an
+    identity whose harvest won is bought nowhere, one whose position won is sold at a
+    loss in no taxable account."""
+    held = {h.security.wash_sale_identity for h in problem.holdings}
+    closed = settled.harvest | (settled.keep if problem.account.registration.taxable else set())
+    for identity in sorted(held & closed):
+        sold, bought = settled.met.get(identity, (frozenset(), frozenset()))
+        if identity in settled.harvest:
+            why = f"sold at a loss in account {_names(sold)} of the household"
+        else:
+            why = f"bought in account {_names(bought)} of the household"
+        problem = _closed(problem, identity, buy=identity in settled.harvest, why=why)
+    return problem
+
+
+def _described(settled: Settlement, results: Mapping[str, AccountResult]) -> list[str]:
+    """How each meeting across accounts was settled, in words (a meeting within one
+    account is that account's own, as when it is rebalanced alone)."""
+    said = []
+    for identity, (sold, bought) in settled.met.items():
+        buyers = sorted(bought - sold)
+        if not buyers or identity not in settled.harvest | settled.keep:
+            continue
+        taxed = [a for a in sold if results[a].problem.account.registration.taxable]
+        sellers = sorted(taxed or sold)
+        permanent = [a for a in buyers if not results[a].problem.account.registration.taxable]
+        lost = (
+            f" (in {_names(permanent)}, a retirement account, the loss would be lost for good)"
+            if permanent
+            else ""
+        )
+        if identity in settled.harvest:
+            loss = sum(
+                (_loss_sold(results[a].problem, results[a].proposal).get(identity, ZERO)
+                 for a in sellers),
+                ZERO,
+            )  # fmt: skip
+            harvested = f"harvests a ${loss:,.2f} loss" if loss > ZERO else "may harvest its loss"
+            said.append(
+                f"{identity}: account {_names(sellers)} {harvested},"
+                f" so account {_names(buyers)} does not buy it{lost}"
+            )
+        else:
+            said.append(
+                f"{identity}: account {_names(buyers)} buys it, so account {_names(sellers)}"
+                f" keeps its loss lots rather than have the loss washed{lost}"
+            )
+    return said
 
 
 # ── one allocation across the accounts ───────────────────────────────────────
@@ -542,8 +597,13 @@ def rebalance_household(
         return chosen.method == "optimize" and chosen.settings.exact
 
     quick = len(problems) > 1  # meetings are weighed quickly; the end is solved in full
+    settled = Settlement()
+    if quick and all(scenario_of(p).method == "optimize" for p in problems):
+        settled = settle_household([(p, risk_of(p), scenario_of(p).settings) for p in problems])
+        problems = [_decided(p, settled) for p in problems]
     results = {p.account.account_id: AccountResult(p, solve(p, quick)) for p in problems}
-    said = _settle(results, solve, score, searched) if quick else []
+    said = _described(settled, results)
+    said += _settle(results, solve, score, searched) if quick else []
     ordered = tuple(results[p.account.account_id] for p in problems)
     return HouseholdProposal(
         household_id=hp.household_id,

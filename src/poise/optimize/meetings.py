@@ -37,18 +37,31 @@ account).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from poise.optimize.program import Arrays, Continuous, Limits, Weights, tracking
 
-__all__ = ["GAP", "Settled", "clash", "of_identities", "settle", "sides", "value"]
+__all__ = [
+    "GAP",
+    "HouseholdSettled",
+    "Part",
+    "Settled",
+    "clash",
+    "of_identities",
+    "settle",
+    "settle_household",
+    "sides",
+    "value",
+]
 
 Bools = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
 GAP = 1e-7  # of the account's value: a bound this close to the incumbent cannot beat it
 EXACT_MEETINGS = 6  # meetings in the first solution: up to this many, the search is exact
 DIVE_SOLVES = 4  # solves after the first the dives may take beyond it
@@ -56,6 +69,7 @@ TWIN = 0.95  # correlation: identities this alike are each other's replacement
 TWIN_SOLVES = 8  # solves the dives from the twins' pairing may take
 LARGE = 100  # securities: from here on a solve costs tens of milliseconds ...
 LARGE_SOLVES = 2  # ... and the dive takes this many after the first
+GREEDY_SOLVES = 48  # a household's meetings weighed each way, one by one, beyond the exact search
 
 Decisions = tuple[tuple[int, bool], ...]  # (identity, harvest?) sorted by identity
 
@@ -93,8 +107,9 @@ def clash(a: Arrays, solution: Weights) -> Bools:
 
 def of_identities(a: Arrays, identities: Iterable[int] | npt.NDArray[np.int64]) -> Bools:
     """The securities of any of ``identities``."""
-    chosen = np.zeros(len(a.held), dtype=bool)
-    chosen[np.fromiter(identities, dtype=np.int64)] = True  # numbered 0 … n−1
+    count = len(a.held) if not len(a.identity) else max(len(a.held), int(a.identity.max()) + 1)
+    chosen = np.zeros(count, dtype=bool)  # identities are numbered 0, 1, … (in a household,
+    chosen[np.fromiter(identities, dtype=np.int64)] = True  # across its accounts)
     picked: Bools = chosen[a.identity]
     return picked
 
@@ -110,35 +125,25 @@ def sides(a: Arrays, solution: Weights) -> tuple[Bools, Bools]:
     return of_identities(a, harvested), keep
 
 
-class _Search:
-    """The branch and bound: each node a set of decisions, each solved once."""
+class _Account:
+    """One account's continuous problem, as the search sees it: a node's optimum, its
+    meetings, and whether it has any."""
 
-    def __init__(self, a: Arrays, limits: Limits, solves: int) -> None:
+    def __init__(self, a: Arrays, limits: Limits) -> None:
         self.a, self.limits = a, limits
         self.program = Continuous(a, limits)
-        self.left = solves
-        self.solved: dict[Decisions, tuple[float, Weights] | None] = {}
-        self.best: tuple[float, Weights] | None = None
 
     def solve(self, decisions: Decisions) -> tuple[float, Weights] | None:
-        """The node's optimum and its value (None: no trades satisfy it), once."""
-        if decisions not in self.solved:
-            self.left -= 1
-            harvest = [i for i, wins in decisions if wins]
-            kept = [i for i, wins in decisions if not wins]
-            a = self.a
-            forbid = of_identities(a, harvest)
-            keep = a.lot_loss & of_identities(a, kept)[a.lot_of]
-            way = self.program.solve(forbid=forbid, keep=keep)
-            found = None if way is None else (value(a, self.limits, way), way)
-            self.solved[decisions] = found
-            if (
-                found is not None
-                and not clash(a, found[1]).any()
-                and (self.best is None or found[0] < self.best[0])
-            ):
-                self.best = found
-        return self.solved[decisions]
+        harvest = [i for i, wins in decisions if wins]
+        kept = [i for i, wins in decisions if not wins]
+        a = self.a
+        forbid = of_identities(a, harvest)
+        keep = a.lot_loss & of_identities(a, kept)[a.lot_of]
+        way = self.program.solve(forbid=forbid, keep=keep)
+        return None if way is None else (value(a, self.limits, way), way)
+
+    def clean(self, way: Weights) -> bool:
+        return not clash(self.a, way).any()
 
     def meetings(self, way: Weights) -> list[tuple[float, int, bool]]:
         """A solution's meetings, the most at stake first: (the tax its loss sales save,
@@ -160,7 +165,44 @@ class _Search:
         found = [(float(saved[i] * share[i]), int(i), bool(net[i] < 0)) for i in met]
         return sorted(found, reverse=True)
 
-    def dive(self, decisions: Decisions = (), *, all_harvest: bool = False) -> Weights:
+
+W = TypeVar("W")
+
+
+class _Program(Protocol[W]):
+    def solve(self, decisions: Decisions) -> tuple[float, W] | None: ...
+    def clean(self, way: W) -> bool: ...
+    def meetings(self, way: W) -> list[tuple[float, int, bool]]: ...
+
+
+class _Search(Generic[W]):
+    """The branch and bound: each node a set of decisions, each solved once."""
+
+    def __init__(self, program: _Program[W], solves: int) -> None:
+        self.program = program
+        self.left = solves
+        self.solved: dict[Decisions, tuple[float, W] | None] = {}
+        self.best: tuple[float, W] | None = None
+        self.chosen: Decisions = ()  # the decisions of the best
+
+    def solve(self, decisions: Decisions) -> tuple[float, W] | None:
+        """The node's optimum and its value (None: no trades satisfy it), once."""
+        if decisions not in self.solved:
+            self.left -= 1
+            found = self.program.solve(decisions)
+            self.solved[decisions] = found
+            if (
+                found is not None
+                and self.program.clean(found[1])
+                and (self.best is None or found[0] < self.best[0])
+            ):
+                self.best, self.chosen = found, decisions
+        return self.solved[decisions]
+
+    def meetings(self, way: W) -> list[tuple[float, int, bool]]:
+        return self.program.meetings(way)
+
+    def dive(self, decisions: Decisions = (), *, all_harvest: bool = False) -> W:
         """From ``decisions``, settle every meeting the way the solution moved it (or
         as a harvest), solve again, until none is left, no trades satisfy it, or the
         solves run out; the last solution found."""
@@ -182,7 +224,35 @@ class _Search:
             decisions = tuple(sorted(chosen.items()))
         return last
 
-    def search(self, root: tuple[float, Weights]) -> bool:
+    def paired(self, twins: Decisions) -> None:
+        """Dives from the twins paired each way round, the rest as before: both ways."""
+        if not twins:
+            return
+        self.left += TWIN_SOLVES
+        for start in (twins, tuple((i, not wins) for i, wins in twins)):
+            self.dive(start, all_harvest=True)
+            self.dive(start)
+
+    def greedy(self) -> None:
+        """From the root, settle the meeting with the most at stake each way, keep the
+        better way, and go on until none is left or the solves run out: two solves a
+        meeting, each way weighed by its own optimum rather than a guess."""
+        decisions: Decisions = ()
+        while self.left > 1:
+            found = self.solve(decisions)
+            if found is None:
+                return
+            decided = dict(decisions)
+            met = [m for m in self.meetings(found[1]) if m[1] not in decided]
+            if not met:
+                return
+            ways = [tuple(sorted((*decisions, (met[0][1], wins)))) for wins in (True, False)]
+            valued = [(f[0], way) for way in ways if (f := self.solve(way)) is not None]
+            if not valued:
+                return
+            decisions = min(valued)[1]
+
+    def search(self, root: tuple[float, W]) -> bool:
         """Best bound first from the root, each node solved when it is taken (bounded
         until then by its parent's value); True when it finished."""
         heap: list[tuple[float, int, Decisions]] = [(root[0], 0, ())]
@@ -214,7 +284,7 @@ def settle(a: Arrays, limits: Limits, *, exact_up_to: int = EXACT_MEETINGS) -> S
     where the first solution has at most ``exact_up_to`` meetings; else by the
     dives alone."""
     large = len(a.held) >= LARGE
-    search = _Search(a, limits, 1)
+    search = _Search(_Account(a, limits), 1)
     root = search.solve(())
     if root is None:
         return Settled(None, 1, proven=True)
@@ -226,17 +296,197 @@ def settle(a: Arrays, limits: Limits, *, exact_up_to: int = EXACT_MEETINGS) -> S
     last = search.dive(all_harvest=large)  # in large accounts the harvests won, measured
     if not large:
         search.dive(all_harvest=True)
-        paired = _twins(a)
-        if paired:  # the twins paired each way round, the rest as before: both ways
-            search.left += TWIN_SOLVES
-            flipped = tuple((i, not wins) for i, wins in paired)
-            for start in (paired, flipped):
-                search.dive(start, all_harvest=True)
-                search.dive(start)
+        search.paired(_twins(a))
     proven = exact and search.search(root)
     if search.best is None:  # nothing settled in time: each meeting loses its cheaper side
         return Settled(_untangle(a, limits, last), len(search.solved), proven=False)
     return Settled(search.best[1], len(search.solved), proven)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One account of a household, for :func:`settle_household`: its problem in
+    weights of the account (identities numbered across the household; in an IRA or a
+    Roth, where a loss is no loss to the tax law, no lot marked a loss), its limits,
+    and its share of the household's value."""
+
+    a: Arrays
+    limits: Limits
+    scale: float
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdSettled:
+    """How a household's meetings were settled: identity → True where the harvest wins
+    (no account buys it), False where the position does (no account sells its loss
+    lots); for each identity that met, the accounts (by position) that sold it at a
+    loss and those that bought it when it first met; how many nodes were solved, and
+    whether the search finished."""
+
+    decisions: dict[int, bool]
+    met: dict[int, tuple[frozenset[int], frozenset[int]]]
+    solves: int
+    proven: bool
+
+
+class _Household:
+    """A household's accounts, each its own continuous problem, as the search sees them:
+    a node's decisions hold in every account, each account solved again only when a
+    decision on an identity it holds changed, and the node's value is the sum of the
+    accounts' in weights of the household. A meeting is an identity sold at a loss in one
+    account and bought in any account of the household."""
+
+    def __init__(self, parts: Sequence[Part], programs: Sequence[Continuous]) -> None:
+        self.parts, self.programs = parts, programs
+        self.count = 1 + max(
+            (int(p.a.identity.max()) for p in parts if len(p.a.identity)), default=0
+        )
+        self.held = [frozenset(p.a.identity.tolist()) for p in parts]
+        self.cache: list[dict[Decisions, tuple[float, Weights] | None]] = [{} for _ in parts]
+        self.seen: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
+
+    def _one(self, k: int, decisions: Decisions) -> tuple[float, Weights] | None:
+        mine = tuple(d for d in decisions if d[0] in self.held[k])
+        cache = self.cache[k]
+        if mine not in cache:
+            p = self.parts[k]
+            for j, (identity, wins) in enumerate(mine):  # a node one decision up ...
+                found = cache.get(mine[:j] + mine[j + 1 :])
+                if found is not None and self._keeps(p.a, found[1], identity, harvest=wins):
+                    cache[mine] = found  # ... whose optimum this one allows is its optimum
+                    return found
+            harvested = np.zeros(self.count, dtype=bool)
+            kept = np.zeros(self.count, dtype=bool)
+            for i, wins in mine:
+                (harvested if wins else kept)[i] = True
+            forbid = harvested[p.a.identity]
+            keep = p.a.lot_loss & kept[p.a.identity[p.a.lot_of]]
+            way = self.programs[k].solve(forbid=forbid, keep=keep)
+            cache[mine] = None if way is None else (value(p.a, p.limits, way), way)
+        return cache[mine]
+
+    @staticmethod
+    def _keeps(a: Arrays, way: Weights, identity: int, *, harvest: bool) -> bool:
+        """Whether ``way`` already settles ``identity`` so (its trades below half a grid
+        step, a solver's noise, count as none)."""
+        members = a.identity == identity
+        if harvest:
+            return not (way.buy[members] > a.unit[members] / 2).any()
+        losses = a.lot_loss & members[a.lot_of]
+        return not (way.sell[losses] > a.unit[a.lot_of[losses]] / 2).any()
+
+    def solve(self, decisions: Decisions) -> tuple[float, tuple[Weights, ...]] | None:
+        total, ways = 0.0, []
+        for k, p in enumerate(self.parts):
+            found = self._one(k, decisions)
+            if found is None:
+                return None
+            total += p.scale * found[0]
+            ways.append(found[1])
+        return total, tuple(ways)
+
+    def _sides(self, ways: tuple[Weights, ...]) -> tuple[list[Bools], list[Bools]]:
+        """Each account's identities sold at a loss and bought (at least half a grid
+        step: below, a solver's noise)."""
+        sold, bought = [], []
+        for p, way in zip(self.parts, ways, strict=True):
+            a = p.a
+            half = a.unit / 2
+            losses = (way.sell > half[a.lot_of]) & a.lot_loss
+            sold.append(np.bincount(a.identity[a.lot_of[losses]], minlength=self.count) > 0)
+            bought.append(np.bincount(a.identity[way.buy > half], minlength=self.count) > 0)
+        return sold, bought
+
+    def _met(self, ways: tuple[Weights, ...]) -> Ints:
+        sold, bought = self._sides(ways)
+        met: Ints = np.flatnonzero(np.logical_or.reduce(sold) & np.logical_or.reduce(bought))
+        for i in met.tolist():
+            if i not in self.seen:
+                self.seen[i] = (
+                    frozenset(k for k, s in enumerate(sold) if s[i]),
+                    frozenset(k for k, b in enumerate(bought) if b[i]),
+                )
+        return met
+
+    def clean(self, ways: tuple[Weights, ...]) -> bool:
+        return not len(self._met(ways))
+
+    def meetings(self, ways: tuple[Weights, ...]) -> list[tuple[float, int, bool]]:
+        """As one account's: the tax the loss sales save on the part bought back,
+        identity, net seller — amounts in weights of the household."""
+        met = self._met(ways)
+        if not len(met):
+            return []
+        g = self.count
+        harvested, saved, bought, net = (np.zeros(g) for _ in range(4))
+        for p, way in zip(self.parts, ways, strict=True):
+            a = p.a
+            lot_identity = a.identity[a.lot_of]
+            losses = np.where(a.lot_loss, way.sell, 0.0)
+            buys = np.bincount(a.identity, weights=way.buy, minlength=g)
+            harvested += p.scale * np.bincount(lot_identity, weights=losses, minlength=g)
+            saved += p.scale * np.bincount(lot_identity, weights=-a.lot_tax * losses, minlength=g)
+            bought += p.scale * buys
+            net += p.scale * (buys - np.bincount(lot_identity, weights=way.sell, minlength=g))
+        share = np.minimum(bought, harvested) / np.maximum(harvested, 1e-18)
+        found = [(float(saved[i] * share[i]), int(i), bool(net[i] < 0)) for i in met.tolist()]
+        return sorted(found, reverse=True)
+
+
+def settle_household(
+    parts: Sequence[Part], *, exact_up_to: int = EXACT_MEETINGS
+) -> HouseholdSettled:
+    """Every meeting across a household's accounts settled together, as :func:`settle`
+    settles one account's: the relaxation is each account's optimum with every
+    meeting free, the dives and the best-bound search the same, each node's value the
+    accounts' summed. An account with no solution even so is left out (its own solve
+    says why). Where nothing is settled in time, no decisions: the caller settles the
+    meetings one by one."""
+    programs = [Continuous(p.a, p.limits) for p in parts]
+    free = [program.solve() for program in programs]
+    positions = [k for k, way in enumerate(free) if way is not None]
+    if not positions:
+        return HouseholdSettled({}, {}, len(parts), proven=True)
+    held = [parts[k] for k in positions]
+    household = _Household(held, [programs[k] for k in positions])
+    for k, position in enumerate(positions):
+        way = free[position]
+        assert way is not None
+        household.cache[k][()] = (value(held[k].a, held[k].limits, way), way)
+    search = _Search(household, 1)
+    root = search.solve(())
+
+    def settled(decisions: Decisions, solves: int, proven: bool) -> HouseholdSettled:
+        met = {
+            i: (
+                frozenset(positions[k] for k in sold),
+                frozenset(positions[k] for k in bought),
+            )
+            for i, (sold, bought) in household.seen.items()
+        }
+        return HouseholdSettled(dict(decisions), met, solves, proven)
+
+    if root is None or search.best is root:
+        return settled((), 1, True)
+    large = any(len(p.a.held) >= LARGE for p in held)
+    met = len(search.meetings(root[1]))
+    exact = met <= exact_up_to
+    search.left = 2 ** (met + 2) if exact else LARGE_SOLVES if large else DIVE_SOLVES
+    search.dive(all_harvest=large)
+    if not exact:  # the dives guess each way; beyond the exact search, weigh them too
+        search.left += GREEDY_SOLVES
+        search.greedy()
+    if not large:
+        search.dive(all_harvest=True)
+        twins: dict[int, bool] = {}
+        for p in sorted(held, key=lambda p: -p.scale):
+            for i, wins in _twins(p.a):
+                twins.setdefault(i, wins)
+        search.paired(tuple(sorted(twins.items())))
+    proven = exact and search.search(root)
+    if search.best is None:
+        return settled((), len(search.solved), False)
+    return settled(search.chosen, len(search.solved), proven)
 
 
 def _twins(a: Arrays) -> Decisions:

@@ -37,6 +37,7 @@ shipped broken.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_CEILING, Decimal
@@ -59,8 +60,10 @@ from poise.optimize.trades import Proposal, Side, Trade, TradeReason
 __all__ = [
     "OptimizeSettings",
     "Risk",
+    "Settlement",
     "objective",
     "rebalance_optimize",
+    "settle_household",
     "tracking_error",
     "with_tracking",
 ]
@@ -118,8 +121,15 @@ def _lots(problem: Problem) -> list[tuple[int, TaxLot]]:
     return [(i, lot) for i, h in enumerate(problem.holdings) for lot in h.lots]
 
 
-def _arrays(problem: Problem, risk: RiskModel, settings: OptimizeSettings) -> Arrays:
-    """The problem in weights of the account — the one boundary where Decimal ends."""
+def _arrays(
+    problem: Problem,
+    risk: RiskModel,
+    settings: OptimizeSettings,
+    number: Mapping[str, int] | None = None,
+) -> Arrays:
+    """The problem in weights of the account — the one boundary where Decimal ends.
+    ``number``: each wash-sale identity's number, where they are numbered across a
+    household (else across the account's own)."""
     holdings, lots = problem.holdings, _lots(problem)
     value = problem.value
     unit = np.array([float(h.security.trading.step * h.price / value) for h in holdings])
@@ -141,8 +151,9 @@ def _arrays(problem: Problem, risk: RiskModel, settings: OptimizeSettings) -> Ar
     )
     lot_of = np.array([i for i, _ in lots], dtype=np.int64)
     cap = np.array([float(lot.quantity * holdings[i].price / value) for i, lot in lots])
-    identities = {h.security.wash_sale_identity for h in holdings}
-    number = {name: k for k, name in enumerate(sorted(identities))}
+    if number is None:
+        identities = {h.security.wash_sale_identity for h in holdings}
+        number = {name: k for k, name in enumerate(sorted(identities))}
     # Cash that must remain (reserve and withdrawals) is met first, as far as the lots
     # that may be sold can raise it; what they cannot is said after rounding.
     worth = [lot.quantity * holdings[i].price for i, lot in lots]
@@ -308,6 +319,59 @@ def _fixed(problem: Problem, a: Arrays, trades: list[Trade], smallest: Decimal) 
         a,
         buy_cap=np.where(index, 0.0, a.buy_cap),
         lot_cap=np.where(index[a.lot_of], 0.0, a.lot_cap) if len(a.lot_of) else a.lot_cap,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A household's meetings, settled together (:func:`settle_household`): the
+    identities no account buys (the harvest wins), those no account sells at a loss
+    (the position wins), and for each identity that met, the accounts that sold it at a
+    loss and those that bought it when it first met."""
+
+    harvest: frozenset[str] = frozenset()
+    keep: frozenset[str] = frozenset()
+    met: Mapping[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
+
+
+def _household_arrays(
+    problem: Problem, risk: Risk, settings: OptimizeSettings, number: Mapping[str, int]
+) -> Arrays:
+    """An account's problem as the household's search sees it: identities numbered
+    across the household, and in an IRA or a Roth no loss — a loss there is no loss to
+    the tax law, so it meets no purchase elsewhere (what the account's own engine makes
+    of a loss sale and a purchase within it is left to that engine)."""
+    a = _arrays(problem, _risk(problem, risk), settings, number)
+    if problem.account.registration.taxable:
+        return a
+    return replace(a, lot_loss=np.zeros_like(a.lot_loss))
+
+
+def settle_household(parts: Sequence[tuple[Problem, Risk, OptimizeSettings]]) -> Settlement:
+    """Every wash-sale meeting across a household's accounts settled at once, over the
+    accounts' continuous problems (:func:`poise.optimize.meetings.settle_household`):
+    the whole household is one branch and bound, rather than each meeting weighed by
+    solving the accounts on either side again."""
+    parts = [(p, r, o) for p, r, o in parts if p.value > ZERO and p.holdings]
+    if len(parts) < 2:
+        return Settlement()
+    names = sorted({h.security.wash_sale_identity for p, _, _ in parts for h in p.holdings})
+    number = {name: k for k, name in enumerate(names)}
+    total = float(sum((p.value for p, _, _ in parts), ZERO))
+    settled = meetings.settle_household(
+        [
+            meetings.Part(_household_arrays(p, r, o, number), _limits(p, o), float(p.value) / total)
+            for p, r, o in parts
+        ]
+    )
+    ids = [p.account.account_id for p, _, _ in parts]
+    return Settlement(
+        harvest=frozenset(names[i] for i, wins in settled.decisions.items() if wins),
+        keep=frozenset(names[i] for i, wins in settled.decisions.items() if not wins),
+        met={
+            names[i]: (frozenset(ids[k] for k in sold), frozenset(ids[k] for k in bought))
+            for i, (sold, bought) in settled.met.items()
+        },
     )
 
 
