@@ -69,7 +69,7 @@ TWIN = 0.95  # correlation: identities this alike are each other's replacement
 TWIN_SOLVES = 8  # solves the dives from the twins' pairing may take
 LARGE = 100  # securities: from here on a solve costs tens of milliseconds ...
 LARGE_SOLVES = 2  # ... and the dive takes this many after the first
-GREEDY_SOLVES = 48  # a household's meetings weighed each way, one by one, beyond the exact search
+GREEDY_SOLVES = 48  # a household's meetings weighed each way, one by one: its first way
 
 Decisions = tuple[tuple[int, bool], ...]  # (identity, harvest?) sorted by identity
 
@@ -472,11 +472,11 @@ def settle_household(
     met = len(search.meetings(root[1]))
     exact = met <= exact_up_to
     search.left = 2 ** (met + 2) if exact else LARGE_SOLVES if large else DIVE_SOLVES
-    search.dive(all_harvest=large)
-    if not exact:  # the dives guess each way; beyond the exact search, weigh them too
-        search.left += GREEDY_SOLVES
-        search.greedy()
-    if not large:
+    search.left += GREEDY_SOLVES
+    search.greedy()  # each meeting weighed both ways: a first way close to the best
+    if not exact:  # the search will not run: the dives' ways too
+        search.dive(all_harvest=large)
+    if not large and not exact:
         search.dive(all_harvest=True)
         twins: dict[int, bool] = {}
         for p in sorted(held, key=lambda p: -p.scale):
