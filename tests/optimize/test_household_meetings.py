@@ -22,7 +22,7 @@ from poise.optimize.meetings import Part, settle_household
 from poise.optimize.problem import Problem
 from poise.optimize.program import Arrays, Continuous
 from poise.optimize.risk import RiskModel
-from poise.optimize.tax_aware import OptimizeSettings, _household_arrays, _limits
+from poise.optimize.tax_aware import OptimizeSettings, _arrays, _limits
 
 D = Decimal
 NAMES = ["SPY", "VOO", "VTI", "AAA"]
@@ -86,7 +86,7 @@ def parts_of(problems: list[Problem]) -> list[Part]:
     settings_ = OptimizeSettings()
     return [
         Part(
-            _household_arrays(p, risk_of(p), settings_, number),
+            _arrays(p, risk_of(p), settings_, number),
             _limits(p, settings_),
             float(p.value) / total,
         )

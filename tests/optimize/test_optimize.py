@@ -134,6 +134,34 @@ def test_optimize_when_the_account_is_not_taxed_then_nothing_is_harvested() -> N
     assert rebalance_optimize(problem, cov_of(problem)).trades == ()
 
 
+def test_optimize_when_an_ira_sells_below_cost_then_it_may_buy_the_same_index() -> None:
+    # The IRA holds 100 SPY bought at $120, now $95, off its model; the model holds VOO,
+    # the same index (one wash-sale identity). In an IRA a loss is no loss to the tax
+    # law, so nothing is washed: SPY is sold and VOO bought in the same proposal. (In
+    # a taxable account the two would meet, and one side would give way.)
+    securities = {
+        "SPY": security("SPY", group="SP500"),
+        "VOO": security("VOO", group="SP500"),
+    }
+    lots = [TaxLot("L1", "A1", "SPY", D(100), D(12000), date(2024, 1, 10))]
+    prices = {"SPY": "95", "VOO": "95"}
+    ira = make(
+        {"VOO": "0.95"},
+        lots,
+        prices,
+        registration=Registration.TRADITIONAL_IRA,
+        securities=securities,
+    )
+    proposal = rebalance_optimize(ira, cov_of(ira))
+    by = {(t.security_id, t.side): t for t in proposal.trades}
+    assert by[("SPY", Side.SELL)].quantity == D(100)
+    assert by[("VOO", Side.BUY)].quantity >= D(99)
+    assert violations(ira, list(proposal.trades), Costs()) == []
+    taxable = make({"VOO": "0.95"}, lots, prices, securities=securities)
+    sides = {(t.security_id, t.side) for t in rebalance_optimize(taxable, cov_of(taxable)).trades}
+    assert not {("SPY", Side.SELL), ("VOO", Side.BUY)} <= sides
+
+
 OVERWEIGHT = [TaxLot("G1", "A1", "AAA", D(80), D(4000), date(2019, 3, 4))]  # a $4,000 gain, long
 
 

@@ -101,7 +101,10 @@ def violations(problem: Problem, trades: Sequence[Trade], costs: Costs) -> list[
 
 def wash_sale_buys(problem: Problem, trades: Sequence[Trade]) -> set[str]:
     """Securities bought in a proposal that sells a substantially identical one's lot at
-    a loss: the loss would be disallowed (IRS Publication 550, wash sales)."""
+    a loss: the loss would be disallowed (IRS Publication 550, wash sales). None in an
+    IRA or a Roth: a loss there is no loss to the tax law, so nothing is washed."""
+    if not problem.account.registration.taxable:
+        return set()
     identity = {h.security_id: h.security.wash_sale_identity for h in problem.holdings}
     losing = {
         identity.get(t.security_id)

@@ -69,7 +69,7 @@ TWIN = 0.95  # correlation: identities this alike are each other's replacement
 TWIN_SOLVES = 8  # solves the dives from the twins' pairing may take
 LARGE = 100  # securities: from here on a solve costs tens of milliseconds ...
 LARGE_SOLVES = 2  # ... and the dive takes this many after the first
-GREEDY_SOLVES = 48  # a household's meetings weighed each way, one by one: its first way
+GREEDY_MORE = 8  # solves beyond two a first meeting for a household's meetings weighed one by one
 
 Decisions = tuple[tuple[int, bool], ...]  # (identity, harvest?) sorted by identity
 
@@ -235,8 +235,9 @@ class _Search(Generic[W]):
 
     def greedy(self) -> None:
         """From the root, settle the meeting with the most at stake each way, keep the
-        better way, and go on until none is left or the solves run out: two solves a
-        meeting, each way weighed by its own optimum rather than a guess."""
+        better way, and go on until none is left: two solves a meeting, each way weighed
+        by its own optimum rather than a guess. Where the solves run out first, a dive
+        settles the rest."""
         decisions: Decisions = ()
         while self.left > 1:
             found = self.solve(decisions)
@@ -251,6 +252,8 @@ class _Search(Generic[W]):
             if not valued:
                 return
             decisions = min(valued)[1]
+        self.left += DIVE_SOLVES  # out of solves: the rest settled as the solution moved them
+        self.dive(decisions)
 
     def search(self, root: tuple[float, W]) -> bool:
         """Best bound first from the root, each node solved when it is taken (bounded
@@ -306,9 +309,8 @@ def settle(a: Arrays, limits: Limits, *, exact_up_to: int = EXACT_MEETINGS) -> S
 @dataclass(frozen=True, slots=True)
 class Part:
     """One account of a household, for :func:`settle_household`: its problem in
-    weights of the account (identities numbered across the household; in an IRA or a
-    Roth, where a loss is no loss to the tax law, no lot marked a loss), its limits,
-    and its share of the household's value."""
+    weights of the account (identities numbered across the household), its limits, and
+    its share of the household's value."""
 
     a: Arrays
     limits: Limits
@@ -471,9 +473,9 @@ def settle_household(
     large = any(len(p.a.held) >= LARGE for p in held)
     met = len(search.meetings(root[1]))
     exact = met <= exact_up_to
-    search.left = 2 ** (met + 2) if exact else LARGE_SOLVES if large else DIVE_SOLVES
-    search.left += GREEDY_SOLVES
+    search.left = 2 * met + GREEDY_MORE
     search.greedy()  # each meeting weighed both ways: a first way close to the best
+    search.left = 2 ** (met + 2) if exact else LARGE_SOLVES if large else DIVE_SOLVES
     if not exact:  # the search will not run: the dives' ways too
         search.dive(all_harvest=large)
     if not large and not exact:

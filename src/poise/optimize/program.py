@@ -92,7 +92,7 @@ class Arrays:
     lot_cap: Floats  # (L,) weight that may be sold of each lot (0: none)
     lot_tax: Floats  # (L,) tax a unit of weight sold realises (negative for a loss)
     lot_gain: Floats  # (L,) gain a unit of weight sold realises
-    lot_loss: Bools  # (L,)
+    lot_loss: Bools  # (L,) sold at a loss the tax law counts (in a taxable account)
     buy_cap: Floats  # (n,) the most of each that may be bought, in weights: 0 none, inf any
     identity: Ints  # (n,) wash-sale identity of each security
     cash: float  # weight of cash that may be spent: (cash − what must remain) / value

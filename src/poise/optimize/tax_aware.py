@@ -137,6 +137,7 @@ def _arrays(
     days = [_days_to_long_term(lot, problem.today) for _, lot in lots]  # ≤ 0: long-term
     short, long_ = float(problem.short_rate), float(problem.long_rate)
     window = settings.long_term_wait_days
+    taxed = problem.account.registration.taxable  # in an IRA or a Roth a loss washes nothing
     rate = np.array([long_ if d <= 0 else short for d in days])
     waiting = np.array([short - long_ if 0 < d <= window else 0.0 for d in days])
     rate = rate + waiting * (gain > 0) if len(lots) else rate
@@ -167,7 +168,7 @@ def _arrays(
         lot_cap=np.where(closed, 0.0, cap) if len(lots) else np.zeros(0),
         lot_tax=rate * gain if len(lots) else np.zeros(0),
         lot_gain=gain if len(lots) else np.zeros(0),
-        lot_loss=gain < 0 if len(lots) else np.zeros(0, dtype=bool),
+        lot_loss=(gain < 0) & taxed if len(lots) else np.zeros(0, dtype=bool),
         buy_cap=np.array([_room(h, value, settings.costs.half_spread) for h in holdings]),
         identity=np.array([number[h.security.wash_sale_identity] for h in holdings]),
         cash=float((problem.cash - floor) / value),
@@ -334,19 +335,6 @@ class Settlement:
     met: Mapping[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
 
 
-def _household_arrays(
-    problem: Problem, risk: Risk, settings: OptimizeSettings, number: Mapping[str, int]
-) -> Arrays:
-    """An account's problem as the household's search sees it: identities numbered
-    across the household, and in an IRA or a Roth no loss — a loss there is no loss to
-    the tax law, so it meets no purchase elsewhere (what the account's own engine makes
-    of a loss sale and a purchase within it is left to that engine)."""
-    a = _arrays(problem, _risk(problem, risk), settings, number)
-    if problem.account.registration.taxable:
-        return a
-    return replace(a, lot_loss=np.zeros_like(a.lot_loss))
-
-
 def settle_household(parts: Sequence[tuple[Problem, Risk, OptimizeSettings]]) -> Settlement:
     """Every wash-sale meeting across a household's accounts settled at once, over the
     accounts' continuous problems (:func:`poise.optimize.meetings.settle_household`):
@@ -360,7 +348,7 @@ def settle_household(parts: Sequence[tuple[Problem, Risk, OptimizeSettings]]) ->
     total = float(sum((p.value for p, _, _ in parts), ZERO))
     settled = meetings.settle_household(
         [
-            meetings.Part(_household_arrays(p, r, o, number), _limits(p, o), float(p.value) / total)
+            meetings.Part(_arrays(p, _risk(p, r), o, number), _limits(p, o), float(p.value) / total)
             for p, r, o in parts
         ]
     )
