@@ -337,7 +337,8 @@ class Row:
     def markdown(self) -> str:
         rate = self.accounts / self.total
         return (
-            f"| 2026-12-06 | {self.accounts:,} | {self.households:,} | {self.backend}"
+            f"| {datetime.now(UTC).date()} | {self.accounts:,} | {self.households:,}"
+            f" | {self.backend}"
             f" | {self.fanout} | {self.total:.1f} | {self.read:.1f} | {self.plan:.1f}"
             f" | {self.save:.1f} | {rate:,.0f} | {self.digest} |"
         )

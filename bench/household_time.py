@@ -349,7 +349,8 @@ def measure(reference: Reference, book: HouseholdBook, runs: int, label: str) ->
     mark = "✓" if p95 <= 0.050 else ("median ✓, p95 ✗" if median <= 0.050 else "✗")
     shown = ", ".join(f"{k} {statistics.median(v) * 1000:.1f} ms" for k, v in split.items())
     return (
-        f"| 2026-12-06 | {label} | {len(book.accounts)} / {len(held)} held / {len(book.lots)}"
+        f"| {datetime.now(UTC).date()} | {label}"
+        f" | {len(book.accounts)} / {len(held)} held / {len(book.lots)}"
         f" | {median * 1000:.1f} ms | {p95 * 1000:.1f} ms | ≤ 50 ms {mark} | {shown}"
         f" | {trades} trades, meetings: {len(plan.proposal.meetings)} |"
     )

@@ -16,11 +16,11 @@ from poise.domain.models import Band, Model, ModelTarget, TargetKind, resolve
 from poise.domain.relief import Term
 from poise.domain.securities import Security, SecurityKind, TradeUnit, Trading
 from poise.domain.transactions import CashFlow, CashFlowKind
-from poise.optimize.bands import BandSettings, rebalance_bands
+from poise.optimize.bands import BandSettings, rebalance_bands, repair
 from poise.optimize.check import Costs, outcome, violations
 from poise.optimize.problem import Problem, RecentTrade, build_problem
 from poise.optimize.selling import lot_tax, sell
-from poise.optimize.trades import Side, TradeReason
+from poise.optimize.trades import Side, Trade, TradeReason
 
 D = Decimal
 TODAY = date(2024, 6, 14)
@@ -169,6 +169,16 @@ def test_bands_when_a_reserve_must_remain_then_buys_stop_at_it() -> None:
     proposal = rebalance_bands(problem(account(reserve=CashReserve(amount=D(1500)))))
     assert [(t.security_id, t.quantity) for t in proposal.trades] == [("AAA", D(10)), ("BBB", D(4))]
     assert proposal.cash_after >= D(1500)
+
+
+def test_repair_when_a_buy_is_trimmed_below_the_minimum_trade_then_it_goes() -> None:
+    # $1,000 of cash, $750 of it to remain: a buy of 5 BBB ($500) leaves cash $250 and
+    # its cost short, so it is trimmed to 2 shares ($200) — below a $250 minimum trade,
+    # so it goes rather than ship a ticket the firm's policy forbids.
+    p = problem(account(reserve=CashReserve(amount=D(750))))
+    buy = Trade("BBB", Side.BUY, D(5), D(100), TradeReason.DRIFT)
+    assert [t.quantity for t in repair(p, [buy], Costs())] == [D(2)]
+    assert repair(p, [buy], Costs(), D(250)) == []
 
 
 def test_bands_when_trading_to_the_edge_then_only_the_excess_over_the_band_goes() -> None:

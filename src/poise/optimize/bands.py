@@ -147,9 +147,12 @@ def _buys(
     return trades
 
 
-def repair(problem: Problem, trades: list[Trade], costs: Costs) -> list[Trade]:
+def repair(
+    problem: Problem, trades: list[Trade], costs: Costs, smallest: Decimal = ZERO
+) -> list[Trade]:
     """Trim buys, the largest first, until rounding and costs no longer leave cash
-    below what must remain: nothing is bought with cash a client asked for."""
+    below what must remain: nothing is bought with cash a client asked for. A buy
+    trimmed below ``smallest`` (the method's minimum trade) goes."""
     trades = list(trades)
     for _ in range(4 * len(trades) + 4):
         short = problem.reserve - outcome(problem, trades, costs).cash
@@ -163,16 +166,21 @@ def repair(problem: Problem, trades: list[Trade], costs: Costs) -> list[Trade]:
         cut = grid.down(trading, short / largest.price)  # and one step more, below
         left = grid.less(trading, largest.quantity, cut, trading.step)
         trades.remove(largest)
-        if left > ZERO:
+        if left > ZERO and left * largest.price >= smallest:
             trades.append(replace(largest, quantity=left))
     return trades
 
 
 def within_limits(
-    problem: Problem, trades: list[Trade], costs: Costs, binding: list[str]
+    problem: Problem,
+    trades: list[Trade],
+    costs: Costs,
+    binding: list[str],
+    smallest: Decimal = ZERO,
 ) -> list[Trade]:
     """Buys cut, by whole grid steps, until none takes its security past its largest
-    weight (a compliance limit's twin) in the account after the trades, exactly."""
+    weight (a compliance limit's twin) in the account after the trades, exactly; a buy
+    cut below ``smallest`` goes."""
     trades = list(trades)
     cut: set[str] = set()
     for _ in range(4 * len(trades) + 4):
@@ -184,7 +192,7 @@ def within_limits(
             trading = problem.holding(security_id).security.trading
             left = grid.less(trading, buy.quantity, shares)
             trades.remove(buy)
-            if left > ZERO:
+            if left > ZERO and left * buy.price >= smallest:
                 trades.append(replace(buy, quantity=left))
             cut.add(security_id)
     for security_id in sorted(cut):
@@ -193,15 +201,22 @@ def within_limits(
     return trades
 
 
-def settle(problem: Problem, trades: list[Trade], costs: Costs, binding: list[str]) -> list[Trade]:
+def settle(
+    problem: Problem,
+    trades: list[Trade],
+    costs: Costs,
+    binding: list[str],
+    smallest: Decimal = ZERO,
+) -> list[Trade]:
     """A method's trades made ready to check: a buy that would wash a loss sale in the
     same proposal goes (the harvest wins), and buys are trimmed until rounding and
-    costs no longer leave cash short. What went is said in ``binding``."""
+    costs no longer leave cash short (one trimmed below ``smallest`` goes). What went
+    is said in ``binding``."""
     washed = wash_sale_buys(problem, trades)
     if washed:
         binding.append(f"not bought: {', '.join(sorted(washed))} (a loss sale of the same)")
         trades = [t for t in trades if not (t.side is Side.BUY and t.security_id in washed)]
-    return repair(problem, trades, costs)
+    return repair(problem, trades, costs, smallest)
 
 
 def finish(
@@ -218,7 +233,8 @@ def finish(
     one substantially identical, nor a sale below ``smallest``, the method's minimum
     trade); then every rule checked — a proposal that still breaks one is never
     shipped: it proposes nothing and says why."""
-    trades = settle(problem, within_limits(problem, trades, costs, binding), costs, binding)
+    limited = within_limits(problem, trades, costs, binding, smallest)
+    trades = settle(problem, limited, costs, binding, smallest)
     bought = {t.security_id for t in trades if t.side is Side.BUY}
     identities = {problem.holding(s).security.wash_sale_identity for s in bought}
     closed = {

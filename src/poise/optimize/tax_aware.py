@@ -620,7 +620,7 @@ def _score(
     problem: Problem, choice: Choice, risk: RiskModel, settings: OptimizeSettings, smallest: Decimal
 ) -> float:
     """The objective of what a choice would ship (inf if it would ship nothing)."""
-    trades = settle(problem, _sized(problem, choice, smallest), settings.costs, [])
+    trades = settle(problem, _sized(problem, choice, smallest), settings.costs, [], smallest)
     if violations(problem, trades, settings.costs):
         return float("inf")
     return objective(problem, trades, risk, settings)
