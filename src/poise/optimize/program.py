@@ -57,6 +57,7 @@ TOLERANCE = 1e-6  # of the account's value: $1 in a $1,000,000 account
 CUTS = 30  # outer-approximation rounds before the best integer solution found is taken
 NEAR = 2  # coarsest grid steps' weight either side of the continuous optimum
 FAER_FROM = 1000  # variables: from here on the faer factorisation is the faster one
+REFINED_UP_TO = 150  # variables: up to here each step's solve is refined
 NODES = 50  # branch-and-bound nodes a mixed-integer solve may take; then its best stands
 FINE = 1e-5  # of the account: a grid step this small is a continuous variable, rounded after
 
@@ -213,13 +214,17 @@ class Continuous:
         settings.verbose = False
         settings.max_threads = 1
         settings.presolve_enable = False  # so that the right-hand side may be updated
+        if nvar > REFINED_UP_TO:
+            # Iterative refinement of each step's solve is half of a 60-security
+            # account's solve, and changed no proposal of 300 demo households nor of the
+            # large household benchmark's (measured; below about 60 variables it does).
+            settings.iterative_refinement_enable = False
         if nvar > FAER_FROM:
             # A large account's problem, in weights, is well scaled enough: equilibration
-            # and iterative refinement cost more time than they buy accuracy (measured;
-            # in small accounts with nearly collinear securities they are needed).
+            # costs more time than it buys accuracy (measured; in small accounts with
+            # nearly collinear securities it is needed).
             settings.direct_solve_method = "faer"
             settings.equilibrate_enable = False
-            settings.iterative_refinement_enable = False
         self.a = a
         self.rhs = np.concatenate(m.rhs)
         self.solver = clarabel.DefaultSolver(
