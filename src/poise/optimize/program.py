@@ -25,6 +25,7 @@ nothing or at least the minimum size (a binary per security and side).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -148,10 +149,22 @@ class Rows:
         self.count += len(rhs)
 
     def matrix(self) -> sp.csc_matrix:
-        return sp.csc_matrix(
-            (np.concatenate(self.values), (np.concatenate(self.rows), np.concatenate(self.cols))),
-            shape=(self.count, self.columns),
-        )
+        rows, cols = np.concatenate(self.rows), np.concatenate(self.cols)
+        values = np.concatenate(self.values)
+        order = np.lexsort((rows, cols))  # column by column, each by row: compressed
+        rows, cols, values = rows[order], cols[order], values[order]
+        shape = (self.count, self.columns)
+        if len(rows) > 1 and ((np.diff(rows) == 0) & (np.diff(cols) == 0)).any():
+            return sp.csc_matrix((values, (rows, cols)), shape=shape)  # repeats, summed
+        starts = np.zeros(self.columns + 1, dtype=np.int64)
+        np.cumsum(np.bincount(cols, minlength=self.columns), out=starts[1:])
+        return sp.csc_matrix((values, rows, starts), shape=shape)
+
+
+@functools.lru_cache(maxsize=64)
+def _no_quadratic(columns: int) -> sp.csc_matrix:
+    """The objective's quadratic part: none — one matrix a size, shared, as nothing changes it."""
+    return sp.csc_matrix((columns, columns))
 
 
 class Continuous:
@@ -228,7 +241,7 @@ class Continuous:
         self.a = a
         self.rhs = np.concatenate(m.rhs)
         self.solver = clarabel.DefaultSolver(
-            sp.csc_matrix((nvar, nvar)),
+            _no_quadratic(nvar),
             objective,
             m.matrix(),
             self.rhs,

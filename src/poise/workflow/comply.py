@@ -44,6 +44,7 @@ from poise.domain.approvals import Act, Approval, FindingState, Policy, Status, 
 from poise.domain.clients import ClientProfile, RiskTolerance
 from poise.domain.errors import ValidationError
 from poise.domain.money import ZERO
+from poise.domain.recent import WashWindow
 from poise.domain.relief import Term
 from poise.optimize.problem import Problem
 from poise.optimize.risk import RiskModel
@@ -207,9 +208,11 @@ def check_results(
     reference: Reference,
     household: HouseholdBook,
     results: Sequence[tuple[Problem, Proposal]],
+    window: WashWindow | None = None,
 ) -> list[Finding]:
     """The rules' findings on a household's proposal as it is made — each account's
-    problem and the proposal made for it. Pure: a run's worker does it."""
+    problem and the proposal made for it (``window``: the household's wash-sale window,
+    where the caller has it). Pure: a run's worker does it."""
     from poise.workflow.households import household_window  # noqa: PLC0415
 
     if not results:
@@ -219,7 +222,7 @@ def check_results(
         results,
         household_id=household.household_id,
         client=client_of(household.clients),
-        wash=household_window(reference, household),
+        wash=household_window(reference, household) if window is None else window,
         as_of=reference.as_of,
         price_times=reference.price_times,
         risk=_risk(reference, ids),

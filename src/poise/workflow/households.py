@@ -411,14 +411,18 @@ def account_problem(
 
 
 def household_problems(
-    reference: Reference, book: HouseholdBook, options: PlanOptions
+    reference: Reference,
+    book: HouseholdBook,
+    options: PlanOptions,
+    window: WashWindow | None = None,
 ) -> tuple[list[Problem], dict[str, str]]:
     """The problem of each account of the household that may be rebalanced — to the
     household's model where it has one, else to the account's own — and why each of
-    the others may not (held for bad data, or no model)."""
+    the others may not (held for bad data, or no model). ``window``: the household's
+    wash-sale window, where the caller has it already."""
     r = reference
     held = _held(reference, book, book.accounts, options.max_price_age)
-    window = household_window(reference, book)
+    window = household_window(reference, book) if window is None else window
     client = client_of(book.clients)
     rules = options.rules
     problems = []
@@ -458,7 +462,8 @@ def plan_household(
             f"; {len(book.broken) - 3} more" if len(book.broken) > 3 else ""
         )
         raise ValidationError(f"household {book.household_id}: its books are broken: {shown}")
-    problems, held = household_problems(reference, book, options)
+    window = household_window(reference, book)
+    problems, held = household_problems(reference, book, options, window)
     risk_models = {}
     for p in problems:
         history = reference.history.select([h.security_id for h in p.holdings])
@@ -500,7 +505,7 @@ def plan_household(
     findings = None
     if options.rules is not None:
         results = [(part.problem, part.proposal) for part in proposal.accounts]
-        findings = tuple(check_results(options.rules, reference, book, results))
+        findings = tuple(check_results(options.rules, reference, book, results, window))
     digest = options.rules.digest if options.rules is not None else ""
     return HouseholdPlan(
         book.household_id, book.household.model_id, proposal, held, risk_models, findings, digest
