@@ -31,7 +31,7 @@ from poise.workflow.fanout import (
     cpu_count,
     fan_out,
 )
-from poise.workflow.fanout_dask import PLUGIN, SharedData
+from poise.workflow.fanout_dask import PLUGIN, SharedData, batch_size
 
 HOUSEHOLDS = [f"{rate}{number}" for rate in "AB" for number in range(1, 11)]
 
@@ -251,6 +251,26 @@ def _plugins(dask_scheduler: Any) -> list[str]:
 
 def _keys(dask_scheduler: Any) -> list[str]:
     return [str(key) for key in dask_scheduler.tasks]
+
+
+def test_dask_when_there_are_many_tasks_then_they_go_in_batches_each_with_its_outcome(
+    dask_scheduler: str,
+) -> None:
+    """200 households on two worker threads go six to a Dask task; B4 still fails alone,
+    and every other household has its own figure, once."""
+    assert [batch_size(n, 2) for n in (6, 100, 200, 4040)] == [1, 3, 6, 8]
+    households = [f"{rate}{number}" for rate in "AB" for number in range(1, 101)]
+    firm = Firm({"A": 2, "B": 3}, failing=frozenset({"B4"}))
+    fanout = DaskCluster(dask_scheduler)
+    with fan_out(tax, households, shared=firm, fanout=fanout) as run:
+        outcomes = list(run)
+    assert sorted(o.index for o in outcomes) == list(range(len(households)))
+    expected: dict[int, object] = {
+        i: int(h[1:]) * {"A": 2, "B": 3}[h[0]] for i, h in enumerate(households)
+    }
+    expected[households.index("B4")] = "ValueError: no lots for B4"
+    assert by_index(outcomes) == expected
+    assert all(o.task == households[o.index] for o in outcomes)
 
 
 def test_dask_when_no_scheduler_answers_then_the_error_names_the_setting() -> None:

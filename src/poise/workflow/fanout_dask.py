@@ -27,13 +27,15 @@ from distributed import Client, WorkerPlugin, as_completed, get_worker
 from poise.domain.errors import ConfigError
 from poise.workflow.fanout import Failed, Failure, Outcome, attempt, outcome
 
-__all__ = ["PLUGIN", "SharedData", "run"]
+__all__ = ["PLUGIN", "SharedData", "batch_size", "run"]
 
 S = TypeVar("S")
 T = TypeVar("T")
 R = TypeVar("R")
 
 PLUGIN = "poise-shared@"  # a run's plugin: this, then its client's id
+BATCH = 8  # tasks a Dask task takes, at most
+BATCHES_A_THREAD = 16  # ... so long as each worker thread still has this many to take
 
 
 class SharedData(WorkerPlugin):
@@ -43,10 +45,20 @@ class SharedData(WorkerPlugin):
         self.data = data
 
 
-def _task(plugin: str, function: Callable[[Any, T], R], task: T) -> tuple[bool, R | Failure]:
+def _batch(
+    plugin: str, function: Callable[[Any, T], R], tasks: Sequence[T]
+) -> list[tuple[bool, R | Failure]]:
     shared = get_worker().plugins[plugin]
     assert isinstance(shared, SharedData)
-    return attempt(function, shared.data, task)
+    return [attempt(function, shared.data, task) for task in tasks]
+
+
+def batch_size(tasks: int, threads: int) -> int:
+    """Tasks a Dask task takes: one where there are few, up to ``BATCH`` where there are
+    enough to keep every worker thread busy many times over. Each Dask task costs the
+    scheduler and the client their own work, on the same cores as the workers: in a
+    firm-wide run of 4,040 households of about 30 ms each, a third of the time."""
+    return max(1, min(BATCH, tasks // (BATCHES_A_THREAD * max(1, threads))))
 
 
 def run(
@@ -59,42 +71,54 @@ def run(
     worker_wait: float,
     in_flight: int,
 ) -> Iterator[Outcome[T, R]]:
-    """``function(shared, task)`` for each task on the cluster at ``address``; at most
-    ``in_flight`` tasks a worker thread at a time, so the caller's memory and the
+    """``function(shared, task)`` for each task on the cluster at ``address``, in
+    batches of :func:`batch_size` (each task's outcome its own, one failing alone); at
+    most ``in_flight`` batches a worker thread at a time, so the caller's memory and the
     scheduler's hold a window of the run, not all of it."""
     client = _connect(address, timeout)
     plugin = f"{PLUGIN}{client.id}"
-    pending: dict[Any, tuple[int, Any]] = {}  # a future's key: its task's index, the future
+    pending: dict[Any, tuple[range, Any]] = {}  # a future's key: its tasks' indices, the future
     try:
         _sweep(client)
         _wait_for_workers(client, address, worker_wait)
         _share(client, address, plugin, shared)
-        room = in_flight * max(1, sum(client.nthreads().values()))
-        waiting = iter(range(len(tasks)))
+        threads = max(1, sum(client.nthreads().values()))
+        room = in_flight * threads
+        size = batch_size(len(tasks), threads)
+        waiting = iter(range(0, len(tasks), size))
         completed = as_completed(loop=client.loop)
 
         def hand_out() -> None:
             while len(pending) < room:
-                index = next(waiting, None)
-                if index is None:
+                first = next(waiting, None)
+                if first is None:
                     return
+                indices = range(first, min(first + size, len(tasks)))
                 future = client.submit(
-                    _task, plugin, function, tasks[index], key=f"{plugin}-{index}", pure=False
+                    _batch,
+                    plugin,
+                    function,
+                    [tasks[i] for i in indices],
+                    key=f"{plugin}-{first}",
+                    pure=False,
                 )
-                pending[future.key] = (index, future)
+                pending[future.key] = (indices, future)
                 completed.add(future)
 
         hand_out()
         for future in completed:
-            index, _ = pending.pop(future.key)
+            indices, _ = pending.pop(future.key)
             if future.status == "finished":
-                yield outcome(index, tasks[index], future.result())
-            elif future.status == "error":  # its worker died under it, say
-                failure = Failure.of(future.exception(), with_traceback=False)
-                yield Failed(index, tasks[index], failure)
-            else:  # cancelled: the scheduler lost it
-                failure = Failure("CancelledError", "the Dask scheduler cancelled the task")
-                yield Failed(index, tasks[index], failure)
+                for index, attempted in zip(indices, future.result(), strict=True):
+                    yield outcome(index, tasks[index], attempted)
+            else:
+                failure = (  # its worker died under it, say; or the scheduler lost it
+                    Failure.of(future.exception(), with_traceback=False)
+                    if future.status == "error"
+                    else Failure("CancelledError", "the Dask scheduler cancelled the task")
+                )
+                for index in indices:
+                    yield Failed(index, tasks[index], failure)
             future.release()
             hand_out()
     finally:
