@@ -316,8 +316,7 @@ def _described(settled: Settlement, results: Mapping[str, AccountResult]) -> lis
         buyers = sorted(bought - sold)
         if not buyers or identity not in settled.harvest | settled.keep:
             continue
-        taxed = [a for a in sold if results[a].problem.account.registration.taxable]
-        sellers = sorted(taxed or sold)
+        sellers = sorted(sold)  # taxable accounts: only there is a loss a loss
         permanent = [a for a in buyers if not results[a].problem.account.registration.taxable]
         lost = (
             f" (in {_names(permanent)}, a retirement account, the loss would be lost for good)"

@@ -76,7 +76,7 @@ TWIN = 0.95  # correlation: identities this alike are each other's replacement
 TWIN_SOLVES = 8  # solves the dives from the twins' pairing may take
 LARGE = 100  # securities: from here on a solve costs tens of milliseconds ...
 LARGE_SOLVES = 2  # ... and the dive takes this many after the first
-GREEDY_MORE = 8  # solves beyond two a first meeting for a household's meetings weighed one by one
+GREEDY_MORE = 8  # a household's meetings weighed one by one: solves beyond two a meeting
 
 Decisions = tuple[tuple[int, bool], ...]  # (identity, harvest?) sorted by identity
 
@@ -132,6 +132,17 @@ def sides(a: Arrays, solution: Weights) -> tuple[Bools, Bools]:
     return of_identities(a, harvested), keep
 
 
+def _solved(
+    program: Continuous, a: Arrays, limits: Limits, decisions: Decisions
+) -> tuple[float, Weights] | None:
+    """The optimum, and its value, with ``decisions`` held: nothing bought of an identity
+    whose harvest wins, no loss lot sold of one whose position wins."""
+    forbid = of_identities(a, [i for i, wins in decisions if wins])
+    keep = a.lot_loss & of_identities(a, [i for i, wins in decisions if not wins])[a.lot_of]
+    way = program.solve(forbid=forbid, keep=keep)
+    return None if way is None else (value(a, limits, way), way)
+
+
 class _Account:
     """One account's continuous problem, as the search sees it: a node's optimum, its
     meetings, and whether it has any."""
@@ -141,13 +152,7 @@ class _Account:
         self.program = Continuous(a, limits)
 
     def solve(self, decisions: Decisions) -> tuple[float, Weights] | None:
-        harvest = [i for i, wins in decisions if wins]
-        kept = [i for i, wins in decisions if not wins]
-        a = self.a
-        forbid = of_identities(a, harvest)
-        keep = a.lot_loss & of_identities(a, kept)[a.lot_of]
-        way = self.program.solve(forbid=forbid, keep=keep)
-        return None if way is None else (value(a, self.limits, way), way)
+        return _solved(self.program, self.a, self.limits, decisions)
 
     def clean(self, way: Weights) -> bool:
         return not clash(self.a, way).any()
@@ -364,14 +369,7 @@ class _Household:
                 if found is not None and self._keeps(p.a, found[1], identity, harvest=wins):
                     cache[mine] = found  # ... whose optimum this one allows is its optimum
                     return found
-            harvested = np.zeros(self.count, dtype=bool)
-            kept = np.zeros(self.count, dtype=bool)
-            for i, wins in mine:
-                (harvested if wins else kept)[i] = True
-            forbid = harvested[p.a.identity]
-            keep = p.a.lot_loss & kept[p.a.identity[p.a.lot_of]]
-            way = self.programs[k].solve(forbid=forbid, keep=keep)
-            cache[mine] = None if way is None else (value(p.a, p.limits, way), way)
+            cache[mine] = _solved(self.programs[k], p.a, p.limits, mine)
         return cache[mine]
 
     @staticmethod

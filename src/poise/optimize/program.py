@@ -230,7 +230,7 @@ class Continuous:
         if nvar > REFINED_UP_TO:
             # Iterative refinement of each step's solve is half of a 60-security
             # account's solve, and changed no proposal of 300 demo households nor of the
-            # large household benchmark's (measured; below about 60 variables it does).
+            # large household benchmark's (measured; turned off from 60 variables, some).
             settings.iterative_refinement_enable = False
         if nvar > FAER_FROM:
             # A large account's problem, in weights, is well scaled enough: equilibration
