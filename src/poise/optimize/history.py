@@ -56,6 +56,8 @@ class PriceHistory:
         )
         if after is not None:
             rows &= np.array([d > after for d in self.days], dtype=bool)
+        if rows.all():
+            return PriceHistory(tuple(security_ids), self.days, columns)
         kept = np.flatnonzero(rows)
         return PriceHistory(tuple(security_ids), tuple(self.days[i] for i in kept), columns[kept])
 

@@ -147,9 +147,9 @@ class _Account:
     """One account's continuous problem, as the search sees it: a node's optimum, its
     meetings, and whether it has any."""
 
-    def __init__(self, a: Arrays, limits: Limits) -> None:
+    def __init__(self, a: Arrays, limits: Limits, program: Continuous | None = None) -> None:
         self.a, self.limits = a, limits
-        self.program = Continuous(a, limits)
+        self.program = Continuous(a, limits) if program is None else program.narrowed(a)
 
     def solve(self, decisions: Decisions) -> tuple[float, Weights] | None:
         return _solved(self.program, self.a, self.limits, decisions)
@@ -294,12 +294,16 @@ class _Search(Generic[W]):
         return True
 
 
-def settle(a: Arrays, limits: Limits, *, exact_up_to: int = EXACT_MEETINGS) -> Settled:
+def settle(
+    a: Arrays, limits: Limits, *, exact_up_to: int = EXACT_MEETINGS,
+    program: Continuous | None = None,
+) -> Settled:  # fmt: skip
     """The continuous optimum with every meeting settled: see the module. Exactly
     where the first solution has at most ``exact_up_to`` meetings; else by the
-    dives alone."""
+    dives alone. ``program``: the problem already set up, for ``a`` or for one that
+    differs from it only in allowing more to be bought or sold."""
     large = len(a.held) >= LARGE
-    search = _Search(_Account(a, limits), 1)
+    search = _Search(_Account(a, limits, program), 1)
     root = search.solve(())
     if root is None:
         return Settled(None, 1, proven=True)

@@ -25,6 +25,7 @@ nothing or at least the minimum size (a binary per security and side).
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import sys
@@ -58,7 +59,6 @@ TOLERANCE = 1e-6  # of the account's value: $1 in a $1,000,000 account
 CUTS = 30  # outer-approximation rounds before the best integer solution found is taken
 NEAR = 2  # coarsest grid steps' weight either side of the continuous optimum
 FAER_FROM = 1000  # variables: from here on the faer factorisation is the faster one
-REFINED_UP_TO = 150  # variables: up to here each step's solve is refined
 NODES = 50  # branch-and-bound nodes a mixed-integer solve may take; then its best stands
 FINE = 1e-5  # of the account: a grid step this small is a continuous variable, rounded after
 
@@ -144,7 +144,9 @@ class Rows:
         """Rows ``0 … len(rhs)−1`` of a block, numbered after those already added."""
         self.rows.append(np.asarray(row, dtype=np.int64) + self.count)
         self.cols.append(np.asarray(col, dtype=np.int64))
-        self.values.append(np.broadcast_to(np.asarray(value, dtype=np.float64), (len(row),)))
+        self.values.append(
+            np.full(len(row), value) if isinstance(value, float) else np.asarray(value, np.float64)
+        )
         self.rhs.append(np.asarray(rhs, dtype=np.float64))
         self.count += len(rhs)
 
@@ -161,10 +163,28 @@ class Rows:
         return sp.csc_matrix((values, rows, starts), shape=shape)
 
 
+_SOLVED = (clarabel.SolverStatus.Solved, clarabel.SolverStatus.AlmostSolved)
+_ANSWERED = (  # what a solve without refinement may be taken at
+    clarabel.SolverStatus.Solved,
+    clarabel.SolverStatus.PrimalInfeasible,
+    clarabel.SolverStatus.DualInfeasible,
+)
+
+
 @functools.lru_cache(maxsize=64)
 def _no_quadratic(columns: int) -> sp.csc_matrix:
     """The objective's quadratic part: none — one matrix a size, shared, as nothing changes it."""
     return sp.csc_matrix((columns, columns))
+
+
+@dataclass(slots=True)
+class _Solvers:
+    """A problem's solvers and the right-hand side they hold now: one quick (each step's
+    solve unrefined), one careful (refined), made when the quick one does not converge."""
+
+    quick: Any
+    rhs: Floats
+    careful: Any = None
 
 
 class Continuous:
@@ -208,8 +228,8 @@ class Continuous:
         nonneg = m.count - zero
         # Second-order cone: (τ, Bᵀg, √d·g).
         m.add(np.array([0]), np.array([t_]), -1.0, [0.0])
-        rows, cols = np.meshgrid(np.arange(k), np.arange(n), indexing="ij")
-        m.add(rows.ravel(), g_ + cols.ravel(), -a.exposures.T.ravel(), np.zeros(k))
+        rows, cols = np.repeat(np.arange(k), n), np.tile(np.arange(n), k)  # factor by factor
+        m.add(rows, g_ + cols, -a.exposures.T.ravel(), np.zeros(k))
         spread = np.flatnonzero(a.specific > 0)
         m.add(
             np.arange(len(spread)), g_ + spread, -np.sqrt(a.specific[spread]),
@@ -223,36 +243,49 @@ class Continuous:
                 [limits.risk],
             ]
         )
-        settings = clarabel.DefaultSettings()
-        settings.verbose = False
-        settings.max_threads = 1
-        settings.presolve_enable = False  # so that the right-hand side may be updated
-        if nvar > REFINED_UP_TO:
-            # Iterative refinement of each step's solve is half of a 60-security
-            # account's solve, and changed no proposal of 300 demo households nor of the
-            # large household benchmark's (measured; turned off from 60 variables, some).
-            settings.iterative_refinement_enable = False
-        if nvar > FAER_FROM:
-            # A large account's problem, in weights, is well scaled enough: equilibration
-            # costs more time than it buys accuracy (measured; in small accounts with
-            # nearly collinear securities it is needed).
-            settings.direct_solve_method = "faer"
-            settings.equilibrate_enable = False
         self.a = a
-        self.rhs = np.concatenate(m.rhs)
-        self.solver = clarabel.DefaultSolver(
+        rhs = np.concatenate(m.rhs)
+        self.data = (
             _no_quadratic(nvar),
             objective,
             m.matrix(),
-            self.rhs,
             [
                 clarabel.ZeroConeT(zero),
                 clarabel.NonnegativeConeT(nonneg),
                 clarabel.SecondOrderConeT(m.count - zero - nonneg),
             ],
-            settings,
         )
+        self.large = nvar > FAER_FROM
+        self.state = _Solvers(self._solver(rhs, refined=False), rhs)
         self.blocks = (b_, s_, g_)
+
+    def narrowed(self, a: Arrays) -> Continuous:
+        """The same problem with ``a``'s limits on what may be bought and sold, each at
+        most this one's (some securities left as they are): the solver is shared, as
+        only the right-hand side differs."""
+        view = copy.copy(self)
+        view.a = a
+        view.most = max(a.cash, 0.0) + float(a.lot_cap.sum())  # as its own set-up would
+        return view
+
+    def _solver(self, rhs: Floats, *, refined: bool) -> Any:
+        quadratic, objective, matrix, cones = self.data
+        settings = clarabel.DefaultSettings()
+        settings.verbose = False
+        settings.max_threads = 1
+        settings.presolve_enable = False  # so that the right-hand side may be updated
+        # Iterative refinement of each step's solve is half of a solve's time, and in
+        # nearly every problem changes its answer by less than 1e-9 of the account; in
+        # the few where it is needed (nearly collinear securities) the unrefined solve
+        # does not converge, and is done again refined.
+        settings.iterative_refinement_enable = refined
+        if self.large:
+            # A large account's problem, in weights, is well scaled enough: equilibration
+            # costs more time than it buys accuracy (measured; in small accounts with
+            # nearly collinear securities it is needed).
+            settings.direct_solve_method = "faer"
+            settings.equilibrate_enable = False
+        return clarabel.DefaultSolver(quadratic, objective, matrix, rhs, cones, settings)
 
     def solve(
         self, *, forbid: Bools | None = None, keep: Bools | None = None,
@@ -267,7 +300,8 @@ class Continuous:
         closed = a.buy_cap <= 0
         if forbid is not None:
             closed = closed | forbid
-        rhs = self.rhs.copy()
+        state = self.state
+        rhs = state.rhs.copy()
         rhs[self.lows : self.lows + n + lots] = 0.0
         rhs[self.caps : self.caps + lots] = lot_cap
         rhs[self.caps + lots : self.caps + lots + n] = np.where(
@@ -280,19 +314,21 @@ class Continuous:
             rhs[self.lows + n : self.lows + n + lots] = -sell
             rhs[self.caps : self.caps + lots] = np.where(free[a.lot_of], lot_cap, sell)
             rhs[self.caps + lots : self.caps + lots + n] = np.where(free & ~closed, self.most, buy)
-        if not np.array_equal(rhs, self.rhs):
-            self.solver.update(b=rhs)
-            self.rhs = rhs
-        solution = self.solver.solve()
-        if solution.status not in (
-            clarabel.SolverStatus.Solved,
-            clarabel.SolverStatus.AlmostSolved,
-        ):
+        if not np.array_equal(rhs, state.rhs):
+            state.quick.update(b=rhs)
+            if state.careful is not None:
+                state.careful.update(b=rhs)
+            state.rhs = rhs
+        solution = state.quick.solve()
+        if solution.status not in _ANSWERED:  # did not converge: refined, it does
+            state.careful = state.careful or self._solver(rhs, refined=True)
+            solution = state.careful.solve()
+        if solution.status not in _SOLVED:
             return None
         x = np.asarray(solution.x)
         b_, s_, g_ = self.blocks
-        buy = np.where(closed, 0.0, np.clip(x[b_:s_], 0, None))  # not a solver's 1e-12
-        return Weights(buy, np.clip(np.minimum(x[s_:g_], lot_cap), 0, None))
+        buy = np.where(closed, 0.0, np.maximum(x[b_:s_], 0.0))  # not a solver's 1e-12
+        return Weights(buy, np.maximum(np.minimum(x[s_:g_], lot_cap), 0.0))
 
 
 def tracking(a: Arrays, gap: Floats) -> float:

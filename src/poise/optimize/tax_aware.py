@@ -53,7 +53,7 @@ from poise.optimize.bands import finish, sell_lots, settle, summarise
 from poise.optimize.check import Costs, violations
 from poise.optimize.infeasible import why_nothing
 from poise.optimize.problem import Holding, Problem
-from poise.optimize.program import Arrays, Limits, Weights, solve_shares
+from poise.optimize.program import Arrays, Continuous, Limits, Weights, solve_shares
 from poise.optimize.risk import RiskModel
 from poise.optimize.trades import Proposal, Side, Trade, TradeReason
 
@@ -214,10 +214,12 @@ def _limits(problem: Problem, settings: OptimizeSettings, *, relaxed: bool = Fal
     )
 
 
-def _continuous(a: Arrays, limits: Limits) -> Weights | None:
+def _continuous(a: Arrays, limits: Limits, program: Continuous) -> Weights | None:
     """The continuous optimum, with every wash-sale meeting settled
-    (:mod:`poise.optimize.meetings`); None when no trades satisfy the constraints."""
-    return meetings.settle(a, limits).weights
+    (:mod:`poise.optimize.meetings`); None when no trades satisfy the constraints.
+    ``program``: the problem set up, for ``a`` or for one that allows more trades
+    (a security below the minimum trade left as it is, its solver kept)."""
+    return meetings.settle(a, limits, program=program).weights
 
 
 Choice = tuple[dict[int, Decimal], dict[int, Decimal]]  # shares to buy by security, to sell by lot
@@ -310,12 +312,22 @@ def _trades(problem: Problem, choice: Choice) -> list[Trade]:
     return trades
 
 
-def _fixed(problem: Problem, a: Arrays, trades: list[Trade], smallest: Decimal) -> Arrays:
-    """``a`` with the securities of trades below the minimum size left as they are."""
-    small = {t.security_id for t in trades if t.value < smallest}
+def _fixed(problem: Problem, a: Arrays, choice: Choice, smallest: Decimal) -> Arrays:
+    """``a`` with the securities of trades below the minimum size left as they are: a
+    buy, or a sale (its lots together), worth less than ``smallest``."""
+    lots = _lots(problem)
+    sold: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for k, shares in choice[1].items():
+        sold[lots[k][0]] += shares
+    small = {
+        i
+        for side in (choice[0], sold)
+        for i, shares in side.items()
+        if shares * problem.holdings[i].price < smallest
+    }
     if not small:
         return a
-    index = np.array([h.security_id in small for h in problem.holdings])
+    index = np.isin(np.arange(len(problem.holdings)), list(small))
     return replace(
         a,
         buy_cap=np.where(index, 0.0, a.buy_cap),
@@ -376,20 +388,22 @@ def rebalance_optimize(
     a = _arrays(problem, model, settings)
     limits = _limits(problem, settings)
     smallest = max(settings.min_trade, settings.min_trade_fraction * problem.value)
-    weights = _continuous(a, limits)
+    program = Continuous(a, limits)
+    weights = _continuous(a, limits, program)
     bands_held = settings.within_bands and weights is None
     if bands_held:  # not every band can be reached: no position ends further out
         limits = _limits(problem, settings, relaxed=True)
-        weights = _continuous(a, limits)
+        program = Continuous(a, limits)
+        weights = _continuous(a, limits, program)
     choice: Choice | None = None
     if weights is not None:
         choice = _round(problem, a, weights)
         for _ in range(3 if smallest > ZERO else 0):  # trades below the minimum: leave
-            fixed = _fixed(problem, a, _trades(problem, choice), smallest)
+            fixed = _fixed(problem, a, choice, smallest)
             if fixed is a:
                 break
             a = fixed
-            weights = _continuous(a, limits)
+            weights = _continuous(a, limits, program)
             choice = _round(problem, a, weights) if weights is not None else None
             if choice is None:
                 break
@@ -397,8 +411,9 @@ def rebalance_optimize(
         choice = _shipped(problem, choice, settings, smallest)
     if _small(a):  # whole shares matter: two more ways to them, and the best is kept
         choice = _whole_shares(
-            problem, a, limits, weights, choice, risk=model, settings=settings, smallest=smallest
-        )
+            problem, a, limits, weights, choice, risk=model, settings=settings,
+            smallest=smallest, program=program,
+        )  # fmt: skip
     if choice is None:
         why = why_nothing(
             problem, tax_budget=settings.tax_budget, max_turnover=settings.max_turnover
@@ -587,13 +602,14 @@ def _gain_a_share(problem: Problem, lot: tuple[int, TaxLot]) -> Decimal:
 def _whole_shares(
     problem: Problem, a: Arrays, limits: Limits, weights: Weights | None,
     choice: Choice | None, *, risk: RiskModel, settings: OptimizeSettings, smallest: Decimal,
+    program: Continuous,
 ) -> Choice | None:  # fmt: skip
     """The best of ``choice``, the continuous optimum polished in whole shares
     (:mod:`poise.optimize.whole`), and — unless the best so far is within
     ``EXACT_GAIN`` of the continuous optimum, a bound no answer in whole shares can
     beat — the optimum in whole shares (HiGHS, the slow part)."""
     if weights is not None:
-        polished = _round(problem, a, whole.polish(a, limits, weights))
+        polished = _round(problem, a, whole.polish(a, limits, weights, program))
         choice = _better(problem, choice, polished, risk=risk, settings=settings, smallest=smallest)
     near = (
         weights is not None
