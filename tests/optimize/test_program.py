@@ -1,0 +1,149 @@
+"""The continuous problem's solver: refined only where it must be, shared by the solves
+that only narrow what may be traded — and the whole-share polish's moves, valued all at
+once, against each move valued on its own."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import clarabel
+import numpy as np
+import pytest
+from bench.optimize_gap import Continuous as Reference
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.optimize.test_meetings import tangled
+
+from poise.optimize.meetings import settle, value
+from poise.optimize.program import Arrays, Continuous, Limits
+from poise.optimize.whole import _Coarse
+
+HERE = Path(__file__).parent
+
+
+def collinear() -> tuple[Arrays, Limits]:
+    """An account of the 10,000-account demo firm (17 securities, 33 lots, SPY and VOO
+    among them) whose problem, after its smallest trades were left out, the solver
+    does not converge on without refining each step's solve."""
+    data = json.loads((HERE / "collinear_account.json").read_text())
+    limits = Limits(**data.pop("limits"))
+    fields = {
+        name: np.array(value) if isinstance(value, list) else value for name, value in data.items()
+    }
+    fields["lot_of"] = fields["lot_of"].astype(np.int64)
+    fields["identity"] = fields["identity"].astype(np.int64)
+    fields["lot_loss"] = fields["lot_loss"].astype(bool)
+    return Arrays(**fields), limits
+
+
+def test_continuous_when_the_quick_solve_stops_short_then_a_refined_one_finds_the_optimum() -> None:
+    a, limits = collinear()
+    program = Continuous(a, limits)
+    quick = program.state.quick.solve()
+    # The case this test is for: without refinement, the solver stops short here.
+    assert quick.status is not clarabel.SolverStatus.Solved
+    way = program.solve()
+    assert way is not None
+    assert program.state.careful is not None
+    nothing = np.zeros(len(a.held), dtype=bool)
+    reference = Reference(a, limits).solve(forbid=nothing, keep=np.zeros(len(a.lot_of), bool))
+    assert reference is not None
+    assert value(a, limits, way) == pytest.approx(reference[0], abs=1e-7)
+
+
+def test_continuous_when_solved_again_after_a_refined_solve_then_both_solvers_follow() -> None:
+    a, limits = collinear()
+    program = Continuous(a, limits)
+    first = program.solve()
+    assert first is not None
+    assert program.state.careful is not None
+    closed = np.zeros(len(a.held), dtype=bool)
+    closed[int(np.argmax(first.buy))] = True  # its largest buy may not be made now
+    again = program.solve(forbid=closed)
+    assert again is not None
+    assert again.buy[closed].max() == 0.0
+    reference = Reference(a, limits).solve(forbid=closed, keep=np.zeros(len(a.lot_of), bool))
+    assert reference is not None
+    assert value(a, limits, again) == pytest.approx(reference[0], abs=1e-7)
+
+
+@st.composite
+def narrowed_case(draw: st.DrawFn) -> tuple[Arrays, Limits, Arrays]:
+    """A tangled account, and the same with some securities left as they are (what the
+    minimum trade size does to it)."""
+    a, limits = draw(tangled())
+    left = np.array(draw(st.lists(st.booleans(), min_size=len(a.held), max_size=len(a.held))))
+    narrow = replace(
+        a,
+        buy_cap=np.where(left, 0.0, a.buy_cap),
+        lot_cap=np.where(left[a.lot_of], 0.0, a.lot_cap),
+    )
+    return a, limits, narrow
+
+
+@settings(max_examples=25, deadline=None)
+@given(narrowed_case())
+def test_narrowed_property_when_the_solver_is_shared_then_it_solves_as_a_fresh_set_up(
+    case: tuple[Arrays, Limits, Arrays],
+) -> None:
+    a, limits, narrow = case
+    shared = Continuous(a, limits)
+    shared.solve()  # the solver holds the wider problem's right-hand side
+    mine, fresh = shared.narrowed(narrow).solve(), Continuous(narrow, limits).solve()
+    assert (mine is None) == (fresh is None)
+    if mine is not None and fresh is not None:  # the same problem: the same optimum
+        assert value(narrow, limits, mine) == pytest.approx(value(narrow, limits, fresh), abs=1e-9)
+        assert mine.buy[narrow.buy_cap <= 0].max(initial=0.0) == 0.0
+        assert mine.sell[narrow.lot_cap <= 0].max(initial=0.0) == 0.0
+
+
+@st.composite
+def polished(draw: st.DrawFn) -> tuple[Arrays, Limits]:
+    """A tangled account under limits that the moves may break — and, at times, two of
+    its securities one identity (as SPY and VOO are), so that a move may make a wash
+    sale."""
+    a, limits = draw(tangled())
+    if draw(st.booleans()):
+        identity = a.identity.copy()
+        identity[identity == identity[1]] = identity[0]
+        a = replace(a, identity=identity)
+    unit = float(a.unit.max())
+    limits = replace(
+        limits,
+        turnover=draw(st.sampled_from([None, 0.05, 0.2])),
+        gain=draw(st.sampled_from([None, 0.0, 0.01])),
+        min_trade=draw(st.sampled_from([0.0, unit * 1.5, 0.01])),
+        drift=draw(st.sampled_from([None, np.full(len(a.held), 0.03)])),
+    )
+    return a, limits
+
+
+@settings(max_examples=60, deadline=None)
+@given(polished(), st.lists(st.integers(-4, 4), min_size=4, max_size=4))
+def test_moves_property_when_valued_at_once_then_each_is_its_score_alone(
+    case: tuple[Arrays, Limits], offsets: list[int]
+) -> None:
+    a, limits = case
+    start = settle(a, limits).weights
+    if start is None:
+        return
+    search = _Coarse(a, limits, start)
+    index = search.index.tolist()
+    steps = search.steps(start)
+    for i, offset in zip(index, offsets, strict=False):  # from elsewhere than the optimum too
+        steps[i] += offset
+    current = search.weights(start, steps)
+    if current is None:
+        return
+    valued = search._moves(current, steps, index)
+    for row, i in enumerate(index):
+        for column, move in enumerate((1, -1)):
+            trial = dict(steps)
+            trial[i] += move
+            alone = search.score(search.weights(start, trial))
+            if alone == np.inf:
+                assert valued[row, column] == np.inf, (i, move)
+            else:
+                assert valued[row, column] == pytest.approx(alone, rel=1e-9, abs=1e-12), (i, move)
