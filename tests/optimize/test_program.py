@@ -147,3 +147,25 @@ def test_moves_property_when_valued_at_once_then_each_is_its_score_alone(
                 assert valued[row, column] == np.inf, (i, move)
             else:
                 assert valued[row, column] == pytest.approx(alone, rel=1e-9, abs=1e-12), (i, move)
+
+
+def test_continuous_when_asked_the_same_problem_again_then_it_is_not_solved_again() -> None:
+    a, limits = collinear()
+    program = Continuous(a, limits)
+    closed = np.zeros(len(a.held), dtype=bool)
+    closed[0] = True
+    first, other = program.solve(), program.solve(forbid=closed)
+    assert len(program.state.solved) == 2
+    view = program.narrowed(replace(a, buy_cap=np.where(closed, 0.0, a.buy_cap)))
+    again = view.solve()  # the same problem as the second, asked another way
+    assert len(program.state.solved) == 2
+    assert first is not None
+    assert other is not None
+    assert again is not None
+    assert np.array_equal(again.buy, other.buy)
+
+
+def test_narrowed_when_the_problem_is_another_accounts_then_it_is_refused() -> None:
+    a, limits = collinear()
+    with pytest.raises(ValueError, match="same account"):
+        Continuous(a, limits).narrowed(replace(a, held=a.held * 0.5))

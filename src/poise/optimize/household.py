@@ -56,7 +56,13 @@ from poise.optimize.problem import Problem
 from poise.optimize.program import Rows
 from poise.optimize.risk import RiskModel
 from poise.optimize.scenarios import Scenario, run
-from poise.optimize.tax_aware import Settlement, objective, settle_household
+from poise.optimize.tax_aware import (
+    Settlement,
+    objective,
+    rebalance_optimize,
+    settle_household,
+    with_tracking,
+)
 from poise.optimize.trades import Proposal, Side
 
 __all__ = [
@@ -578,6 +584,12 @@ def rebalance_household(
         chosen = scenario_of(problem)
         if quick:
             chosen = replace(chosen, settings=replace(chosen.settings, exact=False))
+        program = settled.programs.get(problem.account.account_id)
+        if chosen.method == "optimize" and program is not None:  # as the search left it
+            risk = risk_of(problem)
+            return with_tracking(
+                problem, rebalance_optimize(problem, risk, chosen.settings, program=program), risk
+            )
         return run(problem, risk_of(problem), chosen)
 
     def score(r: AccountResult) -> float:  # in dollars: accounts differ in size

@@ -345,6 +345,7 @@ class HouseholdSettled:
     met: dict[int, tuple[frozenset[int], frozenset[int]]]
     solves: int
     proven: bool
+    programs: tuple[Continuous, ...] = ()  # each account's problem, as set up for the search
 
 
 class _Household:
@@ -457,7 +458,7 @@ def settle_household(
     free = [program.solve() for program in programs]
     positions = [k for k, way in enumerate(free) if way is not None]
     if not positions:
-        return HouseholdSettled({}, {}, len(parts), proven=True)
+        return HouseholdSettled({}, {}, len(parts), proven=True, programs=tuple(programs))
     held = [parts[k] for k in positions]
     household = _Household(held, [programs[k] for k in positions])
     for k, position in enumerate(positions):
@@ -475,7 +476,7 @@ def settle_household(
             )
             for i, (sold, bought) in household.seen.items()
         }
-        return HouseholdSettled(dict(decisions), met, solves, proven)
+        return HouseholdSettled(dict(decisions), met, solves, proven, tuple(programs))
 
     if root is None or search.best is root:
         return settled((), 1, True)

@@ -31,7 +31,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import clarabel
@@ -180,11 +180,14 @@ def _no_quadratic(columns: int) -> sp.csc_matrix:
 @dataclass(slots=True)
 class _Solvers:
     """A problem's solvers and the right-hand side they hold now: one quick (each step's
-    solve unrefined), one careful (refined), made when the quick one does not converge."""
+    solve unrefined), one careful (refined), made when the quick one does not converge —
+    and each right-hand side's solution, so that no problem is solved twice (a search
+    and the account's own solve after it often ask for the same)."""
 
     quick: Any
     rhs: Floats
     careful: Any = None
+    solved: dict[bytes, Floats | None] = field(default_factory=dict)  # by right-hand side
 
 
 class Continuous:
@@ -212,8 +215,8 @@ class Continuous:
         m.add(every_lot, s_ + every_lot, -1.0, np.zeros(lots))
         self.caps = m.count
         m.add(every_lot, s_ + every_lot, 1.0, a.lot_cap)
-        self.most = max(a.cash, 0.0) + float(a.lot_cap.sum())  # no buy can be larger
-        m.add(every_n, b_ + every_n, 1.0, np.minimum(a.buy_cap, self.most))
+        most = max(a.cash, 0.0) + float(a.lot_cap.sum())  # no buy can be larger
+        m.add(every_n, b_ + every_n, 1.0, np.minimum(a.buy_cap, most))
         trades = np.arange(n + lots)
         once = np.zeros(n + lots, dtype=np.int64)
         m.add(once, trades, np.concatenate([np.full(n, 1 + h), np.full(lots, -(1 - h))]), [a.cash])
@@ -263,9 +266,16 @@ class Continuous:
         """The same problem with ``a``'s limits on what may be bought and sold, each at
         most this one's (some securities left as they are): the solver is shared, as
         only the right-hand side differs."""
+        mine = self.a
+        if not (
+            np.array_equal(a.lot_of, mine.lot_of)
+            and np.array_equal(a.held, mine.held)
+            and np.array_equal(a.lot_tax, mine.lot_tax)
+            and a.cash == mine.cash
+        ):
+            raise ValueError("a narrowed problem must be the same account's")
         view = copy.copy(self)
         view.a = a
-        view.most = max(a.cash, 0.0) + float(a.lot_cap.sum())  # as its own set-up would
         return view
 
     def _solver(self, rhs: Floats, *, refined: bool) -> Any:
@@ -300,12 +310,13 @@ class Continuous:
         closed = a.buy_cap <= 0
         if forbid is not None:
             closed = closed | forbid
+        most = max(a.cash, 0.0) + float(lot_cap.sum())  # no buy can be larger
         state = self.state
         rhs = state.rhs.copy()
         rhs[self.lows : self.lows + n + lots] = 0.0
         rhs[self.caps : self.caps + lots] = lot_cap
         rhs[self.caps + lots : self.caps + lots + n] = np.where(
-            closed, 0.0, np.minimum(a.buy_cap, self.most)
+            closed, 0.0, np.minimum(a.buy_cap, most)
         )
         if fixed is not None and free is not None:
             buy = np.where(free, 0.0, fixed.buy)
@@ -313,7 +324,19 @@ class Continuous:
             rhs[self.lows : self.lows + n] = -buy
             rhs[self.lows + n : self.lows + n + lots] = -sell
             rhs[self.caps : self.caps + lots] = np.where(free[a.lot_of], lot_cap, sell)
-            rhs[self.caps + lots : self.caps + lots + n] = np.where(free & ~closed, self.most, buy)
+            rhs[self.caps + lots : self.caps + lots + n] = np.where(free & ~closed, most, buy)
+        key = rhs.tobytes()
+        if key not in state.solved:
+            state.solved[key] = self._solved(state, rhs)
+        x = state.solved[key]
+        if x is None:
+            return None
+        b_, s_, g_ = self.blocks
+        buy = np.where(closed, 0.0, np.maximum(x[b_:s_], 0.0))  # not a solver's 1e-12
+        return Weights(buy, np.maximum(np.minimum(x[s_:g_], lot_cap), 0.0))
+
+    def _solved(self, state: _Solvers, rhs: Floats) -> Floats | None:
+        """The solution with right-hand side ``rhs`` (None: no trades satisfy it)."""
         if not np.array_equal(rhs, state.rhs):
             state.quick.update(b=rhs)
             if state.careful is not None:
@@ -325,10 +348,8 @@ class Continuous:
             solution = state.careful.solve()
         if solution.status not in _SOLVED:
             return None
-        x = np.asarray(solution.x)
-        b_, s_, g_ = self.blocks
-        buy = np.where(closed, 0.0, np.maximum(x[b_:s_], 0.0))  # not a solver's 1e-12
-        return Weights(buy, np.maximum(np.minimum(x[s_:g_], lot_cap), 0.0))
+        x: Floats = np.array(solution.x)
+        return x
 
 
 def tracking(a: Arrays, gap: Floats) -> float:

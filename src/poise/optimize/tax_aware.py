@@ -340,11 +340,13 @@ class Settlement:
     """A household's meetings, settled together (:func:`settle_household`): the
     identities no account buys (the harvest wins), those no account sells at a loss
     (the position wins), and for each identity that met, the accounts that sold it at a
-    loss and those that bought it when it first met."""
+    loss and those that bought it when it first met — and each account's problem as the
+    search set it up and solved it, for :func:`rebalance_optimize` to go on from."""
 
     harvest: frozenset[str] = frozenset()
     keep: frozenset[str] = frozenset()
     met: Mapping[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
+    programs: Mapping[str, Continuous] = field(default_factory=dict)  # by account: see below
 
 
 def settle_household(parts: Sequence[tuple[Problem, Risk, OptimizeSettings]]) -> Settlement:
@@ -372,14 +374,22 @@ def settle_household(parts: Sequence[tuple[Problem, Risk, OptimizeSettings]]) ->
             names[i]: (frozenset(ids[k] for k in sold), frozenset(ids[k] for k in bought))
             for i, (sold, bought) in settled.met.items()
         },
+        programs=dict(zip(ids, settled.programs, strict=True)),
     )
 
 
 def rebalance_optimize(
-    problem: Problem, risk: Risk, settings: OptimizeSettings | None = None
+    problem: Problem,
+    risk: Risk,
+    settings: OptimizeSettings | None = None,
+    *,
+    program: Continuous | None = None,
 ) -> Proposal:
     """The tax-aware optimum for ``problem``: see the module's docstring. ``risk`` is a
-    :class:`RiskModel` covering the holdings, or their covariance in holdings order."""
+    :class:`RiskModel` covering the holdings, or their covariance in holdings order.
+    ``program``: the problem already set up (and solved) for the same account, the same
+    settings and the same risk model, allowing at least what ``problem`` allows — as a
+    household's search leaves it (:attr:`Settlement.programs`)."""
     settings = settings or OptimizeSettings()
     costs = settings.costs
     if problem.value <= ZERO or not problem.holdings:
@@ -388,7 +398,7 @@ def rebalance_optimize(
     a = _arrays(problem, model, settings)
     limits = _limits(problem, settings)
     smallest = max(settings.min_trade, settings.min_trade_fraction * problem.value)
-    program = Continuous(a, limits)
+    program = Continuous(a, limits) if program is None else program.narrowed(a)
     weights = _continuous(a, limits, program)
     bands_held = settings.within_bands and weights is None
     if bands_held:  # not every band can be reached: no position ends further out
@@ -611,13 +621,15 @@ def _whole_shares(
     if weights is not None:
         polished = _round(problem, a, whole.polish(a, limits, weights, program))
         choice = _better(problem, choice, polished, risk=risk, settings=settings, smallest=smallest)
+    if not settings.exact:  # the search in whole shares is not asked for
+        return choice
     near = (
         weights is not None
         and choice is not None
         and _score(problem, choice, risk, settings, smallest) - meetings.value(a, limits, weights)
         <= EXACT_GAIN
     )
-    if settings.exact and not near:
+    if not near:
         exact = _exact(problem, a, limits, weights)
         choice = _better(problem, choice, exact, risk=risk, settings=settings, smallest=smallest)
     return choice
