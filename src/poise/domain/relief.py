@@ -12,6 +12,7 @@ acquisition, and a gain is long-term when the lot was held *more than one year*
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -45,6 +46,7 @@ class Term(enum.StrEnum):
     LONG = "long"
 
 
+@functools.lru_cache(maxsize=4096)
 def one_year_after(day: date) -> date:
     """The same calendar day a year later (28 February for a 29 February start)."""
     try:

@@ -587,9 +587,10 @@ def rebalance_household(
         program = settled.programs.get(problem.account.account_id)
         if chosen.method == "optimize" and program is not None:  # as the search left it
             risk = risk_of(problem)
-            return with_tracking(
-                problem, rebalance_optimize(problem, risk, chosen.settings, program=program), risk
-            )
+            proposal = rebalance_optimize(problem, risk, chosen.settings, program=program)
+            if proposal.tracking_after is not None:
+                return proposal
+            return with_tracking(problem, proposal, risk)
         return run(problem, risk_of(problem), chosen)
 
     def score(r: AccountResult) -> float:  # in dollars: accounts differ in size

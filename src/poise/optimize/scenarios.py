@@ -214,6 +214,8 @@ def run(problem: Problem, risk: Risk, scenario: Scenario) -> Proposal:
     """One scenario's proposal, with its tracking error before and after; ``risk`` is a
     risk model covering the holdings, or their covariance in holdings order."""
     proposal = METHODS[scenario.method](problem, risk, scenario.settings)
+    if proposal.tracking_after is not None:  # the method gave it already
+        return proposal
     return with_tracking(problem, proposal, risk)
 
 
