@@ -85,13 +85,15 @@ def narrowed_case(draw: st.DrawFn) -> tuple[Arrays, Limits, Arrays]:
 
 @settings(max_examples=25, deadline=None)
 @given(narrowed_case())
-def test_narrowed_property_when_the_solver_is_shared_then_it_solves_as_a_fresh_set_up(
+def test_of_property_when_the_solver_is_shared_then_it_solves_as_a_fresh_set_up(
     case: tuple[Arrays, Limits, Arrays],
 ) -> None:
     a, limits, narrow = case
     shared = Continuous(a, limits)
     shared.solve()  # the solver holds the wider problem's right-hand side
-    mine, fresh = shared.narrowed(narrow).solve(), Continuous(narrow, limits).solve()
+    view = Continuous.of(narrow, limits, shared)
+    assert view.state is shared.state
+    mine, fresh = view.solve(), Continuous(narrow, limits).solve()
     assert (mine is None) == (fresh is None)
     if mine is not None and fresh is not None:  # the same problem: the same optimum
         assert value(narrow, limits, mine) == pytest.approx(value(narrow, limits, fresh), abs=1e-9)
@@ -156,7 +158,7 @@ def test_continuous_when_asked_the_same_problem_again_then_it_is_not_solved_agai
     closed[0] = True
     first, other = program.solve(), program.solve(forbid=closed)
     assert len(program.state.solved) == 2
-    view = program.narrowed(replace(a, buy_cap=np.where(closed, 0.0, a.buy_cap)))
+    view = Continuous.of(replace(a, buy_cap=np.where(closed, 0.0, a.buy_cap)), limits, program)
     again = view.solve()  # the same problem as the second, asked another way
     assert len(program.state.solved) == 2
     assert first is not None
@@ -165,7 +167,14 @@ def test_continuous_when_asked_the_same_problem_again_then_it_is_not_solved_agai
     assert np.array_equal(again.buy, other.buy)
 
 
-def test_narrowed_when_the_problem_is_another_accounts_then_it_is_refused() -> None:
+def test_of_when_the_problem_differs_beyond_its_caps_then_it_is_set_up_anew() -> None:
     a, limits = collinear()
-    with pytest.raises(ValueError, match="same account"):
-        Continuous(a, limits).narrowed(replace(a, held=a.held * 0.5))
+    program = Continuous(a, limits)
+    for other, other_limits in (
+        (replace(a, held=a.held * 0.5), limits),
+        (replace(a, cash=a.cash + 0.01), limits),
+        (a, replace(limits, turnover=0.1)),
+    ):
+        fresh = Continuous.of(other, other_limits, program)
+        assert fresh.state is not program.state
+    assert Continuous.of(a, limits, program).state is program.state

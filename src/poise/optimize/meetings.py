@@ -149,7 +149,7 @@ class _Account:
 
     def __init__(self, a: Arrays, limits: Limits, program: Continuous | None = None) -> None:
         self.a, self.limits = a, limits
-        self.program = Continuous(a, limits) if program is None else program.narrowed(a)
+        self.program = Continuous.of(a, limits, program)
 
     def solve(self, decisions: Decisions) -> tuple[float, Weights] | None:
         return _solved(self.program, self.a, self.limits, decisions)
@@ -300,8 +300,8 @@ def settle(
 ) -> Settled:  # fmt: skip
     """The continuous optimum with every meeting settled: see the module. Exactly
     where the first solution has at most ``exact_up_to`` meetings; else by the
-    dives alone. ``program``: the problem already set up, for ``a`` or for one that
-    differs from it only in allowing more to be bought or sold."""
+    dives alone. ``program``: a problem already set up, whose solver is used where it
+    is ``a``'s but for what may be bought and sold (:meth:`Continuous.of`)."""
     large = len(a.held) >= LARGE
     search = _Search(_Account(a, limits, program), 1)
     root = search.solve(())

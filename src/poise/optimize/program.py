@@ -246,7 +246,7 @@ class Continuous:
                 [limits.risk],
             ]
         )
-        self.a = a
+        self.a, self.limits = a, limits
         rhs = np.concatenate(m.rhs)
         self.data = (
             _no_quadratic(nvar),
@@ -262,21 +262,35 @@ class Continuous:
         self.state = _Solvers(self._solver(rhs, refined=False), rhs)
         self.blocks = (b_, s_, g_)
 
-    def narrowed(self, a: Arrays) -> Continuous:
-        """The same problem with ``a``'s limits on what may be bought and sold, each at
-        most this one's (some securities left as they are): the solver is shared, as
-        only the right-hand side differs."""
-        mine = self.a
-        if not (
-            np.array_equal(a.lot_of, mine.lot_of)
-            and np.array_equal(a.held, mine.held)
-            and np.array_equal(a.lot_tax, mine.lot_tax)
-            and a.cash == mine.cash
-        ):
-            raise ValueError("a narrowed problem must be the same account's")
-        view = copy.copy(self)
+    @classmethod
+    def of(cls, a: Arrays, limits: Limits, program: Continuous | None = None) -> Continuous:
+        """``a``'s problem under ``limits``: ``program``'s, its solver shared, where it is
+        the same problem but for what may be bought and sold (only the right-hand side
+        differs: a security left as it is, a household's decisions); else set up."""
+        if program is None or not program._same(a, limits):
+            return cls(a, limits)
+        view = copy.copy(program)
         view.a = a
         return view
+
+    def _same(self, a: Arrays, limits: Limits) -> bool:
+        """Whether ``a`` under ``limits`` differs from this problem only in its caps."""
+        mine, held = self.a, self.limits
+        arrays = ("held", "target", "lot_of", "lot_tax", "lot_gain", "exposures", "specific")
+        return (
+            all(np.array_equal(getattr(a, name), getattr(mine, name)) for name in arrays)
+            and (a.cash, a.half_spread) == (mine.cash, mine.half_spread)
+            and (limits.risk, limits.tax, limits.cost, limits.turnover, limits.gain)
+            == (held.risk, held.tax, held.cost, held.turnover, held.gain)
+            and (
+                limits.drift is held.drift
+                or (
+                    limits.drift is not None
+                    and held.drift is not None
+                    and np.array_equal(limits.drift, held.drift)
+                )
+            )
+        )
 
     def _solver(self, rhs: Floats, *, refined: bool) -> Any:
         quadratic, objective, matrix, cones = self.data

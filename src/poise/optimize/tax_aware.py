@@ -217,8 +217,8 @@ def _limits(problem: Problem, settings: OptimizeSettings, *, relaxed: bool = Fal
 def _continuous(a: Arrays, limits: Limits, program: Continuous) -> Weights | None:
     """The continuous optimum, with every wash-sale meeting settled
     (:mod:`poise.optimize.meetings`); None when no trades satisfy the constraints.
-    ``program``: the problem set up, for ``a`` or for one that allows more trades
-    (a security below the minimum trade left as it is, its solver kept)."""
+    ``program``: the account's problem set up, its solver kept while only what may be
+    traded changes (a security below the minimum trade left as it is)."""
     return meetings.settle(a, limits, program=program).weights
 
 
@@ -387,9 +387,10 @@ def rebalance_optimize(
 ) -> Proposal:
     """The tax-aware optimum for ``problem``: see the module's docstring. ``risk`` is a
     :class:`RiskModel` covering the holdings, or their covariance in holdings order.
-    ``program``: the problem already set up (and solved) for the same account, the same
-    settings and the same risk model, allowing at least what ``problem`` allows — as a
-    household's search leaves it (:attr:`Settlement.programs`)."""
+    ``program``: the account's problem as already set up and solved — as a household's
+    search leaves it (:attr:`Settlement.programs`); its solver, and what it solved, are
+    used where it is the same problem but for what may be bought and sold
+    (:meth:`poise.optimize.program.Continuous.of`), else it is set up anew."""
     settings = settings or OptimizeSettings()
     costs = settings.costs
     if problem.value <= ZERO or not problem.holdings:
@@ -398,7 +399,7 @@ def rebalance_optimize(
     a = _arrays(problem, model, settings)
     limits = _limits(problem, settings)
     smallest = max(settings.min_trade, settings.min_trade_fraction * problem.value)
-    program = Continuous(a, limits) if program is None else program.narrowed(a)
+    program = Continuous.of(a, limits, program)
     weights = _continuous(a, limits, program)
     bands_held = settings.within_bands and weights is None
     if bands_held:  # not every band can be reached: no position ends further out

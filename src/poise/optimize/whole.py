@@ -234,12 +234,12 @@ class _Coarse:
 def polish(a: Arrays, limits: Limits, start: Weights, program: Continuous | None = None) -> Weights:
     """``start`` (a continuous solution, its meetings settled) with every coarse
     security trading whole steps: see the module. Where no whole-step choice keeps
-    every limit, ``start`` itself (the rounding after mends). ``program``: the
-    problem already set up (as :func:`poise.optimize.meetings.settle` takes it)."""
+    every limit, ``start`` itself (the rounding after mends). ``program``: a problem
+    already set up, used as :func:`poise.optimize.meetings.settle` uses it."""
     search = _Coarse(a, limits, start)
     if not len(search.index):
         return start
-    program = None if program is None else program.narrowed(a)
+    program = None if program is None else Continuous.of(a, limits, program)
     fine = start
     best, steps = search.descend(fine, search.steps(start))
     for _ in range(ROUNDS):
