@@ -34,6 +34,7 @@ leave as plain data; the caller persists each outcome as it arrives.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import pickle
 import signal
@@ -63,6 +64,7 @@ __all__ = [
     "choose",
     "cpu_count",
     "fan_out",
+    "warm",
 ]
 
 S = TypeVar("S")  # what every task shares
@@ -183,6 +185,16 @@ def _install(payload: bytes) -> None:
     global _installed  # noqa: PLW0603 - one per worker process, set when it starts
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _installed = pickle.loads(payload)  # the caller's own bytes
+
+
+def warm(fanout: Fanout, function: Callable[..., Any]) -> None:
+    """Start, now, what ``fanout``'s workers will be forked from, if it is a process
+    pool: the forkserver imports the task's module (numpy, the solvers, ...) in a
+    process of its own, a second or so — while the caller reads what the tasks need,
+    rather than after."""
+    if isinstance(fanout, ProcessPool):
+        _context(function)
+        multiprocessing.forkserver.ensure_running()
 
 
 def _pool_task(task: Any) -> tuple[bool, Any]:

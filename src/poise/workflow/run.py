@@ -42,7 +42,7 @@ from poise.store import tables as t
 from poise.store.repo.runs import DONE, FINISHED, INTERRUPTED
 from poise.workflow import collector
 from poise.workflow.comply import load_rules
-from poise.workflow.fanout import Done, Failed, Fanout, Outcome, fan_out
+from poise.workflow.fanout import Done, Failed, Fanout, Outcome, choose, fan_out, warm
 from poise.workflow.households import (
     HouseholdBook,
     HouseholdPlan,
@@ -286,6 +286,10 @@ def rebalance_run(
         started(run_id)
     todo = [h for h in chosen if h not in finished]
     report = RunReport(run_id, households=len(chosen), resumed=len(chosen) - len(todo))
+    fanout = fanout or choose(
+        tasks=len(todo), workers=settings.workers, dask_scheduler=settings.dask_scheduler
+    )
+    warm(fanout, _plan)  # the workers' imports while the firm is read
     firm = load_firm(
         engine,
         as_of=as_of,
