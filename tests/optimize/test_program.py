@@ -178,3 +178,33 @@ def test_of_when_the_problem_differs_beyond_its_caps_then_it_is_set_up_anew() ->
         fresh = Continuous.of(other, other_limits, program)
         assert fresh.state is not program.state
     assert Continuous.of(a, limits, program).state is program.state
+
+
+def test_continuous_when_well_conditioned_then_the_quick_solve_alone_answers() -> None:
+    # Twelve securities with risk of their own besides three factors: nothing nearly
+    # collinear, so the unrefined solve meets its tolerances and no refined solver is made.
+    rng = np.random.default_rng(7)
+    n = 12
+    a = Arrays(
+        held=np.full(n, 0.9 / n),
+        target=rng.dirichlet(np.ones(n)) * 0.98,
+        unit=np.full(n, 1e-4),
+        lot_of=np.repeat(np.arange(n), 2),
+        lot_cap=np.full(2 * n, 0.45 / n),
+        lot_tax=np.tile([0.04, -0.06], n),
+        lot_gain=np.tile([0.2, -0.3], n),
+        lot_loss=np.tile([False, True], n),
+        buy_cap=np.full(n, np.inf),
+        identity=np.arange(n),
+        cash=0.1,
+        half_spread=0.0005,
+        exposures=rng.normal(0, 0.08, (n, 3)),
+        specific=np.full(n, 0.02),
+    )
+    limits = Limits(risk=1.0, tax=1.0, cost=1.0, turnover=None, gain=None, min_trade=0.0)
+    program = Continuous(a, limits)
+    closed = np.zeros(n, dtype=bool)
+    closed[:3] = True
+    assert program.solve() is not None
+    assert program.solve(forbid=closed) is not None
+    assert program.state.careful is None

@@ -56,13 +56,7 @@ from poise.optimize.problem import Problem
 from poise.optimize.program import Rows
 from poise.optimize.risk import RiskModel
 from poise.optimize.scenarios import Scenario, run
-from poise.optimize.tax_aware import (
-    Settlement,
-    objective,
-    rebalance_optimize,
-    settle_household,
-    with_tracking,
-)
+from poise.optimize.tax_aware import Settlement, objective, settle_household
 from poise.optimize.trades import Proposal, Side
 
 __all__ = [
@@ -584,14 +578,8 @@ def rebalance_household(
         chosen = scenario_of(problem)
         if quick:
             chosen = replace(chosen, settings=replace(chosen.settings, exact=False))
-        program = settled.programs.get(problem.account.account_id)
-        if chosen.method == "optimize" and program is not None:  # as the search left it
-            risk = risk_of(problem)
-            proposal = rebalance_optimize(problem, risk, chosen.settings, program=program)
-            if proposal.tracking_after is not None:
-                return proposal
-            return with_tracking(problem, proposal, risk)
-        return run(problem, risk_of(problem), chosen)
+        program = settled.programs.get(problem.account.account_id)  # as the search left it
+        return run(problem, risk_of(problem), chosen, program=program)
 
     def score(r: AccountResult) -> float:  # in dollars: accounts differ in size
         settings = scenario_of(r.problem).settings

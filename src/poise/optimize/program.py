@@ -164,11 +164,6 @@ class Rows:
 
 
 _SOLVED = (clarabel.SolverStatus.Solved, clarabel.SolverStatus.AlmostSolved)
-_ANSWERED = (  # what a solve without refinement may be taken at
-    clarabel.SolverStatus.Solved,
-    clarabel.SolverStatus.PrimalInfeasible,
-    clarabel.SolverStatus.DualInfeasible,
-)
 
 
 @functools.lru_cache(maxsize=64)
@@ -301,7 +296,8 @@ class Continuous:
         # Iterative refinement of each step's solve is half of a solve's time, and in
         # nearly every problem changes its answer by less than 1e-9 of the account; in
         # the few where it is needed (nearly collinear securities) the unrefined solve
-        # does not converge, and is done again refined.
+        # stops short of its tolerances — or finds no solution — and is done again
+        # refined: only a refined solve's "none" or "almost" is taken.
         settings.iterative_refinement_enable = refined
         if self.large:
             # A large account's problem, in weights, is well scaled enough: equilibration
@@ -357,7 +353,7 @@ class Continuous:
                 state.careful.update(b=rhs)
             state.rhs = rhs
         solution = state.quick.solve()
-        if solution.status not in _ANSWERED:  # did not converge: refined, it does
+        if solution.status != clarabel.SolverStatus.Solved:  # short of it: refined
             state.careful = state.careful or self._solver(rhs, refined=True)
             solution = state.careful.solve()
         if solution.status not in _SOLVED:

@@ -31,6 +31,7 @@ from poise.optimize.cash import CashSettings, rebalance_cash
 from poise.optimize.check import Costs
 from poise.optimize.names import ALL
 from poise.optimize.problem import Problem
+from poise.optimize.program import Continuous
 from poise.optimize.risk import RiskModel
 from poise.optimize.tax_aware import OptimizeSettings, Risk, rebalance_optimize, with_tracking
 from poise.optimize.trades import Proposal
@@ -210,10 +211,17 @@ def with_min_trade(
     ]
 
 
-def run(problem: Problem, risk: Risk, scenario: Scenario) -> Proposal:
+def run(
+    problem: Problem, risk: Risk, scenario: Scenario, *, program: Continuous | None = None
+) -> Proposal:
     """One scenario's proposal, with its tracking error before and after; ``risk`` is a
-    risk model covering the holdings, or their covariance in holdings order."""
-    proposal = METHODS[scenario.method](problem, risk, scenario.settings)
+    risk model covering the holdings, or their covariance in holdings order. ``program``:
+    for ``optimize``, the account's problem as a household's search left it
+    (:func:`poise.optimize.tax_aware.rebalance_optimize`)."""
+    if scenario.method == "optimize" and program is not None:
+        proposal = rebalance_optimize(problem, risk, scenario.settings, program=program)
+    else:
+        proposal = METHODS[scenario.method](problem, risk, scenario.settings)
     if proposal.tracking_after is not None:  # the method gave it already
         return proposal
     return with_tracking(problem, proposal, risk)

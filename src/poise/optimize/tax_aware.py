@@ -346,7 +346,7 @@ class Settlement:
     harvest: frozenset[str] = frozenset()
     keep: frozenset[str] = frozenset()
     met: Mapping[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
-    programs: Mapping[str, Continuous] = field(default_factory=dict)  # by account: see below
+    programs: Mapping[str, Continuous] = field(default_factory=dict)  # by account id
 
 
 def settle_household(parts: Sequence[tuple[Problem, Risk, OptimizeSettings]]) -> Settlement:
