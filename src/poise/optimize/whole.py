@@ -55,7 +55,7 @@ class _Coarse:
         fraction = np.where(a.lot_cap > 0, start.sell / np.where(a.lot_cap > 0, a.lot_cap, 1.0), 0)
         order = np.lexsort((a.lot_tax, -np.round(fraction, 9), a.lot_of))
         self.lots = {int(i): order[a.lot_of[order] == i] for i in self.index}
-        self.sellable = {i: float(a.lot_cap[lots].sum()) for i, lots in self.lots.items()}
+        self.sellable = np.bincount(a.lot_of, weights=a.lot_cap, minlength=len(a.held))
         # Each lot's place in its security's order of sale: what its earlier lots hold.
         before = np.zeros(len(a.lot_of))
         for lots in self.lots.values():
@@ -163,8 +163,7 @@ class _Coarse:
         wanted = np.where(count < 0, -count * unit, 0.0)
         mine = a.lot_of[None, :] == security[:, None]  # (moves, lots)
         sell = np.where(mine, np.clip(wanted[:, None] - self.before, 0.0, a.lot_cap), 0.0)
-        sellable = np.bincount(a.lot_of, weights=a.lot_cap, minlength=n)[security]
-        over = wanted > sellable * (1 + 1e-9)
+        over = wanted > self.sellable[security] * (1 + 1e-9)
         change_sell = sell - np.where(mine, current.sell, 0.0)
         change_buy = buy - current.buy[security]
         change_net = change_buy - change_sell.sum(axis=1)

@@ -307,8 +307,6 @@ def rebalance_run(
             books,
             shared=(firm.reference, plan_with),
             fanout=fanout,
-            workers=settings.workers,
-            dask_scheduler=settings.dask_scheduler,
         ) as outcomes,
     ):
         report.fanout = outcomes.fanout.name
