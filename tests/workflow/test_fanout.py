@@ -6,10 +6,14 @@ task shares, one household that raises, one that kills its worker."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import pickle
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,7 @@ from poise.workflow.fanout import (
     choose,
     cpu_count,
     fan_out,
+    pickled_by_fields,
 )
 from poise.workflow.fanout_dask import PLUGIN, SharedData, batch_size
 
@@ -301,3 +306,51 @@ def test_choose_when_settings_and_run_sizes_vary_then_the_back_end_fits(
 def test_choose_when_workers_is_below_one_then_it_is_a_setting_error() -> None:
     with pytest.raises(ConfigError, match="POISE_WORKERS"):
         choose(tasks=10, workers=0)
+
+
+# ── what travels, pickled field by field ──────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class Lot:
+    lot_id: str
+    shares: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    text: str
+
+
+@dataclass
+class Loose:  # neither frozen nor slotted: pickled as Python pickles any object
+    lots: list[Lot]
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    lots: tuple[Lot, ...]
+    notes: Mapping[str, Note | None] = field(default_factory=dict)
+    loose: Loose | None = None
+
+
+def test_pickled_by_fields_when_records_nest_then_each_round_trips_as_dataclasses_pickle_it() -> (
+    None
+):
+    own = {cls: (cls.__getstate__, cls.__setstate__) for cls in (Book, Lot, Note)}
+    pickled_by_fields(Book)
+    for cls, (getstate, setstate) in own.items():  # reached through tuples, mappings, unions
+        assert (cls.__getstate__, cls.__setstate__) != (getstate, setstate), cls
+    assert "__setstate__" not in vars(Loose)
+    book = Book(
+        (Lot("L1", Decimal("10.5")), Lot("L2", Decimal("3"))),
+        {"a": Note("kept"), "b": None},
+        Loose([Lot("L3", Decimal("1"))]),
+    )
+    assert pickle.loads(pickle.dumps(book, protocol=pickle.HIGHEST_PROTOCOL)) == book
+    lot = book.lots[0]
+    # The same state as the dataclass's own, so either side reads the other's.
+    assert list(lot.__getstate__()) == [getattr(lot, f.name) for f in dataclasses.fields(lot)]
+    read = object.__new__(Note)
+    read.__setstate__(["from an older pickle"])
+    assert read == Note("from an older pickle")

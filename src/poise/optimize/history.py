@@ -80,9 +80,10 @@ class PriceHistory:
 
     def describe(self) -> str:
         """What the risk model rests on, for the people reading a tracking error."""
-        if not self.falls_back:
+        common = self.returns_in_common
+        if common >= MIN_DAYS:
             return (
-                f"risk model: {_days(self.returns_in_common)} of prices in common,"
+                f"risk model: {_days(common)} of prices in common,"
                 f" {self.days[0]:%Y-%m-%d} to {self.days[-1]:%Y-%m-%d}"
             )
         counts = (~np.isnan(self.prices)).sum(axis=0) if self.days else np.zeros(0)
@@ -93,7 +94,7 @@ class PriceHistory:
         )
         return (
             f"risk model: default volatility ({DEFAULT_VOLATILITY:.0%}, no correlation)"
-            f" — too little price history ({_days(self.returns_in_common)} in common,"
+            f" — too little price history ({_days(common)} in common,"
             f" {MIN_DAYS} needed{shortest})"
         )
 

@@ -166,7 +166,7 @@ class Rows:
 _SOLVED = (clarabel.SolverStatus.Solved, clarabel.SolverStatus.AlmostSolved)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=4096)  # sizes: every account's in a run (not 64: each missed)
 def _no_quadratic(columns: int) -> sp.csc_matrix:
     """The objective's quadratic part: none — one matrix a size, shared, as nothing changes it."""
     return sp.csc_matrix((columns, columns))
@@ -273,7 +273,11 @@ class Continuous:
         mine, held = self.a, self.limits
         arrays = ("held", "target", "lot_of", "lot_tax", "lot_gain", "exposures", "specific")
         return (
-            all(np.array_equal(getattr(a, name), getattr(mine, name)) for name in arrays)
+            all(
+                getattr(a, name) is getattr(mine, name)  # a problem narrowed shares its arrays
+                or np.array_equal(getattr(a, name), getattr(mine, name))
+                for name in arrays
+            )
             and (a.cash, a.half_spread) == (mine.cash, mine.half_spread)
             and (limits.risk, limits.tax, limits.cost, limits.turnover, limits.gain)
             == (held.risk, held.tax, held.cost, held.turnover, held.gain)

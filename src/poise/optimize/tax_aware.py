@@ -76,6 +76,7 @@ CENT = Decimal("0.01")
 EXACT_STEP = 5e-4  # ... when a grid step of the median holding is this much of the account
 EXACT_GAIN = 2e-5  # of the account (0.2 bp): an answer this near the bound is not searched on
 WAITING_LISTED = 5  # lots waiting to turn long-term named in a proposal; then a count
+ONE_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,7 @@ def _risk(problem: Problem, risk: Risk) -> RiskModel:
 
 def _days_to_long_term(lot: TaxLot, today: date) -> int:
     """Days until a sale of ``lot`` is long-term (0 or less: it is already)."""
-    return (one_year_after(lot.held_since) + timedelta(days=1) - today).days
+    return (one_year_after(lot.held_since) + ONE_DAY - today).days
 
 
 def _wait_rate(problem: Problem, lot: TaxLot, window: int) -> Decimal:
@@ -131,34 +132,35 @@ def _arrays(
     ``number``: each wash-sale identity's number, where they are numbered across a
     household (else across the account's own)."""
     holdings, lots = problem.holdings, _lots(problem)
-    value = problem.value
+    value, today = problem.value, problem.today
     unit = np.array([float(h.security.trading.step * h.price / value) for h in holdings])
-    gain = np.array([float(1 - lot.basis_per_share / holdings[i].price) for i, lot in lots])
-    days = [_days_to_long_term(lot, problem.today) for _, lot in lots]  # ≤ 0: long-term
+    gains, days, caps, worth, shut = [], [], [], [], []
+    for i, lot in lots:  # one pass: a household's accounts hold hundreds of lots
+        h = holdings[i]
+        basis, price = lot.basis_per_share, h.price
+        gains.append(float(1 - basis / price))
+        days.append((one_year_after(lot.held_since) + ONE_DAY - today).days)  # ≤ 0: long
+        worth.append(lot.quantity * price)
+        caps.append(float(worth[-1] / value))
+        shut.append(
+            bool(h.no_sell)
+            or (bool(h.no_loss_sale) and basis > price)
+            or (settings.harvest_only and basis <= price)
+        )
+    gain, cap, closed = np.array(gains), np.array(caps), np.array(shut, dtype=bool)
     short, long_ = float(problem.short_rate), float(problem.long_rate)
     window = settings.long_term_wait_days
     taxed = problem.account.registration.taxable  # in an IRA or a Roth a loss washes nothing
     rate = np.array([long_ if d <= 0 else short for d in days])
     waiting = np.array([short - long_ if 0 < d <= window else 0.0 for d in days])
     rate = rate + waiting * (gain > 0) if len(lots) else rate
-    closed = np.array(
-        [
-            bool(holdings[i].no_sell)
-            or (bool(holdings[i].no_loss_sale) and lot.basis_per_share > holdings[i].price)
-            or (settings.harvest_only and lot.basis_per_share <= holdings[i].price)
-            for i, lot in lots
-        ],
-        dtype=bool,
-    )
     lot_of = np.array([i for i, _ in lots], dtype=np.int64)
-    cap = np.array([float(lot.quantity * holdings[i].price / value) for i, lot in lots])
     if number is None:
         identities = {h.security.wash_sale_identity for h in holdings}
         number = {name: k for k, name in enumerate(sorted(identities))}
     # Cash that must remain (reserve and withdrawals) is met first, as far as the lots
     # that may be sold can raise it; what they cannot is said after rounding.
-    worth = [lot.quantity * holdings[i].price for i, lot in lots]
-    raisable = sum((v for v, shut in zip(worth, closed.tolist(), strict=True) if not shut), ZERO)
+    raisable = sum((v for v, no in zip(worth, shut, strict=True) if not no), ZERO)
     floor = min(problem.reserve, problem.cash + raisable * (1 - 2 * settings.costs.half_spread))
     return Arrays(
         held=np.array([float(h.value / value) for h in holdings]),

@@ -33,8 +33,10 @@ leave as plain data; the caller persists each outcome as it arrives.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import multiprocessing.forkserver
+import operator
 import os
 import pickle
 import signal
@@ -45,7 +47,7 @@ from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ProcessPo
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, Protocol, TypeAlias, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar, get_args, get_type_hints
 
 from poise.domain.errors import ConfigError
 
@@ -64,6 +66,7 @@ __all__ = [
     "choose",
     "cpu_count",
     "fan_out",
+    "pickled_by_fields",
     "warm",
 ]
 
@@ -75,6 +78,53 @@ CONNECT_TIMEOUT = 5  # seconds to reach a Dask scheduler, as for a database serv
 WORKER_WAIT = 30  # seconds to wait for a Dask cluster that has no worker yet
 IN_FLIGHT = 2  # tasks handed out per worker at a time: one working, one waiting
 FRUITLESS_POOLS = 3  # pools in a row whose workers died before any task was done: give up
+
+
+# ── what travels ──────────────────────────────────────────────────────────────
+
+
+def pickled_by_fields(*roots: type) -> None:
+    """``roots``, and every dataclass their fields hold (in tuples, mappings, unions, ...),
+    pickled by their fields' names read once — where frozen with slots, whose pickling
+    :mod:`dataclasses` gives by looking the fields up again for every object: two
+    thirds of the time it takes to pickle a household's lots or plan, values that
+    cross between a run and its workers by the hundred thousand. The state is the
+    same (the fields' values in order), so either side reads the other's."""
+    seen: set[type] = set()
+    todo = list(roots)
+    while todo:
+        cls = todo.pop()
+        if cls in seen or not dataclasses.is_dataclass(cls):
+            continue
+        seen.add(cls)
+        hints = get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            todo.extend(_types_in(hints[f.name]))
+        if vars(cls)["__dataclass_params__"].frozen and "__slots__" in vars(cls):
+            _by_fields(cls)
+
+
+def _types_in(hint: Any) -> Iterator[type]:
+    if isinstance(hint, type):
+        yield hint
+    for argument in get_args(hint):
+        yield from _types_in(argument)
+
+
+def _by_fields(cls: type) -> None:
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    values = operator.attrgetter(*names) if names else (lambda _: ())
+    single = len(names) == 1
+
+    def getstate(self: object) -> list[Any] | tuple[Any, ...]:
+        return [values(self)] if single else values(self)
+
+    def setstate(self: object, state: Sequence[Any]) -> None:
+        for name, value in zip(names, state, strict=True):
+            object.__setattr__(self, name, value)
+
+    type.__setattr__(cls, "__getstate__", getstate)  # as dataclasses sets its own
+    type.__setattr__(cls, "__setstate__", setstate)
 
 
 # ── outcomes ──────────────────────────────────────────────────────────────────

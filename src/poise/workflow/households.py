@@ -57,6 +57,7 @@ from poise.workflow.comply import (
     problem_terms,
     scenario_terms,
 )
+from poise.workflow.fanout import pickled_by_fields
 from poise.workflow.monitor import find_implausible
 
 __all__ = [
@@ -329,6 +330,10 @@ class HouseholdPlan:
     rules: str = ""  # the digest of the rule book that checked it
 
 
+# What a run's workers are sent and send back, pickled field by field.
+pickled_by_fields(Reference, HouseholdBook, HouseholdPlan)
+
+
 def _identity(securities: Mapping[str, Security]) -> Callable[[str], str]:
     def identity(security_id: str) -> str:
         known = securities.get(security_id)
@@ -464,9 +469,17 @@ def plan_household(
         raise ValidationError(f"household {book.household_id}: its books are broken: {shown}")
     window = household_window(reference, book)
     problems, held = household_problems(reference, book, options, window)
+    histories: dict[tuple[str, ...], PriceHistory] = {}  # each account's, selected once
+
+    def history_of(ids: Sequence[str]) -> PriceHistory:
+        key = tuple(ids)
+        if key not in histories:
+            histories[key] = reference.history.select(list(key))
+        return histories[key]
+
     risk_models = {}
     for p in problems:
-        history = reference.history.select([h.security_id for h in p.holdings])
+        history = history_of([h.security_id for h in p.holdings])
         risk_models[p.account.account_id] = (history.describe(), history.falls_back)
     if not problems:
         return HouseholdPlan(book.household_id, book.household.model_id, None, held, risk_models)
@@ -475,7 +488,7 @@ def plan_household(
     def covariance(ids: Sequence[str]) -> Floats:
         key = tuple(ids)
         if key not in covariances:
-            covariances[key] = reference.history.select(list(key)).covariance()
+            covariances[key] = history_of(key).covariance()
         return covariances[key]
 
     scenario = options.scenario
