@@ -363,6 +363,7 @@ class _Household:
         self.held = [frozenset(p.a.identity.tolist()) for p in parts]
         self.cache: list[dict[Decisions, tuple[float, Weights] | None]] = [{} for _ in parts]
         self.seen: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
+        self.last: tuple[tuple[Weights, ...], Ints] | None = None  # ways, and their meetings
 
     def _one(self, k: int, decisions: Decisions) -> tuple[float, Weights] | None:
         mine = tuple(d for d in decisions if d[0] in self.held[k])
@@ -410,6 +411,8 @@ class _Household:
         return sold, bought
 
     def _met(self, ways: tuple[Weights, ...]) -> Ints:
+        if self.last is not None and self.last[0] is ways:  # a node is asked whether it
+            return self.last[1]  # is clean, then for its meetings
         sold, bought = self._sides(ways)
         met: Ints = np.flatnonzero(np.logical_or.reduce(sold) & np.logical_or.reduce(bought))
         for i in met.tolist():
@@ -418,6 +421,7 @@ class _Household:
                     frozenset(k for k, s in enumerate(sold) if s[i]),
                     frozenset(k for k, b in enumerate(bought) if b[i]),
                 )
+        self.last = (ways, met)
         return met
 
     def clean(self, ways: tuple[Weights, ...]) -> bool:
