@@ -36,6 +36,10 @@ kept a second time on the same copy, superseding the first run's proposals, as t
 next day's run would. Each run's stored proposals are digested (ids, statuses, figures, trades and
 their lots, the run's records) so that runs of the same plans can be compared.
 
+Each run's CPU is counted too, process by process (the run's own, and every process
+under it — the pool's workers and forkserver, a local Dask cluster's — sampled twice a
+second): where its seconds go, and how busy it kept the machine's cores.
+
 Prints Markdown rows for ``bench/RESULTS.md``. The PostgreSQL databases are dropped
 at the end (``--keep`` keeps the built firm's for the next invocation).
 """
@@ -52,6 +56,7 @@ import shutil
 import sqlite3
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -63,6 +68,7 @@ from typing import Any, TypeVar, cast
 
 import clarabel
 import highspy
+import psutil
 import sqlalchemy as sa
 from distributed import LocalCluster
 
@@ -321,6 +327,50 @@ class Replay:
             yield Done(index, task, cast("R", self.plans[book.household_id]))
 
 
+class CpuMeter:
+    """CPU seconds used while inside: by this process (all its threads) and by every
+    process under it, each sampled twice a second — a worker that exits is counted to
+    its last sample, at most half a second short."""
+
+    def __init__(self) -> None:
+        self.me = psutil.Process()
+        self.before: dict[int, float] = {}
+        self.seen: dict[int, float] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.own = 0.0
+
+    def _children(self) -> dict[int, float]:
+        found = {}
+        for child in self.me.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                used = child.cpu_times()
+                found[child.pid] = used.user + used.system
+        return found
+
+    def _watch(self) -> None:
+        while not self.done.wait(0.5):
+            self.seen.update(self._children())
+
+    def __enter__(self) -> CpuMeter:
+        self.before = self._children()  # a cluster started beforehand: only what it adds
+        self.seen = dict(self.before)
+        self.own = time.process_time()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+        self.seen.update(self._children())
+        self.own = time.process_time() - self.own
+
+    @property
+    def others(self) -> dict[int, float]:
+        """CPU seconds each process under this one used while inside."""
+        return {pid: used - self.before.get(pid, 0.0) for pid, used in self.seen.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     backend: str
@@ -333,6 +383,19 @@ class Row:
     save: float
     digest: str
     report: RunReport
+    cpu_own: float = 0.0  # CPU seconds of the run's own process
+    cpu_others: tuple[float, ...] = ()  # of each process under it, the busiest first
+
+    def cpu(self) -> str:
+        """Where the run's CPU went, in words."""
+        busy = [c for c in self.cpu_others if c >= 0.5]
+        used = self.cpu_own + sum(self.cpu_others)
+        return (
+            f"{self.backend}, {self.fanout}: CPU {used:.1f} s in {self.total:.1f} s"
+            f" ({used / (self.total * WORKERS):.0%} of {WORKERS} cores) — the run's own"
+            f" process {self.cpu_own:.1f} s, the processes under it"
+            f" {', '.join(f'{c:.1f}' for c in busy) or 'none'} s"
+        )
 
     def markdown(self) -> str:
         rate = self.accounts / self.total
@@ -357,7 +420,7 @@ def one_run(
     clock = clock or Clock()
     households, accounts = households_and_accounts(engine)
     settings = Settings(workers=WORKERS)
-    with timed(clock):
+    with timed(clock), CpuMeter() as cpu:
         start = time.perf_counter()
         report = rebalance_run(
             engine,
@@ -381,6 +444,8 @@ def one_run(
         save=total - clock.read - clock.waiting,
         digest=digest(engine, report.run_id),
         report=report,
+        cpu_own=cpu.own,
+        cpu_others=tuple(sorted(cpu.others.values(), reverse=True)),
     )
 
 
@@ -579,6 +644,9 @@ def main() -> None:
         print(HEADER)
         for row in rows:
             print(row.markdown())
+        print()
+        for row in rows:
+            print(row.cpu())
         if args.sample and not args.replay:
             print()
             engine = make_engine(f"sqlite:///{sqlite_firm(args.households)}")
