@@ -100,7 +100,8 @@ def pickled_by_fields(*roots: type) -> None:
         hints = get_type_hints(cls)
         for f in dataclasses.fields(cls):
             todo.extend(_types_in(hints[f.name]))
-        if vars(cls)["__dataclass_params__"].frozen and "__slots__" in vars(cls):
+        params = vars(cls).get("__dataclass_params__")  # its own, not a base class's
+        if params is not None and params.frozen and "__slots__" in vars(cls):
             _by_fields(cls)
 
 
