@@ -139,7 +139,7 @@ def _arrays(
         h = holdings[i]
         basis, price = lot.basis_per_share, h.price
         gains.append(float(1 - basis / price))
-        days.append((one_year_after(lot.held_since) + ONE_DAY - today).days)  # ≤ 0: long
+        days.append(_days_to_long_term(lot, today))  # ≤ 0: long-term
         worth.append(lot.quantity * price)
         caps.append(float(worth[-1] / value))
         shut.append(
