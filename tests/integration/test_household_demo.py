@@ -4,6 +4,7 @@ account at a time made are gone — checked by the backward-looking wash-sale en
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -24,6 +25,7 @@ from poise.workflow.households import (
     Reference,
     load_firm,
     plan_household,
+    shipped,
 )
 from poise.workflow.monitor import price_check
 from poise.workflow.rebalance import harvest_minimum
@@ -191,3 +193,28 @@ def test_accounts_alone_when_h0031_is_rebalanced_one_at_a_time_then_the_washes_a
     made = {(w.sale.account_id, w.sale.identity, w.replacement.account_id) for w in found}
     assert ("58056992", "US-TOTAL", "72220162") in made  # VTI harvested and bought back
     assert any(w.permanent and w.sale.identity == "MSFT" for w in found)  # the Roth's MSFT
+
+
+def test_shipped_when_a_plan_travels_back_to_its_run_then_it_keeps_what_keeping_reads(
+    planned: dict[str, tuple[Reference, HouseholdBook, HouseholdPlan]],
+) -> None:
+    _, _, plan = planned["H0031"]
+    assert plan.proposal is not None
+    light = shipped(plan)
+    assert light.proposal is not None
+    assert [p.proposal for p in light.proposal.accounts] == [
+        p.proposal for p in plan.proposal.accounts
+    ]
+    assert [p.problem.account for p in light.proposal.accounts] == [
+        p.problem.account for p in plan.proposal.accounts
+    ]
+    assert all(p.problem.holdings for p in plan.proposal.accounts)
+    assert not any(p.problem.holdings for p in light.proposal.accounts)
+    assert replace(light, proposal=None) == replace(plan, proposal=None)  # the rest as it was
+    assert (light.proposal.meetings, light.proposal.location) == (
+        plan.proposal.meetings,
+        plan.proposal.location,
+    )
+    assert len(pickle.dumps(light)) < len(pickle.dumps(plan)) / 2
+    held = replace(plan, proposal=None)
+    assert shipped(held) is held

@@ -557,10 +557,13 @@ def rebalance_household(
     settings: HouseholdSettings | None = None,
     *,
     per_account: Mapping[str, Scenario] | None = None,
+    risk_model: Callable[[tuple[str, ...]], RiskModel] | None = None,
 ) -> HouseholdProposal:
     """The household's proposal: each account's trades, decided together, by
     ``scenario`` — or, for an account ``per_account`` names, by its own (the same
-    method, with the account's smallest trade)."""
+    method, with the account's smallest trade). ``risk_model``: the factor model of
+    some securities' ``covariance`` (:meth:`RiskModel.of`), where the caller keeps
+    them already; else each is made here."""
     scenarios = per_account or {}
     settings = settings or HouseholdSettings()
     risks: dict[tuple[str, ...], RiskModel] = {}
@@ -568,7 +571,9 @@ def rebalance_household(
     def risk_of(problem: Problem) -> RiskModel:
         ids = tuple(h.security_id for h in problem.holdings)
         if ids not in risks:
-            risks[ids] = RiskModel.of(list(ids), covariance(ids))
+            risks[ids] = (
+                RiskModel.of(list(ids), covariance(ids)) if risk_model is None else risk_model(ids)
+            )
         return risks[ids]
 
     def scenario_of(problem: Problem) -> Scenario:

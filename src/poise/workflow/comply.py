@@ -51,6 +51,7 @@ from poise.optimize.risk import RiskModel
 from poise.optimize.trades import LotSale, Proposal, Side, Trade, TradeReason
 from poise.store import repo
 from poise.store.repo import FindingToKeep, Unit
+from poise.workflow.risks import risks
 
 if TYPE_CHECKING:
     from poise.optimize.scenarios import Scenario
@@ -167,7 +168,7 @@ def scenario_terms(
 def _risk(reference: Reference, ids: Sequence[str]) -> RiskModel | None:
     if not ids:
         return None
-    return RiskModel.of(list(ids), reference.history.select(list(ids)).covariance())
+    return risks(reference.history).model(ids)
 
 
 def _judge(

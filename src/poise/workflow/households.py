@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -59,6 +59,7 @@ from poise.workflow.comply import (
 )
 from poise.workflow.fanout import pickled_by_fields
 from poise.workflow.monitor import find_implausible
+from poise.workflow.risks import risks
 
 __all__ = [
     "Firm",
@@ -75,6 +76,7 @@ __all__ = [
     "recent_trades",
     "save_plan",
     "save_plans",
+    "shipped",
 ]
 
 Floats = npt.NDArray[np.float64]
@@ -330,6 +332,19 @@ class HouseholdPlan:
     rules: str = ""  # the digest of the rule book that checked it
 
 
+def shipped(plan: HouseholdPlan) -> HouseholdPlan:
+    """``plan`` as a run's worker sends it back to be kept: each account's problem
+    without its holdings. Keeping reads the proposals (their trades, each sale with its
+    lots) and of each problem only its account; the holdings — every lot the account
+    holds, its prices and targets — were three quarters of a plan's weight in transit."""
+    if plan.proposal is None:
+        return plan
+    accounts = tuple(
+        replace(part, problem=replace(part.problem, holdings=())) for part in plan.proposal.accounts
+    )
+    return replace(plan, proposal=replace(plan.proposal, accounts=accounts))
+
+
 # What a run's workers are sent and send back, pickled field by field.
 pickled_by_fields(Reference, HouseholdBook, HouseholdPlan)
 
@@ -469,28 +484,12 @@ def plan_household(
         raise ValidationError(f"household {book.household_id}: its books are broken: {shown}")
     window = household_window(reference, book)
     problems, held = household_problems(reference, book, options, window)
-    histories: dict[tuple[str, ...], PriceHistory] = {}  # each account's, selected once
-
-    def history_of(ids: Sequence[str]) -> PriceHistory:
-        key = tuple(ids)
-        if key not in histories:
-            histories[key] = reference.history.select(list(key))
-        return histories[key]
-
-    risk_models = {}
-    for p in problems:
-        history = history_of([h.security_id for h in p.holdings])
-        risk_models[p.account.account_id] = (history.describe(), history.falls_back)
+    kept = risks(reference.history)  # each set of securities' risk, worked out once
+    risk_models = {
+        p.account.account_id: kept.described([h.security_id for h in p.holdings]) for p in problems
+    }
     if not problems:
         return HouseholdPlan(book.household_id, book.household.model_id, None, held, risk_models)
-    covariances: dict[tuple[str, ...], Floats] = {}
-
-    def covariance(ids: Sequence[str]) -> Floats:
-        key = tuple(ids)
-        if key not in covariances:
-            covariances[key] = history_of(key).covariance()
-        return covariances[key]
-
     scenario = options.scenario
     per_account = {
         p.account.account_id: scenario_terms(
@@ -510,10 +509,11 @@ def plan_household(
         HouseholdProblem(
             book.household_id, tuple(problems), joint=book.household.model_id is not None
         ),
-        covariance,
+        kept.covariance,
         scenario,
         options.household,
         per_account=per_account,
+        risk_model=kept.model,
     )
     findings = None
     if options.rules is not None:

@@ -51,6 +51,7 @@ from poise.workflow.households import (
     load_firm,
     plan_household,
     save_plans,
+    shipped,
 )
 from poise.workflow.monitor import price_check
 from poise.workflow.rebalance import harvest_minimum
@@ -200,9 +201,9 @@ def selected_households(
 
 
 def _plan(shared: tuple[Reference, PlanOptions], book: HouseholdBook) -> HouseholdPlan:
-    """One household's task, where it runs."""
+    """One household's task, where it runs: its plan, as the run keeps it."""
     reference, options = shared
-    return plan_household(reference, book, options)
+    return shipped(plan_household(reference, book, options))
 
 
 @dataclass(slots=True)
