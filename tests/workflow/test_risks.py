@@ -41,10 +41,19 @@ def test_risks_when_a_set_is_met_again_then_its_figures_are_the_ones_worked_out_
     assert not kept.described(["A", "B"])[1]
 
 
-def test_risks_when_a_kept_covariance_is_written_to_then_it_refuses() -> None:
-    covariance = risks(_history(2)).covariance(["A", "B"])
+def test_risks_when_a_kept_covariance_or_model_is_written_to_then_it_refuses() -> None:
+    kept = risks(_history(2))
+    covariance, model = kept.covariance(["A", "B"]), kept.model(["A", "B"])
     with pytest.raises(ValueError, match="read-only"):
         covariance[0, 0] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        model.exposures[0, 0] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        model.specific[0] = 1.0
+    before = float(model.exposures[1, 0])
+    restricted = model.restricted(["B"])  # what an account's problem is made from: a copy
+    restricted.exposures[0, 0] = before + 1.0
+    assert model.exposures[1, 0] == before
 
 
 def test_risks_when_another_history_comes_then_nothing_of_the_first_is_used() -> None:

@@ -8,8 +8,8 @@ they are worked out the first time a set is met and kept — for as long as the 
 plans from that history. A different history (the next run's read) starts afresh, and
 at most ``SETS`` sets are kept at a time.
 
-What is kept is shared between households: the covariances are read-only, and a risk
-model is frozen.
+What is kept is shared between households, so its arrays are read-only: a covariance,
+and a risk model's exposures and specific variances.
 """
 
 from __future__ import annotations
@@ -68,11 +68,15 @@ class Risks:
         return found
 
     def model(self, ids: Sequence[str]) -> RiskModel:
-        """The factor model of ``ids``'s covariance (:meth:`RiskModel.of`)."""
+        """The factor model of ``ids``'s covariance (:meth:`RiskModel.of`; its arrays
+        read-only: it is shared)."""
         key = tuple(ids)
         found = self._models.get(key)
         if found is None:
-            found = self._models[key] = RiskModel.of(list(key), self.covariance(key))
+            found = RiskModel.of(list(key), self.covariance(key))
+            found.exposures.flags.writeable = False
+            found.specific.flags.writeable = False
+            self._models[key] = found
         return found
 
     @property
