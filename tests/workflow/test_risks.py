@@ -68,15 +68,17 @@ def test_risks_when_another_history_comes_then_nothing_of_the_first_is_used() ->
     assert not np.array_equal(other.covariance(["A", "B"]), one.covariance(["A", "B"]))
 
 
-def test_risks_when_more_sets_than_it_keeps_then_it_starts_afresh(
+def test_risks_when_it_holds_more_than_it_keeps_then_it_starts_afresh(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(memo, "SETS", 2)
     history = _history(5)
     kept = risks(history)
     kept.covariance(["A"])
-    kept.covariance(["B"])
-    assert kept.sets == 2
+    kept.model(["A", "B"])
+    # the covariances of A (1×1) and of A, B (2×2); the model: exposures 2×2, specific 2
+    assert kept.kept_bytes == 8 * (1 + 4 + 4 + 2)
+    assert risks(history) is kept
+    monkeypatch.setattr(memo, "KEPT_BYTES", kept.kept_bytes)
     fresh = risks(history)
     assert fresh is not kept
-    assert fresh.sets == 0
+    assert fresh.kept_bytes == 0
