@@ -20,8 +20,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-import numpy as np
-import numpy.typing as npt
 import sqlalchemy as sa
 
 from poise.comply.findings import Finding
@@ -78,8 +76,6 @@ __all__ = [
     "save_plans",
     "shipped",
 ]
-
-Floats = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,31 +41,28 @@ class Risks:
     def __init__(self, history: PriceHistory) -> None:
         self.history = history
         self.kept_bytes = 0
-        self._described: dict[tuple[str, ...], tuple[str, bool]] = {}
-        self._covariances: dict[tuple[str, ...], Floats] = {}
+        self._sets: dict[tuple[str, ...], tuple[tuple[str, bool], Floats]] = {}
         self._models: dict[tuple[str, ...], RiskModel] = {}
 
-    def _worked_out(self, key: tuple[str, ...]) -> None:
-        """``key``'s history selected once, for its description and its covariance."""
-        history = self.history.select(list(key))
-        self._described[key] = (history.describe(), history.falls_back)
-        covariance = self._covariances[key] = _shared(history.covariance())
-        self.kept_bytes += covariance.nbytes
+    def _set(self, ids: Sequence[str]) -> tuple[tuple[str, bool], Floats]:
+        """``ids``'s description and covariance, from its history selected once."""
+        key = tuple(ids)
+        found = self._sets.get(key)
+        if found is None:
+            history = self.history.select(list(key))
+            covariance = _shared(history.covariance())
+            found = self._sets[key] = ((history.describe(), history.falls_back), covariance)
+            self.kept_bytes += covariance.nbytes
+        return found
 
     def described(self, ids: Sequence[str]) -> tuple[str, bool]:
         """What ``ids``'s tracking errors rest on, in words, and whether it is the
         default covariance (too little history)."""
-        key = tuple(ids)
-        if key not in self._described:
-            self._worked_out(key)
-        return self._described[key]
+        return self._set(ids)[0]
 
     def covariance(self, ids: Sequence[str]) -> Floats:
         """The annual covariance of ``ids``, in that order (read-only: it is shared)."""
-        key = tuple(ids)
-        if key not in self._covariances:
-            self._worked_out(key)
-        return self._covariances[key]
+        return self._set(ids)[1]
 
     def model(self, ids: Sequence[str]) -> RiskModel:
         """The factor model of ``ids``'s covariance (:meth:`RiskModel.of`; its arrays
