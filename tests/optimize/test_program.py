@@ -17,17 +17,16 @@ from hypothesis import strategies as st
 from tests.optimize.test_meetings import tangled
 
 from poise.optimize.meetings import settle, value
-from poise.optimize.program import Arrays, Continuous, Limits
+from poise.optimize.program import Arrays, Continuous, Limits, _root, tracking
 from poise.optimize.whole import _Coarse
 
 HERE = Path(__file__).parent
 
 
-def collinear() -> tuple[Arrays, Limits]:
-    """An account of the 10,000-account demo firm (17 securities, 33 lots, SPY and VOO
-    among them) whose problem, after its smallest trades were left out, the solver
-    does not converge on without refining each step's solve."""
-    data = json.loads((HERE / "collinear_account.json").read_text())
+def stops_short() -> tuple[Arrays, Limits]:
+    """An account of the 10,000-account demo firm (10 securities, 22 lots) whose problem
+    the solver does not converge on without refining each step's solve."""
+    data = json.loads((HERE / "short_account.json").read_text())
     limits = Limits(**data.pop("limits"))
     fields = {
         name: np.array(value) if isinstance(value, list) else value for name, value in data.items()
@@ -39,7 +38,7 @@ def collinear() -> tuple[Arrays, Limits]:
 
 
 def test_continuous_when_the_quick_solve_stops_short_then_a_refined_one_finds_the_optimum() -> None:
-    a, limits = collinear()
+    a, limits = stops_short()
     program = Continuous(a, limits)
     quick = program.state.quick.solve()
     # The case this test is for: without refinement, the solver stops short here.
@@ -54,7 +53,7 @@ def test_continuous_when_the_quick_solve_stops_short_then_a_refined_one_finds_th
 
 
 def test_continuous_when_solved_again_after_a_refined_solve_then_both_solvers_follow() -> None:
-    a, limits = collinear()
+    a, limits = stops_short()
     program = Continuous(a, limits)
     first = program.solve()
     assert first is not None
@@ -152,7 +151,7 @@ def test_moves_property_when_valued_at_once_then_each_is_its_score_alone(
 
 
 def test_continuous_when_asked_the_same_problem_again_then_it_is_not_solved_again() -> None:
-    a, limits = collinear()
+    a, limits = stops_short()
     program = Continuous(a, limits)
     closed = np.zeros(len(a.held), dtype=bool)
     closed[0] = True
@@ -168,7 +167,7 @@ def test_continuous_when_asked_the_same_problem_again_then_it_is_not_solved_agai
 
 
 def test_of_when_the_problem_differs_beyond_its_caps_then_it_is_set_up_anew() -> None:
-    a, limits = collinear()
+    a, limits = stops_short()
     program = Continuous(a, limits)
     for other, other_limits in (
         (replace(a, held=a.held * 0.5), limits),
@@ -208,3 +207,62 @@ def test_continuous_when_well_conditioned_then_the_quick_solve_alone_answers() -
     assert program.solve() is not None
     assert program.solve(forbid=closed) is not None
     assert program.state.careful is None
+
+
+@st.composite
+def factor_models(draw: st.DrawFn) -> Arrays:
+    """An account's risk model alone: ``n`` securities under ``k`` factors, with or
+    without risk of their own, at times two of them exactly alike (a singular
+    covariance, as two funds of one index nearly are)."""
+    n = draw(st.integers(1, 12))
+    k = draw(st.integers(1, n))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    exposures = rng.normal(0, 0.1, (n, k))
+    specific = rng.uniform(0.0, 0.02, n) if draw(st.booleans()) else np.zeros(n)
+    if n > 1 and draw(st.booleans()):
+        exposures[1], specific[1] = exposures[0], specific[0]
+    nothing = np.zeros(0)
+    return Arrays(
+        held=np.zeros(n), target=np.zeros(n), unit=np.ones(n), lot_of=np.zeros(0, np.int64),
+        lot_cap=nothing, lot_tax=nothing, lot_gain=nothing, lot_loss=np.zeros(0, bool),
+        buy_cap=np.zeros(n), identity=np.arange(n), cash=0.0, half_spread=0.0,
+        exposures=exposures, specific=specific,
+    )  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(factor_models(), st.integers(0, 2**32 - 1))
+def test_root_property_when_taken_then_it_gives_every_gap_its_tracking_error(
+    a: Arrays, seed: int
+) -> None:
+    root = _root(a)
+    n = len(a.held)
+    assert root.shape == (n, n)
+    assert np.allclose(np.tril(root, -1), 0.0)  # upper triangular: half the entries
+    assert np.allclose(root.T @ root, a.covariance, atol=1e-12)
+    gap = np.random.default_rng(seed).normal(0, 0.05, n)
+    assert float(np.linalg.norm(root @ gap)) == pytest.approx(tracking(a, gap), rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(tangled(), st.booleans())
+def test_continuous_property_when_the_covariance_is_singular_then_it_finds_the_reference_optimum(
+    case: tuple[Arrays, Limits], alike: bool
+) -> None:
+    # Two of the account's securities moving exactly alike (SPY and VTI here): the
+    # covariance is singular, its triangular root has a zero on the diagonal, and the
+    # optimum is still the one a modelling layer finds from the factors themselves.
+    a, limits = case
+    if alike:
+        exposures = a.exposures.copy()
+        exposures[1] = exposures[0]
+        a = replace(a, exposures=exposures)
+    program = Continuous(a, limits)
+    assert program.data[3][2].dim == 1 + len(a.held)  # the triangular cone was taken
+    way = program.solve()
+    reference = Reference(a, limits).solve(
+        forbid=np.zeros(len(a.held), bool), keep=np.zeros(len(a.lot_of), bool)
+    )
+    assert (way is None) == (reference is None)
+    if way is not None and reference is not None:
+        assert value(a, limits, way) == pytest.approx(reference[0], abs=1e-7)
