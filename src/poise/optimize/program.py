@@ -226,7 +226,7 @@ class Continuous:
             for sign in (1.0, -1.0):
                 m.add(np.arange(len(banded)), g_ + banded, sign, limits.drift[banded])
         nonneg = m.count - zero
-        # Second-order cone: (τ, Bᵀg, √d·g).
+        # Second-order cone: (τ, Bᵀg, √d·g), or (τ, R g) where R has fewer entries.
         m.add(np.array([0]), np.array([t_]), -1.0, [0.0])
         spread = np.flatnonzero(a.specific > 0)
         if n * (n + 1) // 2 < k * n + len(spread):  # the triangular root is the smaller
