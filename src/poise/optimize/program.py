@@ -377,8 +377,9 @@ def _root(a: Arrays) -> Floats:
     """The upper-triangular ``R`` (n × n) with ``RᵀR = B Bᵀ + diag(d)``: the R of the QR
     factorisation of the stacked ``(Bᵀ; √d)``, so that ``‖R g‖ = ‖(Bᵀg, √d·g)‖`` for
     every ``g``. It exists for every model (a singular covariance gives zeros on its
-    diagonal, where a Cholesky factorisation would fail)."""
-    stacked = np.vstack([a.exposures.T, np.diag(np.sqrt(a.specific))])
+    diagonal, where a Cholesky factorisation would fail). A specific variance below zero
+    counts as none, as it does in the factor form."""
+    stacked = np.vstack([a.exposures.T, np.diag(np.sqrt(np.clip(a.specific, 0.0, None)))])
     return cast(Floats, np.linalg.qr(stacked, mode="r"))  # mode "r": R alone
 
 
